@@ -1,0 +1,58 @@
+# userstream — `make help` lists every target.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run down status test test-unit test-integration test-e2e lint format bench clean-venv
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required: set PYTHON=python3.11")'
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[airflow,dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP) ## Create .venv, install the package and its dependencies, fetch the jars (idempotent)
+	$(BIN)/userstream fetch-jars
+
+run: setup ## Bring the whole pipeline up (Kafka, Cassandra, Spark stream, Airflow, source)
+	$(BIN)/userstream up
+
+down: ## Stop everything, keep the data
+	$(BIN)/userstream down
+
+status: ## Show every component, offsets, lag and rows stored
+	$(BIN)/userstream status
+
+test: setup ## Run the whole suite: unit, integration (real services) and end-to-end
+	$(BIN)/pytest tests/unit tests/integration tests/e2e
+
+test-unit: setup ## Only the unit tests (no services)
+	$(BIN)/pytest tests/unit
+
+test-integration: setup ## Only the integration tests (real Kafka, Cassandra, Spark, Airflow)
+	$(BIN)/pytest tests/integration
+
+test-e2e: setup ## Only the end-to-end tests
+	$(BIN)/pytest tests/e2e
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check src tests benchmarks airflow
+	$(BIN)/ruff format --check src tests benchmarks airflow
+	$(BIN)/mypy
+
+format: $(STAMP) ## Format the code with ruff
+	$(BIN)/ruff format src tests benchmarks airflow
+	$(BIN)/ruff check --fix src tests benchmarks airflow
+
+bench: setup ## Run the benchmarks (they print figures)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean-venv: ## Remove .venv (the state folder is kept)
+	rm -rf $(VENV)

@@ -1,0 +1,3 @@
+from userstream.cli import main
+
+main()

@@ -1,0 +1,40 @@
+"""`userstream …`: the command line. Each area registers its commands from its own module."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from rich.console import Console
+
+from userstream.errors import UserstreamError
+
+app = typer.Typer(
+    name="userstream",
+    help="Real-time user profiles: Random User API → Kafka → Spark → Cassandra, run by Airflow.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+
+def _register() -> None:
+    # Imported here so `userstream --help` stays fast and one area's import error is isolated.
+    from userstream.cli import _airflow, _pipeline, _source, _stack, _stream
+
+    for module in (_stack, _source, _stream, _airflow, _pipeline):
+        module.register(app)
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    _register()
+    try:
+        app()
+    except UserstreamError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(1)

@@ -1,0 +1,180 @@
+"""One typed settings model, read once at the edge (the CLI, the DAG, a test fixture).
+
+Every setting can come from an environment variable ``USERSTREAM_<SECTION>__<KEY>``
+(for example ``USERSTREAM_KAFKA__TOPIC``) or from a ``.env`` file in the working
+directory. Inner code receives the typed section it needs, never ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REAL_API_URL = "https://randomuser.me/api/1.4/"
+
+
+def _default_state_dir() -> Path:
+    """``.userstream/`` in the checkout when running from one, else in the working directory."""
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / "pyproject.toml").is_file():
+        return repo / ".userstream"
+    return Path.cwd() / ".userstream"
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic: str = "user_topic"
+    partitions: int = Field(default=2, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    # Local broker only: where `userstream stack up` binds.
+    host: str = "127.0.0.1"
+    port: int = 9092
+    controller_port: int = 9093
+    heap: str = "512m"
+    # Producer tuning (chosen by benchmarks/bench_producer.py).
+    linger_ms: int = Field(default=20, ge=0)
+    batch_size: int = Field(default=1_000_000, ge=1)
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
+    # Extra librdkafka settings for clusters (e.g. SASL), as a JSON object.
+    client_config: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def dlq_topic(self) -> str:
+        return f"{self.topic}.dlq"
+
+
+class CassandraSettings(BaseModel):
+    hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    port: int = 9042
+    keyspace: str = "userstream"
+    # SimpleStrategy RF 1 locally; for clusters e.g.
+    # '{"class": "NetworkTopologyStrategy", "dc1": 3}'.
+    replication: dict[str, str | int] = Field(
+        default_factory=lambda: {"class": "SimpleStrategy", "replication_factor": 1}
+    )
+    local_dc: str = "datacenter1"
+    # For an existing cluster. Locally the stack generates a superuser and keeps it
+    # in the state folder; these override it when set.
+    username: str | None = None
+    password: SecretStr | None = None
+    # Local node only.
+    storage_port: int = 7000
+    jmx_port: int = 7199
+    heap: str = "1G"
+
+
+class SourceSettings(BaseModel):
+    kind: Literal["auto", "randomuser", "local"] | str = "auto"
+    url: str = REAL_API_URL
+    results_per_page: int = Field(default=5000, ge=1, le=5000)
+    nat: str | None = None
+    seed: str | None = None
+    timeout_s: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=6, ge=0)
+    backoff_base_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=30.0, ge=0)
+    fake_host: str = "127.0.0.1"
+    fake_port: int = 8765
+
+
+class SparkSettings(BaseModel):
+    master: str = "local[2]"
+    app_name: str = "userstream-stream"
+    driver_memory: str = "1g"
+    max_offsets_per_trigger: int = Field(default=20_000, ge=1)
+    trigger_interval: str = "5 seconds"
+    shuffle_partitions: int = Field(default=2, ge=1)
+    # Defaults to <state>/checkpoints/<topic>__<keyspace>.
+    checkpoint_dir: Path | None = None
+    # Extra Spark conf entries, e.g. {"spark.executor.memory": "4g"}.
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class AirflowSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    schedule: str = "*/5 * * * *"
+    parallelism: int = Field(default=4, ge=1)
+    batch_size: int = Field(default=1000, ge=1)
+    admin_user: str = "admin"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="USERSTREAM_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    state_dir: Path = Field(default_factory=_default_state_dir)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    cassandra: CassandraSettings = Field(default_factory=CassandraSettings)
+    source: SourceSettings = Field(default_factory=SourceSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    airflow: AirflowSettings = Field(default_factory=AirflowSettings)
+
+    @cached_property
+    def paths(self) -> StatePaths:
+        return StatePaths(self.state_dir.resolve())
+
+    def checkpoint_dir(self) -> Path:
+        if self.spark.checkpoint_dir is not None:
+            return self.spark.checkpoint_dir
+        name = f"{self.kafka.topic}__{self.cassandra.keyspace}"
+        return self.paths.checkpoints / name
+
+
+class StatePaths:
+    """The layout of the state folder: data, logs, pids, jars, secrets, checkpoints."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def lib(self) -> Path:
+        return self.root / "lib"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def secrets(self) -> Path:
+        return self.root / "secrets"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.root / "airflow"
+
+    @property
+    def results(self) -> Path:
+        """Small JSON files other commands read: last stream progress, last DAG checks."""
+        return self.root / "results"
+
+    def pid_file(self, component: str) -> Path:
+        return self.run / f"{component}.pid"
+
+    def log_file(self, component: str) -> Path:
+        return self.logs / f"{component}.log"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment and ``.env``; keyword overrides win."""
+    return Settings(**overrides)  # type: ignore[arg-type]
