@@ -22,9 +22,9 @@ err = Console(stderr=True)
 
 def _register() -> None:
     # Imported here so `userstream --help` stays fast and one area's import error is isolated.
-    from userstream.cli import _airflow, _pipeline, _source, _stack, _stream
+    from userstream.cli import _airflow, _pipeline, _produce, _source, _stack, _stream
 
-    for module in (_stack, _source, _stream, _airflow, _pipeline):
+    for module in (_stack, _source, _produce, _stream, _airflow, _pipeline):
         module.register(app)
 
 
