@@ -20,7 +20,15 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 
+_registered = False
+
+
 def _register() -> None:
+    """Add every area's commands once (idempotent, so tests may call it too)."""
+    global _registered
+    if _registered:
+        return
+    _registered = True
     # Imported here so `userstream --help` stays fast and one area's import error is isolated.
     from userstream.cli import _airflow, _pipeline, _produce, _source, _stack, _stream
 

@@ -1,0 +1,104 @@
+"""Static checks of docker-compose.yml: no Docker engine runs here, so the file is read, not run."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+SERVICES: dict = COMPOSE["services"]
+SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN", re.IGNORECASE)
+
+
+def _env(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {k: str(v) for k, v in env.items()}
+
+
+def test_the_pipeline_services_are_all_there() -> None:
+    assert {"kafka", "cassandra", "spark-master", "spark-worker", "stream", "airflow", "init"} <= set(
+        SERVICES
+    )
+    assert SERVICES["kafka"]["image"].startswith("apache/kafka:4.")
+    assert SERVICES["cassandra"]["image"].startswith("cassandra:5.0")
+    assert "3.5" in SERVICES["spark-master"]["image"]
+
+
+def test_kafka_runs_kraft_without_zookeeper() -> None:
+    env = _env(SERVICES["kafka"])
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert "zookeeper" not in (REPO / "docker-compose.yml").read_text().lower()
+
+
+@pytest.mark.parametrize("name", ["kafka", "cassandra", "spark-master", "stream", "airflow"])
+def test_long_running_services_have_health_checks(name: str) -> None:
+    check = SERVICES[name]["healthcheck"]
+    assert check["test"], name
+    assert check.get("retries", 0) >= 3
+
+
+def test_dependencies_wait_on_health_or_completion() -> None:
+    allowed = {"service_healthy", "service_completed_successfully"}
+    for name, service in SERVICES.items():
+        for dep, cond in (service.get("depends_on") or {}).items():
+            assert dep in SERVICES, f"{name} depends on unknown {dep}"
+            assert cond["condition"] in allowed, f"{name} → {dep}"
+
+
+def test_ports_are_published_on_loopback_only() -> None:
+    for name, service in SERVICES.items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
+
+
+def test_stateful_services_use_named_volumes() -> None:
+    named = set(COMPOSE["volumes"])
+    for name in ("kafka", "cassandra", "airflow-db"):
+        mounts = [v.split(":")[0] for v in SERVICES[name]["volumes"]]
+        assert mounts and all(m in named for m in mounts), name
+
+
+def test_no_secret_has_a_committed_default() -> None:
+    for name, service in SERVICES.items():
+        for key, value in _env(service).items():
+            if SECRET_KEY.search(key) and "FILE" not in key:
+                assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", value), f"{name}.{key} = {value!r}"
+
+
+def test_secrets_file_is_ignored_and_documented() -> None:
+    assert ".env" in (REPO / ".gitignore").read_text().split()
+    example = (REPO / ".env.example").read_text()
+    for var in set(re.findall(r"\$\{([A-Z_]+):\?", (REPO / "docker-compose.yml").read_text())):
+        assert var in example, f"{var} missing from .env.example"
+
+
+def test_built_images_reference_files_that_exist() -> None:
+    for name, service in SERVICES.items():
+        build = service.get("build")
+        if build:
+            context = REPO / build["context"]
+            assert (context / build["dockerfile"]).is_file(), name
+    dockerfile = (REPO / "docker" / "Dockerfile").read_text()
+    for src in re.findall(r"^COPY\s+(.+?)\s+\S+$", dockerfile, re.MULTILINE):
+        for part in src.split():
+            assert (REPO / part).exists(), f"Dockerfile copies missing {part}"
+
+
+def test_app_commands_exist_in_the_cli() -> None:
+    from typer.testing import CliRunner
+
+    from userstream.cli import _register, app
+
+    _register()
+    runner = CliRunner()
+    for name, service in SERVICES.items():
+        command = service.get("command")
+        if isinstance(command, list) and command and command[0] == "userstream":
+            result = runner.invoke(app, [*command[1:], "--help"])
+            assert result.exit_code == 0, f"{name}: {' '.join(command)}\n{result.output}"
