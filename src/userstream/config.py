@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REAL_API_URL = "https://randomuser.me/api/1.4/"
@@ -61,6 +61,12 @@ class CassandraSettings(BaseModel):
     # in the state folder; these override it when set.
     username: str | None = None
     password: SecretStr | None = None
+    @field_validator("username", "password", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `.env.example` lists these empty for Docker Compose; empty means "not set".
+        return None if value == "" else value
+
     # Local node only.
     storage_port: int = 7000
     jmx_port: int = 7199
