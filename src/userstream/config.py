@@ -107,6 +107,13 @@ class AirflowSettings(BaseModel):
     parallelism: int = Field(default=4, ge=1)
     batch_size: int = Field(default=1000, ge=1)
     admin_user: str = "admin"
+    # Defaults to the checkout's airflow/dags/ folder.
+    dags_folder: Path | None = None
+    api_workers: int = Field(default=1, ge=1)
+    # How long verify_landed waits for a batch to reach Cassandra.
+    landing_timeout_s: float = Field(default=300.0, gt=0)
+    # Quality: a stored row older than this after ingestion is not fresh.
+    max_landing_delay_s: float = Field(default=900.0, gt=0)
 
 
 class Settings(BaseSettings):
