@@ -1,0 +1,275 @@
+"""The producer: Random User API → Kafka, keyed by ``login.uuid``, idempotent, observable.
+
+Guarantee: every user the API returned ends in exactly one of three counts — produced (main
+topic), dead-lettered (DLQ topic, with a ``dlq_reason`` header) or failed — and a run with
+failures raises :class:`ProduceError` after everything was flushed. Nothing is dropped on
+the way: a full local queue is back-pressure, a broker restart is absorbed by the
+idempotent producer's retries (no duplicates), a stop request ends fetching and flushes
+what was already fetched.
+
+Replay: a run is determined by ``(seed, start_page, results per page, count)``. The page
+size is fixed for the whole run (the API's page P is the same users only for the same
+``results``), so a retried run — an Airflow retry — re-sends the same people under the
+same keys, which the pipeline's upserts absorb. The message format (key, value, headers)
+is described in :mod:`userstream.producing.messages`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from userstream.config import Settings, SourceSettings
+from userstream.errors import ConfigError, TransientError
+from userstream.metrics import producer_metrics
+from userstream.producing import messages
+from userstream.producing.progress import ProgressLine
+from userstream.producing.sink import Delivery, KafkaSink
+from userstream.source.client import RandomUserClient
+from userstream.topics import ensure_topics
+
+__all__ = ["Delivery", "ProduceError", "ProduceSummary", "run_producer"]
+
+log = logging.getLogger(__name__)
+
+# The API serves pages 1..10000 and silently answers page 1 beyond; an unbounded run
+# continues with a derived seed instead of re-sending page 1.
+MAX_PAGE = 10_000
+MAX_RESULTS = 5_000
+# Extra time the final flush allows beyond librdkafka's own per-message timeout.
+_FLUSH_MARGIN_S = 30.0
+
+
+@dataclass
+class ProduceSummary:
+    """What one run did. ``fetched == produced + dead_lettered + failed`` after a run."""
+
+    fetched: int
+    produced: int
+    dead_lettered: int
+    failed: int
+    pages: int
+    seconds: float
+    users_per_s: float
+    seed: str
+    topic: str
+    source_url: str = ""
+    stopped: bool = False
+    errors: list[str] = field(default_factory=list)
+    # One per main-topic message, kept only for bounded runs (count given).
+    deliveries: list[Delivery] = field(default_factory=list)
+
+
+class ProduceError(TransientError):
+    """Some users were not acknowledged by Kafka. Retrying the run with the same seed is
+    safe: it re-sends the same users under the same keys."""
+
+    def __init__(self, summary: ProduceSummary) -> None:
+        first = "; ".join(summary.errors) or "no detail"
+        super().__init__(
+            f"{summary.failed} of {summary.fetched} users were not delivered to Kafka topic "
+            f"{summary.topic!r} ({summary.produced} produced, {summary.dead_lettered} "
+            f"dead-lettered). First errors: {first}.",
+            hint=f"Check the broker, then re-run with --seed {summary.seed} to re-send the "
+            "same users.",
+        )
+        self.summary = summary
+
+
+def page_size(
+    source: SourceSettings, *, count: int | None, batch_size: int | None, rate: float | None
+) -> int:
+    """Users per request, fixed for the whole run.
+
+    ``batch_size`` wins; otherwise ``source.results_per_page``, reduced to about one
+    request per second under a ``rate`` limit (smoother than one huge page a minute).
+    Never more than ``count``.
+    """
+    if batch_size is not None and not 1 <= batch_size <= MAX_RESULTS:
+        raise ConfigError(
+            f"--batch-size {batch_size} is out of range: the API serves 1..{MAX_RESULTS} "
+            "users per request (and silently returns 1 for anything else)."
+        )
+    results = batch_size or source.results_per_page
+    if rate is not None and batch_size is None:
+        results = min(results, max(1, math.ceil(rate)))
+    if count is not None:
+        results = min(results, max(count, 1))
+    return results
+
+
+def _pages(seed: str, start_page: int) -> Iterator[tuple[int, str]]:
+    """``(page, seed)`` pairs: pages up to MAX_PAGE under ``seed``, then ``seed-2`` from
+    page 1, and so on. Deterministic, so a replay walks the same sequence."""
+    if not 1 <= start_page <= MAX_PAGE:
+        raise ConfigError(f"start_page {start_page} is out of range 1..{MAX_PAGE}.")
+    page, epoch = start_page, 1
+    while True:
+        yield page, seed if epoch == 1 else f"{seed}-{epoch}"
+        page += 1
+        if page > MAX_PAGE:
+            page, epoch = 1, epoch + 1
+
+
+def run_producer(
+    settings: Settings,
+    *,
+    source_url: str,
+    count: int | None,
+    batch_size: int | None = None,
+    rate: float | None = None,
+    seed: str | None = None,
+    start_page: int = 1,
+    stop: threading.Event | None = None,
+    progress: bool = False,
+) -> ProduceSummary:
+    """Fetch users from ``source_url`` and produce them to ``settings.kafka.topic``.
+
+    ``count`` bounds the run (the first ``count`` users of the page sequence); ``None``
+    runs until ``stop`` is set. ``rate`` caps users per second; ``seed`` defaults to
+    ``settings.source.seed``, else a fresh random one (reported in the summary, so the
+    run can be replayed). ``progress`` draws a live line on stderr.
+
+    Creates the topics when missing. Returns the summary once every message has an
+    outcome; raises :class:`ProduceError` (after the flush) when any failed, and the
+    source's errors (``SourceUnavailable``, ``SourceResponseError``) when fetching fails
+    — also after flushing what was already fetched.
+    """
+    if count is not None and count < 0:
+        raise ConfigError(f"--count must be 0 or more, not {count}.")
+    if rate is not None and rate <= 0:
+        raise ConfigError(f"--rate must be positive, not {rate}.")
+    kafka = settings.kafka
+    seed = seed or settings.source.seed or secrets.token_hex(8)
+    results = page_size(settings.source, count=count, batch_size=batch_size, rate=rate)
+    pages = _pages(seed, start_page)
+    stop = stop or threading.Event()
+    metrics = producer_metrics()
+
+    ensure_topics(kafka)
+    sink = KafkaSink(kafka, metrics, track_deliveries=count is not None)
+    sink.start()
+    clock = messages.IngestClock()
+    fetched = n_pages = 0
+    started = time.monotonic()
+    log.info(
+        "produce_start source=%s topic=%s seed=%s results=%d count=%s rate=%s",
+        source_url,
+        kafka.topic,
+        seed,
+        results,
+        count,
+        rate,
+    )
+    line = ProgressLine(enabled=progress, total=count, description=f"→ {kafka.topic}")
+    try:
+        with line, RandomUserClient(settings.source, source_url) as client:
+            while not stop.is_set() and sink.fatal is None:
+                if count is not None and fetched >= count:
+                    break
+                if rate is not None and stop.wait(started + fetched / rate - time.monotonic()):
+                    break
+                page_no, page_seed = next(pages)
+                page = client.fetch_page(page_no, seed=page_seed, results=results)
+                users = page.users if count is None else page.users[: count - fetched]
+                metrics.pages.inc()
+                metrics.fetched.inc(len(users))
+                headers = messages.page_headers(
+                    source_url=source_url,
+                    api_version=str(page.meta.version or page.info.get("version") or ""),
+                    seed=page_seed,
+                    page=page_no,
+                )
+                dlq = 0
+                for user in users:
+                    out = messages.build(user)
+                    message_headers = [(messages.H_INGESTED_AT, clock.now()), *headers]
+                    if out.dlq_reason is not None:
+                        dlq += 1
+                        message_headers.append((messages.H_DLQ_REASON, out.dlq_reason.encode()))
+                    sink.send(out.key, out.value, message_headers, dlq=out.dlq_reason is not None)
+                fetched += len(users)
+                n_pages += 1
+                _log_page(sink, page_no, page_seed, len(users), dlq)
+                elapsed = time.monotonic() - started
+                line.update(
+                    fetched=fetched,
+                    produced=sink.counts.produced,
+                    dead_lettered=sink.counts.dead_lettered,
+                    failed=sink.counts.failed,
+                    rate=sink.counts.produced / elapsed if elapsed > 0 else 0.0,
+                )
+                if not page.users:
+                    # An empty page is the API's (rare) hiccup; the client already retried.
+                    log.warning("empty_page page=%d seed=%s", page_no, page_seed)
+    finally:
+        sink.flush(kafka.delivery_timeout_ms / 1000 + _FLUSH_MARGIN_S)
+        summary = _summary(sink, fetched, n_pages, started, seed, source_url, stop.is_set())
+        log.info(
+            "produce_done fetched=%d produced=%d dlq=%d failed=%d pages=%d seconds=%.2f "
+            "users_per_s=%.0f seed=%s stopped=%s",
+            summary.fetched,
+            summary.produced,
+            summary.dead_lettered,
+            summary.failed,
+            summary.pages,
+            summary.seconds,
+            summary.users_per_s,
+            summary.seed,
+            summary.stopped,
+        )
+    if sink.fatal is not None and not summary.failed:
+        summary.failed = summary.fetched - summary.produced - summary.dead_lettered
+        summary.errors.insert(0, f"fatal producer error: {sink.fatal.str()}")
+    if summary.failed or sink.fatal is not None:
+        raise ProduceError(summary)
+    return summary
+
+
+def _log_page(sink: KafkaSink, page: int, seed: str, users: int, dlq: int) -> None:
+    spread = ",".join(f"{p}:{n}" for p, n in sorted(sink.counts.partitions.items()))
+    log.info(
+        "produced page=%d seed=%s users=%d dlq=%d pending=%d delivered=%d failed=%d "
+        "partition_spread=%s",
+        page,
+        seed,
+        users,
+        dlq,
+        sink.pending(),
+        sink.counts.produced,
+        sink.counts.failed,
+        spread or "-",
+    )
+
+
+def _summary(
+    sink: KafkaSink,
+    fetched: int,
+    pages: int,
+    started: float,
+    seed: str,
+    source_url: str,
+    stopped: bool,
+) -> ProduceSummary:
+    seconds = time.monotonic() - started
+    counts = sink.counts
+    return ProduceSummary(
+        fetched=fetched,
+        produced=counts.produced,
+        dead_lettered=counts.dead_lettered,
+        failed=counts.failed,
+        pages=pages,
+        seconds=seconds,
+        users_per_s=counts.produced / seconds if seconds > 0 else 0.0,
+        seed=seed,
+        topic=sink.topic,
+        source_url=source_url,
+        stopped=stopped,
+        errors=list(counts.errors),
+        deliveries=counts.deliveries,
+    )

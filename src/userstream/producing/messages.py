@@ -1,0 +1,155 @@
+"""Turn one user from the API into one Kafka message: key, value, headers — or a DLQ record.
+
+Message contract (the Spark job reads it):
+
+* key: the user's ``login.uuid`` as sent, UTF-8. It must be a canonical UUID
+  (``8-4-4-4-12`` hex digits with hyphens); anything else goes to the dead-letter topic.
+* value: the user object exactly as the API sent it, re-serialised with orjson
+  (equal as JSON; key order kept).
+* headers, all UTF-8 strings, on the main and the DLQ topic alike:
+
+  ==================  ==========================================================
+  ``ingested_at``     when the producer handed the message to Kafka, ISO-8601 UTC
+                      with milliseconds: ``2026-11-23T10:00:00.123Z``
+  ``source_url``      the API URL the page came from (without query string)
+  ``api_version``     the API version from the response's ``info`` (e.g. ``1.4``)
+  ``seed``            the request seed (same seed + page + results → same users)
+  ``page``            the page number of the request (decimal)
+  ``producer``        ``userstream/<package version>``
+  ``dlq_reason``      DLQ topic only: why the user was rejected (see ``DlqReason``)
+  ==================  ==========================================================
+
+A user whose uuid is duplicated within a page (or across pages) is produced twice on
+purpose: Kafka key compaction and Cassandra's upsert by id converge on one row, and
+dropping data in the producer would hide an upstream problem.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+from userstream import __version__
+
+H_INGESTED_AT = "ingested_at"
+H_SOURCE_URL = "source_url"
+H_API_VERSION = "api_version"
+H_SEED = "seed"
+H_PAGE = "page"
+H_PRODUCER = "producer"
+H_DLQ_REASON = "dlq_reason"
+
+PRODUCER_ID = f"userstream/{__version__}"
+
+_UUID_RE = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
+# The shape confluent-kafka accepts (we only ever put bytes in).
+Headers = list[tuple[str, str | bytes | None]]
+
+
+class DlqReason(StrEnum):
+    """Why a user went to the dead-letter topic (the ``dlq_reason`` header)."""
+
+    NOT_AN_OBJECT = "not_an_object"
+    MISSING_LOGIN = "missing_login"
+    LOGIN_NOT_AN_OBJECT = "login_not_an_object"
+    MISSING_UUID = "missing_uuid"
+    UUID_NOT_A_STRING = "uuid_not_a_string"
+    INVALID_UUID = "invalid_uuid"
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message ready for Kafka. ``dlq_reason`` set means: send it to the DLQ topic."""
+
+    key: bytes | None
+    value: bytes
+    dlq_reason: DlqReason | None
+
+
+def classify(user: Any) -> tuple[str | None, DlqReason | None]:
+    """The user's key and, when it cannot go to the main topic, why.
+
+    Returns ``(uuid, None)`` for a good user, ``(uuid_or_None, reason)`` for a DLQ one;
+    the uuid is returned for a DLQ record whenever it is a string, so the record can
+    still be traced.
+    """
+    if not isinstance(user, dict):
+        return None, DlqReason.NOT_AN_OBJECT
+    if "login" not in user or user["login"] is None:
+        return None, DlqReason.MISSING_LOGIN
+    login = user["login"]
+    if not isinstance(login, dict):
+        return None, DlqReason.LOGIN_NOT_AN_OBJECT
+    if "uuid" not in login or login["uuid"] is None:
+        return None, DlqReason.MISSING_UUID
+    uuid = login["uuid"]
+    if not isinstance(uuid, str):
+        return None, DlqReason.UUID_NOT_A_STRING
+    # fullmatch, not uuid.UUID(): that also accepts braces, "urn:uuid:" and no hyphens,
+    # which downstream parsers may not, and the key must be one spelling per person.
+    if _UUID_RE.fullmatch(uuid) is None:
+        return uuid, DlqReason.INVALID_UUID
+    return uuid, None
+
+
+def serialise(user: Any) -> bytes:
+    """The user as JSON bytes, equal as JSON to what the API sent.
+
+    orjson is the fast path; stdlib json covers what orjson refuses (integers beyond
+    64 bits, which a stdlib-parsed response can hold).
+    """
+    try:
+        return orjson.dumps(user)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(user, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def build(user: Any) -> Outgoing:
+    """The message for one user: key + value, with the DLQ reason when it is not valid."""
+    uuid, reason = classify(user)
+    return Outgoing(
+        key=uuid.encode() if uuid is not None else None,
+        value=serialise(user),
+        dlq_reason=reason,
+    )
+
+
+def page_headers(*, source_url: str, api_version: str, seed: str, page: int) -> Headers:
+    """The headers every message of one page shares (``ingested_at`` is added per message)."""
+    return [
+        (H_SOURCE_URL, source_url.encode()),
+        (H_API_VERSION, api_version.encode()),
+        (H_SEED, seed.encode()),
+        (H_PAGE, str(page).encode()),
+        (H_PRODUCER, PRODUCER_ID.encode()),
+    ]
+
+
+class IngestClock:
+    """``ingested_at`` values, formatted once per millisecond rather than once per message."""
+
+    def __init__(self) -> None:
+        self._ms = -1
+        self._value = b""
+
+    def now(self) -> bytes:
+        ms = time.time_ns() // 1_000_000
+        if ms != self._ms:
+            self._ms = ms
+            self._value = format_ms(ms).encode()
+        return self._value
+
+
+def format_ms(epoch_ms: int) -> str:
+    """Epoch milliseconds as ISO-8601 UTC with milliseconds and a ``Z``."""
+    seconds, millis = divmod(epoch_ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"

@@ -1,0 +1,133 @@
+"""Make sure the pipeline's topics exist: ``<topic>`` and its dead-letter ``<topic>.dlq``.
+
+Idempotent and safe to call from every task and command: a missing topic is created with
+``kafka.partitions`` and ``kafka.replication_factor``; an existing one is left exactly as
+it is (a partition count other than the configured one is reported, never changed —
+changing it would move keys between partitions).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
+
+from userstream.config import KafkaSettings
+from userstream.errors import ConfigError, TransientError
+
+log = logging.getLogger(__name__)
+
+_CONFIG_ERRORS = {
+    KafkaError.INVALID_REPLICATION_FACTOR,
+    KafkaError.INVALID_PARTITIONS,
+    KafkaError.TOPIC_EXCEPTION,
+    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    KafkaError.INVALID_CONFIG,
+}
+
+
+def admin_client(kafka: KafkaSettings) -> AdminClient:
+    """An admin client for the configured cluster (``client_config`` carries SASL/SSL)."""
+    config: dict[str, Any] = {"bootstrap.servers": kafka.bootstrap_servers}
+    config.update(kafka.client_config)
+    config["logger"] = logging.getLogger("librdkafka.admin")
+    return AdminClient(config)
+
+
+def ensure_topics(kafka: KafkaSettings, *, timeout: float = 30) -> None:
+    """Create the main and the DLQ topic when missing, and wait until they have leaders.
+
+    Raises ``TransientError`` when the broker does not answer within ``timeout`` seconds and
+    ``ConfigError`` when the cluster refuses the topic (e.g. a replication factor larger
+    than the number of brokers).
+    """
+    admin = admin_client(kafka)
+    deadline = time.monotonic() + timeout
+    metadata = _metadata(admin, kafka, timeout)
+    wanted = {kafka.topic: kafka.partitions, kafka.dlq_topic: kafka.partitions}
+    missing: list[NewTopic] = []
+    for name, partitions in wanted.items():
+        existing = metadata.topics.get(name)
+        if existing is None or existing.error is not None:
+            missing.append(NewTopic(name, partitions, kafka.replication_factor))
+        elif len(existing.partitions) != partitions:
+            log.warning(
+                "topic_partitions_differ topic=%s existing=%d configured=%d "
+                "(left as is; keys keep their partitions)",
+                name,
+                len(existing.partitions),
+                partitions,
+            )
+    if missing:
+        _create(admin, kafka, missing, timeout)
+    _wait_for_leaders(admin, kafka, list(wanted), deadline)
+
+
+def _metadata(admin: AdminClient, kafka: KafkaSettings, timeout: float) -> ClusterMetadata:
+    try:
+        return admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        raise TransientError(
+            f"Kafka at {kafka.bootstrap_servers} did not answer within {timeout:g} s "
+            f"({exc.args[0].str() if exc.args else exc}).",
+            hint="Start the local broker with `userstream stack up`, "
+            "or point USERSTREAM_KAFKA__BOOTSTRAP_SERVERS at your cluster.",
+        ) from exc
+
+
+def _create(
+    admin: AdminClient, kafka: KafkaSettings, topics: list[NewTopic], timeout: float
+) -> None:
+    futures = admin.create_topics(topics, operation_timeout=timeout, request_timeout=timeout)
+    for name, future in futures.items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                continue  # created meanwhile by another task: that is the goal
+            if error.code() in _CONFIG_ERRORS:
+                raise ConfigError(
+                    f"Kafka refused to create topic {name!r}: {error.str()}.",
+                    hint="Check kafka.partitions, kafka.replication_factor and the "
+                    "client's permissions.",
+                ) from exc
+            raise TransientError(
+                f"Creating topic {name!r} on {kafka.bootstrap_servers} failed: {error.str()}."
+            ) from exc
+        log.info(
+            "topic_created topic=%s partitions=%d replication_factor=%d",
+            name,
+            kafka.partitions,
+            kafka.replication_factor,
+        )
+
+
+def _wait_for_leaders(
+    admin: AdminClient, kafka: KafkaSettings, names: list[str], deadline: float
+) -> None:
+    # A just-created topic is briefly without leaders; producers cope, consumers and the
+    # Spark source starting right after us might not.
+    while True:
+        remaining = deadline - time.monotonic()
+        metadata = _metadata(admin, kafka, max(remaining, 1.0))
+        waiting = [
+            name
+            for name in names
+            if (topic := metadata.topics.get(name)) is None
+            or topic.error is not None
+            or not topic.partitions
+            or any(p.leader < 0 for p in topic.partitions.values())
+        ]
+        if not waiting:
+            return
+        if remaining <= 0:
+            raise TransientError(
+                f"Topics {', '.join(waiting)} have no leader on {kafka.bootstrap_servers} yet.",
+                hint="Check the broker's log; retry when it is healthy.",
+            )
+        time.sleep(0.2)
