@@ -39,6 +39,9 @@ class KafkaSettings(BaseModel):
     linger_ms: int = Field(default=20, ge=0)
     batch_size: int = Field(default=1_000_000, ge=1)
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
+    # How long librdkafka keeps retrying one message (a broker outage shorter than this
+    # loses nothing); the producer's final flush waits this long plus a margin.
+    delivery_timeout_ms: int = Field(default=300_000, ge=1000)
     # Extra librdkafka settings for clusters (e.g. SASL), as a JSON object.
     client_config: dict[str, str] = Field(default_factory=dict)
 
