@@ -101,6 +101,9 @@ class SparkSettings(BaseModel):
     checkpoint_dir: Path | None = None
     # Extra Spark conf entries, e.g. {"spark.executor.memory": "4g"}.
     conf: dict[str, str] = Field(default_factory=dict)
+    # Name of the job's pid/log/progress files in the state folder; tests running their own
+    # stream beside the main one use another.
+    job_name: str = Field(default="stream", pattern=r"^[A-Za-z0-9_.-]+$")
 
 
 class AirflowSettings(BaseModel):
