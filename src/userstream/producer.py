@@ -17,17 +17,16 @@ is described in :mod:`userstream.producing.messages`.
 from __future__ import annotations
 
 import logging
-import math
 import secrets
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from userstream.config import Settings, SourceSettings
+from userstream.config import Settings
 from userstream.errors import ConfigError, TransientError
 from userstream.metrics import producer_metrics
 from userstream.producing import messages
+from userstream.producing.plan import page_sequence, page_size
 from userstream.producing.progress import ProgressLine
 from userstream.producing.sink import Delivery, KafkaSink
 from userstream.source.client import RandomUserClient
@@ -37,10 +36,6 @@ __all__ = ["Delivery", "ProduceError", "ProduceSummary", "run_producer"]
 
 log = logging.getLogger(__name__)
 
-# The API serves pages 1..10000 and silently answers page 1 beyond; an unbounded run
-# continues with a derived seed instead of re-sending page 1.
-MAX_PAGE = 10_000
-MAX_RESULTS = 5_000
 # Extra time the final flush allows beyond librdkafka's own per-message timeout.
 _FLUSH_MARGIN_S = 30.0
 
@@ -81,41 +76,6 @@ class ProduceError(TransientError):
         self.summary = summary
 
 
-def page_size(
-    source: SourceSettings, *, count: int | None, batch_size: int | None, rate: float | None
-) -> int:
-    """Users per request, fixed for the whole run.
-
-    ``batch_size`` wins; otherwise ``source.results_per_page``, reduced to about one
-    request per second under a ``rate`` limit (smoother than one huge page a minute).
-    Never more than ``count``.
-    """
-    if batch_size is not None and not 1 <= batch_size <= MAX_RESULTS:
-        raise ConfigError(
-            f"--batch-size {batch_size} is out of range: the API serves 1..{MAX_RESULTS} "
-            "users per request (and silently returns 1 for anything else)."
-        )
-    results = batch_size or source.results_per_page
-    if rate is not None and batch_size is None:
-        results = min(results, max(1, math.ceil(rate)))
-    if count is not None:
-        results = min(results, max(count, 1))
-    return results
-
-
-def _pages(seed: str, start_page: int) -> Iterator[tuple[int, str]]:
-    """``(page, seed)`` pairs: pages up to MAX_PAGE under ``seed``, then ``seed-2`` from
-    page 1, and so on. Deterministic, so a replay walks the same sequence."""
-    if not 1 <= start_page <= MAX_PAGE:
-        raise ConfigError(f"start_page {start_page} is out of range 1..{MAX_PAGE}.")
-    page, epoch = start_page, 1
-    while True:
-        yield page, seed if epoch == 1 else f"{seed}-{epoch}"
-        page += 1
-        if page > MAX_PAGE:
-            page, epoch = 1, epoch + 1
-
-
 def run_producer(
     settings: Settings,
     *,
@@ -147,7 +107,7 @@ def run_producer(
     kafka = settings.kafka
     seed = seed or settings.source.seed or secrets.token_hex(8)
     results = page_size(settings.source, count=count, batch_size=batch_size, rate=rate)
-    pages = _pages(seed, start_page)
+    pages = page_sequence(seed, start_page)
     stop = stop or threading.Event()
     metrics = producer_metrics()
 
