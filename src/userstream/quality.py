@@ -1,0 +1,384 @@
+"""Did a produced batch land, and is what landed good?
+
+Two halves:
+
+- pure functions over rows (``check_*``, ``run_checks``, ``missing``) that know nothing of
+  Cassandra, so they are unit-tested on hand-written good and bad rows;
+- functions that read one batch back from Cassandra (``find_landed``, ``wait_landed``,
+  ``check_batch``) through ``userstream.store.connect``, used by the Airflow DAG.
+
+A batch is identified by what the producer reported: each message's key (the user's
+``login.uuid``), partition and offset. A message has *landed* when its user is in
+``user_profiles`` (by id) or the message is in ``user_profiles_rejects`` (by
+(topic, partition, offset)); that is the "produced = stored + rejected" promise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from userstream.errors import TerminalError
+
+log = logging.getLogger(__name__)
+
+#: Columns every stored profile must have filled.
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "id",
+    "first_name",
+    "last_name",
+    "email",
+    "username",
+    "dob",
+    "registered_at",
+    "country",
+    "ingested_at",
+    "processed_at",
+    "kafka_partition",
+    "kafka_offset",
+)
+MAX_AGE_YEARS = 120
+# Deliberately loose: the store keeps what the API sent (lower-cased); this catches
+# truncation, empty parts and stray whitespace, not RFC 5322 corner cases.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+_IN_CHUNK = 100
+
+
+class Message(NamedTuple):
+    """One produced message of a batch: enough to find it again downstream."""
+
+    key: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    passed: bool
+    detail: str
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    run_id: str
+    checked_at: str
+    checks: list[CheckResult]
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        return [check for check in self.checks if not check.passed]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "checked_at": self.checked_at,
+            "passed": self.passed,
+            "checks": [asdict(check) for check in self.checks],
+        }
+
+
+class QualityCheckFailed(TerminalError):
+    """The stored data of a batch failed at least one quality check."""
+
+
+class BatchNotLanded(TerminalError):
+    """Some messages of a batch reached neither the profiles nor the rejects table in time."""
+
+
+# --- pure checks ---------------------------------------------------------------------------
+
+
+def _utc(value: datetime) -> datetime:
+    # The Cassandra driver returns naive datetimes that are UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _age_years(dob: datetime, now: datetime) -> int:
+    dob = _utc(dob)
+    years = now.year - dob.year
+    if (now.month, now.day) < (dob.month, dob.day):
+        years -= 1
+    return years
+
+
+def _sample(ids: Sequence[object], limit: int = 3) -> str:
+    return ", ".join(str(i) for i in ids[:limit]) + (" …" if len(ids) > limit else "")
+
+
+def check_completeness(rows: Sequence[Mapping[str, Any]]) -> CheckResult:
+    """Every required column is present and not empty."""
+    empty: dict[str, int] = {}
+    bad_ids: list[object] = []
+    for row in rows:
+        row_ok = True
+        for column in REQUIRED_COLUMNS:
+            value = row.get(column)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                empty[column] = empty.get(column, 0) + 1
+                row_ok = False
+        if not row_ok:
+            bad_ids.append(row.get("id"))
+    passed = not bad_ids
+    detail = (
+        f"all {len(rows)} rows have {len(REQUIRED_COLUMNS)} required columns filled"
+        if passed
+        else f"{len(bad_ids)} of {len(rows)} rows miss required columns {sorted(empty)}: "
+        f"first ids {_sample(bad_ids)}"
+    )
+    return CheckResult("completeness", passed, detail, {"rows": len(rows), "empty": empty})
+
+
+def check_emails(rows: Sequence[Mapping[str, Any]]) -> CheckResult:
+    """Every email looks like ``local@domain.tld``."""
+    bad = [row for row in rows if not _EMAIL.match(str(row.get("email") or ""))]
+    passed = not bad
+    detail = (
+        f"all {len(rows)} emails valid"
+        if passed
+        else f"{len(bad)} of {len(rows)} emails invalid: first "
+        + _sample([f"{row.get('id')}={row.get('email')!r}" for row in bad])
+    )
+    return CheckResult("valid_emails", passed, detail, {"rows": len(rows), "invalid": len(bad)})
+
+
+def check_dates(rows: Sequence[Mapping[str, Any]], now: datetime | None = None) -> CheckResult:
+    """dob is in the past with an age of 0–120 years; registration is not in the future."""
+    now = now or datetime.now(UTC)
+    bad: list[str] = []
+    for row in rows:
+        dob, registered = row.get("dob"), row.get("registered_at")
+        if isinstance(dob, datetime):
+            age = _age_years(dob, now)
+            if _utc(dob) >= now or not 0 <= age <= MAX_AGE_YEARS:
+                bad.append(f"{row.get('id')} dob={dob.isoformat()}")
+                continue
+        if isinstance(registered, datetime) and _utc(registered) > now:
+            bad.append(f"{row.get('id')} registered_at={registered.isoformat()}")
+    passed = not bad
+    detail = (
+        f"all {len(rows)} rows have plausible dates"
+        if passed
+        else f"{len(bad)} of {len(rows)} rows have implausible dates: first {_sample(bad)}"
+    )
+    return CheckResult(
+        "plausible_dates", passed, detail, {"rows": len(rows), "implausible": len(bad)}
+    )
+
+
+def check_freshness(
+    rows: Sequence[Mapping[str, Any]], max_delay_s: float, now: datetime | None = None
+) -> CheckResult:
+    """Each row was processed within ``max_delay_s`` of ingestion, and nothing is in the future."""
+    now = now or datetime.now(UTC)
+    delays: list[float] = []
+    bad: list[str] = []
+    for row in rows:
+        ingested, processed = row.get("ingested_at"), row.get("processed_at")
+        if not isinstance(ingested, datetime) or not isinstance(processed, datetime):
+            continue  # completeness reports missing timestamps
+        delay = (_utc(processed) - _utc(ingested)).total_seconds()
+        delays.append(delay)
+        if delay > max_delay_s or _utc(processed) > now:
+            bad.append(f"{row.get('id')} delay={delay:.0f}s")
+    passed = not bad
+    worst = max(delays, default=0.0)
+    detail = (
+        f"max ingest→store delay {worst:.1f} s (limit {max_delay_s:.0f} s)"
+        if passed
+        else f"{len(bad)} of {len(rows)} rows landed later than {max_delay_s:.0f} s or in the "
+        f"future: first {_sample(bad)}"
+    )
+    return CheckResult(
+        "freshness", passed, detail, {"max_delay_s": round(worst, 3), "late": len(bad)}
+    )
+
+
+def check_reconciliation(
+    *, produced: int, stored: int, rejected: int, dead_lettered: int, failed: int
+) -> CheckResult:
+    """Every produced message is stored or rejected, and the producer lost nothing."""
+    figures = {
+        "produced": produced,
+        "stored": stored,
+        "rejected": rejected,
+        "dead_lettered": dead_lettered,
+        "failed": failed,
+    }
+    passed = produced == stored + rejected and failed == 0
+    detail = (
+        f"produced {produced} = stored {stored} + rejected {rejected} "
+        f"(+ {dead_lettered} dead-lettered by the producer)"
+        if passed
+        else f"produced {produced} ≠ stored {stored} + rejected {rejected}"
+        + (f"; the producer failed to deliver {failed}" if failed else "")
+    )
+    return CheckResult("reconciliation", passed, detail, figures)
+
+
+def run_checks(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    run_id: str,
+    produced: int,
+    rejected: int,
+    dead_lettered: int,
+    failed: int,
+    max_delay_s: float,
+    now: datetime | None = None,
+) -> QualityReport:
+    """All checks over the stored rows of one batch; ``rows`` are that batch's stored users."""
+    now = now or datetime.now(UTC)
+    checks = [
+        check_completeness(rows),
+        check_emails(rows),
+        check_dates(rows, now),
+        check_freshness(rows, max_delay_s, now),
+        check_reconciliation(
+            produced=produced,
+            stored=len(rows),
+            rejected=rejected,
+            dead_lettered=dead_lettered,
+            failed=failed,
+        ),
+    ]
+    return QualityReport(run_id=run_id, checked_at=now.isoformat(), checks=checks)
+
+
+def missing(
+    messages: Iterable[Message], stored_ids: set[str], rejected: set[tuple[int, int]]
+) -> list[Message]:
+    """The messages found neither by user id nor by (partition, offset) among the rejects."""
+    return [
+        m
+        for m in messages
+        if m.key.lower() not in stored_ids and (m.partition, m.offset) not in rejected
+    ]
+
+
+def write_report(report: QualityReport, path: Path) -> None:
+    """Write the report as JSON atomically (readers never see half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(report.to_json(), indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def raise_for_report(report: QualityReport) -> None:
+    """Raise ``QualityCheckFailed`` naming every failed check."""
+    if report.passed:
+        return
+    failed = "; ".join(f"{c.name}: {c.detail}" for c in report.failures)
+    raise QualityCheckFailed(
+        f"Quality checks failed for run {report.run_id}: {failed}.",
+        hint="Inspect the rows named above in Cassandra (userstream query) and the stream's log.",
+    )
+
+
+# --- reading a batch back from Cassandra -----------------------------------------------------
+
+
+def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _uuid_or_none(key: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(key)
+    except ValueError:
+        return None  # a poison key can only have landed among the rejects
+
+
+def fetch_profiles(session: Any, keys: Iterable[str]) -> list[dict[str, Any]]:
+    """The ``user_profiles`` rows of these user ids (keys that are not UUIDs are skipped)."""
+    ids = sorted({u for u in (_uuid_or_none(k) for k in keys) if u is not None})
+    statement = session.prepare("SELECT * FROM user_profiles WHERE id IN ?")
+    rows: list[dict[str, Any]] = []
+    for chunk in _chunks(ids):
+        result = session.execute(statement, (list(chunk),))
+        names = result.column_names
+        for row in result:
+            rows.append(dict(zip(names, row, strict=True)))
+    return rows
+
+
+def fetch_rejected(session: Any, topic: str, messages: Sequence[Message]) -> set[tuple[int, int]]:
+    """(partition, offset) of the batch's messages that are in ``user_profiles_rejects``."""
+    statement = session.prepare(
+        "SELECT kafka_partition, kafka_offset FROM user_profiles_rejects "
+        "WHERE topic = ? AND kafka_partition = ? AND kafka_offset IN ?"
+    )
+    by_partition: dict[int, list[int]] = {}
+    for m in messages:
+        by_partition.setdefault(m.partition, []).append(m.offset)
+    found: set[tuple[int, int]] = set()
+    for partition, offsets in by_partition.items():
+        for chunk in _chunks(sorted(offsets)):
+            for row in session.execute(statement, (topic, partition, list(chunk))):
+                found.add((row[0], row[1]))
+    return found
+
+
+@dataclass(frozen=True)
+class Landing:
+    """Where a batch's messages are: stored rows, rejected offsets, and what is still missing."""
+
+    rows: list[dict[str, Any]]
+    rejected: set[tuple[int, int]]
+    missing: list[Message]
+
+
+def find_landed(session: Any, topic: str, messages: Sequence[Message]) -> Landing:
+    """One look at Cassandra for a batch's messages."""
+    rows = fetch_profiles(session, (m.key for m in messages))
+    stored = {str(row["id"]).lower() for row in rows}
+    rejected = fetch_rejected(session, topic, messages)
+    return Landing(rows, rejected, missing(messages, stored, rejected))
+
+
+def wait_landed(
+    session: Any,
+    topic: str,
+    messages: Sequence[Message],
+    *,
+    timeout_s: float,
+    poll_s: float = 2.0,
+) -> Landing:
+    """Poll until every message landed; raise ``BatchNotLanded`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    started = time.monotonic()
+    while True:
+        landing = find_landed(session, topic, messages)
+        log.info(
+            "landing batch=%d stored=%d rejected=%d missing=%d",
+            len(messages),
+            len(landing.rows),
+            len(landing.rejected),
+            len(landing.missing),
+        )
+        if not landing.missing:
+            return landing
+        if time.monotonic() >= deadline:
+            first = landing.missing[0]
+            raise BatchNotLanded(
+                f"{len(landing.missing)} of {len(messages)} users missing after "
+                f"{time.monotonic() - started:.0f} s: first missing key={first.key} "
+                f"partition={first.partition} offset={first.offset}.",
+                hint="Check that the stream runs (userstream stream status) and read its log.",
+            )
+        time.sleep(poll_s)
