@@ -107,6 +107,8 @@ class KafkaSink:
         config = producer_config(self._kafka)
         config["on_delivery"] = self._on_delivery
         config["error_cb"] = self._on_error
+        # librdkafka's own log lines become log events instead of raw stderr output.
+        config["logger"] = logging.getLogger("librdkafka.producer")
         try:
             self._producer = Producer(config)
         except KafkaException as exc:
