@@ -1,7 +1,155 @@
+"""`userstream fetch-jars | doctor | stack up|down|status | query`: the local Kafka + Cassandra."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import orjson
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from userstream.config import load_settings
+
+out = Console()
+err = Console(stderr=True)
+
+stack_app = typer.Typer(
+    help="Only Kafka + Cassandra on this machine (no Docker).", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
+    app.command("fetch-jars")(fetch_jars)
+    app.command("doctor")(doctor)
+    app.command("query")(query)
+    app.add_typer(stack_app, name="stack")
+
+
+def fetch_jars() -> None:
+    """Fetch the Kafka, Cassandra and Spark connector jars from Maven Central (once)."""
+    from userstream.stack import jars
+    from userstream.stack._state import ensure_layout
+
+    settings = load_settings()
+    ensure_layout(settings.paths)
+    for component in jars.COMPONENTS:
+        if not jars.pom_path(component).is_file():
+            continue
+        if jars.is_fetched(settings.paths.lib, component):
+            out.print(f"{component}: up to date")
+            continue
+        out.print(f"{component}: fetching from Maven Central…")
+        folder = jars.ensure_jars(settings.paths.lib, component, log_dir=settings.paths.logs)
+        out.print(f"{component}: {len(list(folder.glob('*.jar')))} jars in {folder}")
+
+
+def doctor() -> None:
+    """Check Java, Maven, ports and disk; say what to fix. Exit 1 when something is wrong."""
+    from userstream.stack.doctor import run_checks
+
+    checks = run_checks(load_settings())
+    table = Table("check", "", "detail", "fix", show_lines=False)
+    for check in checks:
+        mark = "[green]ok[/green]" if check.ok else "[red]FAIL[/red]"
+        table.add_row(check.name, mark, check.detail, check.fix)
+    out.print(table)
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        err.print(f"[red]{len(failed)} problem(s) to fix before `userstream stack up`.[/red]")
+        raise typer.Exit(1)
+    out.print("Everything needed is in place.")
+
+
+@stack_app.command("up")
+def stack_up() -> None:
+    """Start Kafka (KRaft) and Cassandra (auth on), wait until both answer. Idempotent."""
+    from userstream.stack.local import stack_up as up
+
+    settings = load_settings()
+    up(settings, progress=out.print)
+    out.print(f"Stack up; state folder {settings.paths.root}. Next: `userstream stack status`.")
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop Cassandra and Kafka gracefully; their data is kept."""
+    from userstream.stack.local import stack_down as down
+
+    down(load_settings(), progress=out.print)
+
+
+@stack_app.command("status")
+def stack_status() -> None:
+    """Each component: running, pid, address, version, health. Exit 1 when one is down."""
+    from userstream.stack.local import stack_status as status
+
+    components = status(load_settings())
+    table = Table("component", "running", "pid", "address", "version", "health")
+    for c in components:
+        table.add_row(
+            c.name,
+            "yes" if c.running else "[red]no[/red]",
+            str(c.pid or "-"),
+            c.address,
+            c.version or "-",
+            f"[green]{c.detail}[/green]" if c.healthy else f"[red]{c.detail}[/red]",
+        )
+    out.print(table)
+    if not all(c.healthy for c in components):
+        raise typer.Exit(1)
+
+
+def _json_default(value: Any) -> Any:
+    """What orjson cannot encode natively: CQL sets, maps, decimals, durations."""
+    if isinstance(value, Mapping):
+        return {str(k): v for k, v in value.items()}
+    if isinstance(value, set | frozenset | tuple) or type(value).__name__ == "SortedSet":
+        return list(value)
+    if isinstance(value, bytes | bytearray):
+        return "0x" + value.hex()  # a CQL blob literal
+    return str(value)
+
+
+def query(
+    cql: Annotated[str, typer.Argument(help="One CQL statement.")],
+    json_output: Annotated[
+        bool, typer.Option("--json", help="One JSON object per row (uuids, timestamps as text).")
+    ] = False,
+) -> None:
+    """Run one CQL statement with the project's credentials and print the rows."""
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT
+    from cassandra.protocol import ErrorMessage
+    from cassandra.query import dict_factory
+
+    from cassandra import DriverException  # type: ignore[attr-defined]
+    from userstream.errors import TerminalError
+    from userstream.store import session
+
+    settings = load_settings()
+    with session(settings) as sess:
+        as_dicts = sess.execution_profile_clone_update(
+            EXEC_PROFILE_DEFAULT, row_factory=dict_factory
+        )
+        try:
+            rows = list(sess.execute(cql, execution_profile=as_dicts))
+        except (DriverException, ErrorMessage) as exc:
+            raise TerminalError(
+                f"Cassandra refused the statement: {getattr(exc, 'message', None) or exc}."
+            ) from None
+    if json_output:
+        for row in rows:
+            # Plain stdout: rich would wrap or colour the JSON.
+            typer.echo(
+                orjson.dumps(row, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
+            )
+        return
+    if not rows:
+        out.print("(no rows)")
+        return
+    table = Table(*rows[0].keys())
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    out.print(table)

@@ -72,7 +72,8 @@ def ensure_jars(lib_root: Path, component: str, *, log_dir: Path | None = None) 
     if result.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         raise TransientError(
-            f"Fetching the {component} jars from Maven Central failed (mvn exit {result.returncode}).",
+            f"Fetching the {component} jars from Maven Central failed "
+            f"(mvn exit {result.returncode}).",
             hint="Check the network or proxy settings for Maven, then run `make setup` again.",
             log=log,
         )

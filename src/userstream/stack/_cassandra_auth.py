@@ -1,0 +1,91 @@
+"""First-start security of the local Cassandra node: a generated superuser, no default login.
+
+On a fresh node the default ``cassandra``/``cassandra`` role is used exactly once, to create a
+superuser with a random name suffix and a strong password; the credentials are written to
+``<state>/secrets/cassandra.json`` (0600, folder 0700) *before* the role exists, so a crash in
+between is repaired on the next start instead of locking us out. Then the new user disables the
+default role (no login, no superuser, random password).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from userstream.config import Settings
+from userstream.errors import TerminalError
+from userstream.stack._state import secrets_dir, write_secret_json
+from userstream.store import cassandra_credentials, connect_as, credentials_file
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ROLE = "cassandra"
+
+
+def _generated_credentials(settings: Settings) -> tuple[str, str]:
+    path = credentials_file(settings)
+    if not path.is_file():
+        secrets_dir(settings.paths)
+        username = f"userstream_admin_{secrets.token_hex(4)}"
+        write_secret_json(path, {"username": username, "password": secrets.token_urlsafe(32)})
+        log.info("cassandra credentials generated file=%s user=%s", path, username)
+    return cassandra_credentials(settings)
+
+
+def _quote(value: str) -> str:
+    # Role DDL takes no bind markers; the values are generated (URL-safe) but quote anyway.
+    return "'" + value.replace("'", "''") + "'"
+
+
+def secure_node(settings: Settings) -> None:
+    """Make sure the generated superuser exists and the default login is disabled.
+
+    Idempotent and cheap once done (one login, one read). Raises ``TerminalError`` when
+    neither the stored credentials nor the default ones are accepted: the node's roles
+    were changed by hand, or the secrets file belongs to another data folder.
+    """
+    from userstream.errors import TerminalError as _Refused
+
+    c = settings.cassandra
+    if c.username and c.password is not None:
+        return  # An operator-managed login; nothing of ours to set up.
+    username, password = _generated_credentials(settings)
+    try:
+        sess = connect_as(settings, username, password)
+    except _Refused:
+        _create_superuser(settings, username, password)
+        sess = connect_as(settings, username, password)
+    try:
+        row = sess.execute(
+            "SELECT can_login, is_superuser FROM system_auth.roles WHERE role = %s",
+            (DEFAULT_ROLE,),
+        ).one()
+        if row is not None and (row.can_login or row.is_superuser):
+            sess.execute(
+                f"ALTER ROLE {DEFAULT_ROLE} WITH PASSWORD = "
+                f"{_quote(secrets.token_urlsafe(32))} AND SUPERUSER = false AND LOGIN = false"
+            )
+            log.info("cassandra default role disabled role=%s", DEFAULT_ROLE)
+    finally:
+        sess.cluster.shutdown()
+
+
+def _create_superuser(settings: Settings, username: str, password: str) -> None:
+    try:
+        sess = connect_as(settings, DEFAULT_ROLE, DEFAULT_ROLE)
+    except TerminalError:
+        raise TerminalError(
+            "Cassandra refused both the stored superuser and the default login, so the "
+            "project cannot log in.",
+            hint=f"{credentials_file(settings)} does not match this node's data folder "
+            f"({settings.paths.data / 'cassandra'}); restore the matching file, or remove "
+            "both to start a fresh node.",
+        ) from None
+    try:
+        sess.execute(
+            f"CREATE ROLE IF NOT EXISTS {username} WITH PASSWORD = {_quote(password)} "
+            "AND SUPERUSER = true AND LOGIN = true"
+        )
+        log.info("cassandra superuser created user=%s", username)
+    finally:
+        sess.cluster.shutdown()

@@ -1,0 +1,31 @@
+"""Config templates shipped as package data, rendered into the state folder."""
+
+from __future__ import annotations
+
+import string
+from importlib import resources
+from pathlib import Path
+
+from userstream.errors import ConfigError
+
+
+def render(template: str, target: Path, values: dict[str, object]) -> Path:
+    """Render ``templates/<template>`` (``${name}`` placeholders) to ``target``.
+
+    Every placeholder must have a value: a missing one is a bug in the caller and raises
+    ``ConfigError`` rather than leaving a literal ``${...}`` for the server to trip on.
+    """
+    text = resources.files("userstream.stack").joinpath("templates", template).read_text()
+    try:
+        rendered = string.Template(text).substitute({k: str(v) for k, v in values.items()})
+    except KeyError as exc:
+        raise ConfigError(f"The template {template} needs a value for {exc.args[0]}.") from exc
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(rendered)
+    return target
+
+
+def template_lines(template: str) -> list[str]:
+    """The non-blank, non-comment lines of a template (JVM option lists)."""
+    text = resources.files("userstream.stack").joinpath("templates", template).read_text()
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]

@@ -1,0 +1,174 @@
+"""The local Cassandra node: one node with authentication on, from Maven Central jars.
+
+Data lives in ``<state>/data/cassandra`` and survives ``stop_cassandra`` (SIGTERM runs the
+node's drain hook, flushing memtables). Clients log in with the generated superuser kept in
+``<state>/secrets/cassandra.json``; the default ``cassandra`` login is disabled on first start.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from userstream.config import Settings
+from userstream.errors import TerminalError, TransientError
+from userstream.stack import jars, process
+from userstream.stack._cassandra_auth import secure_node
+from userstream.stack._java import require_java
+from userstream.stack._net import port_open
+from userstream.stack._ports import require_free
+from userstream.stack._render import render, template_lines
+from userstream.stack._wait import wait_ready
+
+log = logging.getLogger(__name__)
+
+NAME = "cassandra"
+LABEL = "Cassandra"
+MAIN_CLASS = "org.apache.cassandra.service.CassandraDaemon"
+START_TIMEOUT_S = 300.0
+STOP_TIMEOUT_S = 90.0
+LOGIN_TIMEOUT_S = 120.0
+
+
+def _home(settings: Settings) -> Path:
+    return settings.paths.data / NAME
+
+
+def config_file(settings: Settings) -> Path:
+    return _home(settings) / "conf" / "cassandra.yaml"
+
+
+def address(settings: Settings) -> str:
+    return f"{settings.cassandra.hosts[0]}:{settings.cassandra.port}"
+
+
+def version(settings: Settings) -> str | None:
+    """The node's version, read from the fetched jar's name (None before `fetch-jars`)."""
+    for jar in jars.lib_dir(settings.paths.lib, NAME).glob("cassandra-all-*.jar"):
+        match = re.fullmatch(r"cassandra-all-(.+)\.jar", jar.name)
+        if match:
+            return match.group(1)
+    return None
+
+
+def _render_config(settings: Settings) -> Path:
+    c = settings.cassandra
+    home = _home(settings)
+    host = c.hosts[0]
+    conf = config_file(settings)
+    render("cassandra-logback.xml", conf.parent / "logback.xml", {})
+    return render(
+        "cassandra.yaml",
+        conf,
+        {
+            "listen_address": host,
+            "rpc_address": host,
+            "native_port": c.port,
+            "storage_port": c.storage_port,
+            "data_dir": home / "data",
+            "commitlog_dir": home / "commitlog",
+            "saved_caches_dir": home / "saved_caches",
+            "hints_dir": home / "hints",
+            "cdc_dir": home / "cdc_raw",
+        },
+    )
+
+
+def _command(settings: Settings, java: str, conf: Path) -> list[str]:
+    c = settings.cassandra
+    lib = jars.lib_dir(settings.paths.lib, NAME)
+    jamm = sorted(lib.glob("jamm-*.jar"))
+    return [
+        java,
+        f"-Xms{c.heap}",
+        f"-Xmx{c.heap}",
+        "-Xss256k",
+        *template_lines("cassandra-jvm17.options"),
+        # jamm measures object sizes for memtable accounting, as bin/cassandra does.
+        *([f"-javaagent:{jamm[0]}"] if jamm else []),
+        f"-Dcassandra.config=file://{conf}",
+        "-Dcassandra-foreground=yes",
+        f"-Dcassandra.storagedir={_home(settings)}",
+        f"-Dcassandra.logdir={settings.paths.logs}",
+        f"-Dcassandra.triggers_dir={_home(settings) / 'triggers'}",
+        f"-Dlogback.configurationFile={conf.parent / 'logback.xml'}",
+        # JMX only on the loopback interface, for nodetool.
+        f"-Dcassandra.jmx.local.port={c.jmx_port}",
+        # One node: no one to gossip with, and the superuser is ours to create at once.
+        "-Dcassandra.superuser_setup_delay_ms=0",
+        "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+        "-Djava.net.preferIPv4Stack=true",
+        "-cp",
+        f"{lib}/*",
+        MAIN_CLASS,
+    ]
+
+
+def start_cassandra(settings: Settings) -> float | None:
+    """Start the node, secure it, and wait until the project's login works.
+
+    Returns the seconds it took, or None when our node is already running (it is then only
+    checked to be secured). Raises ``ConfigError`` for a taken port or missing Java/Maven,
+    ``TerminalError`` when the node dies while starting, ``TransientError`` when it does not
+    answer in time; on any error the node is stopped again.
+    """
+    paths = settings.paths
+    if process.running(paths, NAME) is not None:
+        return None
+    c = settings.cassandra
+    host = c.hosts[0]
+    require_free(LABEL, host, [c.port, c.storage_port, c.jmx_port], "USERSTREAM_CASSANDRA__PORT")
+    java = require_java()
+    jars.ensure_jars(paths.lib, NAME, log_dir=paths.logs)
+    conf = _render_config(settings)
+    (_home(settings) / "triggers").mkdir(parents=True, exist_ok=True)
+    proc = process.start(paths, NAME, _command(settings, java, conf), marker=str(conf))
+    log.info("cassandra starting pid=%s address=%s", proc.pid, address(settings))
+    try:
+        took = wait_ready(
+            paths, NAME, LABEL, lambda: port_open(host, c.port), timeout=START_TIMEOUT_S
+        )
+        took += wait_ready(
+            paths, NAME, LABEL, lambda: _secured(settings), timeout=LOGIN_TIMEOUT_S, interval=2.0
+        )
+    except BaseException:
+        process.stop(paths, NAME, timeout=STOP_TIMEOUT_S)
+        raise
+    log.info("cassandra ready pid=%s seconds=%.1f", proc.pid, took)
+    return took
+
+
+def _secured(settings: Settings) -> bool:
+    """One attempt at securing the node; False while its auth tables are not ready yet."""
+    try:
+        secure_node(settings)
+    except TransientError as exc:
+        log.debug("cassandra not ready yet: %s", exc.message)
+        return False
+    except TerminalError:
+        # The default role may not exist yet right after the port opens; the bound of
+        # wait_ready turns a lasting refusal into an error.
+        from userstream.store import credentials_file
+
+        if credentials_file(settings).is_file():
+            log.debug("cassandra login refused, retrying")
+            return False
+        raise
+    return True
+
+
+def ensure_secured(settings: Settings) -> None:
+    """For a node already running: make sure it is secured (no-op once it is)."""
+    secure_node(settings)
+
+
+def stop_cassandra(settings: Settings) -> bool:
+    """Stop the node gracefully (SIGTERM drains it; SIGKILL after a bound). Data is kept.
+
+    True when a running node was stopped.
+    """
+    stopped = process.stop(settings.paths, NAME, timeout=STOP_TIMEOUT_S)
+    if stopped:
+        log.info("cassandra stopped")
+    return stopped

@@ -1,0 +1,120 @@
+"""`userstream doctor`: is this machine ready to run the local stack, and what to fix if not."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from userstream.config import Settings
+from userstream.errors import ConfigError
+from userstream.stack import process
+from userstream.stack._java import MIN_JAVA, java_executable, java_version
+from userstream.stack._net import listener_pids, port_free, process_group
+
+MIN_FREE_DISK_GB = 5.0
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    """Every check, in the order a user would fix them; none raises."""
+    return [_java(), _maven(), *_ports(settings), _disk(settings)]
+
+
+def _java() -> Check:
+    try:
+        java = java_executable()
+        version = java_version(java)
+    except ConfigError as exc:
+        return Check("java", False, exc.message, exc.hint or "")
+    if version < MIN_JAVA:
+        return Check(
+            "java",
+            False,
+            f"Java {version} at {java}",
+            f"Install a JDK {MIN_JAVA}+ and set JAVA_HOME.",
+        )
+    return Check("java", True, f"Java {version} at {java}")
+
+
+def _maven() -> Check:
+    mvn = shutil.which("mvn")
+    fix = "Install Maven (Debian/Ubuntu: `sudo apt-get install maven`)."
+    if mvn is None:
+        return Check("maven", False, "mvn is not on PATH", fix)
+    out = subprocess.run([mvn, "-v"], capture_output=True, text=True, check=False, timeout=120)
+    first = out.stdout.splitlines()[0] if out.stdout else ""
+    if out.returncode != 0:
+        return Check("maven", False, f"`mvn -v` failed (exit {out.returncode})", fix)
+    # Strip ANSI colour codes Maven adds on some terminals.
+    return Check("maven", True, first.replace("\x1b[1m", "").replace("\x1b[m", "").strip())
+
+
+def _our_groups(settings: Settings) -> dict[int, str]:
+    """Process groups of everything we started (each is its own session leader)."""
+    groups: dict[int, str] = {}
+    run = settings.paths.run
+    for pid_file in run.glob("*.pid") if run.is_dir() else []:
+        proc = process.running(settings.paths, pid_file.stem)
+        if proc is not None:
+            groups[proc.pid] = proc.name
+    return groups
+
+
+def _ports(settings: Settings) -> list[Check]:
+    k, c, a = settings.kafka, settings.cassandra, settings.airflow
+    wanted = [
+        ("Kafka", k.host, k.port, "USERSTREAM_KAFKA__PORT"),
+        ("Kafka controller", k.host, k.controller_port, "USERSTREAM_KAFKA__CONTROLLER_PORT"),
+        ("Cassandra CQL", c.hosts[0], c.port, "USERSTREAM_CASSANDRA__PORT"),
+        ("Cassandra storage", c.hosts[0], c.storage_port, "USERSTREAM_CASSANDRA__STORAGE_PORT"),
+        ("Cassandra JMX", c.hosts[0], c.jmx_port, "USERSTREAM_CASSANDRA__JMX_PORT"),
+        ("Airflow", a.host, a.port, "USERSTREAM_AIRFLOW__PORT"),
+    ]
+    ours = _our_groups(settings)
+    checks = []
+    for label, host, port, env in wanted:
+        name = f"port {port}"
+        if port_free(host, port):
+            checks.append(Check(name, True, f"{label}: {host}:{port} is free"))
+            continue
+        holders = listener_pids(port)
+        owners = {ours[g] for p in holders if (g := process_group(p)) in ours}
+        if owners:
+            checks.append(Check(name, True, f"{label}: in use by our {', '.join(sorted(owners))}"))
+            continue
+        who = f" by pid {', '.join(map(str, sorted(holders)))}" if holders else ""
+        checks.append(
+            Check(
+                name,
+                False,
+                f"{label}: {host}:{port} is in use{who}",
+                f"Stop that program, or set {env} to a free port.",
+            )
+        )
+    return checks
+
+
+def _disk(settings: Settings) -> Check:
+    folder: Path = settings.paths.root
+    while not folder.exists():
+        folder = folder.parent
+    free_gb = shutil.disk_usage(folder).free / 1e9
+    detail = f"{free_gb:.1f} GB free for {settings.paths.root}"
+    if free_gb < MIN_FREE_DISK_GB:
+        return Check(
+            "disk",
+            False,
+            detail,
+            f"Free at least {MIN_FREE_DISK_GB:.0f} GB (jars, Kafka logs, Cassandra data), or "
+            "set USERSTREAM_STATE_DIR to a bigger disk.",
+        )
+    return Check("disk", True, detail)

@@ -1,0 +1,193 @@
+"""The local Kafka broker: one KRaft node (broker + controller) from Maven Central jars.
+
+Data lives in ``<state>/data/kafka`` and survives ``stop_kafka``; the storage is formatted
+only when it has never been (no ``meta.properties``), so a restart finds every message.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import subprocess
+import uuid
+from pathlib import Path
+
+from userstream.config import Settings
+from userstream.errors import ConfigError, TerminalError
+from userstream.stack import jars, process
+from userstream.stack._java import require_java
+from userstream.stack._net import port_open
+from userstream.stack._ports import require_free
+from userstream.stack._render import render
+from userstream.stack._wait import wait_ready
+
+log = logging.getLogger(__name__)
+
+NAME = "kafka"
+LABEL = "Kafka"
+MAIN_CLASS = "kafka.Kafka"
+START_TIMEOUT_S = 180.0
+STOP_TIMEOUT_S = 60.0
+
+
+def _home(settings: Settings) -> Path:
+    return settings.paths.data / NAME
+
+
+def config_file(settings: Settings) -> Path:
+    return _home(settings) / "config" / "server.properties"
+
+
+def log_dirs(settings: Settings) -> Path:
+    return _home(settings) / "kraft-logs"
+
+
+def address(settings: Settings) -> str:
+    return f"{settings.kafka.host}:{settings.kafka.port}"
+
+
+def version(settings: Settings) -> str | None:
+    """The broker version, read from the fetched jar's name (None before `fetch-jars`)."""
+    for jar in jars.lib_dir(settings.paths.lib, NAME).glob("kafka_2.13-*.jar"):
+        match = re.fullmatch(r"kafka_2\.13-(.+)\.jar", jar.name)
+        if match:
+            return match.group(1)
+    return None
+
+
+def _cluster_id() -> str:
+    # Kafka's Uuid text form: 16 random bytes, URL-safe base64 without padding.
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+def _jvm_base(settings: Settings, java: str) -> list[str]:
+    conf = config_file(settings).parent
+    lib = jars.lib_dir(settings.paths.lib, NAME)
+    return [
+        java,
+        f"-Xms{settings.kafka.heap}",
+        f"-Xmx{settings.kafka.heap}",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-XX:+ExplicitGCInvokesConcurrent",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={conf / 'log4j2.properties'}",
+        f"-Dkafka.logs.dir={settings.paths.logs}",
+        "-cp",
+        # A classpath wildcard keeps the command line (and `ps`) short.
+        f"{lib}/*",
+    ]
+
+
+def _render_config(settings: Settings) -> Path:
+    k = settings.kafka
+    conf = config_file(settings)
+    render("kafka-log4j2.properties", conf.parent / "log4j2.properties", {})
+    return render(
+        "kafka-server.properties",
+        conf,
+        {
+            "host": k.host,
+            "port": k.port,
+            "controller_port": k.controller_port,
+            "log_dirs": log_dirs(settings),
+            "partitions": k.partitions,
+        },
+    )
+
+
+def _format_storage(settings: Settings, java: str) -> None:
+    """Format the KRaft storage once; a formatted log dir is never touched again."""
+    if (log_dirs(settings) / "meta.properties").is_file():
+        return
+    out_log = settings.paths.log_file("kafka-format")
+    out_log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        *_jvm_base(settings, java),
+        "kafka.tools.StorageTool",
+        "format",
+        "--standalone",
+        "-t",
+        _cluster_id(),
+        "-c",
+        str(config_file(settings)),
+    ]
+    with out_log.open("w") as out:
+        result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False, timeout=300)
+    if result.returncode != 0:
+        raise TerminalError(
+            f"Formatting Kafka's storage in {log_dirs(settings)} failed "
+            f"(exit {result.returncode}).",
+            hint=f"The last lines of its output:\n{process.tail(out_log, 15)}",
+            log=out_log,
+        )
+    log.info("kafka storage formatted dir=%s", log_dirs(settings))
+
+
+def _answers(settings: Settings) -> bool:
+    if not port_open(settings.kafka.host, settings.kafka.port):
+        return False
+    return broker_answers(address(settings), timeout=5.0)
+
+
+def broker_answers(bootstrap: str, timeout: float = 5.0) -> bool:
+    """True when a Kafka AdminClient can list the cluster's topics within ``timeout``."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000})
+    try:
+        admin.list_topics(timeout=timeout)
+    except KafkaException:
+        return False
+    return True
+
+
+def start_kafka(settings: Settings) -> float | None:
+    """Start the broker and wait until it answers; return the seconds it took.
+
+    Returns None when our broker is already running (nothing is started twice). Raises
+    ``ConfigError`` for a taken port or a missing Java/Maven, ``TerminalError`` when the
+    broker dies while starting, ``TransientError`` when it does not answer in time; on
+    any error the broker is stopped again, so nothing is left half-started.
+    """
+    paths = settings.paths
+    if process.running(paths, NAME) is not None:
+        return None
+    k = settings.kafka
+    require_free(LABEL, k.host, [k.port, k.controller_port], "USERSTREAM_KAFKA__PORT")
+    java = require_java()
+    jars.ensure_jars(paths.lib, NAME, log_dir=paths.logs)
+    conf = _render_config(settings)
+    _format_storage(settings, java)
+    cmd = [*_jvm_base(settings, java), MAIN_CLASS, str(conf)]
+    proc = process.start(paths, NAME, cmd, marker=str(conf))
+    log.info("kafka starting pid=%s address=%s", proc.pid, address(settings))
+    try:
+        took = wait_ready(paths, NAME, LABEL, lambda: _answers(settings), timeout=START_TIMEOUT_S)
+    except BaseException:
+        process.stop(paths, NAME, timeout=STOP_TIMEOUT_S)
+        raise
+    log.info("kafka ready pid=%s seconds=%.1f", proc.pid, took)
+    return took
+
+
+def stop_kafka(settings: Settings) -> bool:
+    """Stop the broker gracefully (SIGTERM; SIGKILL after a bound). Data is kept.
+
+    True when a running broker was stopped.
+    """
+    stopped = process.stop(settings.paths, NAME, timeout=STOP_TIMEOUT_S)
+    if stopped:
+        log.info("kafka stopped")
+    return stopped
+
+
+def restart_broker(settings: Settings) -> float:
+    """Stop the broker and start it again (fault tests); return the seconds to ready."""
+    stop_kafka(settings)
+    took = start_kafka(settings)
+    if took is None:
+        raise ConfigError("Kafka was still running after it was stopped.")
+    return took

@@ -1,0 +1,138 @@
+"""Kafka + Cassandra on this machine, as one unit: up, down, status.
+
+``stack_up`` is idempotent (a running component is reported, not started twice) and leaves
+nothing half-started: if Cassandra fails after Kafka was started by the same call, Kafka is
+stopped again. ``stack_down`` keeps all data, so a later ``stack_up`` finds every message and row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from userstream.config import Settings
+from userstream.errors import UserstreamError
+from userstream.stack import cassandra, kafka, process
+from userstream.stack._net import port_open
+from userstream.stack._state import ensure_layout
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+def _log_progress(line: str) -> None:
+    log.info("%s", line)
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    running: bool
+    pid: int | None
+    address: str
+    version: str | None
+    healthy: bool
+    detail: str
+
+
+def stack_up(settings: Settings, *, progress: Progress = _log_progress) -> None:
+    """Start Kafka, then Cassandra (each only when not already running), ready when this returns.
+
+    ``progress`` receives one line per step (`starting…`, `ready in Ns`). Raises the
+    ``UserstreamError`` of the first component that fails, after stopping what this call started.
+    """
+    ensure_layout(settings.paths)
+    started_kafka = False
+    try:
+        started_kafka = _up_one(
+            "Kafka", kafka.NAME, kafka.address(settings), lambda: kafka.start_kafka(settings),
+            settings, progress,
+        )  # fmt: skip
+        _up_one(
+            "Cassandra", cassandra.NAME, cassandra.address(settings),
+            lambda: cassandra.start_cassandra(settings), settings, progress,
+        )  # fmt: skip
+    except BaseException:
+        if started_kafka:
+            progress("Kafka: stopping it again, because the stack did not come up")
+            kafka.stop_kafka(settings)
+        raise
+
+
+def _up_one(
+    label: str,
+    name: str,
+    address: str,
+    start: Callable[[], float | None],
+    settings: Settings,
+    progress: Progress,
+) -> bool:
+    running = process.running(settings.paths, name)
+    if running is not None:
+        progress(f"{label}: already running (pid {running.pid}) on {address}")
+        if name == cassandra.NAME:
+            # Cheap and idempotent: repairs a node whose first start was interrupted.
+            cassandra.ensure_secured(settings)
+        return False
+    progress(f"{label}: starting on {address}…")
+    took = start()
+    if took is None:
+        progress(f"{label}: already running on {address}")
+        return False
+    progress(f"{label}: ready in {took:.0f}s")
+    return True
+
+
+def stack_down(settings: Settings, *, progress: Progress = _log_progress) -> None:
+    """Stop Cassandra, then Kafka: SIGTERM, SIGKILL after a bound. Data is kept."""
+    for label, stop in (
+        ("Cassandra", lambda: cassandra.stop_cassandra(settings)),
+        ("Kafka", lambda: kafka.stop_kafka(settings)),
+    ):
+        progress(f"{label}: {'stopped' if stop() else 'was not running'}")
+
+
+def stack_status(settings: Settings) -> list[ComponentStatus]:
+    """What runs, where, which version, and whether it answers its protocol right now."""
+    return [_kafka_status(settings), _cassandra_status(settings)]
+
+
+def _kafka_status(settings: Settings) -> ComponentStatus:
+    proc = process.running(settings.paths, kafka.NAME)
+    address = kafka.address(settings)
+    healthy = False
+    detail = "not running"
+    if proc is not None:
+        healthy = port_open(settings.kafka.host, settings.kafka.port) and kafka.broker_answers(
+            address
+        )
+        detail = "answers (topics listed)" if healthy else "running, not answering"
+    return ComponentStatus(
+        "kafka", proc is not None, proc.pid if proc else None, address,
+        kafka.version(settings), healthy, detail,
+    )  # fmt: skip
+
+
+def _cassandra_status(settings: Settings) -> ComponentStatus:
+    from userstream import store
+
+    proc = process.running(settings.paths, cassandra.NAME)
+    address = cassandra.address(settings)
+    version = cassandra.version(settings)
+    healthy = False
+    detail = "not running"
+    if proc is not None:
+        try:
+            with store.session(settings) as sess:
+                row = sess.execute("SELECT release_version FROM system.local").one()
+            version = row.release_version if row else version
+            healthy = True
+            detail = "answers (CQL login ok)"
+        except UserstreamError as exc:
+            detail = f"running, not answering: {exc.message}"
+    return ComponentStatus(
+        "cassandra", proc is not None, proc.pid if proc else None, address,
+        version, healthy, detail,
+    )  # fmt: skip

@@ -1,0 +1,142 @@
+"""Cassandra access: credentials, sessions.
+
+Every client of the project connects through ``connect``/``session``: authentication is
+always on, with the generated superuser of the local stack (``<state>/secrets/cassandra.json``)
+or the ``USERSTREAM_CASSANDRA__USERNAME``/``__PASSWORD`` of an existing cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from userstream.config import Settings
+from userstream.errors import ConfigError, TerminalError, TransientError
+
+if TYPE_CHECKING:
+    from cassandra.cluster import Session
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 10.0
+REQUEST_TIMEOUT_S = 30.0
+
+
+def credentials_file(settings: Settings) -> Path:
+    return settings.paths.secrets / "cassandra.json"
+
+
+def cassandra_credentials(settings: Settings) -> tuple[str, str]:
+    """(username, password): the settings' when both are set, else the stack's generated ones.
+
+    Raises ``ConfigError`` when neither exists.
+    """
+    c = settings.cassandra
+    if c.username and c.password is not None and c.password.get_secret_value():
+        return c.username, c.password.get_secret_value()
+    path = credentials_file(settings)
+    try:
+        data = json.loads(path.read_text())
+        return str(data["username"]), str(data["password"])
+    except FileNotFoundError:
+        raise ConfigError(
+            f"No Cassandra credentials: {path} does not exist and "
+            "USERSTREAM_CASSANDRA__USERNAME/__PASSWORD are not set.",
+            hint="Run `userstream stack up` first (it creates them), or set both variables "
+            "for an existing cluster.",
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"The Cassandra credentials file {path} cannot be read ({type(exc).__name__}).",
+            hint="Restore it from a backup; it holds the only superuser of the local node.",
+        ) from exc
+
+
+def connect_as(
+    settings: Settings,
+    username: str,
+    password: str,
+    keyspace: str | None = None,
+    *,
+    timeout: float = CONNECT_TIMEOUT_S,
+) -> Session:
+    """A session logged in as ``username``; the caller shuts down ``session.cluster``.
+
+    Raises ``TerminalError`` when the login is refused and ``TransientError`` when no
+    node answers within ``timeout``.
+    """
+    from cassandra.auth import PlainTextAuthProvider
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
+    from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+
+    from cassandra import AuthenticationFailed, ProtocolVersion  # type: ignore[attr-defined]
+
+    c = settings.cassandra
+    profile = ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=c.local_dc)),
+        request_timeout=REQUEST_TIMEOUT_S,
+    )
+    cluster = Cluster(
+        contact_points=c.hosts,
+        port=c.port,
+        auth_provider=PlainTextAuthProvider(username=username, password=password),
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        protocol_version=ProtocolVersion.V5,
+        connect_timeout=timeout,
+        control_connection_timeout=timeout,
+    )
+    where = f"{','.join(c.hosts)}:{c.port}"
+    try:
+        with _driver_quiet():
+            return cluster.connect(keyspace)
+    except NoHostAvailable as exc:
+        cluster.shutdown()
+        if any(isinstance(e, AuthenticationFailed) for e in exc.errors.values()):
+            raise TerminalError(
+                f"Cassandra at {where} refused the login of {username!r}.",
+                hint="Check USERSTREAM_CASSANDRA__USERNAME/__PASSWORD, or the credentials "
+                "in the state folder's secrets/cassandra.json.",
+            ) from None
+        raise TransientError(
+            f"No Cassandra node answered at {where}.",
+            hint="Start the local one with `userstream stack up`, or check "
+            "USERSTREAM_CASSANDRA__HOSTS/__PORT.",
+        ) from exc
+    except BaseException:
+        cluster.shutdown()
+        raise
+
+
+@contextmanager
+def _driver_quiet() -> Iterator[None]:
+    """Hide the driver's own traceback of a failed connect: we raise one sentence instead."""
+    driver_log = logging.getLogger("cassandra.cluster")
+    before = driver_log.level
+    driver_log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        driver_log.setLevel(before)
+
+
+def connect(settings: Settings, keyspace: str | None = None) -> Session:
+    """A session with the project's credentials (see ``cassandra_credentials``).
+
+    The caller owns it and must call ``session.cluster.shutdown()``; prefer ``session()``.
+    """
+    username, password = cassandra_credentials(settings)
+    return connect_as(settings, username, password, keyspace)
+
+
+@contextmanager
+def session(settings: Settings, keyspace: str | None = None) -> Iterator[Session]:
+    """``connect`` as a context manager that always shuts the cluster down."""
+    sess = connect(settings, keyspace)
+    try:
+        yield sess
+    finally:
+        sess.cluster.shutdown()
