@@ -1,0 +1,73 @@
+"""Session fixtures for the real services: bring your own, or start one.
+
+A broker or node already answering at the configured address (ours from `userstream stack up`,
+or an external one named by USERSTREAM_* variables) is reused and left running. A missing one is
+started once for the session and stopped at the end — only what this session started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from userstream.config import Settings, load_settings
+from userstream.stack import cassandra, kafka
+from userstream.stack._net import port_open
+from userstream.stack._state import ensure_layout
+
+if TYPE_CHECKING:
+    from cassandra.cluster import Session
+    from confluent_kafka.admin import AdminClient
+
+
+def _kafka_answers(settings: Settings) -> bool:
+    return kafka.broker_answers(settings.kafka.bootstrap_servers, timeout=5.0)
+
+
+def _cassandra_answers(settings: Settings) -> bool:
+    return port_open(settings.cassandra.hosts[0], settings.cassandra.port)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Settings]:
+    """The Settings of a running Kafka + Cassandra (started here when none answers)."""
+    settings = load_settings()
+    ensure_layout(settings.paths)
+    started: list[str] = []
+    try:
+        if not _kafka_answers(settings):
+            kafka.start_kafka(settings)
+            started.append("kafka")
+        if not _cassandra_answers(settings):
+            cassandra.start_cassandra(settings)
+            started.append("cassandra")
+        yield settings
+    finally:
+        if "cassandra" in started:
+            cassandra.stop_cassandra(settings)
+        if "kafka" in started:
+            kafka.stop_kafka(settings)
+
+
+@pytest.fixture(scope="session")
+def cassandra_session(stack: Settings) -> Iterator[Session]:
+    """One session for the whole run, logged in as the project's (generated) superuser."""
+    from userstream.store import connect
+
+    sess = connect(stack)
+    try:
+        yield sess
+    finally:
+        sess.cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def kafka_admin(stack: Settings) -> AdminClient:
+    """A confluent-kafka AdminClient on the configured bootstrap servers."""
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient(
+        {"bootstrap.servers": stack.kafka.bootstrap_servers, **stack.kafka.client_config}
+    )
