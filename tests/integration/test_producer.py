@@ -1,0 +1,278 @@
+"""The producer against the real local Kafka and the in-process API stand-in.
+
+Each test has its own topic (``t_<unique>``) and consumer group; values are compared with
+what the API returned for the same seed/page, fetched independently over HTTP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from userstream.config import KafkaSettings, Settings
+from userstream.errors import TransientError
+from userstream.producer import ProduceError, run_producer
+from userstream.producing.messages import DlqReason
+from userstream.source.fake_server import FakeApiServer
+from userstream.source.faults import Faults
+from userstream.topics import admin_client, ensure_topics
+
+pytestmark = pytest.mark.integration
+
+HEADERS = {"ingested_at", "source_url", "api_version", "seed", "page", "producer"}
+
+
+@dataclass(frozen=True)
+class Record:
+    key: bytes | None
+    value: bytes
+    headers: dict[str, str]
+    partition: int
+    offset: int
+
+
+def read_topic(kafka: KafkaSettings, topic: str, *, timeout: float = 60.0) -> list[Record]:
+    """Every message of ``topic``, from the beginning up to the end offsets seen at the
+    start, with a fresh consumer group (nothing committed)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka.bootstrap_servers,
+            "group.id": f"test-{uuid.uuid4().hex[:10]}",
+            "enable.auto.commit": False,
+            **kafka.client_config,
+        }
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in partitions
+        }
+        todo = {p for p, end in ends.items() if end > 0}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in todo])
+        records: list[Record] = []
+        waited = 0.0
+        while todo:
+            msg = consumer.poll(1.0)
+            if msg is None:
+                waited += 1.0
+                assert waited < timeout, f"{topic}: partitions {todo} not read to the end"
+                continue
+            assert msg.error() is None, msg.error()
+            records.append(
+                Record(
+                    key=msg.key(),
+                    value=msg.value(),
+                    headers={k: v.decode() for k, v in msg.headers() or []},
+                    partition=msg.partition(),
+                    offset=msg.offset(),
+                )
+            )
+            if msg.offset() + 1 >= ends[msg.partition()]:
+                todo.discard(msg.partition())
+        return records
+    finally:
+        consumer.close()
+
+
+def api_users(url: str, *, seed: str, results: int, pages: int) -> list[Any]:
+    """The users the API serves for pages 1..pages, fetched directly (not via the producer)."""
+    users: list[Any] = []
+    with httpx.Client(timeout=30) as client:
+        for page in range(1, pages + 1):
+            response = client.get(url, params={"seed": seed, "page": page, "results": results})
+            response.raise_for_status()
+            users += response.json()["results"]
+    return users
+
+
+def delete_topics(kafka: KafkaSettings) -> None:
+    admin = admin_client(kafka)
+    for future in admin.delete_topics([kafka.topic, kafka.dlq_topic]).values():
+        # Already gone is fine; leftovers are unique test topics anyway.
+        with contextlib.suppress(Exception):
+            future.result()
+
+
+@pytest.fixture
+def settings(stack: Settings, unique: str) -> Iterator[Settings]:
+    """The stack's settings with this test's own topic; the topics are deleted after."""
+    kafka = stack.kafka.model_copy(update={"topic": f"t_{unique}"})
+    own = stack.model_copy(update={"kafka": kafka})
+    yield own
+    delete_topics(kafka)
+
+
+def test_n_users_land_once_each_keyed_by_uuid_with_values_as_sent(settings: Settings) -> None:
+    n, batch = 2500, 1000  # three pages, the last one cut after 500 users
+    with FakeApiServer() as api:
+        url = api.url
+        summary = run_producer(settings, source_url=url, count=n, batch_size=batch, seed="alpha")
+        expected = api_users(url, seed="alpha", results=batch, pages=3)[:n]
+
+    assert (summary.fetched, summary.produced, summary.dead_lettered, summary.failed) == (
+        n,
+        n,
+        0,
+        0,
+    )
+    assert summary.pages == 3 and summary.seed == "alpha"
+    records = read_topic(settings.kafka, settings.kafka.topic)
+    assert len(records) == n
+    by_key = {r.key.decode(): r for r in records if r.key is not None}
+    assert len(by_key) == n
+    for user in expected:
+        record = by_key[user["login"]["uuid"]]
+        assert json.loads(record.value) == user
+        assert set(record.headers) >= HEADERS
+        assert record.headers["seed"] == "alpha"
+        assert record.headers["source_url"] == url
+        assert record.headers["api_version"] == "1.4"
+        assert record.headers["producer"].startswith("userstream/")
+    pages = Counter(r.headers["page"] for r in records)
+    assert pages == {"1": 1000, "2": 1000, "3": 500}
+    # Every delivery reported to the caller is a message in the topic, and the reverse.
+    assert sorted((d.key, d.partition, d.offset) for d in summary.deliveries) == sorted(
+        (r.key.decode(), r.partition, r.offset) for r in records if r.key is not None
+    )
+    assert read_topic(settings.kafka, settings.kafka.dlq_topic) == []
+
+
+def test_the_same_seed_replays_the_same_keys(settings: Settings) -> None:
+    with FakeApiServer() as api:
+        first = run_producer(settings, source_url=api.url, count=300, batch_size=100, seed="r")
+        second = run_producer(settings, source_url=api.url, count=300, batch_size=100, seed="r")
+    assert [d.key for d in first.deliveries] != []
+    assert sorted(d.key for d in first.deliveries) == sorted(d.key for d in second.deliveries)
+
+
+def test_without_a_seed_one_is_generated_and_reported(settings: Settings) -> None:
+    with FakeApiServer() as api:
+        summary = run_producer(settings, source_url=api.url, count=10)
+    assert summary.seed
+    records = read_topic(settings.kafka, settings.kafka.topic)
+    assert {r.headers["seed"] for r in records} == {summary.seed}
+
+
+class _CraftedApi(ThreadingHTTPServer):
+    """Answers every request with the same crafted page."""
+
+    daemon_threads = True
+
+    def __init__(self, page: dict[str, Any]) -> None:
+        body = json.dumps(page).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}/api/1.4/"
+
+    def __enter__(self) -> _CraftedApi:
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+GOOD = "1cd1e622-12bb-4b35-a2c9-63ff7bda6c73"
+CRAFTED: list[tuple[Any, str | None]] = [
+    ({"login": {"uuid": GOOD}, "name": {"first": "Marten"}}, None),
+    ([1, 2, 3], DlqReason.NOT_AN_OBJECT),
+    ({"name": {"first": "no login"}}, DlqReason.MISSING_LOGIN),
+    ({"login": "x"}, DlqReason.LOGIN_NOT_AN_OBJECT),
+    ({"login": {"username": "u"}}, DlqReason.MISSING_UUID),
+    ({"login": {"uuid": None}}, DlqReason.MISSING_UUID),
+    ({"login": {"uuid": 7}}, DlqReason.UUID_NOT_A_STRING),
+    ({"login": {"uuid": "not-a-uuid"}}, DlqReason.INVALID_UUID),
+]
+
+
+def test_malformed_users_go_to_the_dlq_with_reasons(settings: Settings) -> None:
+    page = {
+        "results": [user for user, _ in CRAFTED],
+        "info": {"seed": "c", "results": len(CRAFTED), "page": 1, "version": "1.4"},
+    }
+    with _CraftedApi(page) as api:
+        summary = run_producer(
+            settings, source_url=api.url, count=len(CRAFTED), batch_size=len(CRAFTED), seed="c"
+        )
+    assert (summary.produced, summary.dead_lettered, summary.failed) == (1, len(CRAFTED) - 1, 0)
+    main = read_topic(settings.kafka, settings.kafka.topic)
+    assert [(r.key, json.loads(r.value)) for r in main] == [(GOOD.encode(), CRAFTED[0][0])]
+    dlq = read_topic(settings.kafka, settings.kafka.dlq_topic)
+    assert sorted((r.headers["dlq_reason"], r.value) for r in dlq) == sorted(
+        (str(reason), json.dumps(user, separators=(",", ":")).encode())
+        for user, reason in CRAFTED[1:]
+    )
+    assert all(set(r.headers) >= HEADERS for r in dlq)
+    keys = {r.headers["dlq_reason"]: r.key for r in dlq}
+    assert keys[DlqReason.INVALID_UUID] == b"not-a-uuid"
+    assert keys[DlqReason.NOT_AN_OBJECT] is None
+
+
+def test_dirty_users_from_the_stand_in_are_all_accounted_for(settings: Settings) -> None:
+    n = 2000
+    with FakeApiServer(faults=Faults(dirty_share=0.3)) as api:
+        summary = run_producer(settings, source_url=api.url, count=n, batch_size=n, seed="d")
+        sent = api_users(api.url, seed="d", results=n, pages=1)
+    bad = [u for u in sent if not isinstance((u.get("login") or {}).get("uuid"), str)]
+    assert bad, "the stand-in sent no user without a uuid; the test would prove nothing"
+    assert summary.dead_lettered == len(bad)
+    assert summary.produced + summary.dead_lettered == n and summary.failed == 0
+    assert len(read_topic(settings.kafka, settings.kafka.topic)) == n - len(bad)
+    dlq = read_topic(settings.kafka, settings.kafka.dlq_topic)
+    assert sorted(json.loads(r.value)["login"]["uuid"] is None for r in dlq) == [True] * len(bad)
+
+
+def test_refused_messages_raise_after_the_flush_with_counts(settings: Settings) -> None:
+    # A producer that refuses messages over 1000 bytes: every user fails, none is dropped
+    # silently.
+    kafka = settings.kafka.model_copy(update={"client_config": {"message.max.bytes": "1000"}})
+    with FakeApiServer() as api, pytest.raises(ProduceError) as caught:
+        run_producer(
+            settings.model_copy(update={"kafka": kafka}),
+            source_url=api.url,
+            count=20,
+            seed="f",
+        )
+    summary = caught.value.summary
+    assert (summary.fetched, summary.produced, summary.failed) == (20, 0, 20)
+    assert "20 of 20 users were not delivered" in str(caught.value)
+    assert summary.errors
+
+
+def test_ensure_topics_creates_both_and_leaves_existing_ones_alone(settings: Settings) -> None:
+    kafka = settings.kafka.model_copy(update={"partitions": 3})
+    ensure_topics(kafka)
+    ensure_topics(kafka.model_copy(update={"partitions": 1}))  # exists: left as is
+    topics = admin_client(kafka).list_topics(timeout=10).topics
+    assert len(topics[kafka.topic].partitions) == 3
+    assert len(topics[kafka.dlq_topic].partitions) == 3
+
+
+def test_ensure_topics_says_when_the_broker_is_unreachable(stack: Settings) -> None:
+    nowhere = stack.kafka.model_copy(update={"bootstrap_servers": "127.0.0.1:1"})
+    with pytest.raises(TransientError, match="did not answer"):
+        ensure_topics(nowhere, timeout=3)

@@ -1,0 +1,235 @@
+"""The producer under faults: a broker restart mid-run, SIGTERM mid-run, the CLI end to end.
+
+The broker-restart test stops the shared local Kafka for a few seconds and brings it back
+up (in ``finally``); every other test here leaves the stack alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from tests.integration.test_producer import api_users, delete_topics, read_topic
+from userstream.config import KafkaSettings, Settings
+from userstream.producer import ProduceSummary, run_producer
+from userstream.source.fake_server import FakeApiServer
+from userstream.stack import kafka as local_kafka
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "tests" / "fixtures" / "randomuser_sample.json"
+USERSTREAM = Path(sys.executable).with_name("userstream")
+
+
+@pytest.fixture
+def settings(stack: Settings, unique: str) -> Iterator[Settings]:
+    kafka = stack.kafka.model_copy(update={"topic": f"t_{unique}"})
+    yield stack.model_copy(update={"kafka": kafka})
+    delete_topics(kafka)
+
+
+def end_offsets(kafka: KafkaSettings, topic: str) -> int:
+    """Messages in ``topic`` (sum of end offsets); 0 while it does not exist or is away."""
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap_servers, "socket.timeout.ms": 3000})
+    try:
+        metadata = admin.list_topics(topic, timeout=5).topics.get(topic)
+    except Exception:
+        return 0
+    if metadata is None or metadata.error is not None:
+        return 0
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({"bootstrap.servers": kafka.bootstrap_servers, "group.id": "offsets"})
+    try:
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
+            for p in metadata.partitions
+        )
+    finally:
+        consumer.close()
+
+
+def wait_for(predicate: object, *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "USERSTREAM_KAFKA__TOPIC": settings.kafka.topic,
+        "USERSTREAM_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+    }
+
+
+def test_a_broker_restart_mid_run_loses_and_doubles_nothing(settings: Settings) -> None:
+    n = 6000
+    result: dict[str, object] = {}
+    with FakeApiServer() as api:
+
+        def produce() -> None:
+            try:
+                result["summary"] = run_producer(
+                    settings, source_url=api.url, count=n, batch_size=200, rate=400, seed="b"
+                )
+            except BaseException as exc:
+                result["error"] = exc
+
+        worker = threading.Thread(target=produce)
+        worker.start()
+        try:
+            wait_for(
+                lambda: end_offsets(settings.kafka, settings.kafka.topic) >= 1000,
+                timeout=120,
+                what="the first users to land",
+            )
+            assert worker.is_alive(), "the run ended before the broker could be restarted"
+            local_kafka.stop_kafka(settings)
+            time.sleep(3)  # fetching goes on meanwhile; messages wait in the producer queue
+        finally:
+            local_kafka.start_kafka(settings)
+        worker.join(timeout=600)
+        expected = api_users(api.url, seed="b", results=200, pages=n // 200)
+
+    assert not worker.is_alive()
+    assert "error" not in result, result.get("error")
+    summary = result["summary"]
+    assert isinstance(summary, ProduceSummary)
+    assert (summary.produced, summary.failed) == (n, 0)
+    records = read_topic(settings.kafka, settings.kafka.topic)
+    keys = [r.key.decode() for r in records if r.key is not None]
+    assert len(records) == n, f"{len(records) - n:+d} messages against the users fetched"
+    assert sorted(keys) == sorted(u["login"]["uuid"] for u in expected)
+
+
+def test_sigterm_flushes_everything_fetched_and_exits_cleanly(settings: Settings) -> None:
+    with FakeApiServer() as api:
+        proc = subprocess.Popen(
+            [
+                str(USERSTREAM),
+                "produce",
+                "--source",
+                api.url,
+                "--rate",
+                "300",
+                "--batch-size",
+                "100",
+                "--seed",
+                "term",
+                "--json",
+                "--no-progress",
+            ],
+            env=env_for(settings),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_for(
+                lambda: (
+                    end_offsets(settings.kafka, settings.kafka.topic) >= 300
+                    or proc.poll() is not None
+                ),
+                timeout=120,
+                what="the producer to be mid-run",
+            )
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0, err
+        summary = json.loads(out.strip().splitlines()[-1])
+        assert summary["stopped"] is True
+        assert summary["failed"] == 0
+        assert summary["produced"] == summary["fetched"] - summary["dead_lettered"]
+        assert summary["fetched"] >= 300
+        fetched = api_users(api.url, seed="term", results=100, pages=summary["pages"])[
+            : summary["fetched"]
+        ]
+
+    records = read_topic(settings.kafka, settings.kafka.topic)
+    assert len(records) == summary["produced"]
+    assert sorted(r.key.decode() for r in records if r.key is not None) == sorted(
+        u["login"]["uuid"] for u in fetched
+    )
+
+
+class _SampleServer(ThreadingHTTPServer):
+    """Serves the recorded API sample for every request, like a pinned API response."""
+
+    daemon_threads = True
+
+    def __init__(self, sample: Path) -> None:
+        body = sample.read_bytes()
+
+        class Handler(SimpleHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), partial(Handler, directory=str(sample.parent)))
+        self.url = f"http://127.0.0.1:{self.server_address[1]}/api/1.4/"
+
+
+@pytest.mark.skipif(not SAMPLE.is_file(), reason="the recorded API sample is not there yet")
+def test_cli_produces_the_recorded_sample_keyed_by_uuid(settings: Settings) -> None:
+    sample = json.loads(SAMPLE.read_text())["results"]
+    n = len(sample)
+    server = _SampleServer(SAMPLE)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        done = subprocess.run(
+            [
+                str(USERSTREAM),
+                "produce",
+                "--source",
+                server.url,
+                "--count",
+                str(n),
+                "--batch-size",
+                str(n),
+                "--seed",
+                "sample",
+                "--json",
+            ],
+            env=env_for(settings),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 0, done.stderr
+    assert "source:" in done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (summary["produced"], summary["failed"]) == (n, 0)
+    records = read_topic(settings.kafka, settings.kafka.topic)
+    assert len(records) == n
+    by_key = {r.key.decode(): json.loads(r.value) for r in records if r.key is not None}
+    assert by_key == {u["login"]["uuid"]: u for u in sample}
