@@ -115,6 +115,7 @@ def stop(paths: StatePaths, name: str, *, timeout: float = 30.0) -> bool:
     else:
         _signal_group(proc.pid, signal.SIGKILL)
         _wait_dead(proc.pid, 10.0)
+    _reap(proc.pid)
     paths_pid.unlink(missing_ok=True)
     return True
 
@@ -148,6 +149,13 @@ def _wait_dead(pid: int, timeout: float) -> None:
         time.sleep(0.1)
     if _alive(pid):
         raise UserstreamError(f"Process {pid} did not exit after SIGKILL.")
+    _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when the process is our own child, so no zombie is left."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
 
 
 def tail(log: Path, lines: int = 20) -> str:

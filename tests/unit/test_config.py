@@ -1,0 +1,87 @@
+"""Settings: env var names, nested sections, the state folder, .env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from userstream.config import load_settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A user's own USERSTREAM_* variables or .env must not leak into these tests.
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("USERSTREAM_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults_are_local_and_loopback() -> None:
+    s = load_settings()
+    assert s.kafka.bootstrap_servers == "127.0.0.1:9092"
+    assert s.kafka.topic == "user_topic"
+    assert s.kafka.dlq_topic == "user_topic.dlq"
+    assert s.cassandra.hosts == ["127.0.0.1"]
+    assert s.cassandra.keyspace == "userstream"
+    assert s.cassandra.username is None
+
+
+def test_nested_env_vars(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USERSTREAM_KAFKA__TOPIC", "t_env")
+    monkeypatch.setenv("USERSTREAM_CASSANDRA__KEYSPACE", "ks_env")
+    monkeypatch.setenv("USERSTREAM_KAFKA__PARTITIONS", "5")
+    monkeypatch.setenv("USERSTREAM_CASSANDRA__HOSTS", '["10.0.0.1", "10.0.0.2"]')
+    s = load_settings()
+    assert s.kafka.topic == "t_env"
+    assert s.kafka.dlq_topic == "t_env.dlq"
+    assert s.cassandra.keyspace == "ks_env"
+    assert s.kafka.partitions == 5
+    assert s.cassandra.hosts == ["10.0.0.1", "10.0.0.2"]
+
+
+def test_invalid_value_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("USERSTREAM_KAFKA__PARTITIONS", "0")
+    with pytest.raises(ValidationError):
+        load_settings()
+
+
+def test_state_dir_override_moves_every_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("USERSTREAM_STATE_DIR", str(tmp_path / "st"))
+    s = load_settings()
+    root = (tmp_path / "st").resolve()
+    assert s.paths.root == root
+    assert s.paths.lib == root / "lib"
+    assert s.paths.secrets == root / "secrets"
+    assert s.paths.pid_file("kafka") == root / "run" / "kafka.pid"
+    assert s.paths.log_file("cassandra") == root / "logs" / "cassandra.log"
+    assert s.checkpoint_dir().is_relative_to(root / "checkpoints")
+
+
+def test_dotenv_file_is_read_and_env_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "USERSTREAM_KAFKA__TOPIC=from_dotenv\nUSERSTREAM_CASSANDRA__KEYSPACE=ks_dotenv\n"
+        "USERSTREAM_CASSANDRA__USERNAME=ops\nUSERSTREAM_CASSANDRA__PASSWORD=s3cret\n"
+    )
+    monkeypatch.setenv("USERSTREAM_CASSANDRA__KEYSPACE", "ks_env")
+    s = load_settings()
+    assert s.kafka.topic == "from_dotenv"
+    assert s.cassandra.keyspace == "ks_env"
+    assert s.cassandra.username == "ops"
+    assert s.cassandra.password is not None
+    assert s.cassandra.password.get_secret_value() == "s3cret"
+    # A secret never shows in a repr (logs, tracebacks).
+    assert "s3cret" not in repr(s)
+
+
+def test_keyword_overrides_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USERSTREAM_KAFKA__TOPIC", "t_env")
+    s = load_settings(kafka={"topic": "t_kw"})
+    assert s.kafka.topic == "t_kw"
