@@ -87,9 +87,8 @@ def apply_schema(settings: Settings) -> list[str]:
     Raises ``TransientError`` when the cluster does not answer or does not agree on the
     schema in time, and ``ConfigError``/``TerminalError`` from ``store.connect``.
     """
-    from cassandra.cluster import NoHostAvailable
+    from cassandra.cluster import NoHostAvailable, OperationTimedOut
 
-    from cassandra import OperationTimedOut
     from userstream.store import session
 
     statements = render(settings.cassandra)

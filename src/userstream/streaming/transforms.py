@@ -66,6 +66,8 @@ def decode(kafka: DataFrame) -> DataFrame:
         ingested = F.col("timestamp")
         source_url = F.lit(None).cast("string")
     return kafka.select(
+        F.col("key").cast("binary").alias("kafka_key"),
+        F.col("value").cast("binary").alias("kafka_value"),
         F.col("key").cast("string").alias("raw_key"),
         F.col("value").cast("string").alias("raw_value"),
         F.col("topic"),
@@ -124,12 +126,13 @@ def age_at(born: Column, at: Column) -> Column:
     return (F.year(at) - F.year(born) - F.when(before_birthday, 1).otherwise(0)).cast("int")
 
 
-def clean(parsed: DataFrame) -> DataFrame:
+def clean(parsed: DataFrame, *, keep_bytes: bool = False) -> DataFrame:
     """Flatten and type the parsed user into the ``user_profiles`` columns.
 
     Keeps ``raw_key``, ``raw_value``, ``topic`` and the ``json_*`` flags for validation;
     ``processed_at`` is added later by ``to_profiles``. Rows that are not JSON objects get
-    null in every user column.
+    null in every user column. ``keep_bytes`` also keeps the original ``kafka_key`` and
+    ``kafka_value`` bytes (for the dead-letter topic).
     """
     u = F.col("user")
     loc = u["location"]
@@ -173,6 +176,7 @@ def clean(parsed: DataFrame) -> DataFrame:
         "json_valid",
         "json_object",
         "json_kind",
+        *(["kafka_key", "kafka_value"] if keep_bytes else []),
     )
 
 

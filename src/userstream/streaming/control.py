@@ -1,0 +1,257 @@
+"""Start, stop, watch and drain the stream — the API the CLI and the Airflow DAG call.
+
+The driver runs as a detached process named ``settings.spark.job_name`` (default
+``stream``) with its pid and log in the state folder, like every long-running part of the
+local runtime. Two drivers never share a checkpoint: ``start``/``run``/``drain`` refuse
+while one with the same name is running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from userstream.config import Settings
+from userstream.errors import TransientError, UserstreamError
+from userstream.stack import process
+from userstream.stack.process import Proc
+from userstream.streaming import job, progress
+from userstream.streaming.session import connector_jars, is_local_master
+
+log = logging.getLogger(__name__)
+
+MARKER = "userstream.streaming.job"
+#: A JVM start plus the first Kafka and Cassandra connections on two busy cores.
+START_TIMEOUT_S = 300.0
+
+
+def running(settings: Settings) -> Proc | None:
+    """The running driver process, or None."""
+    return process.running(settings.paths, settings.spark.job_name)
+
+
+def last_progress(settings: Settings) -> dict[str, Any] | None:
+    """The driver's last progress file (state, last batch, totals), or None."""
+    return progress.read(settings)
+
+
+def _command(settings: Settings, *extra: str) -> list[str]:
+    return [sys.executable, "-m", MARKER, "--settings", str(job.dump_settings(settings)), *extra]
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    env = {"PYTHONUNBUFFERED": "1"}
+    if is_local_master(settings.spark.master):
+        env["SPARK_LOCAL_IP"] = "127.0.0.1"
+    return env
+
+
+def _prepare(settings: Settings) -> None:
+    """Fail fast, before the slow JVM start: jars, topics, tables."""
+    from userstream.topics import ensure_topics
+
+    connector_jars(settings)
+    ensure_topics(settings.kafka)
+    job.check_tables(settings)
+
+
+def _refuse_if_running(settings: Settings) -> None:
+    proc = running(settings)
+    if proc is not None:
+        raise UserstreamError(
+            f"The stream {settings.spark.job_name!r} is already running (pid {proc.pid}).",
+            hint="Stop it first with `userstream stream stop`.",
+        )
+
+
+def start(settings: Settings, *, timeout: float = START_TIMEOUT_S) -> Proc:
+    """Start the driver detached and wait until its query is running; idempotent.
+
+    Returns the running process (the existing one when already running). Raises
+    ``UserstreamError`` with the log's tail when the driver dies or reports a failure, and
+    ``TransientError`` when it is not running within ``timeout`` seconds (it is killed).
+    """
+    existing = running(settings)
+    if existing is not None:
+        return existing
+    _prepare(settings)
+    name = settings.spark.job_name
+    proc = process.start(
+        settings.paths, name, _command(settings), env=_env(settings), marker=MARKER
+    )
+    log.info("stream_starting pid=%d log=%s", proc.pid, proc.log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = progress.read(settings)
+        if state is not None and state.get("pid") == proc.pid:
+            if state.get("state") == "running":
+                log.info("stream_running pid=%d query=%s", proc.pid, state.get("query_id"))
+                return proc
+            if state.get("state") == "failed":
+                process.kill(settings.paths, name)
+                raise UserstreamError(
+                    f"The stream failed to start: {state.get('error')}",
+                    log=proc.log,
+                )
+        if running(settings) is None:
+            raise UserstreamError(
+                "The stream's driver exited while starting. Last lines of its log:\n"
+                + process.tail(proc.log),
+                log=proc.log,
+            )
+        time.sleep(0.5)
+    process.kill(settings.paths, name)
+    raise TransientError(
+        f"The stream was not running after {timeout:g} s; it was killed.",
+        hint="The machine may be overloaded; check the log and start it again.",
+        log=proc.log,
+    )
+
+
+def stop(settings: Settings, timeout: float = 60) -> bool:
+    """Stop the driver gracefully; True when one was running.
+
+    SIGTERM goes to the Python driver only, so its JVM stays up while the driver lets the
+    running micro-batch finish and stops the query; after ``timeout`` seconds the whole
+    process group is killed (the checkpoint then replays the unfinished batch).
+    """
+    proc = running(settings)
+    if proc is None:
+        settings.paths.pid_file(settings.spark.job_name).unlink(missing_ok=True)
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while running(settings) is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if running(settings) is not None:
+        log.warning("stream_stop_timeout pid=%d timeout_s=%g (killing)", proc.pid, timeout)
+    # Also reaps what is left of the group (the JVM exits on its own once the driver has).
+    process.stop(settings.paths, settings.spark.job_name, timeout=10)
+    _kill_group(proc.pid)
+    log.info("stream_stopped pid=%d", proc.pid)
+    return True
+
+
+def kill(settings: Settings) -> bool:
+    """SIGKILL the driver and its JVM at once (fault tests); True when one was running."""
+    proc = running(settings)
+    killed = process.kill(settings.paths, settings.spark.job_name)
+    if proc is not None:
+        _kill_group(proc.pid)
+    return killed
+
+
+def _kill_group(pgid: int) -> None:
+    deadline = time.monotonic() + 10
+    sig = signal.SIGTERM
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.5)
+        sig = signal.SIGKILL
+
+
+def run(
+    settings: Settings, *, until_idle: bool = False, timeout: float | None = None
+) -> dict[str, Any]:
+    """Run the stream in this process until SIGTERM/Ctrl-C (or drained with ``until_idle``).
+
+    The pid file is written so ``status`` sees a foreground run too. This process must not
+    have a SparkSession of its own already. Returns the final progress state.
+    """
+    _refuse_if_running(settings)
+    paths = settings.paths
+    paths.run.mkdir(parents=True, exist_ok=True)
+    pid_file = paths.pid_file(settings.spark.job_name)
+    pid_file.write_text(f"{os.getpid()}\n\n")
+    try:
+        return job.run(settings, until_idle=until_idle, timeout=timeout)
+    finally:
+        pid_file.unlink(missing_ok=True)
+
+
+def drain(settings: Settings, *, timeout: float = 600) -> dict[str, Any]:
+    """Process what the topic holds now in a child process, then return its final state.
+
+    For callers that must not host a JVM themselves (tests, Airflow tasks). Raises
+    ``UserstreamError`` with the log's tail when the child fails or exceeds ``timeout``.
+    """
+    _refuse_if_running(settings)
+    _prepare(settings)
+    name = settings.spark.job_name
+    paths = settings.paths
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    log_file = paths.log_file(name)
+    cmd = _command(settings, "--until-idle", "--timeout", str(timeout))
+    with log_file.open("ab") as out:
+        child = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **_env(settings)},
+            start_new_session=True,
+        )
+        paths.pid_file(name).write_text(f"{child.pid}\n{MARKER}\n")
+        try:
+            code = child.wait(timeout=timeout + START_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            _kill_group(child.pid)
+            child.wait()
+            code = -9
+        finally:
+            paths.pid_file(name).unlink(missing_ok=True)
+    state = progress.read(settings)
+    if code != 0 or state is None or state.get("state") != "drained":
+        detail = (state or {}).get("error") or f"exit code {code}"
+        raise UserstreamError(
+            f"Draining topic {settings.kafka.topic!r} failed: {detail}. Last lines of its log:\n"
+            + process.tail(log_file),
+            log=log_file,
+        )
+    return state
+
+
+def lag(settings: Settings, state: dict[str, Any] | None = None) -> dict[int, int] | None:
+    """Messages per partition between the last processed offsets and the topic's end.
+
+    None when no batch has been processed yet. Raises ``TransientError`` when Kafka does
+    not answer.
+    """
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    state = state if state is not None else progress.read(settings)
+    batch = (state or {}).get("last_batch") or {}
+    ends = (batch.get("end_offsets") or {}).get(settings.kafka.topic)
+    if not ends:
+        return None
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.kafka.bootstrap_servers,
+        "group.id": f"userstream-status-{os.getpid()}",
+        "enable.auto.commit": False,
+    }
+    config.update(settings.kafka.client_config)
+    consumer = Consumer(config)
+    try:
+        result = {}
+        for partition, done in sorted(ends.items(), key=lambda kv: int(kv[0])):
+            tp = TopicPartition(settings.kafka.topic, int(partition))
+            _, high = consumer.get_watermark_offsets(tp, timeout=10)
+            result[int(partition)] = max(0, high - int(done))
+        return result
+    except KafkaException as exc:
+        raise TransientError(
+            f"Kafka at {settings.kafka.bootstrap_servers} did not report the topic's end offsets.",
+            hint="Check that the broker is up (`userstream stack status`).",
+        ) from exc
+    finally:
+        consumer.close()

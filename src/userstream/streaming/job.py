@@ -1,0 +1,309 @@
+"""The streaming query and the driver's main loop (``python -m userstream.streaming.job``).
+
+One process, one query: Kafka ``settings.kafka.topic`` → ``sinks.BatchWriter`` → Cassandra.
+The loop owns the lifecycle: it writes the progress file, stops the query between
+micro-batches on SIGTERM/SIGINT, and restarts the query from its checkpoint with bounded
+exponential backoff when a batch fails (Cassandra or Kafka away for a while), giving up
+after ``MAX_CONSECUTIVE_FAILURES`` failures in a row without a successful batch.
+
+Source choices: ``startingOffsets=earliest`` applies only to the first start (afterwards the
+checkpoint decides); ``failOnDataLoss=true`` because offsets that vanished before being
+processed (retention, a recreated topic) are lost users, which must stop the stream loudly
+rather than be skipped silently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from userstream.config import Settings
+from userstream.errors import ConfigError, TransientError, UserstreamError
+from userstream.streaming import progress
+from userstream.streaming.sinks import (
+    BY_COUNTRY_TABLE,
+    PROFILES_TABLE,
+    REJECTS_TABLE,
+    BatchWriter,
+    kafka_client_options,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+log = logging.getLogger(__name__)
+
+MAX_CONSECUTIVE_FAILURES = 8
+BACKOFF_MAX_S = 60.0
+#: How long a stop request waits for the running micro-batch to finish before stopping it.
+STOP_GRACE_S = 50.0
+POLL_S = 1
+
+
+class _StopFlag:
+    """Set by SIGTERM/SIGINT; the loop checks it between polls (never inside a py4j call)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        log.info("stream_stop_requested signal=%s", signal.Signals(signum).name)
+        self.requested = True
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self)
+        signal.signal(signal.SIGINT, self)
+
+
+def check_tables(settings: Settings) -> None:
+    """Raise ``ConfigError`` unless the job's keyspace and tables exist."""
+    from userstream.store import session
+
+    keyspace = settings.cassandra.keyspace
+    with session(settings) as sess:
+        meta = sess.cluster.metadata.keyspaces.get(keyspace)
+        tables = set(meta.tables) if meta is not None else set()
+    missing = {PROFILES_TABLE, BY_COUNTRY_TABLE, REJECTS_TABLE} - tables
+    if missing:
+        raise ConfigError(
+            f"Keyspace {keyspace!r} lacks the table(s) {', '.join(sorted(missing))}.",
+            hint="Run `userstream db init` first (it applies cassandra/init.cql).",
+        )
+
+
+def start_query(
+    spark: SparkSession, settings: Settings, writer: BatchWriter, *, available_now: bool
+) -> StreamingQuery:
+    """Start the query from the checkpoint (or the topic's beginning on the first run)."""
+    s = settings.spark
+    source = (
+        spark.readStream.format("kafka")
+        .options(**kafka_client_options(settings))
+        .option("subscribe", settings.kafka.topic)
+        .option("startingOffsets", "earliest")
+        .option("maxOffsetsPerTrigger", str(s.max_offsets_per_trigger))
+        .option("includeHeaders", "true")
+        .option("failOnDataLoss", "true")
+        .load()
+    )
+    checkpoint = settings.checkpoint_dir()
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    stream = (
+        source.writeStream.queryName(s.job_name)
+        .foreachBatch(writer)
+        .option("checkpointLocation", str(checkpoint))
+    )
+    if available_now:
+        stream = stream.trigger(availableNow=True)
+    else:
+        stream = stream.trigger(processingTime=s.trigger_interval)
+    return stream.start()
+
+
+class Driver:
+    """Runs the query until stopped, drained (``until_idle``) or out of retries."""
+
+    def __init__(self, settings: Settings, *, until_idle: bool, timeout: float | None) -> None:
+        self.settings = settings
+        self.until_idle = until_idle
+        self.timeout = timeout
+        self.writer = BatchWriter(settings)
+        self.stop = _StopFlag()
+        self.state: dict[str, Any] = {
+            "job": settings.spark.job_name,
+            "pid": os.getpid(),
+            "state": "starting",
+            "topic": settings.kafka.topic,
+            "keyspace": settings.cassandra.keyspace,
+            "checkpoint": str(settings.checkpoint_dir()),
+            "mode": "until_idle" if until_idle else "continuous",
+            "last_batch": None,
+            "totals": {"batches": 0, "valid": 0, "stored": 0, "rejected": 0},
+            "restarts": 0,
+            "error": None,
+        }
+        self._last_batch_id: int | None = None
+        self._succeeded_since_start = False
+
+    def _publish(self, **changes: Any) -> None:
+        self.state.update(changes)
+        progress.write(self.settings, self.state)
+
+    def _record(self, query: StreamingQuery) -> bool:
+        """Write the newest finished batch to the progress file; True when there was one."""
+        last = query.lastProgress
+        if not last or last.get("batchId") == self._last_batch_id:
+            return False
+        batch_id = int(last["batchId"])
+        counts = self.writer.counts.get(batch_id)
+        self._last_batch_id = batch_id
+        totals = self.state["totals"]
+        if counts is not None:
+            totals["batches"] += 1
+            for key in ("valid", "stored", "rejected"):
+                totals[key] += counts.get(key, 0)
+        self._publish(last_batch=progress.batch_summary(last, counts))
+        return counts is not None
+
+    def run(self) -> dict[str, Any]:
+        """Run to the end; return the final state. Raises ``UserstreamError`` on failure."""
+        self.stop.install()
+        self._publish()
+        from userstream.streaming.session import build_session
+
+        spark = build_session(self.settings)
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        try:
+            outcome = self._loop(spark, deadline)
+            self._publish(state=outcome, error="timeout" if outcome == "timeout" else None)
+            if outcome == "timeout":
+                raise TransientError(
+                    f"The stream did not drain topic {self.settings.kafka.topic!r} within "
+                    f"{self.timeout:g} s.",
+                    hint="Raise the timeout or spark.max_offsets_per_trigger.",
+                )
+            return self.state
+        except BaseException as exc:
+            if self.state["state"] not in ("stopped", "drained", "timeout"):
+                message = exc.message if isinstance(exc, UserstreamError) else repr(exc)
+                self._publish(state="failed", error=message[:500])
+            raise
+        finally:
+            spark.stop()
+
+    def _loop(self, spark: SparkSession, deadline: float | None) -> str:
+        """Start the query, restart it after failures; return how it ended."""
+        from pyspark.errors import StreamingQueryException
+
+        failures = 0
+        while True:
+            query = start_query(spark, self.settings, self.writer, available_now=self.until_idle)
+            self._publish(state="running", query_id=str(query.id), run_id=str(query.runId))
+            log.info(
+                "stream_started query=%s topic=%s keyspace=%s mode=%s",
+                query.id,
+                self.settings.kafka.topic,
+                self.settings.cassandra.keyspace,
+                self.state["mode"],
+            )
+            try:
+                return self._watch(query, deadline)
+            except StreamingQueryException as exc:
+                failures = 1 if self._succeeded_since_start else failures + 1
+                error = str(exc).splitlines()[0][:500]
+                self._publish(state="retrying", error=error, restarts=self.state["restarts"] + 1)
+                log.error("stream_failed attempt=%d error=%s", failures, error)
+                if failures >= MAX_CONSECUTIVE_FAILURES:
+                    raise TransientError(
+                        f"The stream failed {failures} times in a row; last error: {error}",
+                        hint="Check that Kafka and Cassandra are up, then start it again; "
+                        "it resumes from its checkpoint.",
+                    ) from None
+                self._sleep(min(BACKOFF_MAX_S, 2.0**failures))
+                if self.stop.requested:
+                    return "stopped"
+
+    def _watch(self, query: StreamingQuery, deadline: float | None) -> str:
+        """Poll the query until it ends; return "stopped", "drained" or "timeout"."""
+        self._succeeded_since_start = False
+        while True:
+            if query.awaitTermination(POLL_S):
+                self._record(query)
+                # Raises StreamingQueryException when the query failed.
+                exc = query.exception()
+                if exc is not None:
+                    raise exc
+                return "drained" if self.until_idle and not self.stop.requested else "stopped"
+            if self._record(query):
+                self._succeeded_since_start = True
+            if self.stop.requested:
+                self._stop_between_batches(query)
+                self._record(query)
+                return "stopped"
+            if deadline is not None and time.monotonic() > deadline:
+                self._stop_between_batches(query)
+                return "timeout"
+
+    def _stop_between_batches(self, query: StreamingQuery) -> None:
+        # query.stop() interrupts a running batch (which is then replayed on restart);
+        # waiting for the trigger to go idle first makes a normal stop a clean one.
+        end = time.monotonic() + STOP_GRACE_S
+        while query.status.get("isTriggerActive") and time.monotonic() < end:
+            time.sleep(0.2)
+        query.stop()
+        log.info("stream_stopped query=%s", query.id)
+
+    def _sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not self.stop.requested:
+            time.sleep(0.2)
+
+
+def run(
+    settings: Settings, *, until_idle: bool = False, timeout: float | None = None
+) -> dict[str, Any]:
+    """Run the stream in this process (foreground) until stopped, or until drained.
+
+    ``until_idle`` processes what the topic holds when the run starts (Spark's
+    ``availableNow`` trigger, still in ``maxOffsetsPerTrigger`` steps) and returns;
+    ``timeout`` bounds the run (``TransientError`` when exceeded). Checks the tables and
+    makes sure the topics exist first. Returns the final progress state.
+    """
+    from userstream.topics import ensure_topics
+
+    ensure_topics(settings.kafka)
+    check_tables(settings)
+    return Driver(settings, until_idle=until_idle, timeout=timeout).run()
+
+
+def settings_file(settings: Settings) -> Path:
+    return settings.paths.run / f"{settings.spark.job_name}.settings.json"
+
+
+def dump_settings(settings: Settings) -> Path:
+    """Write the settings for a detached driver (mode 0600: it may hold a password)."""
+    data = settings.model_dump(mode="json")
+    if settings.cassandra.password is not None:
+        data["cassandra"]["password"] = settings.cassandra.password.get_secret_value()
+    path = settings_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(data, out)
+    os.chmod(path, 0o600)
+    return path
+
+
+def load_settings_file(path: Path) -> Settings:
+    return Settings.model_validate(json.loads(path.read_text()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m userstream.streaming.job")
+    parser.add_argument("--settings", type=Path, required=True, help="JSON from dump_settings")
+    parser.add_argument("--until-idle", action="store_true")
+    parser.add_argument("--timeout", type=float, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = load_settings_file(args.settings)
+    try:
+        run(settings, until_idle=args.until_idle, timeout=args.timeout)
+    except UserstreamError as exc:
+        log.error("stream_exit error=%s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

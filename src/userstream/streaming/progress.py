@@ -1,0 +1,62 @@
+"""The stream's last progress on disk: ``<state>/results/<job_name>_progress.json``.
+
+Written by the driver (atomically: a reader never sees half a file) after every
+micro-batch and on every state change; read by ``userstream stream status`` and by
+``control.start`` to know when the query is really running.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from userstream.config import Settings
+
+
+def progress_file(settings: Settings) -> Path:
+    return settings.paths.results / f"{settings.spark.job_name}_progress.json"
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def write(settings: Settings, data: dict[str, Any]) -> None:
+    """Replace the progress file with ``data`` (plus ``updated_at``) in one rename."""
+    path = progress_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({**data, "updated_at": now_iso()}, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def read(settings: Settings) -> dict[str, Any] | None:
+    """The last progress written, or None when there is none (or it is unreadable)."""
+    try:
+        data = json.loads(progress_file(settings).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def batch_summary(progress: dict[str, Any], counts: dict[str, int] | None) -> dict[str, Any]:
+    """The fields of a ``StreamingQueryProgress`` (as JSON) that status shows, plus counts."""
+    durations = progress.get("durationMs") or {}
+    sources = progress.get("sources") or [{}]
+    end_offsets = sources[0].get("endOffset")
+    if isinstance(end_offsets, str):
+        end_offsets = json.loads(end_offsets)
+    return {
+        "batch_id": progress.get("batchId"),
+        "timestamp": progress.get("timestamp"),
+        "num_input_rows": progress.get("numInputRows"),
+        "input_rows_per_second": progress.get("inputRowsPerSecond"),
+        "processed_rows_per_second": progress.get("processedRowsPerSecond"),
+        "batch_duration_ms": durations.get("triggerExecution"),
+        "end_offsets": end_offsets,
+        "valid_rows": (counts or {}).get("valid"),
+        "rejected_rows": (counts or {}).get("rejected"),
+    }

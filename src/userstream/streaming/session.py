@@ -1,0 +1,80 @@
+"""The job's SparkSession: connectors from the state folder, Cassandra auth, safe defaults.
+
+The connector jars are handed to Spark as a ``spark.jars`` list built from
+``<state>/lib/spark-connectors`` (fetched from Maven Central once, never through Ivy at
+run time). Nothing here assumes a local master except the loopback binding, which is only
+set when the master is ``local``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from userstream.config import Settings
+from userstream.stack.jars import ensure_jars
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+CASSANDRA_EXTENSIONS = "com.datastax.spark.connector.CassandraSparkExtensions"
+
+
+def is_local_master(master: str) -> bool:
+    return master == "local" or master.startswith("local[")
+
+
+def connector_jars(settings: Settings) -> list[str]:
+    """The connector jars, fetched when missing (``TransientError``/``ConfigError`` if not)."""
+    folder = ensure_jars(settings.paths.lib, "spark-connectors", log_dir=settings.paths.logs)
+    jars = sorted(str(p) for p in folder.glob("*.jar"))
+    return jars
+
+
+def spark_conf(
+    settings: Settings, *, jars: list[str], username: str, password: str
+) -> dict[str, str]:
+    """Every Spark setting the job starts with; ``settings.spark.conf`` entries win."""
+    s = settings.spark
+    c = settings.cassandra
+    conf = {
+        "spark.master": s.master,
+        "spark.app.name": s.app_name,
+        "spark.driver.memory": s.driver_memory,
+        "spark.jars": ",".join(jars),
+        "spark.sql.extensions": CASSANDRA_EXTENSIONS,
+        "spark.sql.shuffle.partitions": str(s.shuffle_partitions),
+        # Timestamps are parsed and rendered in UTC whatever the machine's zone: the same
+        # record must give the same row on every host.
+        "spark.sql.session.timeZone": "UTC",
+        # Bad values become null for that column (then validated), never a failed batch.
+        "spark.sql.ansi.enabled": "false",
+        "spark.ui.enabled": "false",
+        "spark.cassandra.connection.host": ",".join(c.hosts),
+        "spark.cassandra.connection.port": str(c.port),
+        "spark.cassandra.connection.localDC": c.local_dc,
+        "spark.cassandra.auth.username": username,
+        "spark.cassandra.auth.password": password,
+        # Spark redacts keys matching this in logs and event data; keep the default's words.
+        "spark.redaction.regex": "(?i)secret|password|token|access[.]key",
+    }
+    if is_local_master(s.master):
+        conf["spark.driver.bindAddress"] = "127.0.0.1"
+        conf["spark.driver.host"] = "127.0.0.1"
+    conf.update(s.conf)
+    return conf
+
+
+def build_session(settings: Settings) -> SparkSession:
+    """A SparkSession configured for the job (starts the JVM; call once per process)."""
+    from pyspark.sql import SparkSession
+
+    from userstream.store import cassandra_credentials
+
+    username, password = cassandra_credentials(settings)
+    conf = spark_conf(settings, jars=connector_jars(settings), username=username, password=password)
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
