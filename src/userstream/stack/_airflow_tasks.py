@@ -26,14 +26,11 @@ def seed_for_run(run_id: str) -> str:
 def check_kafka(settings: Settings, timeout_s: float = 10.0) -> int:
     """The number of brokers that answer; ``TransientError`` when none does."""
     from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
 
-    config: dict[str, str | int | float | bool] = {
-        "bootstrap.servers": settings.kafka.bootstrap_servers,
-        **settings.kafka.client_config,
-    }
+    from userstream.topics import admin_client
+
     try:
-        metadata = AdminClient(config).list_topics(timeout=timeout_s)
+        metadata = admin_client(settings.kafka).list_topics(timeout=timeout_s)
     except KafkaException as exc:
         raise TransientError(
             f"Kafka at {settings.kafka.bootstrap_servers} does not answer: {exc}.",
@@ -44,23 +41,12 @@ def check_kafka(settings: Settings, timeout_s: float = 10.0) -> int:
 
 
 def check_cassandra(settings: Settings) -> str:
-    """Cassandra's release version; ``TransientError`` when it does not answer."""
-    from userstream.store import connect
+    """Cassandra's release version; the store raises a clear error when it does not answer."""
+    from userstream.store import session
 
-    hosts = ",".join(settings.cassandra.hosts)
-    try:
-        session = connect(settings)
-    except Exception as exc:
-        raise TransientError(
-            f"Cassandra at {hosts}:{settings.cassandra.port} does not answer: {exc}.",
-            hint="Start the local stack with `userstream stack up`, or fix "
-            "USERSTREAM_CASSANDRA__HOSTS.",
-        ) from exc
-    try:
-        row = session.execute("SELECT release_version FROM system.local").one()
+    with session(settings) as cql:
+        row = cql.execute("SELECT release_version FROM system.local").one()
         return str(row[0])
-    finally:
-        session.cluster.shutdown()
 
 
 def check_services(settings: Settings) -> dict[str, Any]:
@@ -133,30 +119,21 @@ def _messages(batch: dict[str, Any]) -> list[quality.Message]:
 
 def verify_landed(settings: Settings, batch: dict[str, Any]) -> dict[str, int]:
     """Wait (bounded) until every message of the batch is stored or rejected."""
-    from userstream.store import connect
+    from userstream.store import session
 
-    session = connect(settings, keyspace=settings.cassandra.keyspace)
-    try:
+    with session(settings, keyspace=settings.cassandra.keyspace) as cql:
         landing = quality.wait_landed(
-            session,
-            batch["topic"],
-            _messages(batch),
-            timeout_s=settings.airflow.landing_timeout_s,
+            cql, batch["topic"], _messages(batch), timeout_s=settings.airflow.landing_timeout_s
         )
-    finally:
-        session.cluster.shutdown()
     return {"stored": len(landing.rows), "rejected": len(landing.rejected)}
 
 
 def quality_checks(settings: Settings, batch: dict[str, Any]) -> dict[str, Any]:
     """Check the batch's stored rows, write ``results/quality.json``, raise when a check fails."""
-    from userstream.store import connect
+    from userstream.store import session
 
-    session = connect(settings, keyspace=settings.cassandra.keyspace)
-    try:
-        landing = quality.find_landed(session, batch["topic"], _messages(batch))
-    finally:
-        session.cluster.shutdown()
+    with session(settings, keyspace=settings.cassandra.keyspace) as cql:
+        landing = quality.find_landed(cql, batch["topic"], _messages(batch))
     report = quality.run_checks(
         landing.rows,
         run_id=batch["run_id"],

@@ -1,0 +1,128 @@
+"""The DAG folder imports cleanly and its DAGs are shaped as designed (no services needed)."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DAGS = Path(__file__).resolve().parents[2] / "airflow" / "dags"
+PIPELINE_ORDER = [
+    "check_services",
+    "ensure_topics_and_schema",
+    "ensure_stream",
+    "produce_batch",
+    "verify_landed",
+    "quality_checks",
+]
+
+
+@pytest.fixture(scope="module")
+def dagbag(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    # Airflow reads AIRFLOW_HOME when first imported; keep it out of the user's ~/airflow.
+    os.environ.setdefault("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow_home")))
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS))
+
+
+def test_dag_folder_imports_without_errors(dagbag: Any) -> None:
+    assert dagbag.import_errors == {}
+    assert {"streaming_pipeline", "stop_stream"} <= set(dagbag.dag_ids)
+
+
+def test_pipeline_tasks_run_in_the_designed_order(dagbag: Any) -> None:
+    dag = dagbag.dags["streaming_pipeline"]
+    assert sorted(dag.task_ids) == sorted(PIPELINE_ORDER)
+    upstream = {t.task_id: set(t.upstream_task_ids) for t in dag.tasks}
+    assert upstream["check_services"] == set()
+    for before, after in zip(PIPELINE_ORDER, PIPELINE_ORDER[1:], strict=False):
+        assert before in upstream[after], f"{before} must run before {after}"
+    # quality_checks reads the batch produced by produce_batch (XCom), after landing.
+    assert upstream["quality_checks"] == {"produce_batch", "verify_landed"}
+
+
+def test_pipeline_is_safe_to_schedule(dagbag: Any) -> None:
+    dag = dagbag.dags["streaming_pipeline"]
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert set(dag.params) >= {"batch_size", "source"}
+
+
+@pytest.mark.parametrize("dag_id", ["streaming_pipeline", "stop_stream"])
+def test_every_task_retries_with_backoff_and_has_a_timeout(dagbag: Any, dag_id: str) -> None:
+    for task in dagbag.dags[dag_id].tasks:
+        assert task.retries >= 1, task.task_id
+        assert task.retry_exponential_backoff, task.task_id
+        assert task.execution_timeout is not None, task.task_id
+        assert timedelta(0) < task.execution_timeout <= timedelta(minutes=15), task.task_id
+
+
+def test_stop_stream_is_manual_only(dagbag: Any) -> None:
+    dag = dagbag.dags["stop_stream"]
+    assert dag.timetable.can_be_scheduled is False
+    assert dag.task_ids == ["stop"]
+
+
+# --- the environment the DAGs run in (userstream.stack.airflow) ----------------------------
+
+
+def test_airflow_env_is_local_small_and_passes_settings_through(tmp_path: Path) -> None:
+    from pydantic import SecretStr
+
+    from userstream.config import load_settings
+    from userstream.stack._airflow_env import airflow_env
+
+    settings = load_settings(state_dir=tmp_path)
+    settings.kafka.topic = "t_unit"
+    settings.cassandra.password = SecretStr("s3cret")
+    env = airflow_env(settings)
+    assert env["AIRFLOW_HOME"] == str(tmp_path / "airflow")
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert env["AIRFLOW__SCHEDULER__CATCHUP_BY_DEFAULT"] == "False"
+    assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith(f"sqlite:///{tmp_path}")
+    assert Path(env["AIRFLOW__CORE__DAGS_FOLDER"]) == DAGS
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"].startswith(
+        str(tmp_path / "secrets")
+    )
+    assert env["USERSTREAM_STATE_DIR"] == str(tmp_path)
+    assert env["USERSTREAM_KAFKA__TOPIC"] == "t_unit"
+    assert "s3cret" not in "".join(env.values())
+
+
+def test_admin_password_is_generated_once_and_private(tmp_path: Path) -> None:
+    from userstream.config import load_settings
+    from userstream.stack.airflow import credentials, ensure_credentials
+
+    settings = load_settings(state_dir=tmp_path)
+    first, created = ensure_credentials(settings)
+    again, created_again = ensure_credentials(settings)
+    assert created and not created_again
+    assert first == again == credentials(settings)
+    assert first.password not in ("admin", "") and len(first.password) >= 16
+    assert first.file.stat().st_mode & 0o777 == 0o600
+
+
+def test_failure_lines_come_from_the_exception_of_the_task_log() -> None:
+    from userstream.stack.airflow import failure_lines
+
+    events = [
+        {"event": "starting", "level": "info"},
+        {
+            "event": "Task failed with exception",
+            "level": "error",
+            "error_detail": [{"exc_type": "AirflowFailException", "exc_value": "3 of 9 missing"}],
+        },
+    ]
+    assert failure_lines(events) == ["AirflowFailException: 3 of 9 missing"]
+
+
+def test_seed_is_derived_from_the_run() -> None:
+    from userstream.stack._airflow_tasks import seed_for_run
+
+    assert seed_for_run("manual__1") == seed_for_run("manual__1") != seed_for_run("manual__2")
