@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -39,7 +40,7 @@ def test_pipeline_tasks_run_in_the_designed_order(dagbag: Any) -> None:
     assert sorted(dag.task_ids) == sorted(PIPELINE_ORDER)
     upstream = {t.task_id: set(t.upstream_task_ids) for t in dag.tasks}
     assert upstream["check_services"] == set()
-    for before, after in zip(PIPELINE_ORDER, PIPELINE_ORDER[1:], strict=False):
+    for before, after in itertools.pairwise(PIPELINE_ORDER):
         assert before in upstream[after], f"{before} must run before {after}"
     # quality_checks reads the batch produced by produce_batch (XCom), after landing.
     assert upstream["quality_checks"] == {"produce_batch", "verify_landed"}
