@@ -1,7 +1,188 @@
+"""`userstream up | down | status | purge | bootstrap`: the whole pipeline at once."""
+
 from __future__ import annotations
 
+import json
+import time
+
 import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from userstream.config import load_settings
+from userstream.status import PipelineStatus, gather
+
+out = Console()
+
+
+def _say(line: str) -> None:
+    out.print(f"  {line}", highlight=False)
+
+
+def up(
+    source: str = typer.Option(
+        None,
+        help="Where users come from: auto (the real API when it answers, else the built-in "
+        "stand-in), randomuser, local, or an API URL. Default: USERSTREAM_SOURCE__KIND (auto).",
+    ),
+    first_run: bool = typer.Option(
+        True, help="Trigger a first streaming_pipeline run now instead of at the next tick."
+    ),
+) -> None:
+    """Bring the whole pipeline up: Kafka, Cassandra, schema, topics, source, Spark stream, Airflow.
+
+    Idempotent: parts already running are left alone. Data from earlier runs is kept.
+    """
+    from userstream import pipeline
+
+    settings = load_settings()
+    started = time.monotonic()
+    out.print("[bold]Starting userstream[/bold]")
+    report = pipeline.up(settings, source=source or settings.source.kind, say=_say,
+                         trigger_first_run=first_run)  # fmt: skip
+    ks = settings.cassandra.keyspace
+    login = f"user [bold]{report.airflow_user}[/bold], password in {report.airflow_password_file}"
+    if report.airflow_password_created:
+        login += " (generated just now; it is shown nowhere else)"
+    sample = f"SELECT * FROM {ks}.user_profiles LIMIT 10"  # noqa: S608 - shown, not run
+    out.print(
+        f"\n[green]userstream is up[/green] in {time.monotonic() - started:.0f}s. Users come from "
+        f"{report.source.description}.\n"
+        f"  Airflow UI     {report.airflow_url}  ({login})\n"
+        f"  Kafka          {settings.kafka.bootstrap_servers}  topic {settings.kafka.topic}\n"
+        f"  Cassandra      {', '.join(settings.cassandra.hosts)}:{settings.cassandra.port}  "
+        f"keyspace {ks}\n"
+        f'  See rows       userstream query "{sample}"\n'
+        f"  With cqlsh     cqlsh -u <user> -p <password> {settings.cassandra.hosts[0]} "
+        f"(the login is in {settings.paths.secrets / 'cassandra.json'})\n"
+        f"  Watch it       userstream status --watch\n"
+        f"  Stop it        userstream down   (keeps the data)",
+        highlight=False,
+    )
+
+
+def down() -> None:
+    """Stop everything (Airflow, the stream, the stand-in, Kafka, Cassandra); keep the data."""
+    from userstream import pipeline
+
+    pipeline.down(load_settings(), say=_say)
+    out.print(
+        "[green]Everything is stopped.[/green] `userstream up` starts it again with all data."
+    )
+
+
+def purge(
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Delete all data: messages, rows, checkpoints, secrets, Airflow runs (the jars are kept).
+
+    Everything is stopped first. This cannot be undone.
+    """
+    from userstream import pipeline
+
+    settings = load_settings()
+    root = settings.paths.root
+    if not yes and not typer.confirm(f"Stop everything and delete all data under {root}?"):
+        raise typer.Exit(1)
+    pipeline.down(settings, say=_say)
+    pipeline.purge(settings, say=_say)
+    out.print("[green]All data removed.[/green] `userstream up` starts from scratch.")
+
+
+def _render(status: PipelineStatus) -> Group:
+    parts = Table(title="userstream", title_justify="left")
+    for col in ("component", "health", "address", "pid", "detail"):
+        parts.add_column(col)
+    for p in status.parts:
+        health = "[green]healthy[/green]" if p.healthy else "[red]down[/red]"
+        parts.add_row(p.name, health, p.address, str(p.pid or ""), p.detail)
+    data = Table(show_header=False, box=None)
+    for topic, ends in status.topics.items():
+        data.add_row(f"topic {topic}", f"{sum(ends.values())} messages  (end offsets {ends})")
+    data.add_row("stream lag", "unknown" if status.lag is None else f"{status.lag} messages")
+    data.add_row("rows stored", str(status.rows_stored) if status.rows_stored is not None else "?")
+    data.add_row(
+        "rows rejected", str(status.rows_rejected) if status.rows_rejected is not None else "?"
+    )
+    if status.last_batch:
+        b = status.last_batch
+        data.add_row(
+            "last batch",
+            f"id {b.get('batch_id')}  rows {b.get('num_input_rows')}  "
+            f"in {b.get('input_rows_per_second', 0):.0f}/s  "
+            f"processed {b.get('processed_rows_per_second', 0):.0f}/s  "
+            f"took {b.get('batch_duration_ms')} ms  at {b.get('timestamp')}",
+        )
+    if status.last_dag_run:
+        r = status.last_dag_run
+        data.add_row(
+            "last DAG run", f"{r.get('dag_run_id')}  {r.get('state')}  {r.get('start_date')}"
+        )
+    if status.quality:
+        q = status.quality
+        checks = q.get("checks", [])
+        failed = [c.get("name") for c in checks if not c.get("passed")]
+        verdict = (
+            "[green]all passed[/green]"
+            if not failed
+            else f"[red]failed: {', '.join(map(str, failed))}[/red]"
+        )
+        data.add_row("quality checks", f"{verdict}  ({len(checks)} checks, run {q.get('run_id')})")
+    notes = Table(show_header=False, box=None)
+    for note in status.notes:
+        notes.add_row(f"[yellow]note[/yellow] {note}")
+    return Group(parts, data, notes)
+
+
+def status(
+    watch: bool = typer.Option(
+        False, "--watch", "-w", help="Refresh every few seconds until Ctrl-C."
+    ),
+    interval: float = typer.Option(5.0, help="Seconds between refreshes with --watch."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+) -> None:
+    """Each component's health, address, pid; topic offsets, lag, rows, last batch and DAG run.
+
+    Exits non-zero when a component that should run does not.
+    """
+    settings = load_settings()
+    if as_json:
+        current = gather(settings)
+        print(json.dumps(current.as_dict(), default=str))
+        raise typer.Exit(0 if current.healthy else 1)
+    if not watch:
+        current = gather(settings)
+        out.print(_render(current))
+        raise typer.Exit(0 if current.healthy else 1)
+    with Live(_render(gather(settings)), console=out, refresh_per_second=1) as live:
+        try:
+            while True:
+                time.sleep(interval)
+                live.update(_render(gather(settings)))
+        except KeyboardInterrupt:
+            pass
+
+
+def bootstrap() -> None:
+    """For clusters and Docker Compose: create topics, secure Cassandra's login, apply the schema.
+
+    Uses USERSTREAM_CASSANDRA__USERNAME/PASSWORD: when that login does not exist yet, it is
+    created with the default cassandra login, which is then disabled. Idempotent.
+    """
+    from userstream import schema, topics
+    from userstream.stack._cassandra_auth import secure_configured_login
+
+    settings = load_settings()
+    topics.ensure_topics(settings.kafka)
+    _say(f"topics {settings.kafka.topic} and {settings.kafka.dlq_topic} exist")
+    secure_configured_login(settings)
+    _say("cassandra: project login works, default login disabled")
+    schema.apply_schema(settings)
+    _say(f"schema of keyspace {settings.cassandra.keyspace} applied")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
+    for command in (up, down, status, purge, bootstrap):
+        app.command()(command)

@@ -1,0 +1,174 @@
+"""The whole pipeline on one machine: `userstream up` and `userstream down`.
+
+``up`` is idempotent: every step leaves a running part alone and starts a missing one, so
+running it twice, or after a crash of one part, converges to everything running. Order:
+Kafka + Cassandra → topics + schema → the source → the Spark stream → Airflow (with
+``streaming_pipeline`` unpaused and a first run triggered, so users land within minutes
+instead of at the next schedule tick). ``down`` stops in the reverse order and keeps every
+byte of data; ``purge`` is the separate, explicit way to remove it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from userstream.config import Settings
+from userstream.errors import TransientError
+from userstream.source.resolve import probe
+from userstream.stack import process
+
+Say = Callable[[str], None]
+FAKE_API = "fake-api"
+PIPELINE_DAG = "streaming_pipeline"
+SOURCE_FILE = "source.json"
+
+
+@dataclass(frozen=True)
+class SourceChoice:
+    kind: str  # "randomuser" | "local" | "url"
+    url: str
+    description: str
+
+
+@dataclass(frozen=True)
+class UpReport:
+    source: SourceChoice
+    airflow_url: str
+    airflow_user: str
+    airflow_password_file: Path
+    airflow_password_created: bool
+
+
+def _start_fake_api(settings: Settings, say: Say) -> str:
+    src = settings.source
+    url = f"http://{src.fake_host}:{src.fake_port}/api/1.4/"
+    if process.running(settings.paths, FAKE_API) is None:
+        proc = process.start(
+            settings.paths,
+            FAKE_API,
+            [sys.executable, "-m", "userstream", "fake-api",
+             "--host", src.fake_host, "--port", str(src.fake_port)],
+            marker="fake-api",
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while probe(url, timeout_s=2) is not None:
+            if process.running(settings.paths, FAKE_API) is None or time.monotonic() > deadline:
+                process.stop(settings.paths, FAKE_API)
+                raise TransientError(
+                    f"The local Random User API stand-in did not start on {url}: "
+                    f"{process.tail(proc.log, 3)}",
+                    hint="Is the port taken? Set USERSTREAM_SOURCE__FAKE_PORT to a free one.",
+                    log=proc.log,
+                )
+            time.sleep(0.3)
+        say(f"source: local stand-in started (pid {proc.pid})")
+    return url
+
+
+def choose_source(settings: Settings, kind: str, say: Say) -> SourceChoice:
+    """Decide where users come from; start the stand-in when it is the one."""
+    url = settings.source.url
+    if kind == "randomuser":
+        return SourceChoice(
+            "randomuser", settings.source.url, f"the Random User API at {settings.source.url}"
+        )
+    reason = probe(settings.source.url, timeout_s=5) if kind == "auto" else "not asked"
+    if reason is None:
+        return SourceChoice(
+            "randomuser",
+            settings.source.url,
+            f"the Random User API at {settings.source.url} (it answered)",
+        )
+    if kind in ("auto", "local"):
+        why = f" ({url} did not answer: {reason})" if kind == "auto" else ""
+        local = _start_fake_api(settings, say)
+        return SourceChoice("local", local, f"the local stand-in at {local}{why}")
+    return SourceChoice("url", kind, f"the API at {kind}")
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, default=str, indent=2))
+    tmp.replace(path)
+
+
+def read_source(settings: Settings) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads((settings.paths.results / SOURCE_FILE).read_text())
+        return data
+    except (OSError, ValueError):
+        return None
+
+
+def up(settings: Settings, *, source: str, say: Say, trigger_first_run: bool = True) -> UpReport:
+    """Bring every part up (idempotent); returns what the user needs to look at it."""
+    from userstream import schema, topics
+    from userstream.stack import airflow
+    from userstream.stack.local import stack_up
+    from userstream.streaming import control
+
+    say("1/5 Kafka and Cassandra")
+    stack_up(settings, progress=say)
+    say("2/5 topics and schema")
+    topics.ensure_topics(settings.kafka)
+    schema.apply_schema(settings)
+    say("3/5 source")
+    choice = choose_source(settings, source, say)
+    _write_json(settings.paths.results / SOURCE_FILE, asdict(choice))
+    say(f"source: {choice.description}")
+    say("4/5 Spark stream")
+    if control.running(settings) is None:
+        proc = control.start(settings)
+        say(f"stream: started (pid {proc.pid}, log {proc.log})")
+    else:
+        say("stream: already running")
+    say("5/5 Airflow (first start takes a minute or two)")
+    # The DAG's tasks read their settings from the environment Airflow is started with.
+    airflow_settings = settings.model_copy(
+        update={"source": settings.source.model_copy(update={"kind": choice.url})}
+    )
+    info = airflow.up(airflow_settings)
+    client = airflow.api(airflow_settings)
+    client.set_paused(PIPELINE_DAG, False)
+    if trigger_first_run:
+        run = client.trigger(PIPELINE_DAG, conf={})
+        say(f"airflow: {PIPELINE_DAG} unpaused, first run {run.get('dag_run_id')} triggered")
+    return UpReport(choice, info.url, info.username, info.password_file, info.password_created)
+
+
+def down(settings: Settings, *, say: Say) -> None:
+    """Stop every part, newest first; data, checkpoints and secrets are kept."""
+    from userstream.stack import airflow
+    from userstream.stack.local import stack_down
+    from userstream.streaming import control
+
+    stopped = airflow.down(settings)
+    say(f"airflow: {'stopped ' + ', '.join(stopped) if stopped else 'was not running'}")
+    say(f"stream: {'stopped' if control.stop(settings) else 'was not running'}")
+    fake = process.stop(settings.paths, FAKE_API)
+    say(f"source: {'stand-in stopped' if fake else 'no stand-in was running'}")
+    stack_down(settings, progress=say)
+
+
+def purge(settings: Settings, *, say: Say) -> None:
+    """Delete every message, row, checkpoint, secret and Airflow run; keep the fetched jars.
+
+    The caller must have stopped everything (``down``) and asked the user first.
+    """
+    root = settings.paths.root
+    for child in sorted(root.iterdir()) if root.is_dir() else []:
+        if child == settings.paths.lib:
+            continue
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+        say(f"removed {child}")

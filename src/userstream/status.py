@@ -1,0 +1,190 @@
+"""What `userstream status` reports: every part's health, the topics, the lag, the rows.
+
+Each probe is bounded and independent: a part that is down shows as down, it never hides
+the others or hangs the command.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from userstream.config import Settings
+from userstream.pipeline import FAKE_API, PIPELINE_DAG, read_source
+from userstream.stack import process
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Part:
+    name: str
+    healthy: bool
+    address: str = ""
+    pid: int | None = None
+    detail: str = ""
+
+
+@dataclass
+class PipelineStatus:
+    parts: list[Part] = field(default_factory=list)
+    topics: dict[str, dict[str, int]] = field(default_factory=dict)  # topic → partition → end
+    lag: int | None = None
+    rows_stored: int | None = None
+    rows_rejected: int | None = None
+    last_batch: dict[str, Any] | None = None
+    last_dag_run: dict[str, Any] | None = None
+    quality: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return all(p.healthy for p in self.parts)
+
+    def as_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {**asdict(self), "healthy": self.healthy}
+
+
+def _stack_parts(settings: Settings) -> list[Part]:
+    from userstream.stack.local import stack_status
+
+    return [
+        Part(s.name, s.running and s.healthy, s.address, s.pid, s.version or s.detail)
+        for s in stack_status(settings)
+    ]
+
+
+def _stream_part(settings: Settings) -> Part:
+    from userstream.streaming import control
+
+    proc = control.running(settings)
+    return Part("spark stream", proc is not None, settings.spark.master, proc.pid if proc else None,
+                f"log {settings.paths.log_file(settings.spark.job_name)}")  # fmt: skip
+
+
+def _airflow_part(settings: Settings) -> Part:
+    from userstream.stack import airflow
+    from userstream.stack._airflow_env import base_url
+
+    states = airflow.status(settings)
+    up = all(s.pid is not None for s in states)
+    healthy = up and all(s.health == "healthy" for s in states)
+    detail = ", ".join(f"{s.name}={s.health or ('up' if s.pid else 'down')}" for s in states)
+    pid = states[0].pid if states else None
+    return Part("airflow", healthy, base_url(settings), pid, detail)
+
+
+def _source_part(settings: Settings) -> Part:
+    chosen = read_source(settings)
+    if chosen is None:
+        return Part("source", False, "", None, "not chosen yet: run `userstream up`")
+    if chosen.get("kind") != "local":
+        return Part("source", True, str(chosen.get("url")), None, str(chosen.get("description")))
+    proc = process.running(settings.paths, FAKE_API)
+    return Part("source", proc is not None, str(chosen.get("url")), proc.pid if proc else None,
+                "local stand-in" if proc else "local stand-in is not running")  # fmt: skip
+
+
+def _lag(settings: Settings) -> int | None:
+    from userstream.streaming import control
+
+    per_partition = control.lag(settings)
+    return None if per_partition is None else sum(per_partition.values())
+
+
+def _topic_ends(settings: Settings) -> dict[str, dict[str, int]]:
+    from confluent_kafka import TopicPartition
+
+    from userstream.topics import admin_client
+
+    ends: dict[str, dict[str, int]] = {}
+    admin = admin_client(settings.kafka)
+    meta = admin.list_topics(timeout=5)
+    wanted = [t for t in (settings.kafka.topic, settings.kafka.dlq_topic) if t in meta.topics]
+    if not wanted:
+        return ends
+    from confluent_kafka import OffsetSpec
+
+    request = {
+        TopicPartition(t, p): OffsetSpec.latest() for t in wanted for p in meta.topics[t].partitions
+    }
+    for tp, future in admin.list_offsets(request, request_timeout=5).items():
+        ends.setdefault(tp.topic, {})[str(tp.partition)] = future.result().offset
+    return ends
+
+
+def _row_counts(settings: Settings) -> tuple[int | None, int | None]:
+    from userstream.store import session
+
+    ks = settings.cassandra.keyspace
+    with session(settings) as sess:
+        counts = []
+        for table in ("user_profiles", "user_profiles_rejects"):
+            # Identifiers cannot be bound; both come from our settings and code, not input.
+            query = f'SELECT COUNT(*) FROM "{ks}".{table}'  # noqa: S608
+            row = sess.execute(query, timeout=30).one()
+            counts.append(int(row[0]) if row else None)
+    return counts[0], counts[1]
+
+
+def _last_dag_run(settings: Settings) -> dict[str, Any] | None:
+    from userstream.stack import airflow
+
+    runs = airflow.api(settings).get(
+        f"/api/v2/dags/{PIPELINE_DAG}/dagRuns", order_by="-run_after", limit=1
+    )
+    items = runs.get("dag_runs") if isinstance(runs, dict) else None
+    if not items:
+        return None
+    run = items[0]
+    return {k: run.get(k) for k in ("dag_run_id", "state", "start_date", "end_date")}
+
+
+def _read_result(settings: Settings, name: str) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads((settings.paths.results / name).read_text())
+        return data
+    except (OSError, ValueError):
+        return None
+
+
+def gather(settings: Settings) -> PipelineStatus:
+    """Probe everything; a failing probe becomes a note, never an exception."""
+    status = PipelineStatus()
+
+    def probe(what: str, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as exc:  # status must answer whatever one probe does
+            status.notes.append(f"{what}: {exc}")
+            log.debug("status probe failed what=%s", what, exc_info=True)
+            return None
+
+    status.parts.extend(probe("kafka/cassandra", _stack_parts, settings) or [])
+    for what, fn in (
+        ("stream", _stream_part),
+        ("airflow", _airflow_part),
+        ("source", _source_part),
+    ):
+        part = probe(what, fn, settings)
+        status.parts.append(part or Part(what, False, detail="could not be probed"))
+    from userstream.streaming import control
+
+    state = probe("stream progress", control.last_progress, settings) or {}
+    status.last_batch = state.get("last_batch")
+    kafka_up = any(p.name.lower().startswith("kafka") and p.healthy for p in status.parts)
+    if kafka_up:
+        status.topics = probe("topics", _topic_ends, settings) or {}
+        status.lag = probe("lag", _lag, settings)
+    if any(p.name.lower().startswith("cassandra") and p.healthy for p in status.parts):
+        counts = probe("rows", _row_counts, settings)
+        if counts:
+            status.rows_stored, status.rows_rejected = counts
+    if any(p.name == "airflow" and p.healthy for p in status.parts):
+        status.last_dag_run = probe("last DAG run", _last_dag_run, settings)
+    status.quality = _read_result(settings, "quality.json")
+    return status

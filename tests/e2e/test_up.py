@@ -1,0 +1,101 @@
+"""The whole path a new user takes: `userstream up` → users land → `status` → `userstream down`.
+
+Runs the real CLI as subprocesses against real Kafka, Cassandra, Spark and Airflow. The topic
+and keyspace are the test's own, so a developer's pipeline data is never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from userstream.config import load_settings
+
+pytestmark = pytest.mark.e2e
+
+CLI = [sys.executable, "-m", "userstream"]
+
+
+def _run(args: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def _count(env: dict[str, str], keyspace: str, table: str) -> int:
+    result = _run(["query", "--json", f"SELECT COUNT(*) AS n FROM {keyspace}.{table}"], env, 60)
+    if result.returncode != 0:
+        return -1
+    return int(json.loads(result.stdout.strip().splitlines()[-1])["n"])
+
+
+def _our_processes(state_dir: Path) -> list[str]:
+    """Every process whose command line or environment names our state folder."""
+    needle = str(state_dir).encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            environ = (proc / "environ").read_bytes()
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and (needle in cmdline or needle in environ):
+            found.append(
+                f"{proc.name}: {cmdline.replace(b'\0', b' ')[:120].decode(errors='replace')}"
+            )
+    return found
+
+
+def test_up_lands_users_status_reports_them_and_down_stops_everything(
+    unique: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = load_settings()
+    keyspace, topic = f"e2e_{unique}", f"e2e_{unique}"
+    env = {
+        **os.environ,
+        "USERSTREAM_KAFKA__TOPIC": topic,
+        "USERSTREAM_CASSANDRA__KEYSPACE": keyspace,
+        "USERSTREAM_AIRFLOW__BATCH_SIZE": "500",
+    }
+    started = time.monotonic()
+    try:
+        up = _run(["up", "--source", "local"], env, timeout=1200)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "userstream is up" in up.stdout
+        assert "local stand-in" in up.stdout
+        assert "127.0.0.1:8080" in up.stdout
+
+        stored = 0
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline and stored <= 0:
+            time.sleep(10)
+            stored = _count(env, keyspace, "user_profiles")
+        first_rows = time.monotonic() - started
+        assert stored > 0, "no user reached Cassandra after `userstream up`"
+        with capsys.disabled():
+            print(f"\n[e2e] first users in Cassandra {first_rows:.0f}s after `userstream up`")
+
+        status = _run(["status", "--json"], env, timeout=180)
+        report = json.loads(status.stdout)
+        parts = {p["name"]: p for p in report["parts"]}
+        assert status.returncode == 0 and report["healthy"], status.stdout + status.stderr
+        assert {"spark stream", "airflow", "source"} <= set(parts)
+        assert report["rows_stored"] >= stored
+        assert report["topics"][topic], "status shows no end offsets for the topic"
+        assert sum(report["topics"][topic].values()) >= report["rows_stored"]
+    finally:
+        down = _run(["down"], env, timeout=600)
+    assert down.returncode == 0, down.stdout + down.stderr
+    leftover = _our_processes(settings.paths.root)
+    assert leftover == [], f"still running after `userstream down`: {leftover}"
+    after = _run(["status", "--json"], env, timeout=180)
+    assert after.returncode != 0 and not json.loads(after.stdout)["healthy"]
