@@ -21,6 +21,9 @@ from userstream.producer import ProduceError, ProduceSummary
 out = Console()
 err = Console(stderr=True)
 
+# The live API allows 20,000 users per 5 minutes per IP (~67/s); stay under it by default.
+LIVE_API_RATE = 60.0
+
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
@@ -61,8 +64,8 @@ def produce(
 ) -> None:
     """Fetch users and produce them to Kafka, keyed by login.uuid (idempotent, replayable).
 
-    SIGINT/SIGTERM stop fetching, flush everything already fetched and print the summary
-    (exit 0); a second signal aborts at once. Exit 1 when any user was not delivered.
+    SIGINT/SIGTERM stop fetching, flush everything already fetched, print the summary and
+    exit 0; a second signal aborts at once. Exit 1 when any user was not delivered.
     """
     # Imported here so `userstream --help` does not load librdkafka.
     from userstream.config import load_settings
@@ -74,6 +77,9 @@ def produce(
     kind = source or settings.source.kind
     with open_source(settings.source, kind) as resolved:
         err.print(f"source: {resolved.description}", highlight=False)
+        if resolved.kind == "randomuser" and rate is None:
+            rate = LIVE_API_RATE
+            err.print(f"rate: {rate:g} users/s (the live API's budget; --rate to change)")
         if metrics_port is not None:
             serve_metrics(metrics_port)
             err.print(f"metrics: http://127.0.0.1:{metrics_port}/metrics", highlight=False)
@@ -92,9 +98,21 @@ def produce(
                     progress=sys.stderr.isatty() if progress is None else progress,
                 )
             except ProduceError as exc:
-                _print_summary(exc.summary, json_output)
+                _print_summary(
+                    exc.summary, json_output, replay=_replay_hint(exc.summary, count, batch_size)
+                )
                 raise
-    _print_summary(summary, json_output)
+    _print_summary(summary, json_output, replay=_replay_hint(summary, count, batch_size))
+
+
+def _replay_hint(summary: ProduceSummary, count: int | None, batch_size: int | None) -> str:
+    # Page size depends on count and batch size, so both are part of an exact replay.
+    parts = ["userstream produce", f"--seed {summary.seed}"]
+    if count is not None:
+        parts.append(f"--count {count}")
+    if batch_size is not None:
+        parts.append(f"--batch-size {batch_size}")
+    return " ".join(parts)
 
 
 @contextmanager
@@ -122,7 +140,7 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _print_summary(summary: ProduceSummary, as_json: bool) -> None:
+def _print_summary(summary: ProduceSummary, as_json: bool, *, replay: str) -> None:
     if as_json:
         data = dataclasses.asdict(summary)
         del data["deliveries"]
@@ -144,4 +162,4 @@ def _print_summary(summary: ProduceSummary, as_json: bool) -> None:
     out.print(table)
     if summary.stopped:
         out.print("Stopped on request; everything fetched was flushed.")
-    out.print(f"Replay: userstream produce --seed {summary.seed}", highlight=False)
+    out.print(f"Replay: {replay}", highlight=False)
