@@ -49,9 +49,8 @@ def _our_processes(state_dir: Path) -> list[str]:
         except OSError:
             continue
         if state != "Z" and (needle in cmdline or needle in environ):
-            found.append(
-                f"{proc.name}: {cmdline.replace(b'\0', b' ')[:120].decode(errors='replace')}"
-            )
+            shown = cmdline.replace(b"\0", b" ")[:120].decode(errors="replace")
+            found.append(f"{proc.name}: {shown}")
     return found
 
 
