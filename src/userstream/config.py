@@ -113,6 +113,9 @@ class AirflowSettings(BaseModel):
     parallelism: int = Field(default=4, ge=1)
     batch_size: int = Field(default=1000, ge=1)
     admin_user: str = "admin"
+    # Names the Airflow home (<state>/<instance>), its processes and its passwords file,
+    # so a test can run its own Airflow beside the pipeline's in one state folder.
+    instance: str = Field(default="airflow", pattern=r"^[A-Za-z0-9_.-]+$")
     # Defaults to the checkout's airflow/dags/ folder.
     dags_folder: Path | None = None
     api_workers: int = Field(default=1, ge=1)
