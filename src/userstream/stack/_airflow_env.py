@@ -19,9 +19,6 @@ from pydantic import BaseModel, SecretStr
 from userstream.config import Settings
 from userstream.errors import ConfigError
 
-COMPONENTS: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", "triggerer")
-PASSWORDS_FILE = "airflow-passwords.json"
-
 
 def dags_folder(settings: Settings) -> Path:
     """``settings.airflow.dags_folder``, else the checkout's ``airflow/dags``."""
@@ -38,8 +35,18 @@ def dags_folder(settings: Settings) -> Path:
     return folder
 
 
+def airflow_home(settings: Settings) -> Path:
+    """``<state>/airflow`` for the default instance, ``<state>/<instance>`` for others."""
+    return settings.paths.root / settings.airflow.instance
+
+
+def process_name(settings: Settings, component: str) -> str:
+    """The pid/log name of one component, e.g. ``airflow-scheduler``."""
+    return f"{settings.airflow.instance}-{component}"
+
+
 def passwords_file(settings: Settings) -> Path:
-    return settings.paths.secrets / PASSWORDS_FILE
+    return settings.paths.secrets / f"{settings.airflow.instance}-passwords.json"
 
 
 def base_url(settings: Settings) -> str:
@@ -70,7 +77,7 @@ def userstream_env(settings: Settings) -> dict[str, str]:
 
 def airflow_env(settings: Settings) -> dict[str, str]:
     """Every ``AIRFLOW*`` and ``USERSTREAM_*`` variable the Airflow processes need."""
-    home = settings.paths.airflow_home
+    home = airflow_home(settings)
     cfg = settings.airflow
     url = base_url(settings)
     env = {

@@ -29,7 +29,14 @@ from userstream.config import Settings
 from userstream.errors import ConfigError, TerminalError, TransientError, UserstreamError
 from userstream.stack import process
 from userstream.stack._airflow_api import TERMINAL_RUN_STATES, AirflowApi, health
-from userstream.stack._airflow_env import airflow_env, base_url, dags_folder, passwords_file
+from userstream.stack._airflow_env import (
+    airflow_env,
+    airflow_home,
+    base_url,
+    dags_folder,
+    passwords_file,
+    process_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +90,6 @@ class RunResult:
     @property
     def succeeded(self) -> bool:
         return self.state == "success"
-
-
-def _proc_name(component: str) -> str:
-    return f"airflow-{component}"
 
 
 # --- credentials ---------------------------------------------------------------------------
@@ -170,7 +173,7 @@ def _migrate(settings: Settings, env: dict[str, str], timeout: float) -> None:
             log=log_path,
         )
     # Airflow generates airflow.cfg (with the Fernet key and JWT secret) on first run.
-    cfg = settings.paths.airflow_home / "airflow.cfg"
+    cfg = airflow_home(settings) / "airflow.cfg"
     if cfg.exists():
         cfg.chmod(0o600)
 
@@ -179,15 +182,17 @@ def up(settings: Settings, *, timeout: float = 300.0) -> AirflowInfo:
     """Start what is not running and wait (≤ ``timeout`` s) until healthy with DAGs parsed."""
     creds, created = ensure_credentials(settings)
     env = airflow_env(settings)
-    settings.paths.airflow_home.mkdir(parents=True, exist_ok=True)
+    airflow_home(settings).mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout
-    missing = [c for c in COMPONENTS if process.running(settings.paths, _proc_name(c)) is None]
+    missing = [
+        c for c in COMPONENTS if process.running(settings.paths, process_name(settings, c)) is None
+    ]
     if missing:
         _migrate(settings, env, timeout=max(30.0, deadline - time.monotonic()))
     for component in missing:
         proc = process.start(
             settings.paths,
-            _proc_name(component),
+            process_name(settings, component),
             [sys.executable, "-m", "airflow", component],
             env=env,
             cwd=Path.cwd(),
@@ -208,7 +213,7 @@ def up(settings: Settings, *, timeout: float = 300.0) -> AirflowInfo:
 
 def _check_alive(settings: Settings) -> None:
     for component in COMPONENTS:
-        name = _proc_name(component)
+        name = process_name(settings, component)
         if process.running(settings.paths, name) is None:
             log_path = settings.paths.log_file(name)
             raise TerminalError(
@@ -228,7 +233,7 @@ def _wait_healthy(settings: Settings, deadline: float) -> None:
         time.sleep(2.0)
     raise TransientError(
         f"Airflow at {url} did not become healthy in time (last health: {last}).",
-        log=settings.paths.log_file(_proc_name("api-server")),
+        log=settings.paths.log_file(process_name(settings, "api-server")),
     )
 
 
@@ -267,7 +272,7 @@ def _wait_dags_parsed(settings: Settings, client: AirflowApi, deadline: float) -
         time.sleep(2.0)
     raise TransientError(
         f"Airflow did not parse the DAG files {sorted(expected - seen)} in time.",
-        log=settings.paths.log_file(_proc_name("dag-processor")),
+        log=settings.paths.log_file(process_name(settings, "dag-processor")),
     )
 
 
@@ -275,7 +280,7 @@ def down(settings: Settings, *, timeout: float = 30.0) -> list[str]:
     """Stop every component (reverse start order); the names of those that were running."""
     stopped = []
     for component in reversed(COMPONENTS):
-        if process.stop(settings.paths, _proc_name(component), timeout=timeout):
+        if process.stop(settings.paths, process_name(settings, component), timeout=timeout):
             stopped.append(component)
     return stopped
 
@@ -290,7 +295,7 @@ def status(settings: Settings) -> list[ComponentState]:
     }
     states = []
     for component in COMPONENTS:
-        name = _proc_name(component)
+        name = process_name(settings, component)
         proc = process.running(settings.paths, name)
         states.append(
             ComponentState(
