@@ -170,7 +170,8 @@ def run_producer(
     finally:
         sink.flush(kafka.delivery_timeout_ms / 1000 + _FLUSH_MARGIN_S)
         summary = _summary(sink, fetched, n_pages, started, seed, source_url, stop.is_set())
-        log.info(
+        log.log(
+            logging.WARNING if summary.failed else logging.INFO,
             "produce_done fetched=%d produced=%d dlq=%d failed=%d pages=%d seconds=%.2f "
             "users_per_s=%.0f seed=%s stopped=%s",
             summary.fetched,
