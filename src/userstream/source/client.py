@@ -78,7 +78,8 @@ class RandomUserClient:
 
     ``rate_limit_users_per_s`` paces requests so that, on average, no more users than that
     are asked for per second (the live service allows 20,000 users per 5 minutes per IP,
-    about 67/s). The constructor stores arguments only; ``start()`` opens the connection
+    about 67/s). ``transport``, ``sleep`` and ``clock`` are for tests. The constructor
+    stores arguments only; ``start()`` opens the connection
     pool, ``close()`` releases it; the client is also a context manager.
     """
 
@@ -90,6 +91,7 @@ class RandomUserClient:
         rate_limit_users_per_s: float | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if rate_limit_users_per_s is not None and rate_limit_users_per_s <= 0:
             raise ConfigError(
@@ -100,6 +102,7 @@ class RandomUserClient:
         self.rate_limit_users_per_s = rate_limit_users_per_s
         self._transport = transport
         self._sleep = sleep
+        self._clock = clock
         self._http: httpx.Client | None = None
         self._jitter = random.Random()  # noqa: S311 - jitter, not secrets
         self._next_request_at = 0.0
@@ -225,7 +228,7 @@ class RandomUserClient:
         """Wait so that users asked for stay under the rate limit (no bursts above it)."""
         if self.rate_limit_users_per_s is None:
             return
-        now = time.monotonic()
+        now = self._clock()
         if self._next_request_at > now:
             self._sleep(self._next_request_at - now)
             now = self._next_request_at

@@ -195,8 +195,9 @@ class FakeApiServer:
 
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeApiServer is not started: call start() first.")
+        """The bound port (kept after ``stop()``); an ephemeral port is known once bound."""
+        if self._port == 0:
+            raise RuntimeError("FakeApiServer has no port yet: call start() first.")
         return self._port
 
     @property
