@@ -17,6 +17,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REAL_API_URL = "https://randomuser.me/api/1.4/"
 
 
+def _simple_rf1() -> dict[str, str | int]:
+    return {"class": "SimpleStrategy", "replication_factor": 1}
+
+
 def _default_state_dir() -> Path:
     """``.userstream/`` in the checkout when running from one, else in the working directory."""
     repo = Path(__file__).resolve().parents[2]
@@ -56,14 +60,13 @@ class CassandraSettings(BaseModel):
     keyspace: str = "userstream"
     # SimpleStrategy RF 1 locally; for clusters e.g.
     # '{"class": "NetworkTopologyStrategy", "dc1": 3}'.
-    replication: dict[str, str | int] = Field(
-        default_factory=lambda: {"class": "SimpleStrategy", "replication_factor": 1}
-    )
+    replication: dict[str, str | int] = Field(default_factory=_simple_rf1)
     local_dc: str = "datacenter1"
     # For an existing cluster. Locally the stack generates a superuser and keeps it
     # in the state folder; these override it when set.
     username: str | None = None
     password: SecretStr | None = None
+
     @field_validator("username", "password", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:

@@ -107,7 +107,7 @@ def _topic_ends(settings: Settings) -> dict[str, dict[str, int]]:
     wanted = [t for t in (settings.kafka.topic, settings.kafka.dlq_topic) if t in meta.topics]
     if not wanted:
         return ends
-    from confluent_kafka import OffsetSpec
+    from confluent_kafka.admin import OffsetSpec
 
     request = {
         TopicPartition(t, p): OffsetSpec.latest() for t in wanted for p in meta.topics[t].partitions
