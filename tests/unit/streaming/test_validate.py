@@ -82,9 +82,9 @@ def test_uuid_case_and_spaces_do_not_matter(kafka_df):
 def test_huge_strings(kafka_df):
     huge_name = "Ж" * 200_000
     big = user(name__first=huge_name)
-    rows = validate.with_reason(
-        transforms.clean(transforms.parse(transforms.decode(kafka_df((UUID, big), (UUID, "x" * 500_000)))))
-    ).orderBy("kafka_offset").collect()  # fmt: skip
+    df = kafka_df((UUID, big), (UUID, "x" * 500_000))
+    cleaned = transforms.clean(transforms.parse(transforms.decode(df)))
+    rows = validate.with_reason(cleaned).orderBy("kafka_offset").collect()
     assert rows[0]["reason"] is None
     assert rows[0]["first_name"] == huge_name
     assert rows[1]["reason"] == "value is not valid JSON"
