@@ -15,8 +15,10 @@ from __future__ import annotations
 import hashlib
 import random
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final
+from functools import partial
+from typing import Any, Final, TypeVar
 
 from userstream.source._nations import NATIONS
 from userstream.source._pools import (
@@ -46,6 +48,7 @@ FIELDS: Final[tuple[str, ...]] = (
 )
 ALL_NATS: Final = NATS
 VERSION: Final = "1.4"
+_T = TypeVar("_T")
 
 # The real server draws dates against a fixed instant (2022-05-23) so a seed keeps its users.
 _CONSTANT_MS: Final = 1_653_344_189_000
@@ -91,6 +94,10 @@ def _uuid4(rng: random.Random) -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:32]}"
 
 
+def _pick(rnd: Callable[[], float], seq: Sequence[_T]) -> _T:
+    return seq[int(rnd() * len(seq))]
+
+
 def make_user(
     rng: random.Random, nat: str, gender: str | None, today: tuple[int, int, int]
 ) -> dict[str, Any]:
@@ -101,8 +108,9 @@ def make_user(
     """
     pool = POOLS[nat]
     phone, cell, make_id, postcode = NATIONS[nat]
-    choice = rng.choice
-    gender = gender or ("male" if rng.random() < 0.5 else "female")
+    rnd = rng.random
+    choice = partial(_pick, rnd)
+    gender = gender or ("male" if rnd() < 0.5 else "female")
     if gender == "male":
         first, first_mail = choice(pool.male)
         title = "Monsieur" if nat in _FRENCH_TITLES else "Mr"
@@ -112,24 +120,24 @@ def make_user(
     last, last_mail = choice(pool.last)
     offset, description = choice(TIMEZONES)
     password = choice(PASSWORDS)
-    salt = "".join(rng.choices(_SALT_CHARS, k=8))
+    salt = "".join([_SALT_CHARS[int(rnd() * 62)] for _ in range(8)])
     salted = (password + salt).encode()
-    dob_text, dob_ymd = _iso(rng.randint(_DOB_MIN_MS, _DOB_MAX_MS))
-    reg_text, reg_ymd = _iso(rng.randint(_REG_MIN_MS, _CONSTANT_MS))
-    picture_id = rng.randrange(100 if gender == "male" else 97)
+    dob_text, dob_ymd = _iso(_DOB_MIN_MS + int(rnd() * (_DOB_MAX_MS - _DOB_MIN_MS)))
+    reg_text, reg_ymd = _iso(_REG_MIN_MS + int(rnd() * (_CONSTANT_MS - _REG_MIN_MS)))
+    picture_id = int(rnd() * (100 if gender == "male" else 97))
     folder = "men" if gender == "male" else "women"
     return {
         "gender": gender,
         "name": {"title": title, "first": first, "last": last},
         "location": {
-            "street": {"number": rng.randint(1, 9999), "name": choice(pool.streets)},
+            "street": {"number": 1 + int(rnd() * 9999), "name": choice(pool.streets)},
             "city": choice(pool.cities),
             "state": choice(pool.states),
             "country": pool.country,
             "postcode": postcode(rng),
             "coordinates": {
-                "latitude": f"{rng.uniform(-90, 90):.4f}",
-                "longitude": f"{rng.uniform(-180, 180):.4f}",
+                "latitude": f"{rnd() * 180 - 90:.4f}",
+                "longitude": f"{rnd() * 360 - 180:.4f}",
             },
             "timezone": {"offset": offset, "description": description},
         },
@@ -137,7 +145,7 @@ def make_user(
         "login": {
             "uuid": _uuid4(rng),
             "username": f"{choice(USERNAME_ADJECTIVES)}{choice(USERNAME_ANIMALS)}"
-            f"{rng.randint(100, 999)}",
+            f"{100 + int(rnd() * 900)}",
             "password": password,
             "salt": salt,
             "md5": hashlib.md5(salted, usedforsecurity=False).hexdigest(),
@@ -208,7 +216,7 @@ def make_page(
     users = []
     for index in range(results):
         rng.seed(key + index)
-        nat = nats[0] if len(nats) == 1 else rng.choice(nats)
+        nat = nats[int(rng.random() * len(nats))]
         user = make_user(rng, nat, gender, today)
         if dirty_share and rng.random() < dirty_share:
             make_dirty(rng, user)
