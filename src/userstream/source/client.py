@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import orjson
@@ -261,7 +261,7 @@ class RandomUserClient:
         log.debug("source_page page=%d users=%d url=%s", page, len(users), url)
         return Page(users=users, info=info, meta=meta)
 
-    def _give_up_odd(self, odd: _Odd, url: str, page: int, attempts: int) -> None:
+    def _give_up_odd(self, odd: _Odd, url: str, page: int, attempts: int) -> NoReturn:
         message = (
             f"The Random User API answered page {page} {attempts} times without users "
             f"({url}); last problem: {odd.problem}."
