@@ -6,6 +6,8 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
+import orjson
+
 from userstream.source.fake_data import make_page
 
 
@@ -27,8 +29,6 @@ def test_same_users_in_another_process():
         "'datetime').datetime(2030, 1, 1))))"
     )
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout
-    import orjson
-
     assert orjson.loads(other) == make_page("xproc", 9, 50, now=datetime(2030, 1, 1, tzinfo=UTC))
 
 
