@@ -37,11 +37,10 @@ def stack() -> Iterator[Settings]:
     ensure_layout(settings.paths)
     started: list[str] = []
     try:
-        if not _kafka_answers(settings):
-            kafka.start_kafka(settings)
+        # start_* return None when another session got there first: then it is not ours to stop.
+        if not _kafka_answers(settings) and kafka.start_kafka(settings) is not None:
             started.append("kafka")
-        if not _cassandra_answers(settings):
-            cassandra.start_cassandra(settings)
+        if not _cassandra_answers(settings) and cassandra.start_cassandra(settings) is not None:
             started.append("cassandra")
         yield settings
     finally:

@@ -10,6 +10,16 @@ from userstream.errors import TerminalError, TransientError
 from userstream.stack import process
 
 
+def _still_alive(paths: StatePaths, name: str) -> bool:
+    """True while the pid in the pid file lives: /proc/<pid>/cmdline can read empty for a
+    moment (exec, exit), which must not be taken for a death before the log is complete."""
+    try:
+        pid = int(paths.pid_file(name).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    return process._alive(pid)
+
+
 def died_error(paths: StatePaths, name: str, label: str) -> TerminalError:
     log = paths.log_file(name)
     return TerminalError(
@@ -37,7 +47,7 @@ def wait_ready(
     """
     started = time.monotonic()
     while True:
-        if process.running(paths, name) is None:
+        if process.running(paths, name) is None and not _still_alive(paths, name):
             raise died_error(paths, name, label)
         if check():
             return time.monotonic() - started

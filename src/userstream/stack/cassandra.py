@@ -16,6 +16,7 @@ from userstream.errors import TerminalError, TransientError
 from userstream.stack import jars, process
 from userstream.stack._cassandra_auth import secure_node
 from userstream.stack._java import require_java
+from userstream.stack._lock import component_lock
 from userstream.stack._net import port_open
 from userstream.stack._ports import require_free
 from userstream.stack._render import render, template_lines
@@ -113,6 +114,11 @@ def start_cassandra(settings: Settings) -> float | None:
     ``TerminalError`` when the node dies while starting, ``TransientError`` when it does not
     answer in time; on any error the node is stopped again.
     """
+    with component_lock(settings.paths, NAME):
+        return _start_cassandra(settings)
+
+
+def _start_cassandra(settings: Settings) -> float | None:
     paths = settings.paths
     if process.running(paths, NAME) is not None:
         return None
@@ -168,7 +174,8 @@ def stop_cassandra(settings: Settings) -> bool:
 
     True when a running node was stopped.
     """
-    stopped = process.stop(settings.paths, NAME, timeout=STOP_TIMEOUT_S)
+    with component_lock(settings.paths, NAME):
+        stopped = process.stop(settings.paths, NAME, timeout=STOP_TIMEOUT_S)
     if stopped:
         log.info("cassandra stopped")
     return stopped

@@ -17,6 +17,7 @@ from userstream.config import Settings
 from userstream.errors import ConfigError, TerminalError
 from userstream.stack import jars, process
 from userstream.stack._java import require_java
+from userstream.stack._lock import component_lock
 from userstream.stack._net import port_open
 from userstream.stack._ports import require_free
 from userstream.stack._render import render
@@ -152,6 +153,11 @@ def start_kafka(settings: Settings) -> float | None:
     broker dies while starting, ``TransientError`` when it does not answer in time; on
     any error the broker is stopped again, so nothing is left half-started.
     """
+    with component_lock(settings.paths, NAME):
+        return _start_kafka(settings)
+
+
+def _start_kafka(settings: Settings) -> float | None:
     paths = settings.paths
     if process.running(paths, NAME) is not None:
         return None
@@ -178,7 +184,8 @@ def stop_kafka(settings: Settings) -> bool:
 
     True when a running broker was stopped.
     """
-    stopped = process.stop(settings.paths, NAME, timeout=STOP_TIMEOUT_S)
+    with component_lock(settings.paths, NAME):
+        stopped = process.stop(settings.paths, NAME, timeout=STOP_TIMEOUT_S)
     if stopped:
         log.info("kafka stopped")
     return stopped
