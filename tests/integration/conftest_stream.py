@@ -1,0 +1,160 @@
+"""Helpers for the stream's integration tests: an isolated topic/keyspace/checkpoint, users
+produced the way the producer does, and readers for Cassandra and the DLQ topic."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from userstream.config import Settings
+from userstream.source.fake_data import make_page
+from userstream.streaming import control, job, progress
+
+SOURCE_URL = b"http://127.0.0.1:8765/api/1.4/"
+
+# (key, value, expected reason) — poison the job must reject, never stop on.
+POISON: list[tuple[bytes | None, bytes, str]] = [
+    (b"poison-1", b"this is not json", "value is not valid JSON"),
+    (b"poison-2", b"[1, 2, 3]", "value is a JSON array, not an object"),
+    (b"poison-3", b"{}", "login.uuid is missing"),
+    (b"poison-4", b'{"login": {"uuid": null}, "name": {"first": "A", "last": "B"}}',
+     "login.uuid is missing"),
+    (b"poison-5", b'{"login": {"uuid": "not-a-uuid"}}', "login.uuid is not a valid UUID"),
+    (b"00000000-0000-4000-8000-000000000001",
+     b'{"login": {"uuid": "00000000-0000-4000-8000-000000000002"}, "name": {"first": "A"}}',
+     "message key does not match login.uuid"),
+    (None, b"", "empty value"),
+]  # fmt: skip
+
+
+def isolated(stack: Settings, unique: str, **spark: Any) -> Settings:
+    """``stack`` with this test's own topic, keyspace, checkpoint and job name."""
+    name = f"it_stream_{unique}"
+    spark_settings = {
+        "job_name": f"stream-{unique}",
+        "trigger_interval": "1 second",
+        "driver_memory": "768m",
+        "max_offsets_per_trigger": 500,
+        **spark,
+    }
+    return stack.model_copy(
+        update={
+            "kafka": stack.kafka.model_copy(update={"topic": name, "partitions": 2}),
+            "cassandra": stack.cassandra.model_copy(update={"keyspace": name}),
+            "spark": stack.spark.model_copy(update=spark_settings),
+        }
+    )
+
+
+@contextmanager
+def stream_env(settings: Settings) -> Iterator[Settings]:
+    """Create topics and schema; afterwards kill the driver and remove everything made."""
+    from userstream.schema import apply_schema
+    from userstream.store import session
+    from userstream.topics import admin_client, ensure_topics
+
+    ensure_topics(settings.kafka)
+    apply_schema(settings)
+    try:
+        yield settings
+    finally:
+        control.kill(settings)
+        with session(settings) as sess:
+            sess.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra.keyspace}", timeout=60)
+        admin = admin_client(settings.kafka)
+        for future in admin.delete_topics(
+            [settings.kafka.topic, settings.kafka.dlq_topic], operation_timeout=30
+        ).values():
+            future.result()
+        shutil.rmtree(settings.checkpoint_dir(), ignore_errors=True)
+        for path in (
+            progress.progress_file(settings),
+            job.settings_file(settings),
+            settings.paths.log_file(settings.spark.job_name),
+        ):
+            path.unlink(missing_ok=True)
+
+
+def fake_users(seed: str, count: int) -> list[dict[str, Any]]:
+    users: list[dict[str, Any]] = []
+    page = 1
+    while len(users) < count:
+        users.extend(make_page(seed, page, min(5000, count - len(users))))
+        page += 1
+    return users
+
+
+def produce(settings: Settings, messages: list[tuple[bytes | None, bytes]]) -> None:
+    """Produce like the producer: keyed, idempotent, acks=all, with its headers."""
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 20,
+            **settings.kafka.client_config,
+        }
+    )
+    errors: list[Any] = []
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        if err is not None:
+            errors.append(err)
+
+    for key, value in messages:
+        headers = [
+            ("ingested_at", b"2026-11-23T10:00:00.123Z"),
+            ("source_url", SOURCE_URL),
+            ("api_version", b"1.4"),
+            ("seed", b"it"),
+            ("page", b"1"),
+        ]
+        while True:
+            try:
+                producer.produce(
+                    settings.kafka.topic, value, key, headers=headers, on_delivery=on_delivery
+                )
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+    assert not errors, errors[:3]
+
+
+def user_messages(users: list[dict[str, Any]]) -> list[tuple[bytes | None, bytes]]:
+    return [(u["login"]["uuid"].encode(), orjson.dumps(u)) for u in users]
+
+
+def read_dlq(settings: Settings, expected: int, *, timeout: float = 60) -> list[Any]:
+    """Every message of the DLQ topic (waits until at least ``expected`` have arrived)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "group.id": f"it-dlq-{settings.spark.job_name}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        parts = [TopicPartition(settings.kafka.dlq_topic, p, 0) for p in range(2)]
+        consumer.assign(parts)
+        messages: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                if len(messages) >= expected:
+                    break
+                continue
+            assert msg.error() is None, msg.error()
+            messages.append(msg)
+        return messages
+    finally:
+        consumer.close()

@@ -1,0 +1,127 @@
+"""The Spark job against real Kafka and Cassandra: N users in, exactly N rows out, every
+poison message in the rejects table and on the DLQ topic with its reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.conftest_stream import (
+    POISON,
+    fake_users,
+    isolated,
+    produce,
+    read_dlq,
+    stream_env,
+    user_messages,
+)
+from userstream.config import Settings
+from userstream.streaming import control
+
+pytestmark = pytest.mark.integration
+
+N = 600
+
+
+@pytest.fixture
+def settings(stack: Settings, unique: str) -> Iterator[Settings]:
+    with stream_env(isolated(stack, unique, max_offsets_per_trigger=250)) as s:
+        yield s
+
+
+def _ts(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=None)
+
+
+def test_users_land_once_with_clean_values_and_poison_is_rejected(settings, cassandra_session):
+    users = fake_users(settings.kafka.topic, N)
+    # Quirks of real responses the stand-in may not draw: a string postcode with a leading
+    # zero, a null national id, a non-Latin name, a dirty phone, coordinates out of range.
+    users[0]["location"]["postcode"] = "0301"
+    users[1]["id"] = {"name": "", "value": None}
+    users[2]["name"]["first"], users[2]["name"]["last"] = "Мирослава", "Шевчук"
+    users[3]["phone"] = " 03A-55B1-2 "
+    users[4]["location"]["coordinates"] = {"latitude": "-145.3", "longitude": "200.1"}
+    users[5]["email"] = "Upper.Case@Example.COM"
+    produce(settings, user_messages(users[: N // 2]) + [(k, v) for k, v, _ in POISON])
+    produce(settings, user_messages(users[N // 2 :]))
+
+    state = control.drain(settings, timeout=600)
+
+    assert state["state"] == "drained"
+    assert state["totals"]["stored"] == N
+    assert state["totals"]["rejected"] == len(POISON)
+    ks = settings.cassandra.keyspace
+    rows = {str(r.id): r for r in cassandra_session.execute(f"SELECT * FROM {ks}.user_profiles")}
+    assert len(rows) == N
+    assert set(rows) == {u["login"]["uuid"] for u in users}
+    for u in users:
+        row = rows[u["login"]["uuid"]]
+        loc = u["location"]
+        assert row.first_name == u["name"]["first"]
+        assert row.last_name == u["name"]["last"]
+        assert row.title == u["name"]["title"]
+        assert row.gender == u["gender"]
+        assert row.email == u["email"].lower()
+        assert row.username == u["login"]["username"]
+        assert row.dob == _ts(u["dob"]["date"])
+        assert row.registered_at == _ts(u["registered"]["date"])
+        assert row.postcode == str(loc["postcode"])
+        assert row.city == loc["city"]
+        assert row.state == loc["state"]
+        assert row.country == loc["country"]
+        assert row.street_number == loc["street"]["number"]
+        assert row.street_name == loc["street"]["name"]
+        assert row.timezone_offset == loc["timezone"]["offset"]
+        assert row.nationality == u["nat"]
+        assert row.id_value == u["id"]["value"]
+        assert row.picture_large == u["picture"]["large"]
+        assert row.ingested_at == dt.datetime(2026, 11, 23, 10, 0, 0, 123000)
+        assert row.source_url == "http://127.0.0.1:8765/api/1.4/"
+        assert row.processed_at is not None
+        assert row.kafka_partition in (0, 1)
+        assert row.kafka_offset >= 0
+    assert rows[users[0]["login"]["uuid"]].postcode == "0301"
+    assert rows[users[1]["login"]["uuid"]].id_name is None
+    assert rows[users[3]["login"]["uuid"]].phone == "03A-55B1-2"
+    assert rows[users[4]["login"]["uuid"]].latitude is None
+    assert rows[users[4]["login"]["uuid"]].longitude is None
+    assert rows[users[5]["login"]["uuid"]].email == "upper.case@example.com"
+    lat = float(users[6]["location"]["coordinates"]["latitude"])
+    assert rows[users[6]["login"]["uuid"]].latitude == lat
+
+    by_country = list(cassandra_session.execute(f"SELECT id, country FROM {ks}.users_by_country"))
+    assert len(by_country) == N
+
+    rejects = list(cassandra_session.execute(f"SELECT * FROM {ks}.user_profiles_rejects"))
+    assert sorted((r.raw_value or "", r.reason) for r in rejects) == sorted(
+        (v.decode(), reason) for _, v, reason in POISON
+    )
+    dlq = read_dlq(settings, len(POISON))
+    got = {
+        (m.value() or b"", dict(m.headers())["dlq_reason"].decode())
+        for m in dlq
+        if dict(m.headers()).get("source_topic") == settings.kafka.topic.encode()
+    }
+    assert got == {(v, reason) for _, v, reason in POISON}
+
+
+def test_a_second_run_over_the_same_users_changes_nothing(settings, cassandra_session):
+    users = fake_users(settings.kafka.topic, 200)
+    produce(settings, user_messages(users))
+    control.drain(settings, timeout=600)
+    # The producer retried: the same users again (same keys), later offsets.
+    produce(settings, user_messages(users))
+    state = control.drain(settings, timeout=600)
+    assert state["totals"]["stored"] == 200
+    ks = settings.cassandra.keyspace
+    assert cassandra_session.execute(f"SELECT count(*) FROM {ks}.user_profiles").one()[0] == 200
+    rows = list(
+        cassandra_session.execute(f"SELECT kafka_partition, kafka_offset FROM {ks}.user_profiles")
+    )
+    for partition in {r.kafka_partition for r in rows}:
+        first_round = sum(1 for r in rows if r.kafka_partition == partition)
+        # Each user's row comes from its second copy: offsets after the first round's.
+        assert all(r.kafka_offset >= first_round for r in rows if r.kafka_partition == partition)
