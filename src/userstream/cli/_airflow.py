@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Annotated, Any
 
 import typer
@@ -13,7 +14,11 @@ from userstream.config import load_settings
 from userstream.errors import ConfigError, UserstreamError
 
 out = Console()
-airflow_app = typer.Typer(help="The local Airflow (api-server, scheduler, dag-processor).")
+airflow_app = typer.Typer(
+    help="The local Airflow (api-server, scheduler, dag-processor).",
+    # Polling the REST API every few seconds would flood the terminal with request lines.
+    callback=lambda: logging.getLogger("httpx").setLevel(logging.WARNING),
+)
 
 
 @airflow_app.command("up")

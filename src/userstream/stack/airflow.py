@@ -37,6 +37,7 @@ from userstream.stack._airflow_env import (
     passwords_file,
     process_name,
 )
+from userstream.stack._ports import require_free
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,13 @@ def up(settings: Settings, *, timeout: float = 300.0) -> AirflowInfo:
     missing = [
         c for c in COMPONENTS if process.running(settings.paths, process_name(settings, c)) is None
     ]
+    if "api-server" in missing:
+        require_free(
+            "Airflow's API server",
+            settings.airflow.host,
+            [settings.airflow.port],
+            "USERSTREAM_AIRFLOW__PORT",
+        )
     if missing:
         _migrate(settings, env, timeout=max(30.0, deadline - time.monotonic()))
     for component in missing:
