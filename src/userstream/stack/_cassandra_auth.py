@@ -44,15 +44,32 @@ def secure_node(settings: Settings) -> None:
     neither the stored credentials nor the default ones are accepted: the node's roles
     were changed by hand, or the secrets file belongs to another data folder.
     """
-    from userstream.errors import TerminalError as _Refused
-
     c = settings.cassandra
     if c.username and c.password is not None:
         return  # An operator-managed login; nothing of ours to set up.
-    username, password = _generated_credentials(settings)
+    _secure_with(settings, *_generated_credentials(settings))
+
+
+def secure_configured_login(settings: Settings) -> None:
+    """For clusters and Docker Compose: make the configured login a superuser, disable the default.
+
+    Uses ``settings.cassandra.username``/``password``. When that login is refused, it is
+    created through the default ``cassandra`` login, which is then disabled. Idempotent.
+    """
+    c = settings.cassandra
+    if not (c.username and c.password is not None):
+        raise TerminalError(
+            "No Cassandra login is configured to set up.",
+            hint="Set USERSTREAM_CASSANDRA__USERNAME and USERSTREAM_CASSANDRA__PASSWORD "
+            "(for Docker Compose: in .env).",
+        )
+    _secure_with(settings, c.username, c.password.get_secret_value())
+
+
+def _secure_with(settings: Settings, username: str, password: str) -> None:
     try:
         sess = connect_as(settings, username, password)
-    except _Refused:
+    except TerminalError:
         _create_superuser(settings, username, password)
         sess = connect_as(settings, username, password)
     try:
