@@ -1,0 +1,207 @@
+"""A real Airflow running the real streaming_pipeline DAG against real Kafka, Spark, Cassandra.
+
+The test brings up its own Airflow instance (own home, processes, passwords file and a free
+port) in the shared state folder, with its own topic, keyspace and stream, so a running
+pipeline is never touched. Slow (a Spark start and a few DAG runs): kept to a handful.
+
+How a failing quality check is produced honestly: after a successful run, one stored row
+of that run's batch is overwritten with an invalid email (what a buggy writer or a manual
+edit would do), and only ``quality_checks`` of the same run is cleared and re-run. The
+task reads the batch's stored rows again and must fail naming the check and the row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from userstream.config import Settings, load_settings
+from userstream.stack import airflow
+from userstream.stack._airflow_api import AuthRefused, fetch_token
+from userstream.stack._airflow_env import airflow_home
+
+pytestmark = pytest.mark.integration
+
+BATCH = 200
+DAG = "streaming_pipeline"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pids_with_env(needle: str) -> list[int]:
+    """Pids of live processes whose environment contains ``needle``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle.encode() in (entry / "environ").read_bytes().split(b"\0"):
+                stat = (entry / "stat").read_text()
+                if stat.rsplit(")", 1)[1].split()[0] != "Z":
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def af(stack: Settings) -> Iterator[Settings]:
+    """Settings of this module's own Airflow instance, up and healthy; torn down at the end."""
+    suffix = uuid.uuid4().hex[:8]
+    env = {
+        "USERSTREAM_STATE_DIR": str(stack.paths.root),
+        "USERSTREAM_AIRFLOW__INSTANCE": f"airflow-it-{suffix}",
+        "USERSTREAM_AIRFLOW__PORT": str(_free_port()),
+        "USERSTREAM_AIRFLOW__SCHEDULE": "none",
+        "USERSTREAM_KAFKA__TOPIC": f"it_airflow_{suffix}",
+        "USERSTREAM_CASSANDRA__KEYSPACE": f"it_airflow_{suffix}",
+        "USERSTREAM_SPARK__JOB_NAME": f"stream-it-airflow-{suffix}",
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        settings = load_settings()
+        try:
+            info = airflow.up(settings, timeout=300)
+            assert info.password_created
+            yield settings
+        finally:
+            _teardown(settings)
+
+
+def _teardown(settings: Settings) -> None:
+    from userstream.store import session
+    from userstream.streaming import control
+    from userstream.topics import admin_client
+
+    airflow.down(settings)
+    control.stop(settings)
+    with session(settings) as cql:
+        cql.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra.keyspace}")
+    admin = admin_client(settings.kafka)
+    topics = [settings.kafka.topic, settings.kafka.dlq_topic]
+    for future in admin.delete_topics(topics, operation_timeout=30).values():
+        with contextlib.suppress(Exception):  # never created when the run failed early
+            future.result()
+
+
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "userstream", "airflow", *args],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env=dict(os.environ),
+        check=False,
+    )
+
+
+def test_default_password_is_refused_and_the_generated_one_works(af: Settings) -> None:
+    url = f"http://{af.airflow.host}:{af.airflow.port}"
+    with pytest.raises(AuthRefused):
+        fetch_token(url, "admin", "admin")
+    creds = airflow.credentials(af)
+    assert creds.file.stat().st_mode & 0o777 == 0o600
+    assert fetch_token(url, creds.username, creds.password)
+    # The password never reaches a log of ours or of Airflow.
+    for log in af.paths.logs.glob(f"{af.airflow.instance}-*.log"):
+        assert creds.password not in log.read_text(errors="replace"), log
+
+
+def test_up_again_starts_nothing(af: Settings) -> None:
+    info = airflow.up(af, timeout=120)
+    assert info.started == []
+    assert not info.password_created
+    assert all(state.pid for state in airflow.status(af))
+
+
+@pytest.fixture(scope="module")
+def good_run(af: Settings) -> str:
+    """One successful run of the pipeline with a small local batch; its run id."""
+    conf = json.dumps({"batch_size": BATCH, "source": "local"})
+    result = _cli(af, "run-dag", DAG, "--conf", conf, "--timeout", "900")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "succeeded" in result.stdout
+    report = json.loads((af.paths.results / "quality.json").read_text())
+    assert report["passed"] is True
+    return str(report["run_id"])
+
+
+def test_a_run_lands_the_batch_in_cassandra(af: Settings, good_run: str) -> None:
+    from userstream.store import session
+
+    with session(af, keyspace=af.cassandra.keyspace) as cql:
+        stored = cql.execute("SELECT count(*) FROM user_profiles").one()[0]
+        rejected = cql.execute("SELECT count(*) FROM user_profiles_rejects").one()[0]
+    # The keyspace is this test's own: everything in it came from this one batch.
+    assert stored + rejected == BATCH
+    assert stored > 0
+    client = airflow.api(af)
+    states = {t["task_id"]: t["state"] for t in client.task_instances(DAG, good_run)}
+    assert set(states.values()) == {"success"}, states
+
+
+def test_a_failed_quality_check_fails_the_run_with_its_reason(af: Settings, good_run: str) -> None:
+    from userstream.store import session
+
+    with session(af, keyspace=af.cassandra.keyspace) as cql:
+        victim = cql.execute("SELECT id FROM user_profiles LIMIT 1").one()[0]
+        update = cql.prepare("UPDATE user_profiles SET email = ? WHERE id = ?")
+        cql.execute(update, ("not-an-email", victim))
+    client = airflow.api(af)
+    client.clear_tasks(DAG, good_run, ["quality_checks"])
+    result = airflow.wait_for_run(client, DAG, good_run, timeout=600)
+    assert result.state == "failed"
+    assert result.failed_task == "quality_checks"
+    assert result.failure is not None
+    assert "valid_emails" in result.failure and str(victim) in result.failure
+    # Terminal: no retries of a check that would fail the same way again.
+    quality = next(t for t in result.tasks if t.task_id == "quality_checks")
+    assert quality.try_number == 2  # the first (passed) try and the cleared one, no retry
+    report = json.loads((af.paths.results / "quality.json").read_text())
+    assert report["run_id"] == good_run and report["passed"] is False
+    failed = {c["name"] for c in report["checks"] if not c["passed"]}
+    assert failed == {"valid_emails"}
+
+
+def test_run_dag_exits_non_zero_and_names_the_failing_task(af: Settings, good_run: str) -> None:
+    conf = json.dumps({"batch_size": 10, "source": "no-such-source"})
+    result = _cli(af, "run-dag", DAG, "--conf", conf, "--timeout", "600")
+    assert result.returncode == 1, result.stdout + result.stderr
+    stderr = " ".join(result.stderr.split())  # the console wraps long sentences
+    assert "failing task: produce_batch" in stderr
+    assert "Unknown source 'no-such-source'" in stderr
+    assert "upstream_failed" in result.stdout  # the table shows what did not run
+
+
+def test_run_dag_of_an_unknown_dag_says_which_exist(af: Settings) -> None:
+    result = _cli(af, "run-dag", "no_such_dag")
+    assert result.returncode == 1
+    stderr = " ".join(result.stderr.split())
+    assert "no_such_dag" in stderr and DAG in stderr
+
+
+def test_down_leaves_no_airflow_process(af: Settings) -> None:
+    from userstream.streaming import control
+
+    # The stream was started by a task, so it inherited Airflow's environment: stop it first.
+    control.stop(af)
+    home = airflow_home(af)
+    assert _pids_with_env(f"AIRFLOW_HOME={home}"), "the probe must see Airflow while it runs"
+    stopped = airflow.down(af)
+    assert set(stopped) == set(airflow.COMPONENTS)
+    assert _pids_with_env(f"AIRFLOW_HOME={home}") == []
+    assert all(state.pid is None for state in airflow.status(af))
