@@ -1,0 +1,57 @@
+"""The README stays true: every setting, command and make target it must name, it names."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from userstream.config import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+README = (REPO / "README.md").read_text()
+
+
+def _env_vars() -> list[str]:
+    names = ["USERSTREAM_STATE_DIR"]
+    for section, field in Settings.model_fields.items():
+        factory = field.default_factory
+        if factory is None:
+            continue
+        model = factory()  # type: ignore[call-arg]
+        if isinstance(model, BaseModel):
+            names += [
+                f"USERSTREAM_{section.upper()}__{key.upper()}" for key in type(model).model_fields
+            ]
+    return names
+
+
+def test_every_setting_is_documented_in_the_configuration_table() -> None:
+    documented = set(re.findall(r"^\| `(USERSTREAM_[A-Z_]+)` \|", README, re.MULTILINE))
+    assert set(_env_vars()) == documented
+
+
+def test_quick_start_is_the_two_commands_and_ci_runs_the_test_one() -> None:
+    quick = README.split("## Quick start", 1)[1].split("```", 2)[1]
+    assert [line.split("#")[0].strip() for line in quick.strip().splitlines()[1:]] == [
+        "make run",
+        "make test",
+    ]
+    assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_every_top_level_command_is_in_the_readme() -> None:
+    from userstream.cli import _register, app
+
+    _register()
+    names = [c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands]
+    names += [g.name for g in app.registered_groups if g.name]
+    for name in names:
+        assert f"userstream {name}" in README, name
+
+
+def test_make_targets_named_in_the_readme_exist() -> None:
+    targets = set(re.findall(r"^([a-z-]+):.*##", (REPO / "Makefile").read_text(), re.MULTILINE))
+    for target in set(re.findall(r"make ([a-z-]+)", README)):
+        assert target in targets, target
