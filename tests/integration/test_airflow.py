@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -27,7 +28,7 @@ import pytest
 from userstream.config import Settings, load_settings
 from userstream.stack import airflow
 from userstream.stack._airflow_api import AuthRefused, fetch_token
-from userstream.stack._airflow_env import airflow_home
+from userstream.stack._airflow_env import airflow_home, passwords_file
 
 pytestmark = pytest.mark.integration
 
@@ -96,6 +97,10 @@ def _teardown(settings: Settings) -> None:
     for future in admin.delete_topics(topics, operation_timeout=30).values():
         with contextlib.suppress(Exception):  # never created when the run failed early
             future.result()
+    # Logs stay for a post-mortem; the instance's home, password and checkpoint go.
+    shutil.rmtree(airflow_home(settings), ignore_errors=True)
+    shutil.rmtree(settings.checkpoint_dir(), ignore_errors=True)
+    passwords_file(settings).unlink(missing_ok=True)
 
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
