@@ -213,8 +213,9 @@ def up(settings: Settings, *, timeout: float = 300.0) -> AirflowInfo:
             settings, AirflowApi(base_url(settings), creds.username, creds.password), deadline
         )
     except UserstreamError:
-        if missing:
-            down(settings)
+        # Leave nothing half-started behind, but never stop what was running before.
+        for component in reversed(missing):
+            process.stop(settings.paths, process_name(settings, component))
         raise
     return AirflowInfo(base_url(settings), creds.username, creds.file, created, missing)
 
@@ -384,6 +385,11 @@ def wait_for_run(
         except UserstreamError as exc:
             failure = f"(its log could not be read: {exc})"
     return RunResult(dag_id, run_id, state, tasks, failed.task_id if failed else None, failure)
+
+
+def set_paused(settings: Settings, dag_id: str, paused: bool) -> None:
+    """Pause or unpause a DAG (new DAGs start paused, so nothing runs until asked)."""
+    api(settings).set_paused(dag_id, paused)
 
 
 def run_dag(
