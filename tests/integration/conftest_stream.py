@@ -73,11 +73,8 @@ def stream_env(settings: Settings) -> Iterator[Settings]:
         ).values():
             future.result()
         shutil.rmtree(settings.checkpoint_dir(), ignore_errors=True)
-        for path in (
-            progress.progress_file(settings),
-            job.settings_file(settings),
-            settings.paths.log_file(settings.spark.job_name),
-        ):
+        # The driver's log stays in the state folder's logs/ for a post-mortem.
+        for path in (progress.progress_file(settings), job.settings_file(settings)):
             path.unlink(missing_ok=True)
 
 

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from userstream.config import Settings
@@ -99,9 +100,10 @@ def start(settings: Settings, *, timeout: float = START_TIMEOUT_S) -> Proc:
                     f"The stream failed to start: {state.get('error')}",
                     log=proc.log,
                 )
-        if running(settings) is None:
+        code = _exit_code(proc.pid)
+        if code is not None:
             raise UserstreamError(
-                "The stream's driver exited while starting. Last lines of its log:\n"
+                f"The stream's driver exited while starting ({code}). Last lines of its log:\n"
                 + process.tail(proc.log),
                 log=proc.log,
             )
@@ -148,10 +150,27 @@ def kill(settings: Settings) -> bool:
     return killed
 
 
+def _exit_code(pid: int) -> str | None:
+    """How the driver ended ("exit code 1", "signal 9"), or None while it runs."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        # Not our child (started by another command): the pid file is the only witness.
+        return None if Path(f"/proc/{pid}").exists() else "exited"
+    if done == 0:
+        return None
+    if os.WIFSIGNALED(status):
+        return f"signal {os.WTERMSIG(status)}"
+    return f"exit code {os.WEXITSTATUS(status)}"
+
+
 def _kill_group(pgid: int) -> None:
+    """Kill what is left of a driver's process group (its JVM), reaping our own children."""
     deadline = time.monotonic() + 10
     sig = signal.SIGTERM
     while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pgid, os.WNOHANG)  # a zombie leader keeps the group alive
         try:
             os.killpg(pgid, sig)
         except (ProcessLookupError, PermissionError):

@@ -1,0 +1,84 @@
+"""Faults the stream must survive: its driver killed with SIGKILL mid-stream, then restarted.
+
+Every user ends up stored exactly once, nothing is missing, and rejects are not doubled.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.conftest_stream import (
+    POISON,
+    fake_users,
+    isolated,
+    produce,
+    stream_env,
+    user_messages,
+)
+from userstream.config import Settings
+from userstream.streaming import control
+
+pytestmark = pytest.mark.integration
+
+N = 2000
+WAIT_S = 600  # an upper bound for slow shared machines, not a performance assertion
+
+
+@pytest.fixture
+def settings(stack: Settings, unique: str) -> Iterator[Settings]:
+    # Small micro-batches so the kill lands with most of the topic still unprocessed.
+    with stream_env(isolated(stack, unique, max_offsets_per_trigger=150)) as s:
+        yield s
+
+
+def _wait(what: str, check, timeout: float = WAIT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.5)
+
+
+def test_driver_killed_mid_stream_then_restarted(settings, cassandra_session):
+    ks = settings.cassandra.keyspace
+    users = fake_users(settings.kafka.topic, N)
+    messages = user_messages(users)
+    # Poison spread through the topic, so some falls in the replayed batches.
+    for i, (key, value, _) in enumerate(POISON):
+        messages.insert(i * (N // len(POISON)), (key, value))
+    produce(settings, messages)
+
+    def stored() -> int:
+        return cassandra_session.execute(f"SELECT count(*) FROM {ks}.user_profiles").one()[0]
+
+    def rejected() -> int:
+        sql = f"SELECT count(*) FROM {ks}.user_profiles_rejects"
+        return cassandra_session.execute(sql).one()[0]
+
+    first = control.start(settings)
+    _wait("a first batch", lambda: ((control.last_progress(settings) or {}).get("totals") or {})
+          .get("batches", 0) >= 1)  # fmt: skip
+    assert control.kill(settings)
+    assert control.running(settings) is None
+    partial = stored()
+    assert 0 < partial < N, "the kill should land mid-stream"
+
+    second = control.start(settings)
+    assert second.pid != first.pid
+    _wait("every user", lambda: stored() >= N and rejected() >= len(POISON))
+    assert control.lag(settings) == {0: 0, 1: 0}
+    assert control.stop(settings)
+    assert control.running(settings) is None
+    assert (control.last_progress(settings) or {})["state"] == "stopped"
+
+    ids = [str(r.id) for r in cassandra_session.execute(f"SELECT id FROM {ks}.user_profiles")]
+    assert len(ids) == N
+    assert set(ids) == {u["login"]["uuid"] for u in users}
+    by_country = cassandra_session.execute(f"SELECT id FROM {ks}.users_by_country")
+    assert len(list(by_country)) == N
+    rejects = list(
+        cassandra_session.execute(f"SELECT raw_key, reason FROM {ks}.user_profiles_rejects")
+    )
+    assert sorted(r.reason for r in rejects) == sorted(reason for _, _, reason in POISON)
