@@ -135,7 +135,7 @@ def _last_dag_run(settings: Settings) -> dict[str, Any] | None:
     from userstream.stack import airflow
 
     runs = airflow.api(settings).get(
-        f"/api/v2/dags/{PIPELINE_DAG}/dagRuns", order_by="-run_after", limit=1
+        f"/dags/{PIPELINE_DAG}/dagRuns", order_by="-run_after", limit=1
     )
     items = runs.get("dag_runs") if isinstance(runs, dict) else None
     if not items:
