@@ -127,7 +127,7 @@ class Driver:
             "checkpoint": str(settings.checkpoint_dir()),
             "mode": "until_idle" if until_idle else "continuous",
             "last_batch": None,
-            "totals": {"batches": 0, "valid": 0, "stored": 0, "rejected": 0},
+            "totals": {"batches": 0, "valid": 0, "stored": 0, "rejected": 0, "batch_ms": 0},
             "restarts": 0,
             "error": None,
         }
@@ -151,6 +151,7 @@ class Driver:
             totals["batches"] += 1
             for key in ("valid", "stored", "rejected"):
                 totals[key] += counts.get(key, 0)
+            totals["batch_ms"] += int((last.get("durationMs") or {}).get("triggerExecution", 0))
         self._publish(last_batch=progress.batch_summary(last, counts))
         return counts is not None
 

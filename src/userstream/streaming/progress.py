@@ -59,4 +59,5 @@ def batch_summary(progress: dict[str, Any], counts: dict[str, int] | None) -> di
         "end_offsets": end_offsets,
         "valid_rows": (counts or {}).get("valid"),
         "rejected_rows": (counts or {}).get("rejected"),
+        "stored_rows": (counts or {}).get("stored"),
     }
