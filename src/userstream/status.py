@@ -62,8 +62,14 @@ def _stream_part(settings: Settings) -> Part:
     from userstream.streaming import control
 
     proc = control.running(settings)
+    state = control.last_progress(settings) or {}
+    totals = state.get("totals") or {}
+    detail = (
+        f"{state.get('state', 'no progress yet')}; {totals.get('batches', 0)} batches, "
+        f"{totals.get('stored', 0)} stored, {totals.get('rejected', 0)} rejected since start"
+    )
     return Part("spark stream", proc is not None, settings.spark.master, proc.pid if proc else None,
-                f"log {settings.paths.log_file(settings.spark.job_name)}")  # fmt: skip
+                detail)  # fmt: skip
 
 
 def _airflow_part(settings: Settings) -> Part:
@@ -121,6 +127,8 @@ def _row_counts(settings: Settings) -> tuple[int | None, int | None]:
     from userstream.store import session
 
     ks = settings.cassandra.keyspace
+    # COUNT(*) over a whole table is what this probe means to do; the server warns about it.
+    logging.getLogger("cassandra.protocol").setLevel(logging.ERROR)
     with session(settings) as sess:
         counts = []
         for table in ("user_profiles", "user_profiles_rejects"):

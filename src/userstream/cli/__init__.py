@@ -18,6 +18,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
+#: Libraries whose INFO lines (one per HTTP request, per driver event) drown ours.
+_CHATTY = ("httpx", "cassandra", "py4j", "urllib3", "airflow")
+
+
+@app.callback()
+def _options(
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Log every event at debug level, libraries' included."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Log warnings and errors only."),
+) -> None:
+    """Real-time user profiles: Random User API → Kafka → Spark → Cassandra, run by Airflow."""
+    ours = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.getLogger("userstream").setLevel(ours)
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 _registered = False
@@ -38,7 +54,7 @@ def _register() -> None:
 
 def main() -> None:
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     _register()
     try:

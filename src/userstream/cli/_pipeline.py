@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import typer
@@ -13,7 +14,8 @@ from rich.table import Table
 from userstream.config import load_settings
 from userstream.status import PipelineStatus, gather
 
-out = Console()
+# Long lines (URLs, paths) stay whole, so they can be copied; piped output is not cut at 80.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 def _say(line: str) -> None:
