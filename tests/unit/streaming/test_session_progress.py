@@ -1,0 +1,67 @@
+"""Spark configuration and the progress file, without starting Spark."""
+
+from __future__ import annotations
+
+import json
+
+from userstream.config import Settings
+from userstream.streaming import progress
+from userstream.streaming.session import spark_conf
+
+
+def _settings(tmp_path, **spark) -> Settings:
+    return Settings(state_dir=tmp_path, spark=spark)
+
+
+def test_local_master_binds_loopback_and_lists_jars(tmp_path):
+    conf = spark_conf(
+        _settings(tmp_path), jars=["/a/x.jar", "/a/y.jar"], username="u", password="p"
+    )
+    assert conf["spark.master"] == "local[2]"
+    assert conf["spark.jars"] == "/a/x.jar,/a/y.jar"
+    assert "spark.jars.packages" not in conf
+    assert conf["spark.driver.bindAddress"] == "127.0.0.1"
+    assert conf["spark.ui.enabled"] == "false"
+    assert conf["spark.sql.extensions"] == "com.datastax.spark.connector.CassandraSparkExtensions"
+    assert conf["spark.cassandra.connection.host"] == "127.0.0.1"
+    assert conf["spark.sql.session.timeZone"] == "UTC"
+
+
+def test_cluster_master_does_not_bind_loopback_and_user_conf_wins(tmp_path):
+    s = _settings(tmp_path, master="spark://spark-master:7077",
+                  conf={"spark.executor.memory": "4g", "spark.ui.enabled": "true"})  # fmt: skip
+    conf = spark_conf(s, jars=[], username="u", password="p")
+    assert "spark.driver.bindAddress" not in conf
+    assert "spark.driver.host" not in conf
+    assert conf["spark.executor.memory"] == "4g"
+    assert conf["spark.ui.enabled"] == "true"
+
+
+def test_progress_round_trip_is_atomic(tmp_path):
+    s = _settings(tmp_path, job_name="stream-x")
+    assert progress.read(s) is None
+    progress.write(s, {"state": "running", "pid": 1})
+    assert progress.progress_file(s).name == "stream-x_progress.json"
+    data = progress.read(s)
+    assert data["state"] == "running" and data["updated_at"].endswith("Z")
+    assert [p.name for p in progress.progress_file(s).parent.iterdir()] == [
+        "stream-x_progress.json"
+    ]
+
+
+def test_batch_summary_from_a_real_progress():
+    real = {
+        "id": "a15c06c0", "runId": "b", "batchId": 7, "numInputRows": 150,
+        "inputRowsPerSecond": 12.5, "processedRowsPerSecond": 30.1,
+        "durationMs": {"addBatch": 4000, "triggerExecution": 4980},
+        "sources": [{"description": "KafkaV2[Subscribe[t]]",
+                     "startOffset": {"t": {"0": 10, "1": 12}},
+                     "endOffset": {"t": {"0": 85, "1": 87}}, "numInputRows": 150}],
+    }  # fmt: skip
+    summary = progress.batch_summary(real, {"valid": 149, "rejected": 1, "stored": 149})
+    assert summary["batch_id"] == 7
+    assert summary["batch_duration_ms"] == 4980
+    assert summary["end_offsets"] == {"t": {"0": 85, "1": 87}}
+    assert (summary["valid_rows"], summary["rejected_rows"]) == (149, 1)
+    as_text = dict(real, sources=[dict(real["sources"][0], endOffset=json.dumps({"t": {"0": 1}}))])
+    assert progress.batch_summary(as_text, None)["end_offsets"] == {"t": {"0": 1}}
