@@ -125,3 +125,19 @@ def test_a_second_run_over_the_same_users_changes_nothing(settings, cassandra_se
         first_round = sum(1 for r in rows if r.kafka_partition == partition)
         # Each user's row comes from its second copy: offsets after the first round's.
         assert all(r.kafka_offset >= first_round for r in rows if r.kafka_partition == partition)
+
+
+def test_db_init_is_idempotent_on_a_live_table(settings, cassandra_session):
+    from userstream.schema import apply_schema
+
+    ks = settings.cassandra.keyspace
+    cassandra_session.execute(
+        f"INSERT INTO {ks}.user_profiles (id, first_name) "
+        "VALUES (9f07341f-c7e6-45b7-bab0-af6de5a4582d, 'Laura')"
+    )
+    apply_schema(settings)
+    apply_schema(settings)
+    rows = list(cassandra_session.execute(f"SELECT id, first_name FROM {ks}.user_profiles"))
+    assert [(str(r.id), r.first_name) for r in rows] == [
+        ("9f07341f-c7e6-45b7-bab0-af6de5a4582d", "Laura")
+    ]
