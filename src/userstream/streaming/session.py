@@ -49,6 +49,8 @@ def spark_conf(
         # Bad values become null for that column (then validated), never a failed batch.
         "spark.sql.ansi.enabled": "false",
         "spark.ui.enabled": "false",
+        # The console progress bar is noise in a log file.
+        "spark.ui.showConsoleProgress": "false",
         "spark.cassandra.connection.host": ",".join(c.hosts),
         "spark.cassandra.connection.port": str(c.port),
         "spark.cassandra.connection.localDC": c.local_dc,
