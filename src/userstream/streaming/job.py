@@ -127,7 +127,7 @@ class Driver:
             "checkpoint": str(settings.checkpoint_dir()),
             "mode": "until_idle" if until_idle else "continuous",
             "last_batch": None,
-            "totals": {"batches": 0, "valid": 0, "stored": 0, "rejected": 0, "batch_ms": 0},
+            "totals": self.writer.totals,
             "restarts": 0,
             "error": None,
         }
@@ -139,21 +139,21 @@ class Driver:
         progress.write(self.settings, self.state)
 
     def _record(self, query: StreamingQuery) -> bool:
-        """Write the newest finished batch to the progress file; True when there was one."""
+        """Write the newest finished batch to the progress file; True when there was one.
+
+        Idle triggers also report progress (with the next, not yet run, batch id); they
+        are skipped so ``last_batch`` always describes a batch that wrote something.
+        """
         last = query.lastProgress
-        if not last or last.get("batchId") == self._last_batch_id:
+        if not last:
             return False
         batch_id = int(last["batchId"])
         counts = self.writer.counts.get(batch_id)
+        if counts is None or batch_id == self._last_batch_id:
+            return False
         self._last_batch_id = batch_id
-        totals = self.state["totals"]
-        if counts is not None:
-            totals["batches"] += 1
-            for key in ("valid", "stored", "rejected"):
-                totals[key] += counts.get(key, 0)
-            totals["batch_ms"] += int((last.get("durationMs") or {}).get("triggerExecution", 0))
         self._publish(last_batch=progress.batch_summary(last, counts))
-        return counts is not None
+        return True
 
     def run(self) -> dict[str, Any]:
         """Run to the end; return the final state. Raises ``UserstreamError`` on failure."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -85,16 +86,30 @@ def write_dlq(rejected: DataFrame, settings: Settings) -> None:
 
 @dataclass
 class BatchWriter:
-    """The ``foreachBatch`` function; remembers per-batch counts for the progress file."""
+    """The ``foreachBatch`` function; keeps per-batch counts and running totals.
+
+    ``totals`` counts each batch id once: a batch replayed in the same process (after a
+    restart from the checkpoint) replaces its earlier counts instead of adding to them.
+    """
 
     settings: Settings
     counts: dict[int, dict[str, int]] = field(default_factory=dict)
+    totals: dict[str, int] = field(
+        default_factory=lambda: {
+            "batches": 0,
+            "valid": 0,
+            "stored": 0,
+            "rejected": 0,
+            "batch_ms": 0,
+        }
+    )
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         from pyspark import StorageLevel
         from pyspark.sql import functions as F
 
         keyspace = self.settings.cassandra.keyspace
+        started = time.monotonic()
         # The wall-clock time of this batch: the only column not derived from the record.
         processed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         judged = validate.with_reason(
@@ -133,7 +148,17 @@ class BatchWriter:
             if profiles is not None:
                 profiles.unpersist()
             judged.unpersist()
-        self.counts[batch_id] = {"valid": n_valid, "rejected": n_rejected, "stored": n_stored}
+        counts = {
+            "valid": n_valid,
+            "rejected": n_rejected,
+            "stored": n_stored,
+            "batch_ms": int((time.monotonic() - started) * 1000),
+        }
+        replayed = self.counts.get(batch_id)
+        for key, value in counts.items():
+            self.totals[key] += value - (replayed or {}).get(key, 0)
+        self.totals["batches"] += 0 if replayed else 1
+        self.counts[batch_id] = counts
         # Keep only recent batches; the progress file needs the last one.
         for old in [b for b in self.counts if b < batch_id - 10]:
             del self.counts[old]
