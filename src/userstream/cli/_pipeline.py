@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 
@@ -22,6 +23,13 @@ def _say(line: str) -> None:
     out.print(f"  {line}", highlight=False)
 
 
+def _narrated() -> None:
+    """These commands tell their own story; keep our event logs to warnings unless -v."""
+    ours = logging.getLogger("userstream")
+    if ours.level == logging.INFO:
+        ours.setLevel(logging.WARNING)
+
+
 def up(
     source: str = typer.Option(
         None,
@@ -38,6 +46,7 @@ def up(
     """
     from userstream import pipeline
 
+    _narrated()
     settings = load_settings()
     started = time.monotonic()
     out.print("[bold]Starting userstream[/bold]")
@@ -68,6 +77,7 @@ def down() -> None:
     """Stop everything (Airflow, the stream, the stand-in, Kafka, Cassandra); keep the data."""
     from userstream import pipeline
 
+    _narrated()
     pipeline.down(load_settings(), say=_say)
     out.print(
         "[green]Everything is stopped.[/green] `userstream up` starts it again with all data."
@@ -83,6 +93,7 @@ def purge(
     """
     from userstream import pipeline
 
+    _narrated()
     settings = load_settings()
     root = settings.paths.root
     if not yes and not typer.confirm(f"Stop everything and delete all data under {root}?"):
