@@ -22,9 +22,8 @@ def _env(service: dict) -> dict[str, str]:
 
 
 def test_the_pipeline_services_are_all_there() -> None:
-    assert {"kafka", "cassandra", "spark-master", "spark-worker", "stream", "airflow", "init"} <= set(
-        SERVICES
-    )
+    needed = {"kafka", "cassandra", "spark-master", "spark-worker", "stream", "airflow", "init"}
+    assert needed <= set(SERVICES)
     assert SERVICES["kafka"]["image"].startswith("apache/kafka:4.")
     assert SERVICES["cassandra"]["image"].startswith("cassandra:5.0")
     assert "3.5" in SERVICES["spark-master"]["image"]

@@ -1,1 +1,1 @@
-"""The local runtime: JVM jars from Maven Central, and the Kafka, Cassandra, Spark and Airflow processes."""
+"""The local runtime: jars from Maven Central; Kafka, Cassandra, Spark and Airflow processes."""
