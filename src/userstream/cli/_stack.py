@@ -149,7 +149,27 @@ def query(
     if not rows:
         out.print("(no rows)")
         return
-    table = Table(*rows[0].keys())
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
-    out.print(table)
+    out.print(_rows_table(rows, out.width))
+
+
+def _rows_table(rows: list[dict[str, Any]], width: int) -> Table:
+    """A table of rows; one block per row (column, value) when they would not fit side by side.
+
+    ``SELECT *`` of user_profiles has 33 columns: squeezed into a terminal they would
+    show nothing, so wide results are printed like cqlsh's EXPAND ON.
+    """
+    columns = list(rows[0].keys())
+    cells = [["" if v is None else str(v) for v in row.values()] for row in rows]
+    natural = sum(max(len(c), *(len(r[i]) for r in cells)) + 3 for i, c in enumerate(columns))
+    if natural <= width:
+        table = Table(*columns)
+        for values in cells:
+            table.add_row(*values)
+        return table
+    table = Table("column", "value", show_lines=False)
+    for n, values in enumerate(cells, start=1):
+        table.add_row(f"[bold]row {n}[/bold]", "", end_section=False)
+        for column, value in zip(columns, values, strict=True):
+            table.add_row(column, value)
+        table.add_section()
+    return table
