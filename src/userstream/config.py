@@ -99,6 +99,9 @@ class SparkSettings(BaseModel):
     driver_memory: str = "1g"
     max_offsets_per_trigger: int = Field(default=20_000, ge=1)
     trigger_interval: str = "5 seconds"
+    # A micro-batch running longer than this is stalled (e.g. the Cassandra connector
+    # waiting forever on a node that came back): the driver restarts itself in place.
+    batch_timeout_s: float = Field(default=300.0, gt=0)
     shuffle_partitions: int = Field(default=2, ge=1)
     # Defaults to <state>/checkpoints/<topic>__<keyspace>.
     checkpoint_dir: Path | None = None

@@ -6,6 +6,12 @@ micro-batches on SIGTERM/SIGINT, and restarts the query from its checkpoint with
 exponential backoff when a batch fails (Cassandra or Kafka away for a while), giving up
 after ``MAX_CONSECUTIVE_FAILURES`` failures in a row without a successful batch.
 
+A micro-batch that runs past ``spark.batch_timeout_s`` is stalled: some client calls of
+the Cassandra connector wait uninterruptibly (seen after a node restart), so neither a
+retry nor ``query.stop()`` can free it. The detached driver then replaces itself in place
+(same pid, new JVM) and resumes from the checkpoint: the stalled batch is replayed, which
+the upserts make harmless.
+
 Source choices: ``startingOffsets=earliest`` applies only to the first start (afterwards the
 checkpoint decides); ``failOnDataLoss=true`` because offsets that vanished before being
 processed (retention, a recreated topic) are lost users, which must stop the stream loudly
@@ -47,6 +53,10 @@ BACKOFF_MAX_S = 60.0
 #: How long a stop request waits for the running micro-batch to finish before stopping it.
 STOP_GRACE_S = 50.0
 POLL_S = 1
+
+
+class BatchStalled(TransientError):
+    """A micro-batch ran past ``spark.batch_timeout_s``; only a new driver can free it."""
 
 
 class _StopFlag:
@@ -173,13 +183,18 @@ class Driver:
                     hint="Raise the timeout or spark.max_offsets_per_trigger.",
                 )
             return self.state
+        except BatchStalled as exc:
+            self._publish(state="stalled", error=exc.message[:500])
+            raise
         except BaseException as exc:
             if self.state["state"] not in ("stopped", "drained", "timeout"):
                 message = exc.message if isinstance(exc, UserstreamError) else repr(exc)
                 self._publish(state="failed", error=message[:500])
             raise
         finally:
-            spark.stop()
+            if self.state["state"] != "stalled":
+                # A stalled context cannot stop cleanly; the caller ends the JVM instead.
+                spark.stop()
 
     def _loop(self, spark: SparkSession, deadline: float | None) -> str:
         """Start the query, restart it after failures; return how it ended."""
@@ -216,7 +231,19 @@ class Driver:
     def _watch(self, query: StreamingQuery, deadline: float | None) -> str:
         """Poll the query until it ends; return "stopped", "drained" or "timeout"."""
         self._succeeded_since_start = False
+        active_since: float | None = None
         while True:
+            if query.status.get("isTriggerActive"):
+                active_since = active_since or time.monotonic()
+                if time.monotonic() - active_since > self.settings.spark.batch_timeout_s:
+                    raise BatchStalled(
+                        f"A micro-batch of the stream on {self.settings.kafka.topic!r} ran "
+                        f"longer than {self.settings.spark.batch_timeout_s:g} s.",
+                        hint="Check that Cassandra and Kafka answer; the batch is replayed "
+                        "from the checkpoint when the driver restarts.",
+                    )
+            else:
+                active_since = None
             if query.awaitTermination(POLL_S):
                 self._record(query)
                 # Raises StreamingQueryException when the query failed.
@@ -300,10 +327,27 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings_file(args.settings)
     try:
         run(settings, until_idle=args.until_idle, timeout=args.timeout)
+    except BatchStalled as exc:
+        log.error("stream_stalled restarting_in_place=true error=%s", exc)
+        _restart_in_place()
     except UserstreamError as exc:
         log.error("stream_exit error=%s", exc)
         return 1
     return 0
+
+
+def _restart_in_place() -> None:
+    """End this driver's JVM and exec the same command line: same pid, fresh Spark."""
+    from pyspark import SparkContext
+
+    gateway = getattr(SparkContext, "_gateway", None)
+    jvm = getattr(gateway, "proc", None)
+    if jvm is not None:
+        jvm.kill()
+        jvm.wait(timeout=30)
+    logging.shutdown()
+    argv = [sys.executable, "-m", "userstream.streaming.job", *sys.argv[1:]]
+    os.execv(sys.executable, argv)  # noqa: S606 - our own interpreter and arguments
 
 
 if __name__ == "__main__":
