@@ -69,11 +69,10 @@ def connect_as(
     Raises ``TerminalError`` when the login is refused and ``TransientError`` when no
     node answers within ``timeout``.
     """
+    from cassandra import AuthenticationFailed, ProtocolVersion  # type: ignore[attr-defined]
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
     from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
-
-    from cassandra import AuthenticationFailed, ProtocolVersion  # type: ignore[attr-defined]
 
     c = settings.cassandra
     profile = ExecutionProfile(

@@ -120,11 +120,11 @@ def query(
     ] = False,
 ) -> None:
     """Run one CQL statement with the project's credentials and print the rows."""
+    from cassandra import DriverException  # type: ignore[attr-defined]
     from cassandra.cluster import EXEC_PROFILE_DEFAULT
     from cassandra.protocol import ErrorMessage
     from cassandra.query import dict_factory
 
-    from cassandra import DriverException  # type: ignore[attr-defined]
     from userstream.errors import TerminalError
     from userstream.store import session
 

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
+
+from cassandra import DriverException, RequestExecutionException  # type: ignore[attr-defined]
+from cassandra.cluster import NoHostAvailable, Session
 
 from userstream.config import Settings
 from userstream.errors import TerminalError
@@ -78,13 +82,31 @@ def _secure_with(settings: Settings, username: str, password: str) -> None:
             (DEFAULT_ROLE,),
         ).one()
         if row is not None and (row.can_login or row.is_superuser):
-            sess.execute(
-                f"ALTER ROLE {DEFAULT_ROLE} WITH PASSWORD = "
-                f"{_quote(secrets.token_urlsafe(32))} AND SUPERUSER = false AND LOGIN = false"
-            )
+            _disable_default(sess)
             log.info("cassandra default role disabled role=%s", DEFAULT_ROLE)
     finally:
         sess.cluster.shutdown()
+
+
+def _disable_default(sess: Session, attempts: int = 4) -> None:
+    """Lock the default role; Cassandra 5 refuses a role's password change within 5 s of
+    the last one ("can only be changed every 5000ms"), so that refusal is waited out."""
+    statement = (
+        f"ALTER ROLE {DEFAULT_ROLE} WITH PASSWORD = "
+        f"{_quote(secrets.token_urlsafe(32))} AND SUPERUSER = false AND LOGIN = false"
+    )
+    for attempt in range(1, attempts + 1):
+        try:
+            sess.execute(statement)
+            return
+        except (DriverException, RequestExecutionException, NoHostAvailable) as exc:
+            if "can only be changed every" not in str(exc) or attempt == attempts:
+                raise TerminalError(
+                    f"Cassandra refused to disable the default {DEFAULT_ROLE!r} login: {exc}.",
+                    hint="Disable it by hand (ALTER ROLE cassandra WITH LOGIN = false), "
+                    "then run the command again.",
+                ) from None
+            time.sleep(5.5)
 
 
 def _create_superuser(settings: Settings, username: str, password: str) -> None:

@@ -1,0 +1,95 @@
+"""`userstream bootstrap`: the path for clusters and Docker Compose, on the real node.
+
+A fresh cluster (the official Cassandra image) has only the default cassandra/cassandra
+superuser. The test recreates that situation on the shared node, runs the real command with
+a configured login, and checks what Compose relies on: the configured login exists and is a
+superuser, the default login is refused again, the topics and the schema exist.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
+
+from userstream.config import Settings
+from userstream.errors import TerminalError
+from userstream.stack._cassandra_auth import _disable_default
+from userstream.store import connect_as
+
+pytestmark = pytest.mark.integration
+
+
+def test_bootstrap_creates_the_configured_login_and_disables_the_default(
+    stack: Settings, cassandra_session, kafka_admin, unique: str
+) -> None:
+    user, password = f"compose_{unique}", secrets.token_urlsafe(24)
+    name = f"it_boot_{unique}"
+    # What a fresh node looks like: the default superuser can log in.
+    cassandra_session.execute(
+        "ALTER ROLE cassandra WITH PASSWORD = 'cassandra' AND SUPERUSER = true AND LOGIN = true"
+    )
+    env = {
+        **os.environ,
+        "USERSTREAM_CASSANDRA__USERNAME": user,
+        "USERSTREAM_CASSANDRA__PASSWORD": password,
+        "USERSTREAM_CASSANDRA__KEYSPACE": name,
+        "USERSTREAM_KAFKA__TOPIC": name,
+    }
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "userstream", "bootstrap"],
+            env=env, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert password not in result.stdout + result.stderr
+
+        configured = connect_as(stack, user, password)
+        try:
+            row = configured.execute(
+                "SELECT is_superuser FROM system_auth.roles WHERE role = %s", (user,)
+            ).one()
+            assert row.is_superuser
+            tables = {
+                r.table_name
+                for r in configured.execute(
+                    "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s",
+                    (name,),
+                )
+            }
+            assert {"user_profiles", "users_by_country", "user_profiles_rejects"} <= tables
+        finally:
+            configured.cluster.shutdown()
+        with pytest.raises(TerminalError):
+            connect_as(stack, "cassandra", "cassandra")
+        topics = kafka_admin.list_topics(timeout=10).topics
+        assert {name, f"{name}.dlq"} <= set(topics)
+
+        # Idempotent: a second run changes nothing and succeeds.
+        again = subprocess.run(
+            [sys.executable, "-m", "userstream", "bootstrap"],
+            env=env, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert again.returncode == 0, again.stdout + again.stderr
+    finally:
+        # Leave the default login locked whatever happened (bootstrap normally did it).
+        _disable_default(cassandra_session)
+        cassandra_session.execute(f"DROP ROLE IF EXISTS {user}")
+        cassandra_session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=60)
+        for future in kafka_admin.delete_topics([name, f"{name}.dlq"]).values():
+            future.result()
+
+
+def test_bootstrap_without_a_configured_login_says_what_to_set(stack: Settings) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("USERSTREAM_CASSANDRA__")}
+    env["USERSTREAM_KAFKA__TOPIC"] = "it_boot_unused"
+    result = subprocess.run(
+        [sys.executable, "-m", "userstream", "bootstrap"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "USERSTREAM_CASSANDRA__USERNAME" in result.stderr
+    assert "Traceback" not in result.stderr
