@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from tests.integration.static_api import StaticApi
 from userstream.config import KafkaSettings, Settings
 from userstream.errors import TransientError
 from userstream.producer import ProduceError, run_producer
@@ -165,37 +164,6 @@ def test_without_a_seed_one_is_generated_and_reported(settings: Settings) -> Non
     assert {r.headers["seed"] for r in records} == {summary.seed}
 
 
-class _CraftedApi(ThreadingHTTPServer):
-    """Answers every request with the same crafted page."""
-
-    daemon_threads = True
-
-    def __init__(self, page: dict[str, Any]) -> None:
-        body = json.dumps(page).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server_address[1]}/api/1.4/"
-
-    def __enter__(self) -> _CraftedApi:
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
-
-
 GOOD = "1cd1e622-12bb-4b35-a2c9-63ff7bda6c73"
 CRAFTED: list[tuple[Any, str | None]] = [
     ({"login": {"uuid": GOOD}, "name": {"first": "Marten"}}, None),
@@ -214,7 +182,7 @@ def test_malformed_users_go_to_the_dlq_with_reasons(settings: Settings) -> None:
         "results": [user for user, _ in CRAFTED],
         "info": {"seed": "c", "results": len(CRAFTED), "page": 1, "version": "1.4"},
     }
-    with _CraftedApi(page) as api:
+    with StaticApi(json.dumps(page).encode()) as api:
         summary = run_producer(
             settings, source_url=api.url, count=len(CRAFTED), batch_size=len(CRAFTED), seed="c"
         )

@@ -14,14 +14,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from tests.integration.static_api import StaticApi
 from tests.integration.test_producer import api_users, delete_topics, read_topic
 from userstream.config import KafkaSettings, Settings
 from userstream.producer import ProduceSummary, run_producer
@@ -173,34 +172,10 @@ def test_sigterm_flushes_everything_fetched_and_exits_cleanly(settings: Settings
     )
 
 
-class _SampleServer(ThreadingHTTPServer):
-    """Serves the recorded API sample for every request, like a pinned API response."""
-
-    daemon_threads = True
-
-    def __init__(self, sample: Path) -> None:
-        body = sample.read_bytes()
-
-        class Handler(SimpleHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), partial(Handler, directory=str(sample.parent)))
-        self.url = f"http://127.0.0.1:{self.server_address[1]}/api/1.4/"
-
-
-@pytest.mark.skipif(not SAMPLE.is_file(), reason="the recorded API sample is not there yet")
 def test_cli_produces_the_recorded_sample_keyed_by_uuid(settings: Settings) -> None:
     sample = json.loads(SAMPLE.read_text())["results"]
     n = len(sample)
-    server = _SampleServer(SAMPLE)
+    server = StaticApi(SAMPLE.read_bytes())
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         done = subprocess.run(
