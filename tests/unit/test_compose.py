@@ -22,7 +22,7 @@ def _env(service: dict) -> dict[str, str]:
 
 
 def test_the_pipeline_services_are_all_there() -> None:
-    needed = {"kafka", "cassandra", "spark-master", "spark-worker", "stream", "airflow", "init"}
+    needed = {"kafka", "cassandra", "spark-master", "spark-worker", "airflow", "init"}
     assert needed <= set(SERVICES)
     assert SERVICES["kafka"]["image"].startswith("apache/kafka:4.")
     assert SERVICES["cassandra"]["image"].startswith("cassandra:5.0")
@@ -35,7 +35,7 @@ def test_kafka_runs_kraft_without_zookeeper() -> None:
     assert "zookeeper" not in (REPO / "docker-compose.yml").read_text().lower()
 
 
-@pytest.mark.parametrize("name", ["kafka", "cassandra", "spark-master", "stream", "airflow"])
+@pytest.mark.parametrize("name", ["kafka", "cassandra", "spark-master", "spark-worker", "airflow"])
 def test_long_running_services_have_health_checks(name: str) -> None:
     check = SERVICES[name]["healthcheck"]
     assert check["test"], name
