@@ -137,3 +137,34 @@ def _batch_sizes(settings: Settings) -> list[int]:
     ]
     totals = [sum(int(v) for v in end.values()) for end in ends]
     return [b - a for a, b in zip([0, *totals], totals, strict=False)]
+
+
+def test_broker_restart_mid_stream_loses_nothing(settings, cassandra_session):
+    """The broker goes away while the stream runs and comes back; users produced before and
+    after are all stored exactly once."""
+    from userstream.stack import kafka
+
+    ks = settings.cassandra.keyspace
+    users = fake_users(f"{settings.kafka.topic}-broker", 900)
+    before, after = users[:300], users[300:]
+    produce(settings, user_messages(before))
+
+    def stored() -> int:
+        return cassandra_session.execute(f"SELECT count(*) FROM {ks}.user_profiles").one()[0]
+
+    driver = control.start(settings)
+    _wait("the users produced before the restart", lambda: stored() == len(before))
+    assert kafka.stop_kafka(settings)
+    try:
+        # Long enough for the stream's next triggers to find no broker.
+        time.sleep(15)
+    finally:
+        kafka.start_kafka(settings)
+    produce(settings, user_messages(after))
+
+    _wait("the end of the topic", lambda: control.lag(settings) == {0: 0, 1: 0})
+    _wait("every user stored", lambda: stored() == len(users), timeout=120)
+    assert control.running(settings) == driver, "the stream gave up during the broker restart"
+    ids = [str(r.id) for r in cassandra_session.execute(f"SELECT id FROM {ks}.user_profiles")]
+    assert sorted(ids) == sorted(u["login"]["uuid"] for u in users)
+    assert control.stop(settings)
