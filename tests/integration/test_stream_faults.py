@@ -19,6 +19,7 @@ from tests.integration.conftest_stream import (
     user_messages,
 )
 from userstream.config import Settings
+from userstream.errors import TransientError
 from userstream.streaming import control
 
 pytestmark = pytest.mark.integration
@@ -36,8 +37,17 @@ def settings(stack: Settings, unique: str) -> Iterator[Settings]:
 
 
 def _wait(what: str, check, timeout: float = WAIT_S) -> None:
+    """Poll ``check`` until true; a service still reconnecting after a fault counts as "not yet"."""
+    from cassandra import OperationTimedOut
+    from cassandra.cluster import NoHostAvailable
+
     deadline = time.monotonic() + timeout
-    while not check():
+    while True:
+        try:
+            if check():
+                return
+        except (NoHostAvailable, OperationTimedOut, TransientError):
+            pass
         assert time.monotonic() < deadline, f"gave up waiting for {what}"
         time.sleep(0.5)
 
