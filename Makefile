@@ -51,7 +51,8 @@ format: $(STAMP) ## Format the code with ruff
 	$(BIN)/ruff format src tests benchmarks airflow
 	$(BIN)/ruff check --fix src tests benchmarks airflow
 
-bench: setup ## Run the benchmarks (they print figures)
+bench: setup ## Run the benchmarks (they print figures; starts Kafka + Cassandra if needed)
+	$(BIN)/userstream stack up
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean-venv: ## Remove .venv (the state folder is kept)
