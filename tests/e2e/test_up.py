@@ -35,8 +35,65 @@ def _count(env: dict[str, str], keyspace: str, table: str) -> int:
     return int(json.loads(result.stdout.strip().splitlines()[-1])["n"])
 
 
+LOOPBACK_HEX = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}
+
+
+def _listeners_beyond_loopback(pids: list[int]) -> list[str]:
+    """Listening TCP sockets of ``pids`` bound to anything but 127.0.0.1 / ::1."""
+    inodes: dict[str, int] = {}
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes[target[8:-1]] = pid
+        except OSError:
+            continue
+    wide = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, port = fields[1].split(":")
+            if fields[3] == "0A" and fields[9] in inodes and address not in LOOPBACK_HEX:
+                wide.append(f"pid {inodes[fields[9]]} listens on {address}:{int(port, 16)}")
+    return wide
+
+
+def _stat(pid: str) -> list[str]:
+    """Fields of /proc/<pid>/stat after the command name: [state, ppid, pgrp, session, ...]."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _our_sessions(state_dir: Path) -> set[str]:
+    """Session ids of everything we started. Each component is started in a session of its
+    own, and children stay in it even when they rewrite their title (Airflow does)."""
+    sessions = set()
+    for pid_file in (state_dir / "run").glob("*.pid"):
+        try:
+            sessions.add(_stat(pid_file.read_text().split()[0])[3])
+        except (OSError, IndexError):
+            continue
+    return sessions
+
+
+def _processes_in(sessions: set[str]) -> dict[int, str]:
+    """Live processes of those sessions, pid → command line."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            fields = _stat(proc.name)
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and fields[3] in sessions:
+            found[int(proc.name)] = cmdline[:120].decode(errors="replace")
+    return found
+
+
 def _our_processes(state_dir: Path) -> list[str]:
-    """Every process whose command line or environment names our state folder."""
+    """Every live process whose command line or environment names our state folder."""
     needle = str(state_dir).encode()
     found = []
     for proc in Path("/proc").iterdir():
@@ -45,8 +102,8 @@ def _our_processes(state_dir: Path) -> list[str]:
         try:
             cmdline = (proc / "cmdline").read_bytes()
             environ = (proc / "environ").read_bytes()
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
+            state = _stat(proc.name)[0]
+        except (OSError, IndexError):
             continue
         if state != "Z" and (needle in cmdline or needle in environ):
             shown = cmdline.replace(b"\0", b" ")[:120].decode(errors="replace")
@@ -66,6 +123,7 @@ def test_up_lands_users_status_reports_them_and_down_stops_everything(
         "USERSTREAM_AIRFLOW__BATCH_SIZE": "500",
     }
     started = time.monotonic()
+    sessions: set[str] = set()
     try:
         up = _run(["up", "--source", "local"], env, timeout=1200)
         assert up.returncode == 0, up.stdout + up.stderr
@@ -83,6 +141,12 @@ def test_up_lands_users_status_reports_them_and_down_stops_everything(
         with capsys.disabled():
             print(f"\n[e2e] first users in Cassandra {first_rows:.0f}s after `userstream up`")
 
+        sessions = _our_sessions(settings.paths.root)
+        ours = _processes_in(sessions)
+        assert any("airflow" in cmd for cmd in ours.values()), ours
+        wide = _listeners_beyond_loopback(list(ours))
+        assert wide == [], f"listeners beyond 127.0.0.1: {wide}"
+
         status = _run(["status", "--json"], env, timeout=180)
         report = json.loads(status.stdout)
         parts = {p["name"]: p for p in report["parts"]}
@@ -96,5 +160,7 @@ def test_up_lands_users_status_reports_them_and_down_stops_everything(
     assert down.returncode == 0, down.stdout + down.stderr
     leftover = _our_processes(settings.paths.root)
     assert leftover == [], f"still running after `userstream down`: {leftover}"
+    stragglers = _processes_in(sessions)
+    assert stragglers == {}, f"still running after `userstream down`: {stragglers}"
     after = _run(["status", "--json"], env, timeout=180)
     assert after.returncode != 0 and not json.loads(after.stdout)["healthy"]

@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 #: Started in this order, stopped in the reverse one.
 COMPONENTS: tuple[str, ...] = ("api-server", "scheduler", "dag-processor")
+#: The scheduler's log server binds every interface and has no setting for it; task logs
+#: are on this machine's disk anyway, where the API server reads them.
+EXTRA_ARGS: dict[str, tuple[str, ...]] = {"scheduler": ("--skip-serve-logs",)}
 #: Health-endpoint entries that must say "healthy" before ``up`` returns.
 HEALTH_KEYS: tuple[str, ...] = ("metadatabase", "scheduler", "dag_processor")
 
@@ -201,7 +204,7 @@ def up(settings: Settings, *, timeout: float = 300.0) -> AirflowInfo:
         proc = process.start(
             settings.paths,
             process_name(settings, component),
-            [sys.executable, "-m", "airflow", component],
+            [sys.executable, "-m", "airflow", component, *EXTRA_ARGS.get(component, ())],
             env=env,
             cwd=Path.cwd(),
             marker="airflow",
