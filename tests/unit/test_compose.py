@@ -89,6 +89,17 @@ def test_built_images_reference_files_that_exist() -> None:
             assert (REPO / part).exists(), f"Dockerfile copies missing {part}"
 
 
+def _userstream_commands(command: list[str] | str) -> list[list[str]]:
+    """Every `userstream …` invocation of a service command, also inside `bash -c "a && b"`."""
+    text = command if isinstance(command, str) else " ".join(command)
+    calls = []
+    for part in re.split(r"&&|;", text):
+        words = part.split()
+        if "userstream" in words:
+            calls.append(words[words.index("userstream") + 1 :])
+    return calls
+
+
 def test_app_commands_exist_in_the_cli() -> None:
     from typer.testing import CliRunner
 
@@ -96,8 +107,25 @@ def test_app_commands_exist_in_the_cli() -> None:
 
     _register()
     runner = CliRunner()
+    calls = [c for s in SERVICES.values() for c in _userstream_commands(s.get("command") or [])]
+    assert calls, "no service runs userstream"
+    for call in calls:
+        result = runner.invoke(app, [*call, "--help"])
+        assert result.exit_code == 0, f"userstream {' '.join(call)}\n{result.output}"
+
+
+def test_airflow_password_is_generated_before_airflow_starts() -> None:
+    # Left to itself, Airflow's simple auth manager generates a password and prints it to
+    # its log; the init service writes it to the state volume first.
+    assert ["airflow", "credentials"] in _userstream_commands(SERVICES["init"]["command"])
+    assert SERVICES["airflow"]["depends_on"]["init"]["condition"] == (
+        "service_completed_successfully"
+    )
     for name, service in SERVICES.items():
-        command = service.get("command")
-        if isinstance(command, list) and command and command[0] == "userstream":
-            result = runner.invoke(app, [*command[1:], "--help"])
-            assert result.exit_code == 0, f"{name}: {' '.join(command)}\n{result.output}"
+        users = _env(service).get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS")
+        if users:
+            for entry in users.split(","):
+                # user:ROLE, the role spelled as Airflow names it, so it never reads as a
+                # user:password pair.
+                _user, role = entry.split(":")
+                assert role in {"VIEWER", "USER", "OP", "ADMIN"}, (name, entry)

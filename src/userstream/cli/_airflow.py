@@ -42,6 +42,20 @@ def up_command(
         out.print(f"User: {info.username} (password in {info.password_file}).")
 
 
+@airflow_app.command("credentials")
+def credentials_command() -> None:
+    """Generate the admin password once (0600, in the state folder) and say where it is.
+
+    `airflow up` does this itself; Docker Compose's init service runs it so that Airflow
+    never generates a password of its own and prints it to its log.
+    """
+    from userstream.stack import airflow
+
+    creds, created = airflow.ensure_credentials(load_settings())
+    what = "generated" if created else "already there"
+    out.print(f"Airflow admin {creds.username!r}: password {what} in {creds.file}.")
+
+
 @airflow_app.command("down")
 def down_command() -> None:
     """Stop the local Airflow gracefully (its database and logs are kept)."""

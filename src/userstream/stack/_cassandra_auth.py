@@ -24,6 +24,10 @@ from userstream.store import cassandra_credentials, connect_as, credentials_file
 log = logging.getLogger(__name__)
 
 DEFAULT_ROLE = "cassandra"
+#: The password every fresh Cassandra node ships with for DEFAULT_ROLE. It is not ours to
+#: choose: it is tried once, to create the generated superuser, and then replaced by a
+#: random password and disabled.
+_FACTORY_PASSWORD = DEFAULT_ROLE
 
 
 def _generated_credentials(settings: Settings) -> tuple[str, str]:
@@ -111,7 +115,7 @@ def _disable_default(sess: Session, attempts: int = 4) -> None:
 
 def _create_superuser(settings: Settings, username: str, password: str) -> None:
     try:
-        sess = connect_as(settings, DEFAULT_ROLE, DEFAULT_ROLE)
+        sess = connect_as(settings, DEFAULT_ROLE, _FACTORY_PASSWORD)
     except TerminalError:
         raise TerminalError(
             "Cassandra refused both the stored superuser and the default login, so the "
