@@ -14,21 +14,17 @@ Usage: python benchmarks/bench_drain.py [users]   (default 100000)
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
-import uuid
 
 import orjson
+from _scratch import scratch_pipeline
 from confluent_kafka import Producer
 
-from userstream.config import load_settings
-from userstream.schema import apply_schema
 from userstream.source.fake_data import make_page
 from userstream.store import session
-from userstream.streaming import control, job, progress
+from userstream.streaming import control
 from userstream.streaming.schema import PROFILE_COLUMNS
-from userstream.topics import admin_client, ensure_topics
 
 CONCURRENCY = 128
 
@@ -88,63 +84,39 @@ def ceiling(settings) -> tuple[int, float]:
     return len(rows), elapsed
 
 
-def cleanup(settings) -> None:
-    control.kill(settings)
-    with session(settings) as sess:
-        sess.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra.keyspace}", timeout=120)
-    admin = admin_client(settings.kafka)
-    for future in admin.delete_topics(
-        [settings.kafka.topic, settings.kafka.dlq_topic], operation_timeout=30
-    ).values():
-        future.result()
-    shutil.rmtree(settings.checkpoint_dir(), ignore_errors=True)
-    progress.progress_file(settings).unlink(missing_ok=True)
-    job.settings_file(settings).unlink(missing_ok=True)
-
-
 def main() -> None:
     users = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    suffix = uuid.uuid4().hex[:8]
-    base = load_settings()
-    name = f"bench_drain_{suffix}"
-    settings = base.model_copy(
-        update={
-            "kafka": base.kafka.model_copy(update={"topic": name}),
-            "cassandra": base.cassandra.model_copy(update={"keyspace": name}),
-            "spark": base.spark.model_copy(update={"job_name": f"bench-drain-{suffix}"}),
-        }
+    with scratch_pipeline("bench_drain") as settings:
+        _run(settings, users)
+
+
+def _run(settings, users: int) -> None:
+    fill_s = prefill(settings, users)
+    print(f"prefill: {users:,} users in {fill_s:.1f} s ({users / fill_s:,.0f} users/s)")
+    started = time.perf_counter()
+    state = control.drain(settings, timeout=3600)
+    wall = time.perf_counter() - started
+    totals = state["totals"]
+    batch_s = totals["batch_ms"] / 1000
+    stored = totals["stored"]
+    print(
+        f"drain: {stored:,} users stored in {totals['batches']} micro-batches "
+        f"(maxOffsetsPerTrigger={settings.spark.max_offsets_per_trigger:,}, "
+        f"master={settings.spark.master}, driver {settings.spark.driver_memory})"
     )
-    ensure_topics(settings.kafka)
-    apply_schema(settings)
-    try:
-        fill_s = prefill(settings, users)
-        print(f"prefill: {users:,} users in {fill_s:.1f} s ({users / fill_s:,.0f} users/s)")
-        started = time.perf_counter()
-        state = control.drain(settings, timeout=3600)
-        wall = time.perf_counter() - started
-        totals = state["totals"]
-        batch_s = totals["batch_ms"] / 1000
-        stored = totals["stored"]
-        print(
-            f"drain: {stored:,} users stored in {totals['batches']} micro-batches "
-            f"(maxOffsetsPerTrigger={settings.spark.max_offsets_per_trigger:,}, "
-            f"master={settings.spark.master}, driver {settings.spark.driver_memory})"
-        )
-        print(f"  over batch time: {batch_s:.1f} s → {stored / batch_s:,.0f} users/s")
-        print(f"  over wall clock (incl. JVM start): {wall:.1f} s → {stored / wall:,.0f} users/s")
-        rows, raw_s = ceiling(settings)
-        raw_rate = rows / raw_s
-        print(
-            f"ceiling: {rows:,} upserts into user_profiles from cassandra-driver "
-            f"(prepared, execute_concurrent_with_args, concurrency {CONCURRENCY}) in "
-            f"{raw_s:.1f} s → {raw_rate:,.0f} upserts/s"
-        )
-        print(f"ratio: drain / ceiling = {stored / batch_s / raw_rate:.2f} (batch time), "
-              f"{stored / wall / raw_rate:.2f} (wall clock)")  # fmt: skip
-        print("note: the job writes each user to two tables (user_profiles, users_by_country);")
-        print("      the ceiling writes one.")
-    finally:
-        cleanup(settings)
+    print(f"  over batch time: {batch_s:.1f} s → {stored / batch_s:,.0f} users/s")
+    print(f"  over wall clock (incl. JVM start): {wall:.1f} s → {stored / wall:,.0f} users/s")
+    rows, raw_s = ceiling(settings)
+    raw_rate = rows / raw_s
+    print(
+        f"ceiling: {rows:,} upserts into user_profiles from cassandra-driver "
+        f"(prepared, execute_concurrent_with_args, concurrency {CONCURRENCY}) in "
+        f"{raw_s:.1f} s → {raw_rate:,.0f} upserts/s"
+    )
+    print(f"ratio: drain / ceiling = {stored / batch_s / raw_rate:.2f} (batch time), "
+          f"{stored / wall / raw_rate:.2f} (wall clock)")  # fmt: skip
+    print("note: the job writes each user to two tables (user_profiles, users_by_country);")
+    print("      the ceiling writes one.")
 
 
 if __name__ == "__main__":

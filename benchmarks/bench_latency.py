@@ -17,17 +17,13 @@ from __future__ import annotations
 import statistics
 import sys
 import time
-import uuid
 
-from bench_drain import cleanup
+from _scratch import scratch_pipeline
 
-from userstream.config import load_settings
 from userstream.producer import run_producer
-from userstream.schema import apply_schema
 from userstream.source.fake_server import FakeApiServer
 from userstream.store import session
 from userstream.streaming import control
-from userstream.topics import ensure_topics
 
 
 def _percentile(sorted_ms: list[float], p: float) -> float:
@@ -38,19 +34,7 @@ def main() -> None:
     rate = float(sys.argv[1]) if len(sys.argv) > 1 else 200.0
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 60.0
     count = int(rate * seconds)
-    suffix = uuid.uuid4().hex[:8]
-    base = load_settings()
-    name = f"bench_latency_{suffix}"
-    settings = base.model_copy(
-        update={
-            "kafka": base.kafka.model_copy(update={"topic": name}),
-            "cassandra": base.cassandra.model_copy(update={"keyspace": name}),
-            "spark": base.spark.model_copy(update={"job_name": f"bench-latency-{suffix}"}),
-        }
-    )
-    ensure_topics(settings.kafka)
-    apply_schema(settings)
-    try:
+    with scratch_pipeline("bench_latency") as settings:
         control.start(settings)
         with FakeApiServer() as api:
             summary = run_producer(settings, source_url=api.url, count=count, rate=rate)
@@ -67,21 +51,18 @@ def main() -> None:
                 if len(rows) >= summary.produced or time.monotonic() > deadline:
                     break
                 time.sleep(2)
-        latencies = sorted(
-            (r.processed_at - r.ingested_at).total_seconds() * 1000
-            for r in rows
-            if r.processed_at and r.ingested_at
-        )
-        print(f"stored {len(rows):,} of {summary.produced:,}")
-        print(
-            "latency ingested_at → processed_at (ms): "
-            f"p50 {_percentile(latencies, 50):,.0f}  p95 {_percentile(latencies, 95):,.0f}  "
-            f"p99 {_percentile(latencies, 99):,.0f}  max {latencies[-1]:,.0f}  "
-            f"mean {statistics.fmean(latencies):,.0f}"
-        )
-    finally:
-        control.stop(settings)
-        cleanup(settings)
+    latencies = sorted(
+        (r.processed_at - r.ingested_at).total_seconds() * 1000
+        for r in rows
+        if r.processed_at and r.ingested_at
+    )
+    print(f"stored {len(rows):,} of {summary.produced:,}")
+    print(
+        "latency ingested_at → processed_at (ms): "
+        f"p50 {_percentile(latencies, 50):,.0f}  p95 {_percentile(latencies, 95):,.0f}  "
+        f"p99 {_percentile(latencies, 99):,.0f}  max {latencies[-1]:,.0f}  "
+        f"mean {statistics.fmean(latencies):,.0f}"
+    )
 
 
 if __name__ == "__main__":
