@@ -30,6 +30,7 @@ from userstream.producing.plan import page_sequence, page_size
 from userstream.producing.progress import ProgressLine
 from userstream.producing.sink import Delivery, KafkaSink
 from userstream.source.client import RandomUserClient
+from userstream.source.errors import FetchStopped
 from userstream.topics import ensure_topics
 
 __all__ = ["Delivery", "ProduceError", "ProduceSummary", "run_producer"]
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 
 # Extra time the final flush allows beyond librdkafka's own per-message timeout.
 _FLUSH_MARGIN_S = 30.0
+#: Users/s asked of the live API when no rate is given: under its budget of 20,000 users per
+#: 5 minutes per IP (about 67/s), whoever calls the producer (CLI, Airflow, a script).
+LIVE_API_RATE = 60.0
 
 
 @dataclass
@@ -56,8 +60,17 @@ class ProduceSummary:
     source_url: str = ""
     stopped: bool = False
     errors: list[str] = field(default_factory=list)
-    # One per main-topic message, kept only for bounded runs (count given).
+    # One per main-topic message, kept only when asked for (``track_deliveries``).
     deliveries: list[Delivery] = field(default_factory=list)
+    # What determines the users sent, with the seed: see replay_args().
+    results: int = 0
+    start_page: int = 1
+    count: int | None = None
+
+    def replay_args(self) -> str:
+        """The ``userstream produce`` options that re-send exactly these users."""
+        args = f"--seed {self.seed} --batch-size {self.results} --start-page {self.start_page}"
+        return args if self.count is None else f"{args} --count {self.count}"
 
 
 class ProduceError(TransientError):
@@ -70,8 +83,8 @@ class ProduceError(TransientError):
             f"{summary.failed} of {summary.fetched} users were not delivered to Kafka topic "
             f"{summary.topic!r} ({summary.produced} produced, {summary.dead_lettered} "
             f"dead-lettered). First errors: {first}.",
-            hint=f"Check the broker, then re-run with --seed {summary.seed} to re-send the "
-            "same users.",
+            hint="Check the broker, then re-run with the same source and "
+            f"{summary.replay_args()} to re-send the same users.",
         )
         self.summary = summary
 
@@ -87,13 +100,17 @@ def run_producer(
     start_page: int = 1,
     stop: threading.Event | None = None,
     progress: bool = False,
+    track_deliveries: bool = False,
 ) -> ProduceSummary:
     """Fetch users from ``source_url`` and produce them to ``settings.kafka.topic``.
 
     ``count`` bounds the run (the first ``count`` users of the page sequence); ``None``
     runs until ``stop`` is set. ``rate`` caps users per second; ``seed`` defaults to
     ``settings.source.seed``, else a fresh random one (reported in the summary, so the
-    run can be replayed). ``progress`` draws a live line on stderr.
+    run can be replayed). Against the configured live API (``settings.source.url``) the
+    rate defaults to :data:`LIVE_API_RATE`. ``progress`` draws a live line on stderr.
+    ``track_deliveries`` keeps the partition and offset of every message in the summary
+    (for a caller that verifies where each landed; memory grows with the run).
 
     Creates the topics when missing. Returns the summary once every message has an
     outcome; raises :class:`ProduceError` (after the flush) when any failed, and the
@@ -105,6 +122,8 @@ def run_producer(
     if rate is not None and rate <= 0:
         raise ConfigError(f"--rate must be positive, not {rate}.")
     kafka = settings.kafka
+    if rate is None and source_url == settings.source.url:
+        rate = LIVE_API_RATE
     seed = seed or settings.source.seed or secrets.token_hex(8)
     results = page_size(settings.source, count=count, batch_size=batch_size, rate=rate)
     pages = page_sequence(seed, start_page)
@@ -112,7 +131,7 @@ def run_producer(
     metrics = producer_metrics()
 
     ensure_topics(kafka)
-    sink = KafkaSink(kafka, metrics, track_deliveries=count is not None)
+    sink = KafkaSink(kafka, metrics, track_deliveries=track_deliveries)
     sink.start()
     clock = messages.IngestClock()
     fetched = n_pages = 0
@@ -128,20 +147,24 @@ def run_producer(
     )
     line = ProgressLine(enabled=progress, total=count, description=f"→ {kafka.topic}")
     try:
-        with line, RandomUserClient(settings.source, source_url) as client:
+        # The client's retry waits end early on a stop request (it then raises FetchStopped).
+        with line, RandomUserClient(settings.source, source_url, sleep=stop.wait) as client:
             while not stop.is_set() and sink.fatal is None:
                 if count is not None and fetched >= count:
                     break
                 if rate is not None and stop.wait(started + fetched / rate - time.monotonic()):
                     break
                 page_no, page_seed = next(pages)
-                page = client.fetch_page(page_no, seed=page_seed, results=results)
+                try:
+                    page = client.fetch_page(page_no, seed=page_seed, results=results)
+                except FetchStopped:
+                    break
                 users = page.users if count is None else page.users[: count - fetched]
                 metrics.pages.inc()
                 metrics.fetched.inc(len(users))
                 headers = messages.page_headers(
                     source_url=source_url,
-                    api_version=str(page.meta.version or page.info.get("version") or ""),
+                    api_version=page.meta.version,
                     seed=page_seed,
                     page=page_no,
                 )
@@ -164,12 +187,10 @@ def run_producer(
                     failed=sink.counts.failed,
                     rate=sink.counts.produced / elapsed if elapsed > 0 else 0.0,
                 )
-                if not page.users:
-                    # An empty page is the API's (rare) hiccup; the client already retried.
-                    log.warning("empty_page page=%d seed=%s", page_no, page_seed)
     finally:
         sink.flush(kafka.delivery_timeout_ms / 1000 + _FLUSH_MARGIN_S)
         summary = _summary(sink, fetched, n_pages, started, seed, source_url, stop.is_set())
+        summary.results, summary.start_page, summary.count = results, start_page, count
         log.log(
             logging.WARNING if summary.failed else logging.INFO,
             "produce_done fetched=%d produced=%d dlq=%d failed=%d pages=%d seconds=%.2f "

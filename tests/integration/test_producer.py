@@ -117,7 +117,9 @@ def test_n_users_land_once_each_keyed_by_uuid_with_values_as_sent(settings: Sett
     n, batch = 2500, 1000  # three pages, the last one cut after 500 users
     with FakeApiServer() as api:
         url = api.url
-        summary = run_producer(settings, source_url=url, count=n, batch_size=batch, seed="alpha")
+        summary = run_producer(
+            settings, source_url=url, count=n, batch_size=batch, seed="alpha", track_deliveries=True
+        )
         expected = api_users(url, seed="alpha", results=batch, pages=3)[:n]
 
     assert (summary.fetched, summary.produced, summary.dead_lettered, summary.failed) == (
@@ -150,8 +152,9 @@ def test_n_users_land_once_each_keyed_by_uuid_with_values_as_sent(settings: Sett
 
 def test_the_same_seed_replays_the_same_keys(settings: Settings) -> None:
     with FakeApiServer() as api:
-        first = run_producer(settings, source_url=api.url, count=300, batch_size=100, seed="r")
-        second = run_producer(settings, source_url=api.url, count=300, batch_size=100, seed="r")
+        replay = {"count": 300, "batch_size": 100, "seed": "r", "track_deliveries": True}
+        first = run_producer(settings, source_url=api.url, **replay)
+        second = run_producer(settings, source_url=api.url, **replay)
     assert [d.key for d in first.deliveries] != []
     assert sorted(d.key for d in first.deliveries) == sorted(d.key for d in second.deliveries)
 

@@ -138,3 +138,16 @@ def test_the_producer_keeps_its_guarantees_whatever_client_config_says() -> None
         producer_config(KafkaSettings(client_config={"enable.idempotence": "false"}))
     with pytest.raises(ConfigError, match="acks"):
         producer_config(KafkaSettings(client_config={"acks": "1"}))
+
+
+def test_replay_args_name_everything_that_picks_the_users() -> None:
+    from userstream.producer import ProduceSummary
+
+    summary = ProduceSummary(
+        fetched=1000, produced=1000, dead_lettered=0, failed=0, pages=20, seconds=1.0,
+        users_per_s=1000.0, seed="s1", topic="t", results=50, start_page=3, count=1000,
+    )  # fmt: skip
+    # Page P is the same users only for the same page size, so the size under --rate counts.
+    assert summary.replay_args() == "--seed s1 --batch-size 50 --start-page 3 --count 1000"
+    summary.count = None
+    assert summary.replay_args() == "--seed s1 --batch-size 50 --start-page 3"

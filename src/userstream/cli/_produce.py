@@ -22,7 +22,6 @@ out = Console()
 err = Console(stderr=True)
 
 # The live API allows 20,000 users per 5 minutes per IP (~67/s); stay under it by default.
-LIVE_API_RATE = 60.0
 
 
 def register(app: typer.Typer) -> None:
@@ -70,16 +69,15 @@ def produce(
     # Imported here so `userstream --help` does not load librdkafka.
     from userstream.config import load_settings
     from userstream.metrics import serve_metrics
-    from userstream.producer import run_producer
+    from userstream.producer import LIVE_API_RATE, run_producer
     from userstream.source.resolve import open_source
 
     settings = load_settings()
     kind = source or settings.source.kind
     with open_source(settings.source, kind) as resolved:
         err.print(f"source: {resolved.description}", highlight=False)
-        if resolved.kind == "randomuser" and rate is None:
-            rate = LIVE_API_RATE
-            err.print(f"rate: {rate:g} users/s (the live API's budget; --rate to change)")
+        if resolved.url == settings.source.url and rate is None:
+            err.print(f"rate: {LIVE_API_RATE:g} users/s (the live API's budget; --rate to change)")
         if metrics_port is not None:
             serve_metrics(metrics_port)
             err.print(f"metrics: http://127.0.0.1:{metrics_port}/metrics", highlight=False)
@@ -98,21 +96,13 @@ def produce(
                     progress=sys.stderr.isatty() if progress is None else progress,
                 )
             except ProduceError as exc:
-                _print_summary(
-                    exc.summary, json_output, replay=_replay_hint(exc.summary, count, batch_size)
-                )
+                _print_summary(exc.summary, json_output, replay=_replay_hint(exc.summary, kind))
                 raise
-    _print_summary(summary, json_output, replay=_replay_hint(summary, count, batch_size))
+    _print_summary(summary, json_output, replay=_replay_hint(summary, kind))
 
 
-def _replay_hint(summary: ProduceSummary, count: int | None, batch_size: int | None) -> str:
-    # Page size depends on count and batch size, so both are part of an exact replay.
-    parts = ["userstream produce", f"--seed {summary.seed}"]
-    if count is not None:
-        parts.append(f"--count {count}")
-    if batch_size is not None:
-        parts.append(f"--batch-size {batch_size}")
-    return " ".join(parts)
+def _replay_hint(summary: ProduceSummary, source: str) -> str:
+    return f"userstream produce --source {source} {summary.replay_args()}"
 
 
 @contextmanager
@@ -143,7 +133,7 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 def _print_summary(summary: ProduceSummary, as_json: bool, *, replay: str) -> None:
     if as_json:
         data = dataclasses.asdict(summary)
-        del data["deliveries"]
+        data.pop("deliveries")  # empty: the CLI does not track them
         sys.stdout.write(orjson.dumps(data).decode() + "\n")
         sys.stdout.flush()
         return

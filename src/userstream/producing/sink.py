@@ -38,7 +38,6 @@ class Delivery:
     key: str | None
     partition: int
     offset: int
-    topic: str
 
 
 @dataclass
@@ -131,9 +130,6 @@ class KafkaSink:
             break
         producer.poll(0)
 
-    def poll(self, timeout: float = 0.0) -> None:
-        self._require().poll(timeout)
-
     def pending(self) -> int:
         return len(self._require()) if self._producer is not None else 0
 
@@ -176,7 +172,6 @@ class KafkaSink:
                         key=key.decode(errors="replace") if key is not None else None,
                         partition=partition,
                         offset=msg.offset() or 0,
-                        topic=self._kafka.topic,
                     )
                 )
         else:

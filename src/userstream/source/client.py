@@ -34,7 +34,7 @@ import orjson
 from userstream.config import SourceSettings
 from userstream.errors import ConfigError
 from userstream.source._retry import backoff_s, parse_retry_after
-from userstream.source.errors import SourceResponseError, SourceUnavailable
+from userstream.source.errors import FetchStopped, SourceResponseError, SourceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +76,11 @@ class _Odd(Exception):
 class RandomUserClient:
     """Fetches pages from a Random User API base URL (e.g. ``…/api/1.4/``).
 
-    ``rate_limit_users_per_s`` paces requests so that, on average, no more users than that
-    are asked for per second (the live service allows 20,000 users per 5 minutes per IP,
-    about 67/s). ``transport``, ``sleep`` and ``clock`` are for tests. The constructor
-    stores arguments only; ``start()`` opens the connection
-    pool, ``close()`` releases it; the client is also a context manager.
+    ``sleep`` waits between retries; pass a ``threading.Event().wait`` to make a stop request
+    cut the wait short (the fetch then raises :class:`FetchStopped`). ``transport`` is for
+    tests. The constructor stores arguments only; ``start()`` opens the connection pool,
+    ``close()`` releases it; the client is also a context manager. Pacing requests to the
+    live service's budget is the caller's job (the producer's ``rate``).
     """
 
     def __init__(
@@ -88,24 +88,15 @@ class RandomUserClient:
         settings: SourceSettings,
         base_url: str,
         *,
-        rate_limit_users_per_s: float | None = None,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
-        if rate_limit_users_per_s is not None and rate_limit_users_per_s <= 0:
-            raise ConfigError(
-                f"The source rate limit must be positive, not {rate_limit_users_per_s}."
-            )
         self.settings = settings
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
-        self.rate_limit_users_per_s = rate_limit_users_per_s
         self._transport = transport
         self._sleep = sleep
-        self._clock = clock
         self._http: httpx.Client | None = None
         self._jitter = random.Random()  # noqa: S311 - jitter, not secrets
-        self._next_request_at = 0.0
         match = _VERSION_IN_URL.search(httpx.URL(self.base_url).path)
         self._url_version = match.group(1) if match else ""
 
@@ -157,7 +148,6 @@ class RandomUserClient:
         url = self.base_url
         while True:
             attempts += 1
-            self._pace(count)
             status: int | None = None
             retry_after: float | None = None
             try:
@@ -221,19 +211,18 @@ class RandomUserClient:
                 wait,
                 retry_after is not None,
             )
-            self._sleep(wait)
+            # Event.wait answers True when the event was set: the caller is stopping.
+            if self._sleep(wait) is True:
+                raise FetchStopped(
+                    f"Stopped while waiting to retry page {page} ({url}).",
+                    url=url,
+                    page=page,
+                    status=status,
+                    attempts=attempts,
+                    hint="Nothing to do: the run was asked to stop.",
+                )
 
     # -- helpers ---------------------------------------------------------------------
-    def _pace(self, users: int) -> None:
-        """Wait so that users asked for stay under the rate limit (no bursts above it)."""
-        if self.rate_limit_users_per_s is None:
-            return
-        now = self._clock()
-        if self._next_request_at > now:
-            self._sleep(self._next_request_at - now)
-            now = self._next_request_at
-        self._next_request_at = now + users / self.rate_limit_users_per_s
-
     def _page(self, response: httpx.Response, url: str, seed: str, page: int) -> Page:
         try:
             body = orjson.loads(response.content)

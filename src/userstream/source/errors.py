@@ -23,6 +23,10 @@ class SourceUnavailable(TransientError):
         self.attempts = attempts
 
 
+class FetchStopped(SourceUnavailable):
+    """The caller asked to stop while the client was waiting to retry a page."""
+
+
 class SourceResponseError(TerminalError):
     """The API answered something retrying will not fix: a 4xx other than 429 (e.g. 404
     for a version it does not serve), or a body that is not a Random User API page."""

@@ -92,13 +92,11 @@ def produce_batch(
     seed = seed_for_run(run_id)
     with open_source(settings.source, source_kind) as source:
         log.info("producing run=%s seed=%s source=%s", run_id, seed, source.description)
-        summary = run_producer(settings, source_url=source.url, count=batch_size, seed=seed)
+        summary = run_producer(
+            settings, source_url=source.url, count=batch_size, seed=seed, track_deliveries=True
+        )
         description = str(source.description)
-    messages = [
-        [_text(d.key), int(d.partition), int(d.offset)]
-        for d in summary.deliveries
-        if d.topic == summary.topic
-    ]
+    messages = [[_text(d.key), int(d.partition), int(d.offset)] for d in summary.deliveries]
     return {
         "run_id": run_id,
         "seed": seed,

@@ -13,7 +13,7 @@ import pytest
 from userstream.config import SourceSettings
 from userstream.errors import ConfigError, TerminalError, TransientError
 from userstream.source.client import ODD_ANSWER_RETRIES, RandomUserClient
-from userstream.source.errors import SourceResponseError, SourceUnavailable
+from userstream.source.errors import FetchStopped, SourceResponseError, SourceUnavailable
 from userstream.source.fake_server import FakeApiServer
 from userstream.source.faults import Faults
 
@@ -203,21 +203,20 @@ def test_connection_refused_is_transient(fast):
     assert "connection failed" in str(caught.value)
 
 
-def test_rate_limit_paces_requests(api):
-    now = [100.0]
-    waits: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        waits.append(seconds)
-        now[0] += seconds
-
-    client = RandomUserClient(
-        SourceSettings(), api.url, rate_limit_users_per_s=50, sleep=sleep, clock=lambda: now[0]
-    )
-    with client:
-        for page in range(1, 4):
-            client.fetch_page(page, seed="rate", results=10)
-    assert waits == pytest.approx([0.2, 0.2])
+def test_a_stop_request_cuts_the_retry_wait_short(fast):
+    stop = threading.Event()
+    stop.set()
+    slow = fast.model_copy(update={"backoff_base_s": 60.0, "backoff_max_s": 60.0})
+    with (
+        FakeApiServer(faults=Faults(error_every=1)) as api,
+        RandomUserClient(slow, api.url, sleep=stop.wait) as client,
+    ):
+        started = time.monotonic()
+        with pytest.raises(FetchStopped) as caught:
+            client.fetch_page(3, seed="stop", results=5)
+        assert api.requests == 1
+    assert time.monotonic() - started < 30, "the 60 s backoff was waited out"
+    assert caught.value.page == 3 and caught.value.status == 503
 
 
 def test_misuse_is_reported(api, fast):
@@ -229,12 +228,19 @@ def test_misuse_is_reported(api, fast):
             client.fetch_page(1, seed="x", results=5001)
         with pytest.raises(ConfigError):
             client.fetch_page(0, seed="x")
-    with pytest.raises(ConfigError):
-        RandomUserClient(fast, api.url, rate_limit_users_per_s=0)
 
 
 def test_no_network_in_constructor(fast):
-    # A client for an unreachable host can be built and closed without any I/O.
-    client = RandomUserClient(fast, f"http://127.0.0.1:{closed_port()}/api/1.4/")
+    # Building and closing a client sends nothing; only fetch_page does.
+    requests: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda r: requests.append(r) or httpx.Response(503))
+    url = f"http://127.0.0.1:{closed_port()}/api/1.4/"
+    client = RandomUserClient(fast, url, transport=transport)
     client.close()
-    assert threading.active_count() >= 1
+    assert requests == []
+    with (
+        RandomUserClient(fast, url, transport=transport) as used,
+        pytest.raises(SourceUnavailable),
+    ):
+        used.fetch_page(1, seed="x", results=1)
+    assert len(requests) == fast.max_retries + 1
