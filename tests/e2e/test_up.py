@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +21,13 @@ from userstream.config import load_settings
 pytestmark = pytest.mark.e2e
 
 CLI = [sys.executable, "-m", "userstream"]
+
+
+def _free_port() -> int:
+    """A TCP port nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
@@ -116,11 +124,18 @@ def test_up_lands_users_status_reports_them_and_down_stops_everything(
 ) -> None:
     settings = load_settings()
     keyspace, topic = f"e2e_{unique}", f"e2e_{unique}"
+    # Its own stream job, Airflow instance and ports too: a developer's running pipeline
+    # (other topic and keyspace) must be neither reused nor stopped by this test.
+    airflow_port = _free_port()
     env = {
         **os.environ,
         "USERSTREAM_KAFKA__TOPIC": topic,
         "USERSTREAM_CASSANDRA__KEYSPACE": keyspace,
         "USERSTREAM_AIRFLOW__BATCH_SIZE": "500",
+        "USERSTREAM_SPARK__JOB_NAME": f"e2e_stream_{unique}",
+        "USERSTREAM_AIRFLOW__INSTANCE": f"e2e_airflow_{unique}",
+        "USERSTREAM_AIRFLOW__PORT": str(airflow_port),
+        "USERSTREAM_SOURCE__FAKE_PORT": str(_free_port()),
     }
     started = time.monotonic()
     sessions: set[str] = set()
@@ -129,7 +144,7 @@ def test_up_lands_users_status_reports_them_and_down_stops_everything(
         assert up.returncode == 0, up.stdout + up.stderr
         assert "userstream is up" in up.stdout
         assert "local stand-in" in up.stdout
-        assert "127.0.0.1:8080" in up.stdout
+        assert f"127.0.0.1:{airflow_port}" in up.stdout
 
         stored = 0
         deadline = time.monotonic() + 900
