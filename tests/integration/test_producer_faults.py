@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka.admin import OffsetSpec
 
 from tests.integration.static_api import StaticApi
 from tests.integration.test_producer import api_users, delete_topics, read_topic
@@ -26,6 +26,7 @@ from userstream.config import KafkaSettings, Settings
 from userstream.producer import ProduceSummary, run_producer
 from userstream.source.fake_server import FakeApiServer
 from userstream.stack import kafka as local_kafka
+from userstream.topics import admin_client
 
 pytestmark = pytest.mark.integration
 
@@ -43,23 +44,16 @@ def settings(stack: Settings, unique: str) -> Iterator[Settings]:
 
 def end_offsets(kafka: KafkaSettings, topic: str) -> int:
     """Messages in ``topic`` (sum of end offsets); 0 while it does not exist or is away."""
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap_servers, "socket.timeout.ms": 3000})
+    admin = admin_client(kafka)
     try:
         metadata = admin.list_topics(topic, timeout=5).topics.get(topic)
-    except Exception:
+        if metadata is None or metadata.error is not None:
+            return 0
+        latest = {TopicPartition(topic, p): OffsetSpec.latest() for p in metadata.partitions}
+        futures = admin.list_offsets(latest, request_timeout=5).values()
+        return sum(future.result().offset for future in futures)
+    except KafkaException:
         return 0
-    if metadata is None or metadata.error is not None:
-        return 0
-    from confluent_kafka import Consumer
-
-    consumer = Consumer({"bootstrap.servers": kafka.bootstrap_servers, "group.id": "offsets"})
-    try:
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
-            for p in metadata.partitions
-        )
-    finally:
-        consumer.close()
 
 
 def wait_for(predicate: object, *, timeout: float, what: str) -> None:
@@ -175,9 +169,7 @@ def test_sigterm_flushes_everything_fetched_and_exits_cleanly(settings: Settings
 def test_cli_produces_the_recorded_sample_keyed_by_uuid(settings: Settings) -> None:
     sample = json.loads(SAMPLE.read_text())["results"]
     n = len(sample)
-    server = StaticApi(SAMPLE.read_bytes())
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with StaticApi(SAMPLE.read_bytes()) as server:
         done = subprocess.run(
             [
                 str(USERSTREAM),
@@ -197,9 +189,6 @@ def test_cli_produces_the_recorded_sample_keyed_by_uuid(settings: Settings) -> N
             text=True,
             timeout=300,
         )
-    finally:
-        server.shutdown()
-        server.server_close()
     assert done.returncode == 0, done.stderr
     assert "source:" in done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
