@@ -135,9 +135,22 @@ def _start_cassandra(settings: Settings) -> float | None:
         took = wait_ready(
             paths, NAME, LABEL, lambda: port_open(host, c.port), timeout=START_TIMEOUT_S
         )
-        took += wait_ready(
-            paths, NAME, LABEL, lambda: _secured(settings), timeout=LOGIN_TIMEOUT_S, interval=2.0
-        )
+        refusals: list[TerminalError] = []
+        try:
+            took += wait_ready(
+                paths,
+                NAME,
+                LABEL,
+                lambda: _secured(settings, refusals),
+                timeout=LOGIN_TIMEOUT_S,
+                interval=2.0,
+            )
+        except TransientError:
+            # A refusal that lasted the whole wait is the real error (e.g. a secrets file
+            # that belongs to another data folder), not the timeout.
+            if refusals:
+                raise refusals[-1] from None
+            raise
     except BaseException:
         process.stop(paths, NAME, timeout=STOP_TIMEOUT_S)
         raise
@@ -145,22 +158,23 @@ def _start_cassandra(settings: Settings) -> float | None:
     return took
 
 
-def _secured(settings: Settings) -> bool:
-    """One attempt at securing the node; False while its auth tables are not ready yet."""
+def _secured(settings: Settings, refusals: list[TerminalError]) -> bool:
+    """One attempt at securing the node; False while its auth tables are not ready yet.
+
+    A refused login is retried (right after the port opens the default role may not exist
+    yet, and a crash between writing the secrets file and creating the role is repaired
+    once it does); it is recorded in ``refusals`` so the caller can raise it, rather than
+    a bare timeout, when the refusal lasts.
+    """
     try:
         secure_node(settings)
     except TransientError as exc:
         log.debug("cassandra not ready yet: %s", exc.message)
         return False
-    except TerminalError:
-        # The default role may not exist yet right after the port opens; the bound of
-        # wait_ready turns a lasting refusal into an error.
-        from userstream.store import credentials_file
-
-        if credentials_file(settings).is_file():
-            log.debug("cassandra login refused, retrying")
-            return False
-        raise
+    except TerminalError as exc:
+        log.debug("cassandra login refused, retrying: %s", exc.message)
+        refusals.append(exc)
+        return False
     return True
 
 
