@@ -21,7 +21,7 @@ from typing import Any
 
 from userstream.config import Settings
 from userstream.errors import TransientError
-from userstream.source.resolve import probe
+from userstream.source.resolve import check_url, probe
 from userstream.stack import process
 
 Say = Callable[[str], None]
@@ -72,6 +72,9 @@ def _start_fake_api(settings: Settings, say: Say) -> str:
     return url
 
 
+SOURCE_KINDS = ("auto", "randomuser", "local")
+
+
 def choose_source(settings: Settings, kind: str, say: Say) -> SourceChoice:
     """Decide where users come from; start the stand-in when it is the one."""
     url = settings.source.url
@@ -90,7 +93,8 @@ def choose_source(settings: Settings, kind: str, say: Say) -> SourceChoice:
         why = f" ({url} did not answer: {reason})" if kind == "auto" else ""
         local = _start_fake_api(settings, say)
         return SourceChoice("local", local, f"the local stand-in at {local}{why}")
-    return SourceChoice("url", kind, f"the API at {kind}")
+    base = check_url(kind)
+    return SourceChoice("url", base, f"the API at {base}")
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -115,6 +119,8 @@ def up(settings: Settings, *, source: str, say: Say, trigger_first_run: bool = T
     from userstream.stack.local import stack_up
     from userstream.streaming import control
 
+    if source not in SOURCE_KINDS:
+        check_url(source)  # a bad --source fails before anything is started
     say("1/5 Kafka and Cassandra")
     stack_up(settings, progress=say)
     say("2/5 topics and schema")

@@ -53,6 +53,24 @@ def probe(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
     return None
 
 
+def check_url(url: str) -> str:
+    """``url`` as a base URL (ending in ``/``) when it is an http(s) URL with a host.
+
+    Raises ``ConfigError`` otherwise; used for a source given as a URL.
+    """
+    choice = url.strip()
+    try:
+        parsed = httpx.URL(choice)
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigError(
+            f"Unknown source {url!r}.",
+            hint="Use auto, randomuser, local, or the http(s) base URL of a Random User API.",
+        )
+    return choice if choice.endswith("/") else choice + "/"
+
+
 @contextmanager
 def open_source(settings: SourceSettings, kind: str) -> Iterator[ResolvedSource]:
     """Resolve ``kind`` to a usable API base URL for the duration of the ``with`` block.
@@ -84,11 +102,5 @@ def open_source(settings: SourceSettings, kind: str) -> Iterator[ResolvedSource]
                 api.url, "local", f"local stand-in at {api.url} ({host} did not answer: {reason})"
             )
     else:
-        url = httpx.URL(choice)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ConfigError(
-                f"Unknown source {kind!r}.",
-                hint="Use auto, randomuser, local, or the http(s) base URL of a Random User API.",
-            )
-        base = choice if choice.endswith("/") else choice + "/"
+        base = check_url(choice)
         yield ResolvedSource(base, "url", f"the API at {base}")

@@ -9,7 +9,7 @@ import pytest
 
 from userstream.config import SourceSettings
 from userstream.errors import ConfigError
-from userstream.source.resolve import open_source
+from userstream.source.resolve import check_url, open_source
 
 
 def closed_url() -> str:
@@ -57,3 +57,24 @@ def test_randomuser_and_explicit_urls():
 def test_unknown_kinds_are_config_errors(kind):
     with pytest.raises(ConfigError), open_source(SourceSettings(), kind):
         pass
+
+
+@pytest.mark.parametrize("bad", ["bogus", "ftp://example.com/api/", "http://", "http://[::1"])
+def test_check_url_refuses_what_is_not_an_http_url(bad):
+    with pytest.raises(ConfigError, match="Unknown source"):
+        check_url(bad)
+
+
+def test_check_url_gives_a_base_url():
+    assert check_url("https://example.com/api/1.4") == "https://example.com/api/1.4/"
+    assert check_url(" http://127.0.0.1:9/api/ ") == "http://127.0.0.1:9/api/"
+
+
+def test_up_validates_a_url_source_like_open_source(base_settings):
+    from userstream.pipeline import choose_source
+
+    said = []
+    with pytest.raises(ConfigError, match="Unknown source"):
+        choose_source(base_settings, "bogus", said.append)
+    choice = choose_source(base_settings, "http://127.0.0.1:9/api/1.4", said.append)
+    assert (choice.kind, choice.url) == ("url", "http://127.0.0.1:9/api/1.4/")
