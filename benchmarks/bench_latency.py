@@ -57,6 +57,8 @@ def main() -> None:
         if r.processed_at and r.ingested_at
     )
     print(f"stored {len(rows):,} of {summary.produced:,}")
+    if not latencies:
+        raise SystemExit("no user reached Cassandra within 600 s: see the stream's log")
     print(
         "latency ingested_at → processed_at (ms): "
         f"p50 {_percentile(latencies, 50):,.0f}  p95 {_percentile(latencies, 95):,.0f}  "
