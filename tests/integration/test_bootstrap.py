@@ -83,13 +83,25 @@ def test_bootstrap_creates_the_configured_login_and_disables_the_default(
             future.result()
 
 
-def test_bootstrap_without_a_configured_login_says_what_to_set(stack: Settings) -> None:
+def test_bootstrap_without_a_configured_login_says_what_to_set(
+    stack: Settings, kafka_admin, unique: str
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("USERSTREAM_CASSANDRA__")}
-    env["USERSTREAM_KAFKA__TOPIC"] = "it_boot_unused"
-    result = subprocess.run(
-        [sys.executable, "-m", "userstream", "bootstrap"],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert result.returncode == 1
-    assert "USERSTREAM_CASSANDRA__USERNAME" in result.stderr
-    assert "Traceback" not in result.stderr
+    name = f"it_boot_unused_{unique}"
+    env["USERSTREAM_KAFKA__TOPIC"] = name
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "userstream", "bootstrap"],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert result.returncode == 1
+        assert "USERSTREAM_CASSANDRA__USERNAME" in result.stderr
+        assert "Traceback" not in result.stderr
+        # Nothing was created before the missing login was noticed.
+        leaked = {name, f"{name}.dlq"} & set(kafka_admin.list_topics(timeout=10).topics)
+        assert leaked == set()
+    finally:
+        leaked = {name, f"{name}.dlq"} & set(kafka_admin.list_topics(timeout=10).topics)
+        if leaked:
+            for future in kafka_admin.delete_topics(sorted(leaked)).values():
+                future.result()

@@ -178,7 +178,7 @@ def status(
 
 
 def bootstrap() -> None:
-    """For clusters and Docker Compose: create topics, secure Cassandra's login, apply the schema.
+    """For clusters and Docker Compose: secure Cassandra's login, create topics, apply the schema.
 
     Uses USERSTREAM_CASSANDRA__USERNAME/PASSWORD: when that login does not exist yet, it is
     created with the default cassandra login, which is then disabled. Idempotent.
@@ -187,10 +187,11 @@ def bootstrap() -> None:
     from userstream.stack._cassandra_auth import secure_configured_login
 
     settings = load_settings()
-    topics.ensure_topics(settings.kafka)
-    _say(f"topics {settings.kafka.topic} and {settings.kafka.dlq_topic} exist")
+    # The login first: without one configured this fails before anything is created.
     secure_configured_login(settings)
     _say("cassandra: project login works, default login disabled")
+    topics.ensure_topics(settings.kafka)
+    _say(f"topics {settings.kafka.topic} and {settings.kafka.dlq_topic} exist")
     schema.apply_schema(settings)
     _say(f"schema of keyspace {settings.cassandra.keyspace} applied")
 
