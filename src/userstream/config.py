@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from userstream.source import MAX_RESULTS
+
 REAL_API_URL = "https://randomuser.me/api/1.4/"
 
 
@@ -82,7 +84,7 @@ class CassandraSettings(BaseModel):
 class SourceSettings(BaseModel):
     kind: Literal["auto", "randomuser", "local"] | str = "auto"
     url: str = REAL_API_URL
-    results_per_page: int = Field(default=5000, ge=1, le=5000)
+    results_per_page: int = Field(default=MAX_RESULTS, ge=1, le=MAX_RESULTS)
     nat: str | None = None
     seed: str | None = None
     timeout_s: float = Field(default=30.0, gt=0)

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from userstream.producer import ProduceError, ProduceSummary
+from userstream.source import MAX_PAGE, MAX_RESULTS
 
 out = Console()
 err = Console(stderr=True)
@@ -40,7 +41,7 @@ def produce(
     ] = None,
     batch_size: Annotated[
         int | None,
-        typer.Option(min=1, max=5000, help="Users per API request (fixed for the run)."),
+        typer.Option(min=1, max=MAX_RESULTS, help="Users per API request (fixed for the run)."),
     ] = None,
     rate: Annotated[
         float | None, typer.Option(min=0.001, help="At most this many users per second.")
@@ -48,7 +49,7 @@ def produce(
     seed: Annotated[
         str | None, typer.Option(help="API seed; the same seed re-sends the same users.")
     ] = None,
-    start_page: Annotated[int, typer.Option(min=1, max=10000, help="First page to fetch.")] = 1,
+    start_page: Annotated[int, typer.Option(min=1, max=MAX_PAGE, help="First page to fetch.")] = 1,
     metrics_port: Annotated[
         int | None,
         typer.Option(help="Serve Prometheus metrics on 127.0.0.1:<port>/metrics while running."),

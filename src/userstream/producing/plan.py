@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from userstream.config import SourceSettings
 from userstream.errors import ConfigError
 
-# The API serves pages 1..10000 and silently answers page 1 beyond; an unbounded run
-# continues with a derived seed instead of re-sending page 1.
-MAX_PAGE = 10_000
-MAX_RESULTS = 5_000
+# The API answers page 1 beyond MAX_PAGE; an unbounded run continues with a derived seed
+# instead of re-sending page 1.
+from userstream.source import MAX_PAGE, MAX_RESULTS
 
 
 def page_size(

@@ -4,3 +4,7 @@
 - :mod:`userstream.source.fake_server` — :class:`FakeApiServer`, the offline stand-in.
 - :mod:`userstream.source.resolve` — :func:`open_source`, which of the two to use.
 """
+
+#: The API's limits (version 1.4): users per request and pages per seed.
+MAX_RESULTS = 5000
+MAX_PAGE = 10000

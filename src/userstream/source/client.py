@@ -33,6 +33,7 @@ import orjson
 
 from userstream.config import SourceSettings
 from userstream.errors import ConfigError
+from userstream.source import MAX_PAGE, MAX_RESULTS
 from userstream.source._retry import backoff_s, parse_retry_after
 from userstream.source.errors import FetchStopped, SourceResponseError, SourceUnavailable
 
@@ -135,10 +136,10 @@ class RandomUserClient:
         if self._http is None:
             raise RuntimeError("RandomUserClient is not started: call start() or use `with`.")
         count = self.settings.results_per_page if results is None else results
-        if not 1 <= count <= 5000:
-            raise ConfigError(f"The API serves 1 to 5000 users per request, not {count}.")
-        if not 1 <= page <= 10000:
-            raise ConfigError(f"The API serves pages 1 to 10000, not {page}.")
+        if not 1 <= count <= MAX_RESULTS:
+            raise ConfigError(f"The API serves 1 to {MAX_RESULTS} users per request, not {count}.")
+        if not 1 <= page <= MAX_PAGE:
+            raise ConfigError(f"The API serves pages 1 to {MAX_PAGE}, not {page}.")
         params: dict[str, str | int] = {"results": count, "page": page, "seed": seed}
         if self.settings.nat:
             params["nat"] = self.settings.nat

@@ -25,14 +25,13 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 from userstream.errors import ConfigError
+from userstream.source import MAX_PAGE, MAX_RESULTS
 from userstream.source.fake_data import ALL_NATS, FIELDS, VERSION, make_page
 from userstream.source.faults import COWBOY, Faults, hits
 
 log = logging.getLogger(__name__)
 
 _API_PATHS = frozenset({"/api", "/api/", f"/api/{VERSION}", f"/api/{VERSION}/"})
-_MAX_RESULTS = 5000
-_MAX_PAGE = 10000
 _UNSERVED_FORMATS = frozenset({"csv", "yaml", "xml"})
 
 
@@ -219,7 +218,7 @@ class FakeApiServer:
             {} if faults.retry_after_s is None else {"Retry-After": str(faults.retry_after_s)}
         )
 
-        results = _int_or(query.get("results"), 1, _MAX_RESULTS, 1)
+        results = _int_or(query.get("results"), 1, MAX_RESULTS, 1)
         if self._budget is not None:
             used = self._budget.take(handler.client_address[0], results)
             if used is not None:
@@ -239,7 +238,7 @@ class FakeApiServer:
             )
             return
         seed = query.get("seed") or secrets.token_hex(8)
-        page = _int_or(query.get("page"), 1, _MAX_PAGE, 1)
+        page = _int_or(query.get("page"), 1, MAX_PAGE, 1)
         wanted = [
             n.strip().upper()
             for n in (query.get("nat") or query.get("nationality") or "").split(",")
