@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from userstream.config import CassandraSettings, Settings
-from userstream.errors import ConfigError, TransientError
+from userstream.errors import ConfigError, TerminalError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,16 @@ def apply_schema(settings: Settings) -> list[str]:
     """Create the keyspace and tables when missing; return the statements run.
 
     Raises ``TransientError`` when the cluster does not answer or does not agree on the
-    schema in time, and ``ConfigError``/``TerminalError`` from ``store.connect``.
+    schema in time, ``TerminalError`` naming the statement when Cassandra refuses one
+    (Unauthorized, InvalidRequest, ...), and ``ConfigError``/``TerminalError`` from
+    ``store.connect``.
     """
+    from cassandra import (  # type: ignore[attr-defined]
+        RequestExecutionException,
+        RequestValidationException,
+        Timeout,
+        Unavailable,
+    )
     from cassandra.cluster import NoHostAvailable, OperationTimedOut
 
     from userstream.store import session
@@ -102,6 +110,22 @@ def apply_schema(settings: Settings) -> list[str]:
                     f"out at: {statement.splitlines()[0]}",
                     hint="Retry `userstream db init` when the cluster is healthy; it is "
                     "idempotent.",
+                ) from exc
+            except (Timeout, Unavailable) as exc:
+                raise TransientError(
+                    f"Cassandra could not apply the schema of keyspace "
+                    f"{settings.cassandra.keyspace!r} right now ({type(exc).__name__}) at: "
+                    f"{statement.splitlines()[0]}",
+                    hint="Retry `userstream db init` when the cluster is healthy; it is "
+                    "idempotent.",
+                ) from exc
+            except (RequestValidationException, RequestExecutionException) as exc:
+                raise TerminalError(
+                    f"Cassandra refused a schema statement for keyspace "
+                    f"{settings.cassandra.keyspace!r} ({type(exc).__name__}: {exc}) at: "
+                    f"{statement.splitlines()[0]}",
+                    hint="Check that the configured login may create keyspaces and tables "
+                    "(a superuser, or CREATE permission), then retry `userstream db init`.",
                 ) from exc
         if not sess.cluster.control_connection.wait_for_schema_agreement(
             wait_time=SCHEMA_AGREEMENT_WAIT_S
