@@ -178,3 +178,10 @@ def purge(settings: Settings, *, say: Say) -> None:
         else:
             child.unlink()
         say(f"removed {child}")
+    # A checkpoint folder configured outside the state folder holds the stream's offsets too.
+    checkpoints = settings.checkpoint_dir().resolve()
+    outside = not checkpoints.is_relative_to(root.resolve())
+    # Never an ancestor of the state folder (that would take the jars, or far more, with it).
+    if outside and not root.resolve().is_relative_to(checkpoints) and checkpoints.is_dir():
+        shutil.rmtree(checkpoints)
+        say(f"removed {checkpoints}")
