@@ -58,11 +58,10 @@ def _stack_parts(settings: Settings) -> list[Part]:
     ]
 
 
-def _stream_part(settings: Settings) -> Part:
+def _stream_part(settings: Settings, state: dict[str, Any]) -> Part:
     from userstream.streaming import control
 
     proc = control.running(settings)
-    state = control.last_progress(settings) or {}
     totals = state.get("totals") or {}
     detail = (
         f"{state.get('state', 'no progress yet')}; {totals.get('batches', 0)} batches, "
@@ -95,11 +94,20 @@ def _source_part(settings: Settings) -> Part:
                 "local stand-in" if proc else "local stand-in is not running")  # fmt: skip
 
 
-def _lag(settings: Settings) -> int | None:
-    from userstream.streaming import control
+def _lag(
+    settings: Settings, topics: dict[str, dict[str, int]], state: dict[str, Any]
+) -> int | None:
+    """Messages between the last processed batch's end offsets and the topic's end offsets.
 
-    per_partition = control.lag(settings)
-    return None if per_partition is None else sum(per_partition.values())
+    From what ``gather`` already has (``_topic_ends`` and the progress file), so no other
+    Kafka client is built; None when no batch has been processed or the ends are unknown.
+    """
+    batch = state.get("last_batch") or {}
+    done = (batch.get("end_offsets") or {}).get(settings.kafka.topic)
+    ends = topics.get(settings.kafka.topic)
+    if not done or not ends:
+        return None
+    return sum(max(0, ends[str(p)] - int(o)) for p, o in done.items() if str(p) in ends)
 
 
 def _topic_ends(settings: Settings) -> dict[str, dict[str, int]]:
@@ -172,26 +180,26 @@ def gather(settings: Settings) -> PipelineStatus:
             log.debug("status probe failed what=%s", what, exc_info=True)
             return None
 
-    status.parts.extend(probe("kafka/cassandra", _stack_parts, settings) or [])
-    for what, fn in (
-        ("stream", _stream_part),
-        ("airflow", _airflow_part),
-        ("source", _source_part),
-    ):
-        part = probe(what, fn, settings)
-        status.parts.append(part or Part(what, False, detail="could not be probed"))
     from userstream.streaming import control
 
+    # Read once: the stream's part, the last batch and the lag all come from it.
     state = probe("stream progress", control.last_progress, settings) or {}
+    status.parts.extend(probe("kafka/cassandra", _stack_parts, settings) or [])
+    for what, fn, args in (
+        ("stream", _stream_part, (settings, state)),
+        ("airflow", _airflow_part, (settings,)),
+        ("source", _source_part, (settings,)),
+    ):
+        part = probe(what, fn, *args)
+        status.parts.append(part or Part(what, False, detail="could not be probed"))
     status.last_batch = state.get("last_batch")
-    kafka_up = any(p.name.lower().startswith("kafka") and p.healthy for p in status.parts)
-    if kafka_up:
-        status.topics = probe("topics", _topic_ends, settings) or {}
-        status.lag = probe("lag", _lag, settings)
-    if any(p.name.lower().startswith("cassandra") and p.healthy for p in status.parts):
-        counts = probe("rows", _row_counts, settings)
-        if counts:
-            status.rows_stored, status.rows_rejected = counts
+    # Asked whether or not a local process is healthy: the clients may point at an
+    # external cluster. A broker or node that does not answer becomes a note.
+    status.topics = probe("topics", _topic_ends, settings) or {}
+    status.lag = probe("lag", _lag, settings, status.topics, state)
+    counts = probe("rows", _row_counts, settings)
+    if counts:
+        status.rows_stored, status.rows_rejected = counts
     if any(p.name == "airflow" and p.healthy for p in status.parts):
         status.last_dag_run = probe("last DAG run", _last_dag_run, settings)
     status.quality = _read_result(settings, "quality.json")
