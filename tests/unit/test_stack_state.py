@@ -125,3 +125,17 @@ def test_missing_java_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_role_ddl_quoting() -> None:
     assert _quote("ab'c") == "'ab''c'"
+
+
+def test_airflow_password_is_written_once_privately_and_atomically(tmp_path: Path) -> None:
+    from userstream.stack import airflow
+
+    settings = load_settings(state_dir=tmp_path)
+    creds, created = airflow.ensure_credentials(settings)
+    assert created
+    assert stat.S_IMODE(creds.file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(settings.paths.secrets.stat().st_mode) == 0o700
+    assert json.loads(creds.file.read_text()) == {creds.username: creds.password}
+    assert list(settings.paths.secrets.glob("*.tmp")) == []
+    again, created_again = airflow.ensure_credentials(settings)
+    assert (again.password, created_again) == (creds.password, False)

@@ -38,6 +38,7 @@ from userstream.stack._airflow_env import (
     process_name,
 )
 from userstream.stack._ports import require_free
+from userstream.stack._state import secrets_dir, write_secret_json
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +109,11 @@ def ensure_credentials(settings: Settings) -> tuple[Credentials, bool]:
     if path.exists():
         passwords = _read_passwords(path)
     if user not in passwords:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        secrets_dir(settings.paths)
         passwords[user] = secrets.token_urlsafe(18)
-        # Created 0600 from the start: the password is never readable by others, not even briefly.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(json.dumps(passwords) + "\n")
+        # Atomic and 0600 from its first byte: a crash never leaves an empty or partial file
+        # (which would silently lead to another password), nor a readable one.
+        write_secret_json(path, passwords)
         created = True
     path.chmod(0o600)
     return Credentials(user, passwords[user], path), created
