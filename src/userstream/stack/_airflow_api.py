@@ -69,8 +69,7 @@ class AirflowApi:
         self._token: str | None = None
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        # Paths are relative to /api/v2; a caller that spelled the prefix out is understood too.
-        path = path.removeprefix("/api/v2")
+        # Paths are relative to /api/v2 (e.g. "/dags").
         for attempt in range(2):
             if self._token is None:
                 self._token = fetch_token(self.base_url, self._username, self._password)

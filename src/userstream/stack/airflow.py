@@ -390,11 +390,6 @@ def wait_for_run(
     return RunResult(dag_id, run_id, state, tasks, failed.task_id if failed else None, failure)
 
 
-def set_paused(settings: Settings, dag_id: str, paused: bool) -> None:
-    """Pause or unpause a DAG (new DAGs start paused, so nothing runs until asked)."""
-    api(settings).set_paused(dag_id, paused)
-
-
 def run_dag(
     settings: Settings,
     dag_id: str,

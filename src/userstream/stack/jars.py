@@ -81,8 +81,3 @@ def ensure_jars(lib_root: Path, component: str, *, log_dir: Path | None = None) 
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     return target
-
-
-def classpath(folder: Path, sep: str = ":") -> str:
-    """All jars of a folder, sorted so the classpath is the same on every run."""
-    return sep.join(str(p) for p in sorted(folder.glob("*.jar")))

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 from userstream.config import Settings
-from userstream.errors import ConfigError, TerminalError
+from userstream.errors import TerminalError
 from userstream.stack import jars, process
 from userstream.stack._java import require_java
 from userstream.stack._lock import component_lock
@@ -189,12 +189,3 @@ def stop_kafka(settings: Settings) -> bool:
     if stopped:
         log.info("kafka stopped")
     return stopped
-
-
-def restart_broker(settings: Settings) -> float:
-    """Stop the broker and start it again (fault tests); return the seconds to ready."""
-    stop_kafka(settings)
-    took = start_kafka(settings)
-    if took is None:
-        raise ConfigError("Kafka was still running after it was stopped.")
-    return took
