@@ -84,7 +84,8 @@ def streaming_pipeline() -> None:
     def ensure_topics_and_schema() -> None:
         steps.ensure_topics_and_schema(_settings())
 
-    @task(execution_timeout=timedelta(minutes=5))
+    # Longer than the start wait inside (steps.ENSURE_STREAM_START_TIMEOUT_S) plus preparation.
+    @task(execution_timeout=timedelta(seconds=steps.ENSURE_STREAM_TASK_TIMEOUT_S))
     @_fail_fast_on_terminal
     def ensure_stream() -> dict[str, Any]:
         return steps.ensure_stream(_settings())

@@ -28,28 +28,18 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from userstream.errors import TerminalError
+from userstream.streaming import contract
 
 log = logging.getLogger(__name__)
 
-#: Columns every stored profile must have filled.
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    "id",
-    "first_name",
-    "last_name",
-    "email",
-    "username",
-    "dob",
-    "registered_at",
-    "country",
-    "ingested_at",
-    "processed_at",
-    "kafka_partition",
-    "kafka_offset",
-)
+#: Columns every stored profile must have filled: the stream's contract (what validation
+#: requires) plus the lineage the stream adds. username, country and registered_at are
+#: optional on purpose (the API omits them for some nationalities).
+REQUIRED_COLUMNS: tuple[str, ...] = contract.REQUIRED_FIELDS + contract.LINEAGE_COLUMNS
 MAX_AGE_YEARS = 120
-# Deliberately loose: the store keeps what the API sent (lower-cased); this catches
-# truncation, empty parts and stray whitespace, not RFC 5322 corner cases.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+# The stream's own email rule (stored emails are lower-cased); re.ASCII reads ``\s`` as
+# Java's regex (Spark's rlike) does.
+_EMAIL = re.compile(contract.EMAIL_PATTERN, re.ASCII)
 _IN_CHUNK = 100
 
 
@@ -240,8 +230,14 @@ def run_checks(
     failed: int,
     max_delay_s: float,
     now: datetime | None = None,
+    stored: int | None = None,
 ) -> QualityReport:
-    """All checks over the stored rows of one batch; ``rows`` are that batch's stored users."""
+    """All checks over the stored rows of one batch; ``rows`` are that batch's stored users.
+
+    Reconciliation counts messages: ``stored`` is the number of the batch's messages whose
+    user is stored (``landed_counts``), which exceeds ``len(rows)`` when a user was
+    produced twice; it defaults to ``len(rows)`` (every user produced once).
+    """
     now = now or datetime.now(UTC)
     checks = [
         check_completeness(rows),
@@ -250,7 +246,7 @@ def run_checks(
         check_freshness(rows, max_delay_s, now),
         check_reconciliation(
             produced=produced,
-            stored=len(rows),
+            stored=len(rows) if stored is None else stored,
             rejected=rejected,
             dead_lettered=dead_lettered,
             failed=failed,
@@ -268,6 +264,23 @@ def missing(
         for m in messages
         if m.key.lower() not in stored_ids and (m.partition, m.offset) not in rejected
     ]
+
+
+def landed_counts(
+    messages: Iterable[Message], stored_ids: set[str], rejected: set[tuple[int, int]]
+) -> tuple[int, int]:
+    """(stored, rejected) counted per message, so that produced = stored + rejected.
+
+    A message is rejected when its (partition, offset) is among the rejects, else stored
+    when its key is among the stored user ids: a user produced twice counts twice.
+    """
+    n_stored = n_rejected = 0
+    for m in messages:
+        if (m.partition, m.offset) in rejected:
+            n_rejected += 1
+        elif m.key.lower() in stored_ids:
+            n_stored += 1
+    return n_stored, n_rejected
 
 
 def write_report(report: QualityReport, path: Path) -> None:
@@ -341,6 +354,11 @@ class Landing:
     rows: list[dict[str, Any]]
     rejected: set[tuple[int, int]]
     missing: list[Message]
+
+    def counts(self, messages: Iterable[Message]) -> tuple[int, int]:
+        """(stored, rejected) messages of the batch (see ``landed_counts``)."""
+        stored_ids = {str(row["id"]).lower() for row in self.rows}
+        return landed_counts(messages, stored_ids, self.rejected)
 
 
 def find_landed(session: Any, topic: str, messages: Sequence[Message]) -> Landing:

@@ -62,6 +62,17 @@ def test_every_task_retries_with_backoff_and_has_a_timeout(dagbag: Any, dag_id: 
         assert timedelta(0) < task.execution_timeout <= timedelta(minutes=15), task.task_id
 
 
+def test_ensure_stream_outlasts_the_stream_start_it_waits_for(dagbag: Any) -> None:
+    from userstream.stack import _airflow_tasks as steps
+    from userstream.streaming import control
+
+    task = dagbag.dags["streaming_pipeline"].get_task("ensure_stream")
+    start_wait = steps.ENSURE_STREAM_START_TIMEOUT_S
+    # The start gives up (and kills the driver) well before Airflow kills the task.
+    assert start_wait <= control.START_TIMEOUT_S
+    assert task.execution_timeout >= timedelta(seconds=start_wait + 60)
+
+
 def test_stop_stream_is_manual_only(dagbag: Any) -> None:
     dag = dagbag.dags["stop_stream"]
     assert dag.timetable.can_be_scheduled is False

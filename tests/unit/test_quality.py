@@ -27,6 +27,7 @@ def good_row(**changes: Any) -> dict[str, Any]:
         "dob": datetime(1967, 7, 23, 9, 18, 33),
         "registered_at": datetime(2018, 10, 18, 4, 5, 51),
         "country": "Ireland",
+        "nationality": "IE",
         "ingested_at": datetime(2026, 6, 1, 11, 59, 0),
         "processed_at": datetime(2026, 6, 1, 11, 59, 4),
         "kafka_partition": 0,
@@ -116,3 +117,68 @@ def test_report_is_written_as_json_and_failure_names_the_check(tmp_path: Path) -
 
 def test_a_passing_report_does_not_raise() -> None:
     quality.raise_for_report(run([good_row()]))
+
+
+# --- one contract with the stream's validation ------------------------------------------
+
+
+def test_required_columns_are_the_streams_contract() -> None:
+    from userstream.streaming import contract
+
+    assert quality.REQUIRED_COLUMNS == contract.REQUIRED_FIELDS + contract.LINEAGE_COLUMNS
+    # The stream stores users without these on purpose (API gaps for some nations).
+    assert not {"username", "country", "registered_at"} & set(quality.REQUIRED_COLUMNS)
+
+
+def test_a_user_the_stream_stores_without_optional_fields_passes() -> None:
+    row = good_row(username=None, country=None, registered_at=None)
+    assert run([row]).passed, run([row]).failures
+
+
+@pytest.mark.parametrize(
+    ("email", "valid"),
+    [
+        ("laura.woods@example.com", True),
+        ("a@b.c.", True),  # the stream's rule accepts it, so the store may hold it
+        ("laura.woods@example", False),
+        ("laura woods@example.com", False),
+        ("@example.com", False),
+    ],
+)
+def test_email_rule_is_the_streams_rule(email: str, valid: bool) -> None:
+    import re
+
+    from userstream.streaming import contract
+
+    assert bool(re.match(contract.EMAIL_PATTERN, email)) is valid
+    assert quality.check_emails([good_row(email=email)]).passed is valid
+
+
+# --- reconciliation per message ---------------------------------------------------------
+
+
+def test_a_user_produced_twice_counts_as_two_stored_messages() -> None:
+    twice = str(uuid.uuid4())
+    other = str(uuid.uuid4())
+    messages = [
+        Message(twice, 0, 1),
+        Message(twice, 1, 2),  # produced twice on purpose
+        Message(other, 0, 3),
+        Message("not-a-uuid", 1, 4),  # rejected
+    ]
+    rows = [good_row(id=uuid.UUID(twice)), good_row(id=uuid.UUID(other))]
+    stored_ids = {twice, other}
+    stored, rejected = quality.landed_counts(messages, stored_ids, {(1, 4)})
+    assert (stored, rejected) == (3, 1)
+    landing = quality.Landing(rows, {(1, 4)}, [])
+    assert landing.counts(messages) == (3, 1)
+    report = run(rows, produced=4, stored=stored, rejected=rejected)
+    assert report.passed, report.failures
+    # Counting distinct users instead would have failed the batch.
+    assert not run(rows, produced=4, rejected=1).passed
+
+
+def test_a_rejected_message_is_not_also_counted_stored() -> None:
+    user = str(uuid.uuid4())
+    messages = [Message(user, 0, 1), Message(user, 0, 2)]  # the second one was rejected
+    assert quality.landed_counts(messages, {user}, {(0, 2)}) == (1, 1)

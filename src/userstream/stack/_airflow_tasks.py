@@ -17,6 +17,12 @@ from userstream.errors import TransientError
 
 log = logging.getLogger(__name__)
 
+#: How long ``ensure_stream`` waits for the driver's query to run (``control.start``).
+ENSURE_STREAM_START_TIMEOUT_S = 240.0
+#: The ``ensure_stream`` task's execution_timeout: the start wait plus preparation (jars,
+#: topics, tables) and the task's own start-up.
+ENSURE_STREAM_TASK_TIMEOUT_S = 360.0
+
 
 def seed_for_run(run_id: str) -> str:
     """A source seed derived from the DAG run, so a retried task re-sends the same users."""
@@ -72,7 +78,10 @@ def ensure_stream(settings: Settings) -> dict[str, Any]:
     if proc is not None:
         log.info("stream already running pid=%d", proc.pid)
         return {"started": False, "pid": proc.pid}
-    started = control.start(settings)
+    # Below the task's execution_timeout (ENSURE_STREAM_TASK_TIMEOUT_S in the DAG), so a
+    # slow start fails as this function's TransientError (driver killed), not as Airflow
+    # killing the task and leaving a half-started driver behind.
+    started = control.start(settings, timeout=ENSURE_STREAM_START_TIMEOUT_S)
     pid = getattr(started, "pid", None)
     log.info("stream started pid=%s", pid)
     return {"started": True, "pid": pid}
@@ -119,24 +128,30 @@ def verify_landed(settings: Settings, batch: dict[str, Any]) -> dict[str, int]:
     """Wait (bounded) until every message of the batch is stored or rejected."""
     from userstream.store import session
 
+    messages = _messages(batch)
     with session(settings, keyspace=settings.cassandra.keyspace) as cql:
         landing = quality.wait_landed(
-            cql, batch["topic"], _messages(batch), timeout_s=settings.airflow.landing_timeout_s
+            cql, batch["topic"], messages, timeout_s=settings.airflow.landing_timeout_s
         )
-    return {"stored": len(landing.rows), "rejected": len(landing.rejected)}
+    stored, rejected = landing.counts(messages)
+    return {"stored": stored, "rejected": rejected, "users": len(landing.rows)}
 
 
 def quality_checks(settings: Settings, batch: dict[str, Any]) -> dict[str, Any]:
     """Check the batch's stored rows, write ``results/quality.json``, raise when a check fails."""
     from userstream.store import session
 
+    messages = _messages(batch)
     with session(settings, keyspace=settings.cassandra.keyspace) as cql:
-        landing = quality.find_landed(cql, batch["topic"], _messages(batch))
+        landing = quality.find_landed(cql, batch["topic"], messages)
+    # Per message, not per distinct user: a user produced twice is two stored messages.
+    stored, rejected = landing.counts(messages)
     report = quality.run_checks(
         landing.rows,
         run_id=batch["run_id"],
         produced=int(batch["produced"]),
-        rejected=len(landing.rejected),
+        stored=stored,
+        rejected=rejected,
         dead_lettered=int(batch["dead_lettered"]),
         failed=int(batch["failed"]),
         max_delay_s=settings.airflow.max_landing_delay_s,

@@ -3,7 +3,8 @@
 The driver runs as a detached process named ``settings.spark.job_name`` (default
 ``stream``) with its pid and log in the state folder, like every long-running part of the
 local runtime. Two drivers never share a checkpoint: ``start``/``run``/``drain`` refuse
-while one with the same name is running.
+while one with the same name is running, and check-then-start happens under the job's
+component lock (``<state>/run/<job_name>.lock``), so two callers cannot both pass the check.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from userstream.config import Settings
 from userstream.errors import TransientError, UserstreamError
 from userstream.stack import process
+from userstream.stack._lock import component_lock
 from userstream.stack.process import Proc
 from userstream.streaming import job, progress
 from userstream.streaming.session import connector_jars, is_local_master
@@ -62,6 +64,20 @@ def _prepare(settings: Settings) -> None:
     job.check_tables(settings)
 
 
+def _own_marker() -> str:
+    """What identifies this process in its command line (for a foreground ``run``).
+
+    ``MARKER`` when it is there (``python -m userstream.streaming.job``), else the whole
+    command line (``userstream stream run …``): a recycled pid never matches either.
+    """
+    try:
+        cmdline = Path("/proc/self/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return MARKER
+    text = cmdline.decode(errors="replace").strip()
+    return MARKER if MARKER in text or not text else text
+
+
 def _refuse_if_running(settings: Settings) -> None:
     proc = running(settings)
     if proc is not None:
@@ -78,9 +94,15 @@ def start(settings: Settings, *, timeout: float = START_TIMEOUT_S) -> Proc:
     ``UserstreamError`` with the log's tail when the driver dies or reports a failure, and
     ``TransientError`` when it is not running within ``timeout`` seconds (it is killed).
     """
-    existing = running(settings)
-    if existing is not None:
-        return existing
+    # Held until the query runs: a second caller waits, then finds this driver running.
+    with component_lock(settings.paths, settings.spark.job_name):
+        existing = running(settings)
+        if existing is not None:
+            return existing
+        return _start_detached(settings, timeout)
+
+
+def _start_detached(settings: Settings, timeout: float) -> Proc:
     _prepare(settings)
     name = settings.spark.job_name
     proc = process.start(
@@ -187,11 +209,13 @@ def run(
     The pid file is written so ``status`` sees a foreground run too. This process must not
     have a SparkSession of its own already. Returns the final progress state.
     """
-    _refuse_if_running(settings)
     paths = settings.paths
-    paths.run.mkdir(parents=True, exist_ok=True)
     pid_file = paths.pid_file(settings.spark.job_name)
-    pid_file.write_text(f"{os.getpid()}\n\n")
+    with component_lock(paths, settings.spark.job_name):
+        _refuse_if_running(settings)
+        paths.run.mkdir(parents=True, exist_ok=True)
+        # A marker, so a recycled pid is never taken for the stream.
+        pid_file.write_text(f"{os.getpid()}\n{_own_marker()}\n")
     try:
         return job.run(settings, until_idle=until_idle, timeout=timeout)
     finally:
@@ -204,23 +228,26 @@ def drain(settings: Settings, *, timeout: float = 600) -> dict[str, Any]:
     For callers that must not host a JVM themselves (tests, Airflow tasks). Raises
     ``UserstreamError`` with the log's tail when the child fails or exceeds ``timeout``.
     """
-    _refuse_if_running(settings)
-    _prepare(settings)
     name = settings.spark.job_name
     paths = settings.paths
     paths.logs.mkdir(parents=True, exist_ok=True)
     log_file = paths.log_file(name)
-    cmd = _command(settings, "--until-idle", "--timeout", str(timeout))
     with log_file.open("ab") as out:
-        child = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **_env(settings)},
-            start_new_session=True,
-        )
-        paths.pid_file(name).write_text(f"{child.pid}\n{MARKER}\n")
+        # Check and start under the lock; the pid file then keeps others out.
+        with component_lock(paths, name):
+            _refuse_if_running(settings)
+            _prepare(settings)
+            # Only now: it rewrites the settings file a running driver restarts from.
+            cmd = _command(settings, "--until-idle", "--timeout", str(timeout))
+            child = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **_env(settings)},
+                start_new_session=True,
+            )
+            paths.pid_file(name).write_text(f"{child.pid}\n{MARKER}\n")
         try:
             code = child.wait(timeout=timeout + START_TIMEOUT_S)
         except subprocess.TimeoutExpired:

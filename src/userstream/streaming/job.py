@@ -59,6 +59,17 @@ class BatchStalled(TransientError):
     """A micro-batch ran past ``spark.batch_timeout_s``; only a new driver can free it."""
 
 
+def _progress_batch_id(query: StreamingQuery) -> int | None:
+    """The batch id of the query's newest progress report, None before the first one."""
+    last = query.lastProgress
+    if not last:
+        return None
+    try:
+        return int(last["batchId"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 class _StopFlag:
     """Set by SIGTERM/SIGINT; the loop checks it between polls (never inside a py4j call)."""
 
@@ -229,10 +240,23 @@ class Driver:
                     return "stopped"
 
     def _watch(self, query: StreamingQuery, deadline: float | None) -> str:
-        """Poll the query until it ends; return "stopped", "drained" or "timeout"."""
+        """Poll the query until it ends; return "stopped", "drained" or "timeout".
+
+        The stall clock times each micro-batch, not the busy period: under a backlog Spark
+        starts the next trigger at once, so the trigger may never be seen idle. The clock
+        restarts whenever a new batch completed (the progress's batch id changed).
+        """
         self._succeeded_since_start = False
         active_since: float | None = None
+        seen_batch = _progress_batch_id(query)
         while True:
+            finished = self._record(query)
+            if finished:
+                self._succeeded_since_start = True
+            batch = _progress_batch_id(query)
+            if finished or batch != seen_batch:
+                seen_batch = batch
+                active_since = None
             if query.status.get("isTriggerActive"):
                 active_since = active_since or time.monotonic()
                 if time.monotonic() - active_since > self.settings.spark.batch_timeout_s:
@@ -251,8 +275,6 @@ class Driver:
                 if exc is not None:
                     raise exc
                 return "drained" if self.until_idle and not self.stop.requested else "stopped"
-            if self._record(query):
-                self._succeeded_since_start = True
             if self.stop.requested:
                 self._stop_between_batches(query)
                 self._record(query)
@@ -263,9 +285,14 @@ class Driver:
 
     def _stop_between_batches(self, query: StreamingQuery) -> None:
         # query.stop() interrupts a running batch (which is then replayed on restart);
-        # waiting for the trigger to go idle first makes a normal stop a clean one.
+        # waiting for the running batch to finish first makes a normal stop a clean one.
+        # Under a backlog the next trigger starts at once, so the trigger may never go
+        # idle: one finished batch (a new batch id) is enough, bounded by STOP_GRACE_S.
         end = time.monotonic() + STOP_GRACE_S
+        started_at = _progress_batch_id(query)
         while query.status.get("isTriggerActive") and time.monotonic() < end:
+            if _progress_batch_id(query) != started_at:
+                break
             time.sleep(0.2)
         query.stop()
         log.info("stream_stopped query=%s", query.id)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from userstream.config import Settings
+from userstream.producing.messages import H_DLQ_REASON, H_INGESTED_AT
 from userstream.streaming import transforms, validate
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ PROFILES_TABLE = "user_profiles"
 BY_COUNTRY_TABLE = "users_by_country"
 REJECTS_TABLE = "user_profiles_rejects"
 #: The same header the producer uses for its own dead letters.
-DLQ_REASON_HEADER = "dlq_reason"
+DLQ_REASON_HEADER = H_DLQ_REASON
 
 
 def kafka_client_options(settings: Settings) -> dict[str, str]:
@@ -70,7 +71,7 @@ def write_dlq(rejected: DataFrame, settings: Settings) -> None:
             header("source_topic", "topic"),
             header("source_partition", "kafka_partition_text"),
             header("source_offset", "kafka_offset_text"),
-            header("ingested_at", "ingested_at_text"),
+            header(H_INGESTED_AT, "ingested_at_text"),
         ).alias("headers"),
     )
     (
@@ -111,7 +112,8 @@ class BatchWriter:
         keyspace = self.settings.cassandra.keyspace
         started = time.monotonic()
         # The wall-clock time of this batch: the only column not derived from the record.
-        processed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        # Tz-aware: pyspark would read a naive datetime as the host's local time.
+        processed_at = dt.datetime.now(dt.UTC)
         judged = validate.with_reason(
             transforms.clean(transforms.parse(transforms.decode(batch)), keep_bytes=True)
         ).persist(StorageLevel.MEMORY_AND_DISK)

@@ -25,6 +25,7 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from userstream.producing.messages import H_INGESTED_AT, H_SOURCE_URL
 from userstream.streaming.schema import (
     BY_COUNTRY_COLUMNS,
     CORRUPT_COLUMN,
@@ -35,8 +36,6 @@ from userstream.streaming.schema import (
 
 _EDGE_SPACE = r"^[\s\p{Z}]+|[\s\p{Z}]+$"
 _EPOCH_MS = r"^[0-9]{1,15}$"
-#: Headers the producer may use for the source URL, first match wins.
-SOURCE_URL_HEADERS = ("source_url", "source")
 
 
 def _header(name: str) -> Column:
@@ -60,8 +59,8 @@ def decode(kafka: DataFrame) -> DataFrame:
     ``timestamp``; ``headers`` is optional (a source without ``includeHeaders``).
     """
     if "headers" in kafka.columns:
-        ingested = F.coalesce(_parse_instant(_header("ingested_at")), F.col("timestamp"))
-        source_url = F.coalesce(*(_header(name) for name in SOURCE_URL_HEADERS))
+        ingested = F.coalesce(_parse_instant(_header(H_INGESTED_AT)), F.col("timestamp"))
+        source_url = _header(H_SOURCE_URL)
     else:
         ingested = F.col("timestamp")
         source_url = F.lit(None).cast("string")
@@ -193,9 +192,22 @@ def latest_per_id(rows: DataFrame) -> DataFrame:
     return rows.withColumn("_rank", F.row_number().over(order)).where("_rank = 1").drop("_rank")
 
 
+def _instant(value: dt.datetime) -> Column:
+    """A timestamp literal for an instant; a naive ``value`` is taken as UTC.
+
+    PySpark converts a naive datetime literal as *local* time, so it is made tz-aware
+    first: the column is the same instant whatever the host's time zone.
+    """
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    return F.lit(aware).cast("timestamp")
+
+
 def to_profiles(valid: DataFrame, processed_at: dt.datetime) -> DataFrame:
-    """Valid cleaned rows → exactly the ``user_profiles`` columns, one row per id."""
-    stamped = valid.withColumn("processed_at", F.lit(processed_at).cast("timestamp"))
+    """Valid cleaned rows → exactly the ``user_profiles`` columns, one row per id.
+
+    ``processed_at`` is an instant; a naive value means UTC.
+    """
+    stamped = valid.withColumn("processed_at", _instant(processed_at))
     return latest_per_id(stamped).select(*PROFILE_COLUMNS)
 
 
@@ -206,6 +218,9 @@ def to_by_country(profiles: DataFrame) -> DataFrame:
 
 
 def to_rejects(rejected: DataFrame, rejected_at: dt.datetime) -> DataFrame:
-    """Rejected rows → exactly the ``user_profiles_rejects`` columns (raw text kept)."""
-    stamped = rejected.withColumn("rejected_at", F.lit(rejected_at).cast("timestamp"))
+    """Rejected rows → exactly the ``user_profiles_rejects`` columns (raw text kept).
+
+    ``rejected_at`` is an instant; a naive value means UTC.
+    """
+    stamped = rejected.withColumn("rejected_at", _instant(rejected_at))
     return stamped.select(*REJECT_COLUMNS)

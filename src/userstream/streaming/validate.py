@@ -13,7 +13,8 @@ JSON object, or lacks what identifies and describes a person. The required set i
 Everything else is optional and becomes null when missing or unparsable (the API omits
 fields for some nationalities). Rows without ``country`` or ``registered_at`` are still
 stored in ``user_profiles`` but cannot be listed in ``users_by_country`` (its key).
-Validation never raises: a bad record becomes a reject row, never a failed batch.
+Validation never raises: a bad record becomes a reject row, never a failed batch. The
+patterns and required fields live in ``contract`` (shared with ``userstream.quality``).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+from userstream.streaming.contract import EMAIL_PATTERN, UUID_PATTERN
+
+__all__ = ["EMAIL_PATTERN", "UUID_PATTERN", "reject_reason", "split", "with_reason"]
 
 
 def reject_reason() -> Column:

@@ -1,0 +1,101 @@
+"""The driver's watch loop against a fake query and a fake clock (no Spark)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from userstream.config import Settings
+from userstream.streaming import job
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class BacklogQuery:
+    """Always busy (a backlog): each batch takes ``batch_s``; the next one starts at once."""
+
+    id = "q"
+
+    def __init__(self, clock: FakeClock, writer: Any, batch_s: float, batches: int) -> None:
+        self.clock = clock
+        self.writer = writer
+        self.batch_s = batch_s
+        self.batches = batches
+        self.stopped = False
+
+    def _done(self) -> int:
+        return min(self.batches, int(self.clock.now // self.batch_s))
+
+    @property
+    def lastProgress(self) -> dict[str, Any] | None:
+        done = self._done()
+        if done == 0:
+            return None
+        batch_id = done - 1
+        self.writer.counts.setdefault(
+            batch_id, {"valid": 1, "rejected": 0, "stored": 1, "batch_ms": 1}
+        )
+        return {"batchId": batch_id, "durationMs": {}, "sources": []}
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return {"isTriggerActive": not self.stopped and self._done() < self.batches}
+
+    def awaitTermination(self, timeout: float) -> bool:
+        if self.stopped or self._done() >= self.batches:
+            return True
+        self.clock.now += timeout
+        return False
+
+    def exception(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(job, "time", fake)
+    return fake
+
+
+def _driver(tmp_path: Any, batch_timeout_s: float) -> job.Driver:
+    settings = Settings(state_dir=tmp_path, spark={"batch_timeout_s": batch_timeout_s})
+    return job.Driver(settings, until_idle=True, timeout=None)
+
+
+def test_a_long_backlog_of_quick_batches_is_not_a_stall(tmp_path, clock):
+    # 40 batches of 10 s each: 400 s busy without pause, each batch well under 30 s.
+    driver = _driver(tmp_path, batch_timeout_s=30)
+    query = BacklogQuery(clock, driver.writer, batch_s=10, batches=40)
+    assert driver._watch(query, None) == "drained"  # type: ignore[arg-type]
+    assert driver.state["last_batch"] is not None
+
+
+def test_one_batch_longer_than_the_timeout_is_a_stall(tmp_path, clock):
+    driver = _driver(tmp_path, batch_timeout_s=30)
+    query = BacklogQuery(clock, driver.writer, batch_s=100, batches=3)
+    with pytest.raises(job.BatchStalled):
+        driver._watch(query, None)  # type: ignore[arg-type]
+    assert clock.now < 100
+
+
+def test_stop_under_a_backlog_waits_for_one_batch_not_the_full_grace(tmp_path, clock):
+    driver = _driver(tmp_path, batch_timeout_s=300)
+    query = BacklogQuery(clock, driver.writer, batch_s=10, batches=1000)
+    clock.now = 5.0  # in the middle of the first batch
+    driver._stop_between_batches(query)  # type: ignore[arg-type]
+    assert query.stopped
+    assert 10 <= clock.now < 11
