@@ -1,8 +1,10 @@
-"""The Spark Structured Streaming job: Kafka → parse, validate, transform → Cassandra.
+"""The Spark Structured Streaming job: Kafka → judge, clean → Cassandra.
 
-Modules, by what they do: ``schema`` (the API 1.4 record type), ``transforms`` (pure
-DataFrame functions), ``validate`` (accept or reject with a reason), ``sinks`` (the
-per-micro-batch writes), ``session`` (the SparkSession), ``job`` (the query itself),
-``progress`` (the last progress on disk), ``control`` (start/stop/status for others).
-Importing this package does not import pyspark.
+Modules, by what they do: ``records`` (one Kafka record → a profile or a reject with its
+reason: the data contract, pure Python), ``cassandra_sink`` (one partition of a micro-batch
+written to Cassandra, in Spark's Python workers), ``dlq`` (dead letters), ``sinks`` (the
+per-micro-batch ``foreachBatch``), ``schema`` (the tables' columns), ``session`` (the
+SparkSession), ``job`` (the query and the driver loop), ``progress`` (the last progress on
+disk), ``control`` (start/stop/status for others). Importing this package does not import
+pyspark.
 """

@@ -6,11 +6,15 @@ micro-batches on SIGTERM/SIGINT, and restarts the query from its checkpoint with
 exponential backoff when a batch fails (Cassandra or Kafka away for a while), giving up
 after ``MAX_CONSECUTIVE_FAILURES`` failures in a row without a successful batch.
 
-A micro-batch that runs past ``spark.batch_timeout_s`` is stalled: some client calls of
-the Cassandra connector wait uninterruptibly (seen after a node restart), so neither a
-retry nor ``query.stop()`` can free it. The detached driver then replaces itself in place
-(same pid, new JVM) and resumes from the checkpoint: the stalled batch is replayed, which
-the upserts make harmless.
+A micro-batch that runs past ``spark.batch_timeout_s`` is stalled (the workers give up
+on Cassandra before that, so this is the last line of defence against a hung call). The
+detached driver then replaces itself in place (same pid, new JVM) and resumes from the
+checkpoint: the stalled batch is replayed, which the upserts make harmless.
+
+The progress file is the driver's voice for ``status``: ``state`` and ``state_since``,
+``batch_active_since`` while a micro-batch runs, ``retrying_since`` while failures repeat,
+``last_batch`` (with ``completed_at``), and ``updated_at`` rewritten at least every
+``HEARTBEAT_S`` seconds while the driver lives.
 
 Source choices: ``startingOffsets=earliest`` applies only to the first start (afterwards the
 checkpoint decides); ``failOnDataLoss=true`` because offsets that vanished before being
@@ -49,7 +53,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_CONSECUTIVE_FAILURES = 8
-BACKOFF_MAX_S = 60.0
+#: Short: a broker or node that is back should be used within seconds.
+BACKOFF_MAX_S = 5.0
+HEARTBEAT_S = 5.0
 #: How long a stop request waits for the running micro-batch to finish before stopping it.
 STOP_GRACE_S = 50.0
 POLL_S = 1
@@ -93,10 +99,14 @@ def check_tables(settings: Settings) -> None:
     with session(settings) as sess:
         meta = sess.cluster.metadata.keyspaces.get(keyspace)
         tables = set(meta.tables) if meta is not None else set()
+        profiles = meta.tables.get(PROFILES_TABLE) if meta is not None else None
+        outdated = profiles is not None and "fingerprint" not in profiles.columns
     missing = {PROFILES_TABLE, BY_COUNTRY_TABLE, REJECTS_TABLE} - tables
-    if missing:
+    if missing or outdated:
+        if not missing:
+            missing = {f"{PROFILES_TABLE}.fingerprint"}
         raise ConfigError(
-            f"Keyspace {keyspace!r} lacks the table(s) {', '.join(sorted(missing))}.",
+            f"Keyspace {keyspace!r} lacks {', '.join(sorted(missing))}.",
             hint="Run `userstream db init` first (it applies cassandra/init.cql).",
         )
 
@@ -151,13 +161,24 @@ class Driver:
             "totals": self.writer.totals,
             "restarts": 0,
             "error": None,
+            "state_since": progress.now_iso(),
+            "retrying_since": None,
+            "batch_active_since": None,
         }
         self._last_batch_id: int | None = None
         self._succeeded_since_start = False
+        self._written_at = 0.0
 
     def _publish(self, **changes: Any) -> None:
+        if "state" in changes and changes["state"] != self.state["state"]:
+            changes["state_since"] = progress.now_iso()
         self.state.update(changes)
         progress.write(self.settings, self.state)
+        self._written_at = time.monotonic()
+
+    def _heartbeat(self) -> None:
+        if time.monotonic() - self._written_at >= HEARTBEAT_S:
+            self._publish()
 
     def _record(self, query: StreamingQuery) -> bool:
         """Write the newest finished batch to the progress file; True when there was one.
@@ -173,7 +194,8 @@ class Driver:
         if counts is None or batch_id == self._last_batch_id:
             return False
         self._last_batch_id = batch_id
-        self._publish(last_batch=progress.batch_summary(last, counts))
+        summary = {**progress.batch_summary(last, counts), "completed_at": progress.now_iso()}
+        self._publish(last_batch=summary, retrying_since=None, error=None)
         return True
 
     def run(self) -> dict[str, Any]:
@@ -227,7 +249,13 @@ class Driver:
             except StreamingQueryException as exc:
                 failures = 1 if self._succeeded_since_start else failures + 1
                 error = str(exc).splitlines()[0][:500]
-                self._publish(state="retrying", error=error, restarts=self.state["restarts"] + 1)
+                self._publish(
+                    state="retrying",
+                    error=error,
+                    restarts=self.state["restarts"] + 1,
+                    retrying_since=self.state["retrying_since"] or progress.now_iso(),
+                    batch_active_since=None,
+                )
                 log.error("stream_failed attempt=%d error=%s", failures, error)
                 if failures >= MAX_CONSECUTIVE_FAILURES:
                     raise TransientError(
@@ -258,7 +286,9 @@ class Driver:
                 seen_batch = batch
                 active_since = None
             if query.status.get("isTriggerActive"):
-                active_since = active_since or time.monotonic()
+                if active_since is None:
+                    active_since = time.monotonic()
+                    self._publish(batch_active_since=progress.now_iso())
                 if time.monotonic() - active_since > self.settings.spark.batch_timeout_s:
                     raise BatchStalled(
                         f"A micro-batch of the stream on {self.settings.kafka.topic!r} ran "
@@ -266,8 +296,10 @@ class Driver:
                         hint="Check that Cassandra and Kafka answer; the batch is replayed "
                         "from the checkpoint when the driver restarts.",
                     )
-            else:
+            elif active_since is not None:
                 active_since = None
+                self._publish(batch_active_since=None)
+            self._heartbeat()
             if query.awaitTermination(POLL_S):
                 self._record(query)
                 # Raises StreamingQueryException when the query failed.

@@ -1,13 +1,17 @@
-"""The job's SparkSession: connectors from the state folder, Cassandra auth, safe defaults.
+"""The job's SparkSession: the Kafka source's jars from the state folder, safe defaults.
 
-The connector jars are handed to Spark as a ``spark.jars`` list built from
+The jars are handed to Spark as a ``spark.jars`` list built from
 ``<state>/lib/spark-connectors`` (fetched from Maven Central once, never through Ivy at
-run time). Nothing here assumes a local master except the loopback binding, which is only
-set when the master is ``local``.
+run time). Cassandra is written from the Python workers (``cassandra_sink``), so no
+Cassandra setting, and no password, is part of the Spark conf. Nothing here assumes a
+local master except the loopback binding and the workers' interpreter, which are only set
+when the master is ``local``.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import TYPE_CHECKING
 
 from userstream.config import Settings
@@ -15,8 +19,6 @@ from userstream.stack.jars import ensure_jars
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-CASSANDRA_EXTENSIONS = "com.datastax.spark.connector.CassandraSparkExtensions"
 
 
 def is_local_master(master: str) -> bool:
@@ -30,18 +32,14 @@ def connector_jars(settings: Settings) -> list[str]:
     return jars
 
 
-def spark_conf(
-    settings: Settings, *, jars: list[str], username: str, password: str
-) -> dict[str, str]:
+def spark_conf(settings: Settings, *, jars: list[str]) -> dict[str, str]:
     """Every Spark setting the job starts with; ``settings.spark.conf`` entries win."""
     s = settings.spark
-    c = settings.cassandra
     conf = {
         "spark.master": s.master,
         "spark.app.name": s.app_name,
         "spark.driver.memory": s.driver_memory,
         "spark.jars": ",".join(jars),
-        "spark.sql.extensions": CASSANDRA_EXTENSIONS,
         "spark.sql.shuffle.partitions": str(s.shuffle_partitions),
         # Timestamps are parsed and rendered in UTC whatever the machine's zone: the same
         # record must give the same row on every host.
@@ -51,11 +49,8 @@ def spark_conf(
         "spark.ui.enabled": "false",
         # The console progress bar is noise in a log file.
         "spark.ui.showConsoleProgress": "false",
-        "spark.cassandra.connection.host": ",".join(c.hosts),
-        "spark.cassandra.connection.port": str(c.port),
-        "spark.cassandra.connection.localDC": c.local_dc,
-        "spark.cassandra.auth.username": username,
-        "spark.cassandra.auth.password": password,
+        # Python workers are kept between tasks: each keeps its Cassandra session.
+        "spark.python.worker.reuse": "true",
         # Spark redacts keys matching this in logs and event data; keep the default's words.
         "spark.redaction.regex": "(?i)secret|password|token|access[.]key",
     }
@@ -70,10 +65,11 @@ def build_session(settings: Settings) -> SparkSession:
     """A SparkSession configured for the job (starts the JVM; call once per process)."""
     from pyspark.sql import SparkSession
 
-    from userstream.store import cassandra_credentials
-
-    username, password = cassandra_credentials(settings)
-    conf = spark_conf(settings, jars=connector_jars(settings), username=username, password=password)
+    conf = spark_conf(settings, jars=connector_jars(settings))
+    if is_local_master(settings.spark.master):
+        # The workers must run this interpreter (it has our package); pyspark reads the
+        # variable, not the conf, in local mode.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)

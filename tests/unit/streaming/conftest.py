@@ -1,16 +1,10 @@
-"""One small local SparkSession for all streaming unit tests (no Kafka, no Cassandra)."""
+"""Real users of the API 1.4 for the streaming unit tests (no Spark, Kafka or Cassandra)."""
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
-import os
-import time
-from collections.abc import Callable, Iterator
 from typing import Any
-
-import orjson
-import pytest
 
 # Real users from the API 1.4 (docs: randomuser-api.md), hashes trimmed.
 LAURA: dict[str, Any] = {
@@ -88,78 +82,3 @@ def user(base: dict[str, Any] = LAURA, **changes: Any) -> dict[str, Any]:
         else:
             node[leaf] = value
     return out
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[Any]:
-    pyspark_sql = pytest.importorskip("pyspark.sql")
-    # PySpark turns timestamps into naive datetimes in the process's zone: pin it to UTC.
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    session = (
-        pyspark_sql.SparkSession.builder.master("local[1]")
-        .appName("userstream-unit")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.memory", "512m")
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.ansi.enabled", "false")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.driver.host", "127.0.0.1")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    try:
-        yield session
-    finally:
-        session.stop()
-
-
-KafkaRow = tuple[bytes | None, bytes | None, str, int, int, dt.datetime, list[tuple[str, bytes]]]
-
-
-@pytest.fixture
-def kafka_df(spark: Any) -> Callable[..., Any]:
-    """Build a DataFrame shaped like Spark's Kafka source from (key, value[, headers]) pairs.
-
-    A dict value is serialised as the producer does (orjson); bytes/str are sent as given.
-    """
-    from pyspark.sql import types as T
-
-    schema = T.StructType(
-        [
-            T.StructField("key", T.BinaryType()),
-            T.StructField("value", T.BinaryType()),
-            T.StructField("topic", T.StringType()),
-            T.StructField("partition", T.IntegerType()),
-            T.StructField("offset", T.LongType()),
-            T.StructField("timestamp", T.TimestampType()),
-            T.StructField(
-                "headers",
-                T.ArrayType(
-                    T.StructType(
-                        [
-                            T.StructField("key", T.StringType()),
-                            T.StructField("value", T.BinaryType()),
-                        ]
-                    )
-                ),
-            ),
-        ]
-    )
-
-    def build(*messages: Any) -> Any:
-        rows = []
-        for offset, message in enumerate(messages):
-            key, value, *rest = message
-            headers = rest[0] if rest else [("ingested_at", INGESTED_HEADER)]
-            if isinstance(value, dict | list):
-                value = orjson.dumps(value)
-            elif isinstance(value, str):
-                value = value.encode()
-            if isinstance(key, str):
-                key = key.encode()
-            rows.append((key, value, "user_topic", 0, offset, dt.datetime(2026, 1, 1), headers))
-        return spark.createDataFrame(rows, schema)
-
-    return build

@@ -1,0 +1,446 @@
+"""Write one partition of a micro-batch to Cassandra (and its rejects to the DLQ topic).
+
+Runs inside Spark's Python workers (``sinks.BatchWriter`` hands each Kafka partition of a
+micro-batch to ``write_partition``). The connection is opened once per worker process and
+kept: the cassandra-driver reconnects on its own after a node restart (every second), so a
+micro-batch that meets a node going away waits for it and carries on.
+
+Guarantee: effectively exactly-once into Cassandra. Every write is an upsert keyed by what
+the record determines (``id``; ``(country, registered_at, id)``; ``(topic, partition,
+offset)`` for rejects), so a replayed micro-batch converges to the same rows. Absent fields
+are bound as UNSET: nothing is written for them, so no tombstone.
+
+Per record, never per batch:
+
+- a record ``records.judge`` rejects, a uuid already stored with other content, and a row
+  Cassandra refuses (``InvalidRequest``) or the driver cannot encode, become one reject row
+  with the reason; the batch goes on;
+- transient failures (no node, timeouts, overload) are retried with a short capped backoff
+  until ``retry_deadline_s``; then the batch fails and is replayed from the checkpoint;
+- anything else (a refused login, a missing table) fails the batch: rejecting every row
+  for a configuration error would lose users.
+
+Dead letters are sent once per source position: a reject whose position is already in the
+rejects table was dead-lettered by an earlier attempt of this batch and is not sent again.
+A new reject is produced to the DLQ topic and flushed *before* its row is written, so a
+crash in between re-sends it on replay (at least once, doubled only by a crash in that
+window) and never loses it. The rejects table stays the exact record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from userstream.errors import TransientError
+from userstream.streaming import records
+from userstream.streaming.dlq import DeadLetters
+from userstream.streaming.schema import BY_COUNTRY_COLUMNS, PROFILE_COLUMNS, REJECT_COLUMNS
+
+if TYPE_CHECKING:
+    from cassandra.cluster import Session
+    from cassandra.query import PreparedStatement
+
+log = logging.getLogger(__name__)
+
+PROFILES_TABLE = "user_profiles"
+BY_COUNTRY_TABLE = "users_by_country"
+REJECTS_TABLE = "user_profiles_rejects"
+CONCURRENCY = 64
+LOOKUP_CHUNK = 100
+BACKOFF_MAX_S = 1.0
+PROFILE_WRITE_COLUMNS = (*PROFILE_COLUMNS, "fingerprint")
+
+
+def _insert(table: str, columns: Iterable[str]) -> str:
+    names = list(columns)
+    marks = ", ".join("?" for _ in names)
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"  # noqa: S608
+
+
+# Every statement the sink runs. Names are this module's constants; values are always
+# bound markers, never text.
+CQL = {
+    "insert_profile": _insert(PROFILES_TABLE, PROFILE_WRITE_COLUMNS),
+    "insert_by_country": _insert(BY_COUNTRY_TABLE, BY_COUNTRY_COLUMNS),
+    "insert_reject": _insert(REJECTS_TABLE, REJECT_COLUMNS),
+    "lookup": f"SELECT id, fingerprint FROM {PROFILES_TABLE} WHERE id IN ?",  # noqa: S608
+    "known_rejects": f"SELECT kafka_offset FROM {REJECTS_TABLE} "  # noqa: S608
+    "WHERE topic = ? AND kafka_partition = ? AND kafka_offset IN ?",
+    "delete_profile": f"DELETE FROM {PROFILES_TABLE} WHERE id = ?",  # noqa: S608
+    "delete_by_country": f"DELETE FROM {BY_COUNTRY_TABLE} "  # noqa: S608
+    "WHERE country = ? AND registered_at = ? AND id = ?",
+}
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    """What a worker needs to write (plain values: it is pickled to the executors)."""
+
+    hosts: tuple[str, ...]
+    port: int
+    local_dc: str
+    username: str
+    password: str = field(repr=False)
+    keyspace: str
+    bootstrap_servers: str
+    kafka_config: tuple[tuple[str, str], ...]
+    dlq_topic: str
+    retry_deadline_s: float
+
+
+@dataclass
+class Counts:
+    valid: int = 0
+    stored: int = 0
+    rejected: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "stored": self.stored,
+            "rejected": self.rejected,
+            "reasons": self.reasons,
+        }
+
+
+def _is_transient(exc: BaseException) -> bool:
+    from cassandra import (  # type: ignore[attr-defined]
+        CoordinationFailure,
+        OperationTimedOut,
+        ReadTimeout,
+        Unavailable,
+        WriteTimeout,
+    )
+    from cassandra.cluster import NoHostAvailable
+    from cassandra.connection import ConnectionException
+    from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage, ServerError
+
+    return isinstance(
+        exc,
+        CoordinationFailure
+        | OperationTimedOut
+        | ReadTimeout
+        | Unavailable
+        | WriteTimeout
+        | NoHostAvailable
+        | ConnectionException
+        | IsBootstrappingErrorMessage
+        | OverloadedErrorMessage
+        | ServerError,
+    )
+
+
+def _is_refused_row(exc: BaseException) -> bool:
+    from cassandra import InvalidRequest  # type: ignore[attr-defined]
+
+    return isinstance(exc, InvalidRequest)
+
+
+class _Store:
+    """A worker's session and prepared statements (one per ``SinkConfig``, kept)."""
+
+    def __init__(self, config: SinkConfig) -> None:
+        from cassandra import ConsistencyLevel, ProtocolVersion  # type: ignore[attr-defined]
+        from cassandra.auth import PlainTextAuthProvider
+        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+        from cassandra.policies import (
+            ConstantReconnectionPolicy,
+            DCAwareRoundRobinPolicy,
+            TokenAwarePolicy,
+        )
+
+        profile = ExecutionProfile(
+            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(config.local_dc)),
+            consistency_level=ConsistencyLevel.LOCAL_QUORUM,
+            request_timeout=10.0,
+        )
+        self.cluster = Cluster(
+            contact_points=list(config.hosts),
+            port=config.port,
+            auth_provider=PlainTextAuthProvider(config.username, config.password),
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            protocol_version=ProtocolVersion.V5,
+            # Back within a second of a node restart; no schema metadata to refresh.
+            reconnection_policy=ConstantReconnectionPolicy(1.0, max_attempts=None),
+            schema_metadata_enabled=False,
+            connect_timeout=10,
+            control_connection_timeout=10,
+        )
+        self.session: Session = self.cluster.connect(config.keyspace)
+        prepared = {name: self.session.prepare(cql) for name, cql in CQL.items()}
+        self.insert_profile = prepared["insert_profile"]
+        self.insert_by_country = prepared["insert_by_country"]
+        self.insert_reject = prepared["insert_reject"]
+        self.lookup = prepared["lookup"]
+        self.known_rejects = prepared["known_rejects"]
+        self.delete_profile = prepared["delete_profile"]
+        self.delete_by_country = prepared["delete_by_country"]
+        self.dead_letters = DeadLetters(
+            config.bootstrap_servers, dict(config.kafka_config), config.dlq_topic
+        )
+
+
+_stores: dict[SinkConfig, _Store] = {}
+
+
+def _store(config: SinkConfig) -> _Store:
+    store = _stores.get(config)
+    if store is None:
+        store = _stores[config] = _Store(config)
+    return store
+
+
+_PARTICULARS = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}|'[^']*'|\d+")
+
+
+def _reason_kind(reason: str) -> str:
+    """A reason without its particulars (uuids, quoted values, numbers): counts by reason."""
+    return _PARTICULARS.sub("…", reason)[:120]
+
+
+def _bind(statement: PreparedStatement, values: dict[str, Any], columns: Iterable[str]) -> Any:
+    """A bound statement; absent values are UNSET (no cell written, no tombstone)."""
+    from cassandra.query import UNSET_VALUE
+
+    return statement.bind([values.get(c, UNSET_VALUE) for c in columns])
+
+
+Copy = tuple[records.Record, records.Profile]
+
+
+class _Batch:
+    """One partition's records through judge → conflict check → writes → rejects."""
+
+    def __init__(self, store: _Store, config: SinkConfig, processed_at: dt.datetime) -> None:
+        self.store = store
+        self.deadline = time.monotonic() + config.retry_deadline_s
+        self.processed_at = processed_at
+        self.rejects: list[tuple[records.Record, str, dt.datetime | None]] = []
+
+    def reject(self, record: records.Record, reason: str, at: dt.datetime | None) -> None:
+        self.rejects.append((record, reason, at))
+
+    def run(self, batch: list[records.Record]) -> Counts:
+        copies: dict[str, list[Copy]] = {}
+        for record in sorted(batch, key=lambda r: r.offset):
+            verdict = records.judge(record)
+            if isinstance(verdict, records.Reject):
+                self.reject(record, verdict.reason, verdict.ingested_at)
+            else:
+                copies.setdefault(verdict.id, []).append((record, verdict))
+        stored = self._stored_fingerprints(list(copies))
+        stored_ids = self._write_profiles(self._resolve(copies, stored), stored)
+        self._write_rejects()
+        counts = Counts(valid=len(batch) - len(self.rejects), stored=stored_ids)
+        counts.rejected = len(self.rejects)
+        for _, reason, _ in self.rejects:
+            counts.reasons[_reason_kind(reason)] = counts.reasons.get(_reason_kind(reason), 0) + 1
+        return counts
+
+    def _resolve(
+        self, copies: dict[str, list[Copy]], stored: dict[str, bytes | None]
+    ) -> list[Copy]:
+        """One copy per id: the latest with the stored content; copies with other content
+        are rejected (the first content stored for a uuid is the user)."""
+        chosen = []
+        for user_id, versions in copies.items():
+            truth = stored.get(user_id)
+            keep = None
+            for record, profile in versions:
+                if truth is None or profile.fingerprint == truth:
+                    truth, keep = profile.fingerprint, (record, profile)
+                else:
+                    reason = f"login.uuid {user_id} is already stored with other values"
+                    self.reject(record, reason, profile.columns.get("ingested_at"))
+            if keep is not None:
+                chosen.append(keep)
+        return chosen
+
+    def _stored_fingerprints(self, ids: list[str]) -> dict[str, bytes | None]:
+        chunks = [ids[i : i + LOOKUP_CHUNK] for i in range(0, len(ids), LOOKUP_CHUNK)]
+        statements = [self.store.lookup.bind([[uuid.UUID(i) for i in c]]) for c in chunks]
+        found: dict[str, bytes | None] = {}
+        for rows in self._execute(statements, "look up stored users").values():
+            for row in rows:
+                found[str(row.id)] = row.fingerprint
+        return found
+
+    def _write_profiles(self, chosen: list[Copy], stored: dict[str, bytes | None]) -> int:
+        """Write both tables; returns the number of users stored. A user Cassandra refuses
+        (either table) is rejected, and the half of a *new* user that was written is undone
+        so ``users_by_country`` never lists a user ``user_profiles`` lacks (or the reverse)."""
+        statements: list[Any] = []
+        owners: list[Copy] = []
+        refused: dict[str, str] = {}
+        for record, profile in chosen:
+            values = {
+                **profile.columns,
+                "id": uuid.UUID(profile.id),
+                "processed_at": self.processed_at,
+                "fingerprint": profile.fingerprint,
+            }
+            try:
+                bound = [_bind(self.store.insert_profile, values, PROFILE_WRITE_COLUMNS)]
+                if values.get("country") and values.get("registered_at"):
+                    bound.append(_bind(self.store.insert_by_country, values, BY_COUNTRY_COLUMNS))
+            except Exception as exc:  # noqa: BLE001 - any encoding failure is this row's
+                refused[profile.id] = f"the Cassandra driver cannot encode the row: {exc}"
+                continue
+            statements.extend(bound)
+            owners.extend([(record, profile)] * len(bound))
+        failures = self._execute_rows(statements)
+        for index, reason in failures.items():
+            refused.setdefault(owners[index][1].id, reason)
+        undo = [
+            self._undo(statements[i], profile)
+            for i, (_, profile) in enumerate(owners)
+            if profile.id in refused and i not in failures and stored.get(profile.id) is None
+        ]
+        if undo:
+            self._execute(undo, "remove half-written users")
+        for record, profile in chosen:
+            if profile.id in refused:
+                self.reject(record, refused[profile.id], profile.columns.get("ingested_at"))
+        return len({p.id for _, p in chosen} - set(refused))
+
+    def _undo(self, statement: Any, profile: records.Profile) -> Any:
+        user_id = uuid.UUID(profile.id)
+        if statement.prepared_statement is self.store.insert_profile:
+            return self.store.delete_profile.bind([user_id])
+        values = profile.columns
+        return self.store.delete_by_country.bind(
+            [values["country"], values["registered_at"], user_id]
+        )
+
+    def _write_rejects(self) -> None:
+        """DLQ once per position, then the rejects rows (see the module docstring)."""
+        if not self.rejects:
+            return
+        positions: dict[tuple[str, int], list[int]] = {}
+        for record, _, _ in self.rejects:
+            positions.setdefault((record.topic, record.partition), []).append(record.offset)
+        keys = list(positions)
+        lookups = [self.store.known_rejects.bind([t, p, positions[(t, p)]]) for t, p in keys]
+        known = {
+            (keys[i][0], keys[i][1], row.kafka_offset)
+            for i, rows in self._execute(lookups, "look up rejects").items()
+            for row in rows
+        }
+        fresh = []
+        for record, reason, at in self.rejects:
+            position = (record.topic, record.partition, record.offset)
+            if position not in known:
+                known.add(position)
+                fresh.append((record, reason, at))
+        if not fresh:
+            return
+        self.store.dead_letters.send(fresh)
+        rows = [
+            _bind(
+                self.store.insert_reject,
+                {
+                    "topic": record.topic,
+                    "kafka_partition": record.partition,
+                    "kafka_offset": record.offset,
+                    "raw_key": records.raw_text(record.key, 1024),
+                    "raw_value": records.raw_text(record.value),
+                    "reason": reason[:2000],
+                    "ingested_at": at,
+                    "rejected_at": self.processed_at,
+                },
+                REJECT_COLUMNS,
+            )
+            for record, reason, at in fresh
+        ]
+        self._execute(rows, "write rejects")
+
+    def _execute(self, statements: list[Any], what: str) -> dict[int, Any]:
+        """Run ``statements``, retrying transient failures; results by index. Raises
+        ``TransientError`` past the deadline and any other failure as it is."""
+        results, failures = self._run(statements, what)
+        for exc in failures.values():
+            raise exc
+        return results
+
+    def _execute_rows(self, statements: list[Any]) -> dict[int, str]:
+        """Run row writes; a row Cassandra refuses is a reason (by index), not a failure."""
+        _, failures = self._run(statements, "write users", refused_ok=True)
+        reasons = {}
+        for index, exc in failures.items():
+            if not _is_refused_row(exc):
+                raise exc
+            reasons[index] = f"Cassandra refused the row: {str(exc)[:500]}"
+        return reasons
+
+    def _run(
+        self, statements: list[Any], what: str, *, refused_ok: bool = False
+    ) -> tuple[dict[int, Any], dict[int, BaseException]]:
+        from cassandra.concurrent import execute_concurrent
+
+        results: dict[int, Any] = {}
+        failures: dict[int, BaseException] = {}
+        pending = list(range(len(statements)))
+        delay = 0.1
+        while pending:
+            outcome = execute_concurrent(
+                self.store.session,
+                [(statements[i], None) for i in pending],
+                concurrency=CONCURRENCY,
+                raise_on_first_error=False,
+            )
+            retry = []
+            for index, (ok, value) in zip(pending, outcome, strict=True):
+                if ok:
+                    results[index] = value
+                elif _is_transient(value):
+                    retry.append((index, value))
+                else:
+                    failures[index] = value
+            pending = [i for i, _ in retry]
+            if not pending:
+                break
+            if time.monotonic() + delay > self.deadline:
+                raise TransientError(
+                    f"Cassandra did not take the writes ({what}) within the batch's retry "
+                    f"deadline; last error: {retry[0][1]}",
+                    hint="The micro-batch is replayed from the checkpoint.",
+                )
+            log.warning(
+                "cassandra_retry what=%s statements=%d error=%s", what, len(pending), retry[0][1]
+            )
+            time.sleep(delay)
+            delay = min(BACKOFF_MAX_S, delay * 2)
+        return results, failures
+
+
+def write_partition(
+    config: SinkConfig, processed_at: dt.datetime, rows: Iterable[Any]
+) -> Iterator[dict[str, Any]]:
+    """``mapPartitions`` body: Kafka rows of one partition in, one dict of counts out."""
+    batch = [
+        records.Record(
+            key=bytes(row.key) if row.key is not None else None,
+            value=bytes(row.value) if row.value is not None else None,
+            topic=row.topic,
+            partition=row.partition,
+            offset=row.offset,
+            timestamp_ms=row.timestamp_ms,
+            headers=tuple(
+                (h.key, bytes(h.value) if h.value is not None else None)
+                for h in (row.headers or ())
+            ),
+        )
+        for row in rows
+    ]
+    if not batch:
+        yield Counts().as_dict()
+        return
+    yield _Batch(_store(config), config, processed_at).run(batch).as_dict()

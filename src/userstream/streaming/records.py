@@ -1,0 +1,428 @@
+"""One Kafka record → one stored profile or one reject with a reason. Pure Python.
+
+``judge`` is the whole contract of the stream in one function: it parses the value once,
+checks the type, length and shape of every field, cleans what it keeps, and returns either
+a ``Profile`` (the columns to write; absent fields are simply not there, so nothing is
+written for them and Cassandra stores no tombstone) or a ``Reject`` (a sentence a person
+can act on). Nothing here reads the clock, a random source or the network: the same record
+always gives the same answer, which is what makes a replayed micro-batch converge to the
+same tables. It never raises on input.
+
+Rules, in the order they are checked (the first that fails is the reason):
+
+- the message: a value (not empty), at most ``MAX_MESSAGE_BYTES``, UTF-8, JSON without
+  duplicate keys, nested at most ``MAX_DEPTH`` levels, an object;
+- the key: present, and byte-for-byte the record's ``login.uuid`` (the producer keys every
+  user by it, so one user always lands in one partition);
+- types: every known field has the JSON type the API sends (objects where the API sends
+  objects, text where it sends text; ``postcode`` text or integer; ``street.number`` an
+  integer; coordinates text or number); unknown fields are ignored, credentials
+  (``login.password``, ``salt`` and hashes) are never read;
+- text: at most ``MAX_TEXT_CHARS`` characters and no control or invisible characters
+  (zero-width space, BOM, word joiner, bidi overrides; the zero-width (non-)joiner of
+  Persian and Indic scripts is kept);
+- required: ``login.uuid`` a canonical lower-case UUID, ``name.first``, ``name.last``,
+  ``email`` shaped like ``local@domain.tld``, ``dob.date`` an ISO-8601 time, ``nat``;
+- dates (``dob.date``, ``registered.date`` when present): parseable, not before 1900, not
+  after the record's ``ingested_at``.
+
+Cleaning (deterministic): surrounding whitespace removed and an empty result is absent;
+``email`` and ``gender`` lower-cased, ``nat`` upper-cased; dates to UTC; ``age`` in whole
+years at ``ingested_at``; ``postcode`` text with leading zeros; coordinates a number within
+±90/±180, else absent. ``ingested_at`` is the producer's header (ISO-8601 or epoch ms),
+else the Kafka timestamp.
+
+A profile carries a ``fingerprint`` of its content (not its lineage): the sink rejects a
+record whose uuid is already stored with another fingerprint ("duplicates of a stored user
+with other values"), while a replay or a producer retry of the same user is an upsert.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from userstream.producing.messages import H_INGESTED_AT, H_SOURCE_URL
+from userstream.streaming.contract import EMAIL_PATTERN, UUID_PATTERN
+
+#: The largest value accepted (a real user is ~1.1 KB).
+MAX_MESSAGE_BYTES = 32 * 1024
+#: The longest text accepted in any field (a real user's longest is ~60 characters).
+MAX_TEXT_CHARS = 255
+#: Deepest nesting accepted (a real user is 3 levels deep).
+MAX_DEPTH = 6
+#: What the rejects table keeps of a raw value (the DLQ keeps the bytes).
+MAX_RAW_CHARS = 64 * 1024
+
+_UUID = re.compile(UUID_PATTERN)
+_EMAIL = re.compile(EMAIL_PATTERN, re.ASCII)
+_EPOCH_MS = re.compile(r"^[0-9]{1,15}$")
+# C0/C1 controls, zero-width space, LRM/RLM, bidi embeddings/overrides/isolates, word
+# joiner and invisible operators, BOM. Not U+200C/U+200D: Persian and Indic text uses them.
+_INVISIBLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+    "\ud800-\udfff]"  # and lone surrogates (from JSON escapes), which are not text
+)
+_INT32 = 2**31
+_EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+
+# The API's shape: field → expected kind, nested like the record. "text" leaves, "int"
+# integers, "text|int" (postcode), "number" (text or a JSON number); dicts are objects.
+_SHAPE: dict[str, Any] = {
+    "gender": "text",
+    "name": {"title": "text", "first": "text", "last": "text"},
+    "location": {
+        "street": {"number": "int", "name": "text"},
+        "city": "text",
+        "state": "text",
+        "country": "text",
+        "postcode": "text|int",
+        "coordinates": {"latitude": "number", "longitude": "number"},
+        "timezone": {"offset": "text", "description": "text"},
+    },
+    "email": "text",
+    "login": {"uuid": "text", "username": "text"},
+    "dob": {"date": "text", "age": "int"},
+    "registered": {"date": "text", "age": "int"},
+    "phone": "text",
+    "cell": "text",
+    "id": {"name": "text", "value": "text"},
+    "picture": {"large": "text", "medium": "text", "thumbnail": "text"},
+    "nat": "text",
+}
+_WANT = {
+    "text": "text",
+    "int": "an integer",
+    "text|int": "text or an integer",
+    "number": "text or a number",
+}
+
+
+def _fits(value: Any, kind: str) -> bool:
+    if isinstance(value, bool):
+        return False
+    if kind == "text":
+        return isinstance(value, str)
+    if kind == "int":
+        return isinstance(value, int)
+    if kind == "text|int":
+        return isinstance(value, str | int)
+    return isinstance(value, str | int | float)
+
+
+# Stored text column → the field it comes from.
+_TEXT_COLUMNS: dict[str, str] = {
+    "gender": "gender",
+    "title": "name.title",
+    "first_name": "name.first",
+    "last_name": "name.last",
+    "email": "email",
+    "username": "login.username",
+    "phone": "phone",
+    "cell": "cell",
+    "street_name": "location.street.name",
+    "city": "location.city",
+    "state": "location.state",
+    "country": "location.country",
+    "postcode": "location.postcode",
+    "timezone_offset": "location.timezone.offset",
+    "timezone_description": "location.timezone.description",
+    "nationality": "nat",
+    "id_name": "id.name",
+    "id_value": "id.value",
+    "picture_large": "picture.large",
+    "picture_medium": "picture.medium",
+    "picture_thumbnail": "picture.thumbnail",
+}
+#: Columns that are lineage, not content: they may differ between copies of one user.
+LINEAGE = frozenset(
+    {"ingested_at", "processed_at", "source_url", "kafka_partition", "kafka_offset", "age"}
+)
+
+
+@dataclass(frozen=True)
+class Record:
+    """A Kafka record as the stream reads it."""
+
+    key: bytes | None
+    value: bytes | None
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None = None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name and value is not None:
+                return value.decode("utf-8", errors="replace")
+        return None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The columns to write (absent ones left out) and the content's fingerprint."""
+
+    columns: dict[str, Any]
+    fingerprint: bytes
+
+    @property
+    def id(self) -> str:
+        return str(self.columns["id"])
+
+
+@dataclass(frozen=True)
+class Reject:
+    reason: str
+    ingested_at: dt.datetime | None = field(default=None)
+
+
+class _Bad(Exception):
+    """A rule failed; the message is the reject reason."""
+
+
+def ingested_at(record: Record) -> dt.datetime | None:
+    """The producer's ``ingested_at`` header (ISO-8601 or epoch ms), else the Kafka timestamp."""
+    text = record.header(H_INGESTED_AT)
+    if text is not None:
+        parsed = _instant(text.strip())
+        if parsed is not None:
+            return parsed
+    if record.timestamp_ms is not None and record.timestamp_ms >= 0:
+        return _instant(str(record.timestamp_ms))
+    return None
+
+
+def judge(record: Record) -> Profile | Reject:
+    """A ``Profile`` to store or a ``Reject`` with the first broken rule. Never raises."""
+    at = ingested_at(record)
+    try:
+        user: dict[str, Any] = {}
+        _leaves(_parse(record.value), _SHAPE, "", user)
+        _check_key(record.key, user)
+        return _profile(user, record, at)
+    except _Bad as bad:
+        return Reject(str(bad), at)
+
+
+def raw_text(data: bytes | None, limit: int = MAX_RAW_CHARS) -> str | None:
+    """Bytes as text for the rejects table: undecodable bytes replaced, cut at ``limit``."""
+    if data is None:
+        return None
+    text = data[: limit * 4].decode("utf-8", errors="replace")
+    return text if len(text) <= limit else text[:limit] + f"… [cut at {limit} characters]"
+
+
+def _parse(value: bytes | None) -> dict[str, Any]:
+    if value is None or not value.strip():
+        raise _Bad("empty value")
+    if len(value) > MAX_MESSAGE_BYTES:
+        raise _Bad(f"message of {len(value)} bytes exceeds the limit of {MAX_MESSAGE_BYTES} bytes")
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Bad(f"value is not valid UTF-8 (byte {exc.start})") from None
+    if text.startswith("\ufeff"):
+        raise _Bad("value starts with a byte order mark")
+    try:
+        parsed = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
+    except _Bad:
+        raise
+    except RecursionError:
+        raise _Bad(f"value nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError:
+        raise _Bad("value is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise _Bad(f"value is a JSON {_kind(parsed)}, not an object")
+    # A real user has a dozen brackets; only a value with many can nest too deep.
+    if value.count(b"{") + value.count(b"[") > 2 * MAX_DEPTH and _depth(parsed) > MAX_DEPTH:
+        raise _Bad(f"value nests deeper than {MAX_DEPTH} levels")
+    return parsed
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Bad(f"value has the key {key[:40]!r} twice")
+            seen.add(key)
+    return result
+
+
+def _no_constants(name: str) -> Any:
+    raise _Bad(f"value is not valid JSON ({name} is not a JSON number)")
+
+
+def _depth(value: Any, level: int = 1) -> int:
+    if level > MAX_DEPTH:
+        return level
+    children = (
+        value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    )
+    return max(
+        (_depth(c, level + 1) for c in children if isinstance(c, dict | list)), default=level
+    )
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _check_key(key: bytes | None, user: dict[str, Any]) -> None:
+    """The uuid is the primary key and the message key: both must be the same canonical text."""
+    uuid = user.get("login.uuid")
+    if uuid is None or not uuid.strip():
+        raise _Bad("login.uuid is missing")
+    if not _UUID.match(uuid):
+        raise _Bad("login.uuid is not a canonical lower-case UUID")
+    if key is None:
+        raise _Bad("message has no key (the producer keys every user by login.uuid)")
+    if key != uuid.encode():
+        shown = key[:40].decode("utf-8", errors="replace")
+        raise _Bad(f"message key {shown!r} does not match login.uuid")
+
+
+def _leaves(node: dict[str, Any], shape: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
+    """Check ``node`` against ``shape``; put its known leaves in ``out`` by dotted path."""
+    for name, kind in shape.items():
+        value = node.get(name)
+        if value is None:
+            continue
+        path = prefix + name
+        if isinstance(kind, dict):
+            if not isinstance(value, dict):
+                raise _Bad(f"{path} must be an object, not a JSON {_kind(value)}")
+            _leaves(value, kind, path + ".", out)
+            continue
+        if not _fits(value, kind):
+            raise _Bad(f"{path} must be {_WANT[kind]}, not a JSON {_kind(value)}")
+        if isinstance(value, str):
+            if len(value) > MAX_TEXT_CHARS:
+                raise _Bad(
+                    f"{path} is {len(value)} characters long (the limit is {MAX_TEXT_CHARS})"
+                )
+            if _INVISIBLE.search(value):
+                raise _Bad(f"{path} contains control or invisible characters")
+        out[path] = value
+
+
+def _text(user: dict[str, Any], path: str) -> str | None:
+    value = user.get(path)
+    if value is None:
+        return None
+    cleaned = str(value).strip()
+    return cleaned or None
+
+
+def _instant(text: str) -> dt.datetime | None:
+    """ISO-8601 (``Z`` or an offset; naive means UTC) or epoch milliseconds; None if neither."""
+    try:
+        if _EPOCH_MS.match(text):
+            return dt.datetime.fromtimestamp(int(text) / 1000, dt.UTC)
+        parsed = dt.datetime.fromisoformat(text)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+
+
+def _date(user: dict[str, Any], path: str, at: dt.datetime | None) -> dt.datetime | None:
+    text = _text(user, path)
+    if text is None:
+        return None
+    parsed = None if _EPOCH_MS.match(text) else _instant(text)
+    if parsed is None:
+        raise _Bad(f"{path} is not an ISO-8601 timestamp")
+    if parsed < _EARLIEST:
+        raise _Bad(f"{path} is before 1900")
+    if at is not None and parsed > at:
+        raise _Bad(f"{path} is after the record was ingested")
+    return parsed
+
+
+def _coordinate(user: dict[str, Any], path: str, limit: float) -> float | None:
+    value = user.get(path)
+    try:
+        number = float(str(value).strip()) if value is not None else None
+    except ValueError:
+        return None
+    if number is None or number != number or abs(number) > limit:
+        return None
+    return number
+
+
+def age_at(born: dt.datetime, at: dt.datetime) -> int:
+    """Whole years between two instants (UTC calendar)."""
+    before_birthday = (at.month, at.day) < (born.month, born.day)
+    return at.year - born.year - (1 if before_birthday else 0)
+
+
+def _profile(user: dict[str, Any], record: Record, at: dt.datetime | None) -> Profile:
+    columns: dict[str, Any] = {"id": user["login.uuid"]}
+    for column, path in _TEXT_COLUMNS.items():
+        text = _text(user, path)
+        if text is not None:
+            columns[column] = text
+    for column, path in (("first_name", "name.first"), ("last_name", "name.last")):
+        if column not in columns:
+            raise _Bad(f"{path} is missing")
+    email = columns.get("email")
+    if email is None:
+        raise _Bad("email is missing")
+    if not _EMAIL.match(email):
+        raise _Bad("email is not a valid address")
+    columns["email"] = email.lower()
+    if "gender" in columns:
+        columns["gender"] = columns["gender"].lower()
+    dob = _date(user, "dob.date", at)
+    if dob is None:
+        raise _Bad("dob.date is missing")
+    columns["dob"] = dob
+    if "nationality" not in columns:
+        raise _Bad("nat is missing")
+    columns["nationality"] = columns["nationality"].upper()
+    registered = _date(user, "registered.date", at)
+    if registered is not None:
+        columns["registered_at"] = registered
+    number = user.get("location.street.number")
+    if number is not None:
+        if not -_INT32 <= number < _INT32:
+            raise _Bad("location.street.number is out of range")
+        columns["street_number"] = number
+    for column, path, limit in (
+        ("latitude", "location.coordinates.latitude", 90.0),
+        ("longitude", "location.coordinates.longitude", 180.0),
+    ):
+        coordinate = _coordinate(user, path, limit)
+        if coordinate is not None:
+            columns[column] = coordinate
+    content = {k: v for k, v in columns.items() if k not in LINEAGE}
+    fingerprint = hashlib.blake2b(
+        orjson.dumps(content, option=orjson.OPT_SORT_KEYS), digest_size=16
+    ).digest()
+    if at is not None:
+        columns["age"] = age_at(dob, at)
+        columns["ingested_at"] = at
+    source_url = record.header(H_SOURCE_URL)
+    if source_url:
+        columns["source_url"] = source_url[: MAX_TEXT_CHARS * 4]
+    columns["kafka_partition"] = record.partition
+    columns["kafka_offset"] = record.offset
+    return Profile(columns, fingerprint)
