@@ -1,15 +1,24 @@
 """Drain rate of the Spark job against the raw Cassandra ceiling, measured in one run.
 
-1. Pre-fill a fresh topic with N users (the stand-in generator, API 1.4 shape), keyed and
-   with the producer's headers.
-2. Drain it with the job (``control.drain``: availableNow, maxOffsetsPerTrigger steps)
-   into a fresh keyspace; report users/s over the micro-batches' own time and over the
-   wall clock (which adds the JVM start).
-3. Upsert the same rows again straight from cassandra-driver (prepared statement,
-   ``execute_concurrent_with_args``) and report upserts/s: the ceiling on this machine.
+1. Pre-fill a fresh topic with N users: the stand-in's generator (API 1.4 shape), each
+   message built like the producer builds it (key login.uuid, the producer's headers with
+   a fresh ingested_at) and sent through the producer's own Kafka sink.
+2. Drain it with the job (``control.drain``: availableNow, maxOffsetsPerTrigger per
+   micro-batch) into a fresh keyspace. Job rate = users stored / the micro-batches' own time
+   (``totals.batch_ms``), and also / the wall clock (which adds the JVM start).
+3. The ceiling: read back the rows the job wrote to both of its tables (user_profiles and
+   users_by_country) and upsert exactly those rows into a second fresh keyspace with the
+   same schema, from cassandra-driver (prepared INSERTs, ``execute_concurrent_with_args``,
+   concurrency 128; absent values as UNSET, like the job: no tombstones), timing both
+   tables' writes together. Ceiling = N / that time: what this machine's Cassandra takes
+   of the same work from one Python client. ratio = job rate (batch time) / ceiling.
 
-Needs the local stack (`userstream stack up`). Everything it creates is removed after.
-Usage: python benchmarks/bench_drain.py [users]   (default 100000)
+With --json the last line of stdout is one JSON object:
+  {"users", "job_users_per_s", "ceiling_users_per_s", "ratio"}
+  (job_users_per_s over the micro-batches' time; rates rounded to whole users/s).
+
+Needs the local stack (`userstream stack up`). Everything it creates (both keyspaces, the
+topics, the checkpoint) is removed after.
 """
 
 from __future__ import annotations
@@ -17,106 +26,133 @@ from __future__ import annotations
 import sys
 import time
 
-import orjson
-from _scratch import scratch_pipeline
-from confluent_kafka import Producer
+from _report import arg_parser, emit_json, job_settings, loud
+from _scratch import scratch_keyspace, scratch_pipeline, with_keyspace
+from cassandra.concurrent import execute_concurrent_with_args
+from cassandra.query import UNSET_VALUE, SimpleStatement
 
-from userstream.source.fake_data import make_page
+from userstream.config import Settings
+from userstream.metrics import producer_metrics
+from userstream.producing import messages
+from userstream.producing.sink import KafkaSink
+from userstream.source import MAX_RESULTS
+from userstream.source.fake_data import VERSION, make_page
 from userstream.store import session
 from userstream.streaming import control
-from userstream.streaming.schema import PROFILE_COLUMNS
 
 CONCURRENCY = 128
+#: The tables the job writes each valid user to (cassandra/init.cql).
+TABLES = ("user_profiles", "users_by_country")
+SOURCE_URL = "bench_drain:stand-in-generator"
+SEED = "bench-drain"
 
 
-def prefill(settings, users: int) -> float:
-    producer = Producer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 20,
-            "compression.type": "lz4",
-        }
-    )
+def prefill(settings: Settings, users: int) -> float:
+    """Produce ``users`` stand-in users to the topic; returns the seconds it took."""
+    sink = KafkaSink(settings.kafka, producer_metrics())
+    sink.start()
+    clock = messages.IngestClock()
     started = time.perf_counter()
-    page, sent = 1, 0
-    while sent < users:
-        batch = make_page("bench-drain", page, min(5000, users - sent))
+    for page, first in enumerate(range(0, users, MAX_RESULTS), start=1):
+        batch = make_page(SEED, page, min(MAX_RESULTS, users - first))
+        headers = messages.page_headers(
+            source_url=SOURCE_URL, api_version=VERSION, seed=SEED, page=page
+        )
         for user in batch:
-            headers = [("ingested_at", b"2026-11-23T10:00:00.000Z"), ("source_url", b"bench")]
-            while True:
-                try:
-                    producer.produce(
-                        settings.kafka.topic,
-                        orjson.dumps(user),
-                        user["login"]["uuid"].encode(),
-                        headers=headers,
-                    )
-                    break
-                except BufferError:
-                    producer.poll(0.1)
-            producer.poll(0)
-        sent += len(batch)
-        page += 1
-    if producer.flush(120):
-        raise SystemExit("prefill: messages still undelivered after 120 s")
+            out = messages.build(user)
+            stamped = [(messages.H_INGESTED_AT, clock.now()), *headers]
+            sink.send(out.key, out.value, stamped, dlq=out.dlq_reason is not None)
+    sink.flush(settings.kafka.delivery_timeout_ms / 1000)
+    if sink.counts.produced != users:
+        raise SystemExit(
+            f"prefill: Kafka acknowledged {sink.counts.produced:,} of {users:,} users "
+            f"({sink.counts.dead_lettered} dead-lettered, {sink.counts.failed} failed: "
+            f"{'; '.join(sink.counts.errors) or 'no detail'})"
+        )
     return time.perf_counter() - started
 
 
-def ceiling(settings) -> tuple[int, float]:
-    from cassandra.concurrent import execute_concurrent_with_args
-
-    ks = settings.cassandra.keyspace
-    columns = ", ".join(PROFILE_COLUMNS)
-    with session(settings, ks) as sess:
-        rows = [tuple(r) for r in sess.execute(f"SELECT {columns} FROM user_profiles")]
-        insert = sess.prepare(
-            f"INSERT INTO user_profiles ({columns}) "
-            f"VALUES ({', '.join('?' for _ in PROFILE_COLUMNS)})"
-        )
+def ceiling(job: Settings, target: Settings) -> tuple[dict[str, int], float]:
+    """Upsert the rows the job wrote into ``target``'s keyspace; (rows per table, seconds)."""
+    source_ks, target_ks = job.cassandra.keyspace, target.cassandra.keyspace
+    work = []
+    with session(job) as sess:
+        for table in TABLES:
+            columns = list(sess.cluster.metadata.keyspaces[source_ks].tables[table].columns)
+            names = ", ".join(columns)
+            read = SimpleStatement(f"SELECT {names} FROM {source_ks}.{table}", fetch_size=5000)
+            rows = [
+                tuple(UNSET_VALUE if v is None else v for v in row)
+                for row in sess.execute(read, timeout=120)
+            ]
+            marks = ", ".join("?" * len(columns))
+            insert = sess.prepare(f"INSERT INTO {target_ks}.{table} ({names}) VALUES ({marks})")
+            work.append((table, insert, rows))
         started = time.perf_counter()
-        results = execute_concurrent_with_args(
-            sess, insert, rows, concurrency=CONCURRENCY, raise_on_first_error=True
-        )
+        for _, insert, rows in work:
+            execute_concurrent_with_args(
+                sess, insert, rows, concurrency=CONCURRENCY, raise_on_first_error=True
+            )
         elapsed = time.perf_counter() - started
-    assert all(ok for ok, _ in results)
-    return len(rows), elapsed
+    return {table: len(rows) for table, _, rows in work}, elapsed
 
 
 def main() -> None:
-    users = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    parser = arg_parser(__doc__ or "")
+    parser.add_argument(
+        "--users", type=int, default=100_000, help="users to pre-fill (default 100000)"
+    )
+    args = parser.parse_args()
+    if args.users < 1:
+        parser.error("--users must be at least 1")
+    users = args.users
+
     with scratch_pipeline("bench_drain") as settings:
-        _run(settings, users)
-
-
-def _run(settings, users: int) -> None:
-    fill_s = prefill(settings, users)
-    print(f"prefill: {users:,} users in {fill_s:.1f} s ({users / fill_s:,.0f} users/s)")
-    started = time.perf_counter()
-    state = control.drain(settings, timeout=3600)
-    wall = time.perf_counter() - started
-    totals = state["totals"]
-    batch_s = totals["batch_ms"] / 1000
-    stored = totals["stored"]
+        fill_s = prefill(settings, users)
+        print(f"prefill: {users:,} users in {fill_s:.1f} s ({users / fill_s:,.0f} users/s)")
+        print(f"job: {job_settings(settings)}", flush=True)
+        started = time.perf_counter()
+        state = control.drain(settings, timeout=3600)
+        wall = time.perf_counter() - started
+        totals = state["totals"]
+        stored, batches, batch_s = totals["stored"], totals["batches"], totals["batch_ms"] / 1000
+        job_rate = stored / batch_s
+        print(
+            f"drain: the job stored {stored:,} users in {batches} micro-batch"
+            f"{'' if batches == 1 else 'es'}, "
+            f"{batch_s:.1f} s of batch time ({job_rate:,.0f} users/s) and {wall:.1f} s of "
+            f"wall clock including the JVM start ({stored / wall:,.0f} users/s)"
+        )
+        if stored != users:
+            loud(f"THE JOB STORED {stored:,} OF {users:,} USERS (totals: {totals})")
+        ceiling_ks = with_keyspace(settings, f"{settings.cassandra.keyspace}_ceiling")
+        with scratch_keyspace(ceiling_ks):
+            rows, raw_s = ceiling(settings, ceiling_ks)
+    if rows[TABLES[0]] != users:
+        loud(f"user_profiles holds {rows[TABLES[0]]:,} rows for {users:,} users produced")
+    raw_rate = users / raw_s
+    ratio = job_rate / raw_rate
+    listed = " and ".join(f"{n:,} rows of {table}" for table, n in rows.items())
     print(
-        f"drain: {stored:,} users stored in {totals['batches']} micro-batches "
-        f"(maxOffsetsPerTrigger={settings.spark.max_offsets_per_trigger:,}, "
-        f"master={settings.spark.master}, driver {settings.spark.driver_memory})"
+        f"ceiling: upserting the same {listed} from cassandra-driver (prepared, "
+        f"execute_concurrent_with_args, concurrency {CONCURRENCY}, absent values unset) "
+        f"took {raw_s:.1f} s: {raw_rate:,.0f} users/s"
     )
-    print(f"  over batch time: {batch_s:.1f} s → {stored / batch_s:,.0f} users/s")
-    print(f"  over wall clock (incl. JVM start): {wall:.1f} s → {stored / wall:,.0f} users/s")
-    rows, raw_s = ceiling(settings)
-    raw_rate = rows / raw_s
     print(
-        f"ceiling: {rows:,} upserts into user_profiles from cassandra-driver "
-        f"(prepared, execute_concurrent_with_args, concurrency {CONCURRENCY}) in "
-        f"{raw_s:.1f} s → {raw_rate:,.0f} upserts/s"
+        f"ratio: the job drains at {ratio:.2f} of the ceiling over its batch time "
+        f"({stored / wall / raw_rate:.2f} over the wall clock)"
     )
-    print(f"ratio: drain / ceiling = {stored / batch_s / raw_rate:.2f} (batch time), "
-          f"{stored / wall / raw_rate:.2f} (wall clock)")  # fmt: skip
-    print("note: the job writes each user to two tables (user_profiles, users_by_country);")
-    print("      the ceiling writes one.")
+    emit_json(
+        args.json,
+        {
+            "users": users,
+            "job_users_per_s": round(job_rate),
+            "ceiling_users_per_s": round(raw_rate),
+            "ratio": round(ratio, 3),
+        },
+    )
+    if stored != users:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -5,18 +5,19 @@ Prints three figures:
 - http, bytes: users/s a client receives from a stand-in running in another process;
 - http, parsed: the same, including the client parsing each body with orjson.
 
-Run: ``.venv/bin/python benchmarks/bench_fake_api.py [--pages N]``. Absolute numbers drift
-on shared machines; compare figures from the same run.
+Run: ``.venv/bin/python benchmarks/bench_fake_api.py [--pages N] [--json]``. Absolute numbers
+drift on shared machines; compare figures from the same run. With --json the last line of
+stdout is ``{"generate_users_per_s", "http_bytes_users_per_s", "http_parsed_users_per_s"}``.
 """
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import time
 
 import httpx
 import orjson
+from _report import arg_parser, emit_json
 
 from userstream.source.fake_data import make_page
 from userstream.source.fake_server import FakeApiServer
@@ -32,7 +33,7 @@ def _serve(ports: mp.Queue) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arg_parser(__doc__ or "")
     parser.add_argument("--pages", type=int, default=10, help="pages of 5000 users per figure")
     args = parser.parse_args()
     pages = args.pages
@@ -41,6 +42,7 @@ def main() -> None:
     for page in range(1, pages + 1):
         make_page("bench-gen", page, RESULTS)
     gen_rate = pages * RESULTS / (time.perf_counter() - started)
+    figures = {"generate_users_per_s": round(gen_rate)}
     print(f"generate      {gen_rate:10,.0f} users/s  ({pages} pages of {RESULTS}, in-process)")
 
     ctx = mp.get_context("spawn")
@@ -52,6 +54,7 @@ def main() -> None:
         with httpx.Client(timeout=60) as client:
             client.get(url, params={"results": 1}).raise_for_status()  # warm up
             for label, parse in (("http, bytes ", False), ("http, parsed", True)):
+                key = "http_parsed_users_per_s" if parse else "http_bytes_users_per_s"
                 users = size = 0
                 started = time.perf_counter()
                 for page in range(1, pages + 1):
@@ -61,6 +64,7 @@ def main() -> None:
                     size += len(response.content)
                     users += len(orjson.loads(response.content)["results"]) if parse else RESULTS
                 elapsed = time.perf_counter() - started
+                figures[key] = round(users / elapsed)
                 print(
                     f"{label}  {users / elapsed:10,.0f} users/s  "
                     f"({size / elapsed / 1e6:.1f} MB/s, {size / users:.0f} bytes/user)"
@@ -68,6 +72,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.join(10)
+    emit_json(args.json, figures)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@
     the KafkaSettings defaults).
 
 Needs the local Kafka (`userstream stack up`). Each case uses its own topic, deleted after.
-Usage: python benchmarks/bench_producer.py [users_per_case]   (default 100000)
+Usage: python benchmarks/bench_producer.py [users_per_case] [--json]   (default 100000)
+With --json the last line of stdout is {"users", "bytes_per_user", "end_to_end_users_per_s",
+"produce_only": [{"linger_ms", "batch_size", "users_per_s"}, ...]}.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import sys
 import time
 import uuid
+
+from _report import arg_parser, emit_json
 
 from userstream.config import KafkaSettings, load_settings
 from userstream.metrics import producer_metrics
@@ -54,7 +58,11 @@ def end_to_end(kafka: KafkaSettings, n: int) -> float:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    parser = arg_parser(__doc__ or "")
+    parser.add_argument("users", nargs="?", type=int, default=100_000, help="users per case")
+    args = parser.parse_args()
+    n = args.users
+    cases: list[dict[str, int]] = []
     base = load_settings().kafka
     run_id = uuid.uuid4().hex[:8]
     # The stand-in's generator: real API shape and quirks, about 1.1 KB per user.
@@ -79,6 +87,7 @@ def main() -> None:
             for batch in BATCH_SIZE:
                 kafka = settings_for(f"l{linger}_b{batch}", linger_ms=linger, batch_size=batch)
                 rate = produce_only(kafka, users)
+                cases.append({"linger_ms": linger, "batch_size": batch, "users_per_s": round(rate)})
                 print(f"{linger:>10} {batch:>11,} {rate:>10,.0f} {rate * size / 1e6:>7.1f}")
         rate_e2e = end_to_end(settings_for("e2e"), n)
         print(
@@ -95,6 +104,15 @@ def main() -> None:
                 future.result()
             except Exception as exc:
                 print(f"cleanup: {exc}", file=sys.stderr)
+    emit_json(
+        args.json,
+        {
+            "users": n,
+            "bytes_per_user": round(size),
+            "end_to_end_users_per_s": round(rate_e2e),
+            "produce_only": cases,
+        },
+    )
 
 
 if __name__ == "__main__":
