@@ -48,6 +48,10 @@ class KafkaSettings(BaseModel):
     # How long librdkafka keeps retrying one message (a broker outage shorter than this
     # loses nothing); the producer's final flush waits this long plus a margin.
     delivery_timeout_ms: int = Field(default=300_000, ge=1000)
+    # The largest message the producer sends (key + value + headers + framing), and its
+    # librdkafka `message.max.bytes`: a bigger user goes to the DLQ, cut. Keep it at or
+    # below the broker's `message.max.bytes` and the topic's `max.message.bytes`.
+    max_message_bytes: int = Field(default=1_000_000, ge=1000, le=1_000_000_000)
     # Extra librdkafka settings for clusters (e.g. SASL), as a JSON object.
     client_config: dict[str, str] = Field(default_factory=dict)
 
@@ -104,6 +108,9 @@ class SparkSettings(BaseModel):
     # A micro-batch running longer than this is stalled (e.g. the Cassandra connector
     # waiting forever on a node that came back): the driver restarts itself in place.
     batch_timeout_s: float = Field(default=300.0, gt=0)
+    # `status` calls the stream unhealthy when a micro-batch runs, input waits without a
+    # completed batch, or the driver's heartbeat is silent for longer than this.
+    unhealthy_after_s: float = Field(default=60.0, gt=0)
     shuffle_partitions: int = Field(default=2, ge=1)
     # Defaults to <state>/checkpoints/<topic>__<keyspace>.
     checkpoint_dir: Path | None = None

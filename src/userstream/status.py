@@ -36,6 +36,8 @@ class PipelineStatus:
     rows_rejected: int | None = None
     last_batch: dict[str, Any] | None = None
     last_dag_run: dict[str, Any] | None = None
+    #: The stream's own status (``streaming.control.report``): health, reason, since, pids.
+    stream: dict[str, Any] | None = None
     quality: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -58,17 +60,18 @@ def _stack_parts(settings: Settings) -> list[Part]:
     ]
 
 
-def _stream_part(settings: Settings, state: dict[str, Any]) -> Part:
-    from userstream.streaming import control
-
-    proc = control.running(settings)
-    totals = state.get("totals") or {}
+def _stream_part(settings: Settings, report: dict[str, Any]) -> Part:
+    """The stream's line: healthy only when ``health.assess`` says so, with why and since."""
+    totals = report.get("totals") or {}
+    verdict = report.get("reason") or report.get("state") or "no progress yet"
+    since = f" since {report['since']}" if report.get("since") else ""
+    restarts = f"; driver restarted {report['restarts']}×" if report.get("restarts") else ""
     detail = (
-        f"{state.get('state', 'no progress yet')}; {totals.get('batches', 0)} batches, "
+        f"{verdict}{since}{restarts}; {totals.get('batches', 0)} batches, "
         f"{totals.get('stored', 0)} stored, {totals.get('rejected', 0)} rejected since start"
     )
-    return Part("spark stream", proc is not None, settings.spark.master, proc.pid if proc else None,
-                detail)  # fmt: skip
+    return Part("spark stream", bool(report.get("healthy")), settings.spark.master,
+                report.get("pid"), detail)  # fmt: skip
 
 
 def _airflow_part(settings: Settings) -> Part:
@@ -102,12 +105,19 @@ def _lag(
     From what ``gather`` already has (``_topic_ends`` and the progress file), so no other
     Kafka client is built; None when no batch has been processed or the ends are unknown.
     """
+    by_partition = _lag_by_partition(settings, topics, state)
+    return None if by_partition is None else sum(by_partition.values())
+
+
+def _lag_by_partition(
+    settings: Settings, topics: dict[str, dict[str, int]], state: dict[str, Any]
+) -> dict[int, int] | None:
     batch = state.get("last_batch") or {}
     done = (batch.get("end_offsets") or {}).get(settings.kafka.topic)
     ends = topics.get(settings.kafka.topic)
     if not done or not ends:
         return None
-    return sum(max(0, ends[str(p)] - int(o)) for p, o in done.items() if str(p) in ends)
+    return {int(p): max(0, ends[str(p)] - int(o)) for p, o in done.items() if str(p) in ends}
 
 
 def _topic_ends(settings: Settings) -> dict[str, dict[str, int]]:
@@ -185,18 +195,21 @@ def gather(settings: Settings) -> PipelineStatus:
     # Read once: the stream's part, the last batch and the lag all come from it.
     state = probe("stream progress", control.last_progress, settings) or {}
     status.parts.extend(probe("kafka/cassandra", _stack_parts, settings) or [])
-    for what, fn, args in (
-        ("stream", _stream_part, (settings, state)),
-        ("airflow", _airflow_part, (settings,)),
-        ("source", _source_part, (settings,)),
-    ):
-        part = probe(what, fn, *args)
-        status.parts.append(part or Part(what, False, detail="could not be probed"))
-    status.last_batch = state.get("last_batch")
     # Asked whether or not a local process is healthy: the clients may point at an
     # external cluster. A broker or node that does not answer becomes a note.
     status.topics = probe("topics", _topic_ends, settings) or {}
-    status.lag = probe("lag", _lag, settings, status.topics, state)
+    lag = probe("lag", _lag_by_partition, settings, status.topics, state)
+    status.lag = None if lag is None else sum(lag.values())
+    status.stream = probe("stream", control.report, settings, state, lag)
+    status.parts.append(
+        _stream_part(settings, status.stream)
+        if status.stream is not None
+        else Part("stream", False, detail="could not be probed")
+    )
+    for what, fn in (("airflow", _airflow_part), ("source", _source_part)):
+        part = probe(what, fn, settings)
+        status.parts.append(part or Part(what, False, detail="could not be probed"))
+    status.last_batch = state.get("last_batch")
     counts = probe("rows", _row_counts, settings)
     if counts:
         status.rows_stored, status.rows_rejected = counts

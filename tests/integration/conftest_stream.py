@@ -3,6 +3,7 @@ produced the way the producer does, and readers for Cassandra and the DLQ topic.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from userstream.config import Settings
 from userstream.source.fake_data import make_page
-from userstream.streaming import control, job, progress
+from userstream.streaming import control, job, progress, supervisor
 
 SOURCE_URL = b"http://127.0.0.1:8765/api/1.4/"
 
@@ -25,10 +26,11 @@ POISON: list[tuple[bytes | None, bytes, str]] = [
     (b"poison-3", b"{}", "login.uuid is missing"),
     (b"poison-4", b'{"login": {"uuid": null}, "name": {"first": "A", "last": "B"}}',
      "login.uuid is missing"),
-    (b"poison-5", b'{"login": {"uuid": "not-a-uuid"}}', "login.uuid is not a valid UUID"),
+    (b"poison-5", b'{"login": {"uuid": "not-a-uuid"}}',
+     "login.uuid is not a canonical lower-case UUID"),
     (b"00000000-0000-4000-8000-000000000001",
      b'{"login": {"uuid": "00000000-0000-4000-8000-000000000002"}, "name": {"first": "A"}}',
-     "message key does not match login.uuid"),
+     "message key '00000000-0000-4000-8000-000000000001' does not match login.uuid"),
     (None, b"", "empty value"),
 ]  # fmt: skip
 
@@ -74,7 +76,12 @@ def stream_env(settings: Settings) -> Iterator[Settings]:
             future.result()
         shutil.rmtree(settings.checkpoint_dir(), ignore_errors=True)
         # The driver's log stays in the state folder's logs/ for a post-mortem.
-        for path in (progress.progress_file(settings), job.settings_file(settings)):
+        for path in (
+            progress.progress_file(settings),
+            job.settings_file(settings),
+            supervisor.state_file(settings),
+            supervisor.lock_file(settings),
+        ):
             path.unlink(missing_ok=True)
 
 
@@ -87,24 +94,35 @@ def fake_users(seed: str, count: int) -> list[dict[str, Any]]:
     return users
 
 
-def produce(settings: Settings, messages: list[tuple[bytes | None, bytes]]) -> None:
-    """Produce like the producer: keyed, idempotent, acks=all, with its headers."""
+def produce(
+    settings: Settings, messages: list[tuple[bytes | None, bytes]]
+) -> list[tuple[int, int]]:
+    """Produce like the producer: keyed, idempotent, acks=all, with its headers.
+
+    Returns each message's (partition, offset), in order. Values over 1 MB are allowed
+    (lz4 makes a repetitive one fit the broker's limit), as a hostile client could send.
+    """
     producer = Producer(
         {
             "bootstrap.servers": settings.kafka.bootstrap_servers,
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 20,
+            "compression.type": "lz4",
+            "message.max.bytes": 10_000_000,
             **settings.kafka.client_config,
         }
     )
     errors: list[Any] = []
+    positions: list[tuple[int, int]] = [(-1, -1)] * len(messages)
 
-    def on_delivery(err: Any, _msg: Any) -> None:
+    def on_delivery(index: int, err: Any, msg: Any) -> None:
         if err is not None:
             errors.append(err)
+        else:
+            positions[index] = (msg.partition(), msg.offset())
 
-    for key, value in messages:
+    for index, (key, value) in enumerate(messages):
         headers = [
             ("ingested_at", b"2026-11-23T10:00:00.123Z"),
             ("source_url", SOURCE_URL),
@@ -115,7 +133,11 @@ def produce(settings: Settings, messages: list[tuple[bytes | None, bytes]]) -> N
         while True:
             try:
                 producer.produce(
-                    settings.kafka.topic, value, key, headers=headers, on_delivery=on_delivery
+                    settings.kafka.topic,
+                    value,
+                    key,
+                    headers=headers,
+                    on_delivery=functools.partial(on_delivery, index),
                 )
                 break
             except BufferError:
@@ -123,6 +145,7 @@ def produce(settings: Settings, messages: list[tuple[bytes | None, bytes]]) -> N
         producer.poll(0)
     assert producer.flush(60) == 0
     assert not errors, errors[:3]
+    return positions
 
 
 def user_messages(users: list[dict[str, Any]]) -> list[tuple[bytes | None, bytes]]:

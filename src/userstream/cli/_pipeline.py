@@ -108,7 +108,9 @@ def _render(status: PipelineStatus) -> Group:
     for col in ("component", "health", "address", "pid", "detail"):
         parts.add_column(col)
     for p in status.parts:
-        health = "[green]healthy[/green]" if p.healthy else "[red]down[/red]"
+        # A part with a live process is not "down", whatever else is wrong with it.
+        sick = "[red]unhealthy[/red]" if p.pid else "[red]down[/red]"
+        health = "[green]healthy[/green]" if p.healthy else sick
         parts.add_row(p.name, health, p.address, str(p.pid or ""), p.detail)
     data = Table(show_header=False, box=None)
     for topic, ends in status.topics.items():

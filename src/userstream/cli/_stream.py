@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from userstream.config import load_settings
+from userstream.config import Settings, load_settings
 
 out = Console()
 err = Console(stderr=True)
@@ -45,14 +45,23 @@ def db_init() -> None:
 
 @stream_app.command("start")
 def stream_start() -> None:
-    """Start the job in the background and wait until its query runs. Idempotent."""
+    """Start the job in the background and wait until its query runs. Idempotent.
+
+    A supervisor runs the driver and restarts it whenever it dies (kill -9, a crash);
+    `stream stop` stops both.
+    """
     from userstream.streaming import control
 
     settings = load_settings()
     already = control.running(settings)
     proc = control.start(settings)
     verb = "already running" if already is not None else "running"
-    out.print(f"Stream {verb} (pid {proc.pid}); log {proc.log}. `userstream stream status`.")
+    driver = control.driver_pid(settings, proc)
+    if driver == proc.pid:  # a foreground `stream run` holds the name
+        who = f"pid {proc.pid}"
+    else:
+        who = f"driver pid {driver or '- (restarting)'}, supervisor pid {proc.pid}"
+    out.print(f"Stream {verb} ({who}); log {proc.log}. `userstream stream status`.")
 
 
 @stream_app.command("stop")
@@ -104,18 +113,53 @@ def _fmt(value: Any, spec: str = "") -> str:
 
 
 @stream_app.command("status")
-def stream_status() -> None:
-    """Running or not, the last micro-batch, rates and lag per partition. Exit 1 if stopped."""
+def stream_status(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object instead of a table.")
+    ] = False,
+) -> None:
+    """Running and healthy or not (and why), the last micro-batch, lag per partition.
+
+    Unhealthy when no driver runs, it retries or stalls, a batch or the input waits longer
+    than spark.unhealthy_after_s, or it was just restarted. Exit 1 if stopped.
+    """
+    import json
+
     from userstream.errors import UserstreamError
     from userstream.streaming import control
 
     settings = load_settings()
-    proc = control.running(settings)
-    state = control.last_progress(settings) or {}
-    batch = state.get("last_batch") or {}
+    state = control.last_progress(settings)
+    lag_error = None
+    try:
+        lag = control.lag(settings, state)
+    except UserstreamError as exc:
+        lag, lag_error = None, exc.message
+    report = control.report(settings, state, lag)
+    if as_json:
+        print(json.dumps(report, default=str))
+    else:
+        out.print(_status_table(settings, report, (state or {}), lag_error))
+    if not report["running"]:
+        raise typer.Exit(1)
+
+
+def _status_table(
+    settings: Settings, report: dict[str, Any], state: dict[str, Any], lag_error: str | None
+) -> Table:
+    batch = report.get("last_batch") or {}
     table = Table("field", "value", show_header=False)
-    table.add_row("running", f"yes (pid {proc.pid})" if proc else "no")
-    table.add_row("state", _fmt(state.get("state")))
+    pids = f"driver pid {_fmt(report['pid'])}"
+    if report.get("supervisor_pid"):
+        pids += f", supervisor pid {report['supervisor_pid']}"
+    table.add_row("running", f"yes ({pids})" if report["running"] else "no")
+    since = f" since {report['since']}" if report.get("since") else ""
+    verdict = "[green]healthy[/green]" if report["healthy"] else "[red]unhealthy[/red]"
+    table.add_row("health", verdict + (f": {report['reason']}" if report["reason"] else "")
+                  + since)  # fmt: skip
+    table.add_row("state", _fmt(report.get("state")))
+    table.add_row("driver restarts", f"{report['restarts']} by the supervisor, "
+                  f"{_fmt(report.get('query_restarts'))} of the query")  # fmt: skip
     table.add_row("topic → keyspace", f"{settings.kafka.topic} → {settings.cassandra.keyspace}")
     table.add_row("last batch", _fmt(batch.get("batch_id")))
     table.add_row("input rows", _fmt(batch.get("num_input_rows")))
@@ -124,19 +168,17 @@ def stream_status() -> None:
     table.add_row("input rows/s", _fmt(batch.get("input_rows_per_second"), ",.1f"))
     table.add_row("processed rows/s", _fmt(batch.get("processed_rows_per_second"), ",.1f"))
     table.add_row("batch duration ms", _fmt(batch.get("batch_duration_ms")))
-    totals = state.get("totals") or {}
+    totals = report.get("totals") or {}
     table.add_row("since start", f"{_fmt(totals.get('stored'))} stored, "
                   f"{_fmt(totals.get('rejected'))} rejected in {_fmt(totals.get('batches'))} "
                   "batches")  # fmt: skip
     if state.get("error"):
         table.add_row("last error", str(state["error"]))
-    try:
-        lag = control.lag(settings, state)
+    lag = report.get("lag")
+    if lag_error:
+        lag_text = f"unknown ({lag_error})"
+    else:
         lag_text = ", ".join(f"p{p}: {n}" for p, n in lag.items()) if lag else "-"
-    except UserstreamError as exc:
-        lag_text = f"unknown ({exc.message})"
     table.add_row("lag (messages)", lag_text)
     table.add_row("updated", _fmt(state.get("updated_at")))
-    out.print(table)
-    if proc is None:
-        raise typer.Exit(1)
+    return table

@@ -52,6 +52,14 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def alive(pid: int, marker: str | None = None) -> bool:
+    """True when ``pid`` runs (a zombie does not) and its command line holds ``marker``.
+
+    The marker guards against a recycled pid: an unrelated process never has it.
+    """
+    return _alive(pid) and (not marker or marker in _cmdline(pid))
+
+
 def running(paths: StatePaths, name: str) -> Proc | None:
     """The process named ``name`` when it is alive and is the one we started, else None."""
     pid_file = paths.pid_file(name)
@@ -60,7 +68,7 @@ def running(paths: StatePaths, name: str) -> Proc | None:
         pid = int(pid_text)
     except (OSError, ValueError):
         return None
-    if not _alive(pid) or (marker.strip() and marker.strip() not in _cmdline(pid)):
+    if not alive(pid, marker.strip()):
         return None
     return Proc(name, pid, paths.log_file(name))
 

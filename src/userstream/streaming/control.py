@@ -1,20 +1,23 @@
 """Start, stop, watch and drain the stream — the API the CLI and the Airflow DAG call.
 
-The driver runs as a detached process named ``settings.spark.job_name`` (default
-``stream``) with its pid and log in the state folder, like every long-running part of the
-local runtime. Two drivers never share a checkpoint: ``start``/``run``/``drain`` refuse
-while one with the same name is running, and check-then-start happens under the job's
-component lock (``<state>/run/<job_name>.lock``), so two callers cannot both pass the check.
+``start`` runs the driver under a detached ``supervisor`` (which restarts it whenever it
+exits unasked) named ``settings.spark.job_name`` (default ``stream``), with the
+supervisor's pid and the log in the state folder, like every long-running part of the
+local runtime; ``run`` (foreground) and ``drain`` run an unsupervised driver. Two drivers
+never share a checkpoint: ``start``/``run``/``drain`` refuse while one with the same name
+is running, check-then-start happens under the job's component lock
+(``<state>/run/<job_name>.lock``), so two callers cannot both pass the check, and every
+driver holds its checkpoint's lock (``supervisor.checkpoint_lock``) while it lives.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,19 +27,42 @@ from userstream.errors import TransientError, UserstreamError
 from userstream.stack import process
 from userstream.stack._lock import component_lock
 from userstream.stack.process import Proc
-from userstream.streaming import job, progress
+from userstream.streaming import health, job, progress, supervisor
 from userstream.streaming.session import connector_jars, is_local_master
 
 log = logging.getLogger(__name__)
 
-MARKER = "userstream.streaming.job"
+MARKER = supervisor.DRIVER_MODULE
 #: A JVM start plus the first Kafka and Cassandra connections on two busy cores.
 START_TIMEOUT_S = 300.0
 
 
 def running(settings: Settings) -> Proc | None:
-    """The running driver process, or None."""
+    """The stream's process (its supervisor, or a foreground/drain driver), or None."""
     return process.running(settings.paths, settings.spark.job_name)
+
+
+def supervisor_state(settings: Settings, proc: Proc | None = None) -> dict[str, Any] | None:
+    """The running supervisor's state (driver pid, restarts, last exit), or None.
+
+    None as well when the stream runs unsupervised (``run``, ``drain``) or not at all.
+    """
+    proc = proc if proc is not None else running(settings)
+    if proc is None or not process.alive(proc.pid, supervisor.MODULE):
+        return None
+    state = supervisor.read_state(settings)
+    return state if state is not None and state.get("pid") == proc.pid else None
+
+
+def driver_pid(settings: Settings, proc: Proc | None = None) -> int | None:
+    """The pid of the running driver (not its supervisor), or None when none runs."""
+    proc = proc if proc is not None else running(settings)
+    if proc is None:
+        return None
+    if not process.alive(proc.pid, supervisor.MODULE):
+        return proc.pid  # a foreground run or a drain: the pid file names the driver
+    pid = (supervisor_state(settings, proc) or {}).get("driver_pid")
+    return pid if isinstance(pid, int) and process.alive(pid, MARKER) else None
 
 
 def last_progress(settings: Settings) -> dict[str, Any] | None:
@@ -45,7 +71,7 @@ def last_progress(settings: Settings) -> dict[str, Any] | None:
 
 
 def _command(settings: Settings, *extra: str) -> list[str]:
-    return [sys.executable, "-m", MARKER, "--settings", str(job.dump_settings(settings)), *extra]
+    return [*supervisor.driver_command(job.dump_settings(settings)), *extra]
 
 
 def _env(settings: Settings) -> dict[str, str]:
@@ -88,11 +114,13 @@ def _refuse_if_running(settings: Settings) -> None:
 
 
 def start(settings: Settings, *, timeout: float = START_TIMEOUT_S) -> Proc:
-    """Start the driver detached and wait until its query is running; idempotent.
+    """Start the supervised driver detached and wait until its query runs; idempotent.
 
-    Returns the running process (the existing one when already running). Raises
-    ``UserstreamError`` with the log's tail when the driver dies or reports a failure, and
-    ``TransientError`` when it is not running within ``timeout`` seconds (it is killed).
+    Returns the stream's process, its supervisor (the existing one when already running;
+    ``driver_pid`` names the driver). Raises ``UserstreamError`` with the log's tail when
+    the first driver exits or reports a failure before its query runs (then nothing is
+    left running), and ``TransientError`` when it is not running within ``timeout``
+    seconds (it is killed).
     """
     # Held until the query runs: a second caller waits, then finds this driver running.
     with component_lock(settings.paths, settings.spark.job_name):
@@ -105,19 +133,34 @@ def start(settings: Settings, *, timeout: float = START_TIMEOUT_S) -> Proc:
 def _start_detached(settings: Settings, timeout: float) -> Proc:
     _prepare(settings)
     name = settings.spark.job_name
-    proc = process.start(
-        settings.paths, name, _command(settings), env=_env(settings), marker=MARKER
-    )
-    log.info("stream_starting pid=%d log=%s", proc.pid, proc.log)
+    cmd = supervisor.command(job.dump_settings(settings))
+    proc = process.start(settings.paths, name, cmd, env=_env(settings), marker=supervisor.MODULE)
+    log.info("stream_starting supervisor_pid=%d log=%s", proc.pid, proc.log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        watched = supervisor.read_state(settings) or {}
+        if watched.get("pid") == proc.pid and watched.get("last_exit"):
+            # A driver that cannot start is not restarted here: the caller hears why now.
+            _kill_all(settings, proc)
+            how = health.describe_exit(watched["last_exit"])
+            raise UserstreamError(
+                f"The stream's driver {how} while starting. Last lines of its log:\n"
+                + process.tail(proc.log),
+                log=proc.log,
+            )
+        pid = watched.get("driver_pid") if watched.get("pid") == proc.pid else None
         state = progress.read(settings)
-        if state is not None and state.get("pid") == proc.pid:
+        if pid is not None and state is not None and state.get("pid") == pid:
             if state.get("state") == "running":
-                log.info("stream_running pid=%d query=%s", proc.pid, state.get("query_id"))
+                log.info(
+                    "stream_running pid=%d supervisor_pid=%d query=%s",
+                    pid,
+                    proc.pid,
+                    state.get("query_id"),
+                )
                 return proc
             if state.get("state") == "failed":
-                process.kill(settings.paths, name)
+                _kill_all(settings, proc)
                 raise UserstreamError(
                     f"The stream failed to start: {state.get('error')}",
                     log=proc.log,
@@ -125,12 +168,12 @@ def _start_detached(settings: Settings, timeout: float) -> Proc:
         code = _exit_code(proc.pid)
         if code is not None:
             raise UserstreamError(
-                f"The stream's driver exited while starting ({code}). Last lines of its log:\n"
-                + process.tail(proc.log),
+                f"The stream's supervisor exited while starting ({code}). Last lines of its "
+                "log:\n" + process.tail(proc.log),
                 log=proc.log,
             )
         time.sleep(0.5)
-    process.kill(settings.paths, name)
+    _kill_all(settings, proc)
     raise TransientError(
         f"The stream was not running after {timeout:g} s; it was killed.",
         hint="The machine may be overloaded; check the log and start it again.",
@@ -139,11 +182,12 @@ def _start_detached(settings: Settings, timeout: float) -> Proc:
 
 
 def stop(settings: Settings, timeout: float = 60) -> bool:
-    """Stop the driver gracefully; True when one was running.
+    """Stop the stream gracefully (supervisor and driver); True when one was running.
 
-    SIGTERM goes to the Python driver only, so its JVM stays up while the driver lets the
-    running micro-batch finish and stops the query; after ``timeout`` seconds the whole
-    process group is killed (the checkpoint then replays the unfinished batch).
+    SIGTERM goes to the supervisor (or an unsupervised driver) only: it forwards it to the
+    Python driver, whose JVM stays up while the driver lets the running micro-batch finish
+    and stops the query. After ``timeout`` seconds the whole process group is killed (the
+    checkpoint then replays the unfinished batch).
     """
     proc = running(settings)
     if proc is None:
@@ -164,7 +208,10 @@ def stop(settings: Settings, timeout: float = 60) -> bool:
 
 
 def kill(settings: Settings) -> bool:
-    """SIGKILL the driver and its JVM at once (fault tests); True when one was running."""
+    """SIGKILL the supervisor, the driver and its JVM at once (fault tests, cleanup).
+
+    True when one was running.
+    """
     proc = running(settings)
     killed = process.kill(settings.paths, settings.spark.job_name)
     if proc is not None:
@@ -172,8 +219,76 @@ def kill(settings: Settings) -> bool:
     return killed
 
 
+def kill_driver(settings: Settings) -> int | None:
+    """SIGKILL the driver only, not its supervisor (fault tests); the killed pid, or None.
+
+    Returns once the driver is gone. Its JVM exits when it sees the driver gone; the
+    supervisor starts a new driver.
+    """
+    pid = driver_pid(settings)
+    if pid is None:
+        return None
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return None
+    deadline = time.monotonic() + 10
+    while process.alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    log.info("stream_driver_killed pid=%d", pid)
+    return pid
+
+
+def _kill_all(settings: Settings, proc: Proc) -> None:
+    process.kill(settings.paths, settings.spark.job_name)
+    _kill_group(proc.pid)
+
+
+def report(
+    settings: Settings,
+    state: dict[str, Any] | None,
+    lag: dict[int, int] | None,
+    *,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The stream's status as one JSON-ready object, its health decided by ``health.assess``.
+
+    ``state`` is the progress file (``last_progress``), ``lag`` the messages waiting per
+    partition (``lag``; None when unknown). ``pid`` is the driver's, ``restarts`` counts
+    the supervisor's driver restarts (``query_restarts`` the driver's own query restarts).
+    """
+    proc = running(settings)
+    watched = supervisor_state(settings, proc)
+    pid = driver_pid(settings, proc)
+    state = state or {}
+    verdict = health.assess(
+        state or None,
+        driver_pid=pid,
+        supervisor=watched,
+        lag=None if lag is None else sum(lag.values()),
+        now=now or dt.datetime.now(dt.UTC),
+        unhealthy_after_s=settings.spark.unhealthy_after_s,
+    )
+    supervised = proc is not None and process.alive(proc.pid, supervisor.MODULE)
+    return {
+        "running": proc is not None,
+        "pid": pid,
+        "supervisor_pid": proc.pid if supervised and proc is not None else None,
+        "state": state.get("state"),
+        **verdict.as_dict(),
+        "last_batch": state.get("last_batch"),
+        "totals": state.get("totals"),
+        "lag": None if lag is None else {str(p): n for p, n in sorted(lag.items())},
+        "restarts": (watched or {}).get("restarts") or 0,
+        "last_exit": (watched or {}).get("last_exit"),
+        "query_restarts": state.get("restarts"),
+        "error": state.get("error"),
+        "updated_at": state.get("updated_at"),
+    }
+
+
 def _exit_code(pid: int) -> str | None:
-    """How the driver ended ("exit code 1", "signal 9"), or None while it runs."""
+    """How a process we started ended ("exit code 1", "signal 9"), or None while it runs."""
     try:
         done, status = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
@@ -211,15 +326,17 @@ def run(
     """
     paths = settings.paths
     pid_file = paths.pid_file(settings.spark.job_name)
-    with component_lock(paths, settings.spark.job_name):
-        _refuse_if_running(settings)
-        paths.run.mkdir(parents=True, exist_ok=True)
-        # A marker, so a recycled pid is never taken for the stream.
-        pid_file.write_text(f"{os.getpid()}\n{_own_marker()}\n")
-    try:
-        return job.run(settings, until_idle=until_idle, timeout=timeout)
-    finally:
-        pid_file.unlink(missing_ok=True)
+    with contextlib.ExitStack() as hold:
+        with component_lock(paths, settings.spark.job_name):
+            _refuse_if_running(settings)
+            hold.enter_context(supervisor.checkpoint_lock(settings))
+            paths.run.mkdir(parents=True, exist_ok=True)
+            # A marker, so a recycled pid is never taken for the stream.
+            pid_file.write_text(f"{os.getpid()}\n{_own_marker()}\n")
+        try:
+            return job.run(settings, until_idle=until_idle, timeout=timeout)
+        finally:
+            pid_file.unlink(missing_ok=True)
 
 
 def drain(settings: Settings, *, timeout: float = 600) -> dict[str, Any]:
@@ -232,11 +349,13 @@ def drain(settings: Settings, *, timeout: float = 600) -> dict[str, Any]:
     paths = settings.paths
     paths.logs.mkdir(parents=True, exist_ok=True)
     log_file = paths.log_file(name)
-    with log_file.open("ab") as out:
+    with log_file.open("ab") as out, contextlib.ExitStack() as hold:
         # Check and start under the lock; the pid file then keeps others out.
         with component_lock(paths, name):
             _refuse_if_running(settings)
             _prepare(settings)
+            # The child holds the checkpoint's lock too, should this process die first.
+            lock_fd = hold.enter_context(supervisor.checkpoint_lock(settings))
             # Only now: it rewrites the settings file a running driver restarts from.
             cmd = _command(settings, "--until-idle", "--timeout", str(timeout))
             child = subprocess.Popen(
@@ -246,6 +365,7 @@ def drain(settings: Settings, *, timeout: float = 600) -> dict[str, Any]:
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **_env(settings)},
                 start_new_session=True,
+                pass_fds=(lock_fd,),
             )
             paths.pid_file(name).write_text(f"{child.pid}\n{MARKER}\n")
         try:

@@ -26,17 +26,26 @@ def now_iso() -> str:
 
 def write(settings: Settings, data: dict[str, Any]) -> None:
     """Replace the progress file with ``data`` (plus ``updated_at``) in one rename."""
-    path = progress_file(settings)
+    write_json(progress_file(settings), {**data, "updated_at": now_iso()})
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Replace ``path`` with ``data`` as JSON in one rename: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({**data, "updated_at": now_iso()}, indent=2, default=str))
+    tmp.write_text(json.dumps(data, indent=2, default=str))
     os.replace(tmp, path)
 
 
 def read(settings: Settings) -> dict[str, Any] | None:
     """The last progress written, or None when there is none (or it is unreadable)."""
+    return read_json(progress_file(settings))
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``, or None when there is none (or it is unreadable)."""
     try:
-        data = json.loads(progress_file(settings).read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
