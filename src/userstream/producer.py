@@ -5,7 +5,9 @@ topic), dead-lettered (DLQ topic, with a ``dlq_reason`` header) or failed — an
 failures raises :class:`ProduceError` after everything was flushed. Nothing is dropped on
 the way: a full local queue is back-pressure, a broker restart is absorbed by the
 idempotent producer's retries (no duplicates), a stop request ends fetching and flushes
-what was already fetched.
+what was already fetched. No single user stops a run: one without a usable uuid, or too
+large for Kafka (over ``kafka.max_message_bytes``, or refused as too large by the broker),
+is dead-lettered (:mod:`userstream.producing.oversize` says how a too-large one is cut).
 
 Replay: a run is determined by ``(seed, start_page, results per page, count)``. The page
 size is fixed for the whole run (the API's page P is the same users only for the same
@@ -216,14 +218,15 @@ def run_producer(
 def _log_page(sink: KafkaSink, page: int, seed: str, users: int, dlq: int) -> None:
     spread = ",".join(f"{p}:{n}" for p, n in sorted(sink.counts.partitions.items()))
     log.info(
-        "produced page=%d seed=%s users=%d dlq=%d pending=%d delivered=%d failed=%d "
-        "partition_spread=%s",
+        "produced page=%d seed=%s users=%d dlq=%d pending=%d delivered=%d dead_lettered=%d "
+        "failed=%d partition_spread=%s",
         page,
         seed,
         users,
         dlq,
         sink.pending(),
         sink.counts.produced,
+        sink.counts.dead_lettered,
         sink.counts.failed,
         spread or "-",
     )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
+import string
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -17,12 +19,14 @@ from typing import Any
 import httpx
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka.admin import NewTopic
 
 from tests.integration.static_api import StaticApi
 from userstream.config import KafkaSettings, Settings
 from userstream.errors import TransientError
 from userstream.producer import ProduceError, run_producer
 from userstream.producing.messages import DlqReason
+from userstream.source.fake_data import make_page
 from userstream.source.fake_server import FakeApiServer
 from userstream.source.faults import Faults
 from userstream.topics import admin_client, ensure_topics
@@ -217,21 +221,96 @@ def test_dirty_users_from_the_stand_in_are_all_accounted_for(settings: Settings)
     assert sorted(json.loads(r.value)["login"]["uuid"] is None for r in dlq) == [True] * len(bad)
 
 
+def create_topics(kafka: KafkaSettings, *, main: dict[str, str], dlq: dict[str, str]) -> None:
+    """Both topics with topic-level configs, before the producer's ensure_topics (which
+    leaves existing topics as they are)."""
+    topics = [
+        NewTopic(kafka.topic, kafka.partitions, 1, config=main),
+        NewTopic(kafka.dlq_topic, kafka.partitions, 1, config=dlq),
+    ]
+    admin = admin_client(kafka)  # kept: the futures fail once the client is collected
+    for future in admin.create_topics(topics, operation_timeout=30).values():
+        future.result()
+
+
+def random_letters(n: int) -> str:
+    # Random letters: no codec squeezes 1.5 MB of them under the limit.
+    return "".join(random.Random(n).choices(string.ascii_letters, k=n))
+
+
+def test_a_user_too_large_for_kafka_goes_to_the_dlq_cut_and_the_run_goes_on(
+    settings: Settings,
+) -> None:
+    users = make_page("big", 1, 6)
+    big = users[2]
+    big["location"]["country"] = random_letters(1_500_000)
+    page = {"results": users, "info": {"seed": "big", "results": 6, "page": 1, "version": "1.4"}}
+    with StaticApi(json.dumps(page).encode()) as api:
+        summary = run_producer(settings, source_url=api.url, count=6, batch_size=6, seed="big")
+
+    assert (summary.fetched, summary.produced, summary.dead_lettered, summary.failed) == (
+        6,
+        5,
+        1,
+        0,
+    )
+    main = read_topic(settings.kafka, settings.kafka.topic)
+    assert sorted((r.key, json.loads(r.value)) for r in main) == sorted(
+        (u["login"]["uuid"].encode(), u) for u in users if u is not big
+    )
+    [dead] = read_topic(settings.kafka, settings.kafka.dlq_topic)
+    assert dead.key == big["login"]["uuid"].encode()
+    assert set(dead.headers) >= HEADERS
+    assert dead.headers["dlq_reason"] == DlqReason.TOO_LARGE
+    size = int(dead.headers["original_size"])
+    assert size > 1_500_000
+    assert dead.headers["dlq_detail"] == (
+        f"message of {size} bytes exceeds the limit of {settings.kafka.max_message_bytes} bytes"
+    )
+    assert dead.headers["value_truncated"] == "true"
+    assert len(dead.value) == 64 * 1024
+    assert (
+        json.dumps(big, ensure_ascii=False, separators=(",", ":")).encode().startswith(dead.value)
+    )
+
+
+def test_users_the_broker_refuses_as_too_large_go_to_the_dlq_whole(settings: Settings) -> None:
+    # The main topic takes no batch over 100 bytes (far below kafka.max_message_bytes): the
+    # broker refuses every batch, and each user in it is dead-lettered from its delivery report.
+    create_topics(settings.kafka, main={"max.message.bytes": "100"}, dlq={})
+    with FakeApiServer() as api:
+        summary = run_producer(settings, source_url=api.url, count=30, batch_size=30, seed="b")
+        sent = api_users(api.url, seed="b", results=30, pages=1)
+    assert (summary.produced, summary.dead_lettered, summary.failed) == (0, 30, 0)
+    assert read_topic(settings.kafka, settings.kafka.topic) == []
+    dlq = read_topic(settings.kafka, settings.kafka.dlq_topic)
+    assert sorted(json.loads(r.value)["login"]["uuid"] for r in dlq) == sorted(
+        u["login"]["uuid"] for u in sent
+    )
+    for record in dlq:
+        assert set(record.headers) >= HEADERS and record.headers["seed"] == "b"
+        assert record.headers["dlq_reason"] == DlqReason.TOO_LARGE
+        assert record.headers["value_truncated"] == "false"
+        assert "refused as too large by the broker" in record.headers["dlq_detail"]
+
+
 def test_refused_messages_raise_after_the_flush_with_counts(settings: Settings) -> None:
-    # A producer that refuses messages over 1000 bytes: every user fails, none is dropped
-    # silently.
-    kafka = settings.kafka.model_copy(update={"client_config": {"message.max.bytes": "1000"}})
+    # Both topics refuse anything over 100 bytes: every user is refused, and so is its dead
+    # letter. Every user fails, none is dropped silently, and none is dead-lettered twice.
+    create_topics(
+        settings.kafka, main={"max.message.bytes": "100"}, dlq={"max.message.bytes": "100"}
+    )
     with FakeApiServer() as api, pytest.raises(ProduceError) as caught:
-        run_producer(
-            settings.model_copy(update={"kafka": kafka}),
-            source_url=api.url,
-            count=20,
-            seed="f",
-        )
+        run_producer(settings, source_url=api.url, count=20, seed="f")
     summary = caught.value.summary
-    assert (summary.fetched, summary.produced, summary.failed) == (20, 0, 20)
+    assert (summary.fetched, summary.produced, summary.dead_lettered, summary.failed) == (
+        20,
+        0,
+        0,
+        20,
+    )
     assert "20 of 20 users were not delivered" in str(caught.value)
-    assert summary.errors
+    assert summary.errors and all(".dlq" in e for e in summary.errors)
 
 
 def test_ensure_topics_creates_both_and_leaves_existing_ones_alone(settings: Settings) -> None:

@@ -19,6 +19,18 @@ Message contract (the Spark job reads it):
   ``dlq_reason``      DLQ topic only: why the user was rejected (see ``DlqReason``)
   ==================  ==========================================================
 
+A message too large for Kafka (see :mod:`userstream.producing.oversize`) goes to the DLQ
+with ``dlq_reason=too_large``, at most the first 64 KiB of its value and three more headers:
+
+  =====================  =======================================================
+  ``dlq_detail``         the reason as a sentence: ``message of 1500321 bytes
+                         exceeds the limit of 1000000 bytes``
+  ``original_size``      the refused message's size in bytes (decimal), as
+                         counted against ``kafka.max_message_bytes``
+  ``value_truncated``    ``true`` when the value is only the first bytes of the
+                         user's JSON (then not valid JSON), ``false`` when whole
+  =====================  =======================================================
+
 A user whose uuid is duplicated within a page (or across pages) is produced twice on
 purpose: Kafka key compaction and Cassandra's upsert by id converge on one row, and
 dropping data in the producer would hide an upstream problem.
@@ -44,6 +56,9 @@ H_SEED = "seed"
 H_PAGE = "page"
 H_PRODUCER = "producer"
 H_DLQ_REASON = "dlq_reason"
+H_DLQ_DETAIL = "dlq_detail"
+H_ORIGINAL_SIZE = "original_size"
+H_VALUE_TRUNCATED = "value_truncated"
 
 PRODUCER_ID = f"userstream/{__version__}"
 
@@ -64,6 +79,8 @@ class DlqReason(StrEnum):
     MISSING_UUID = "missing_uuid"
     UUID_NOT_A_STRING = "uuid_not_a_string"
     INVALID_UUID = "invalid_uuid"
+    #: Over the producer's or the broker's size limit (``dlq_detail`` says by how much).
+    TOO_LARGE = "too_large"
 
 
 @dataclass(frozen=True, slots=True)
