@@ -1,10 +1,14 @@
-"""Faults the stream must survive: its driver killed with SIGKILL mid-stream, then restarted.
+"""Faults the stream must survive with no one acting: Cassandra and the broker SIGKILLed and
+started again (the driver SIGKILLed: test_stream_supervisor.py).
 
-Every user ends up stored exactly once, nothing is missing, and rejects are not doubled.
+Every user ends up stored exactly once, nothing is missing, rejects are not doubled, and the
+time from the failed part answering to users landing again is printed as a figure (never
+asserted: shared machines vary too much).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 
@@ -23,6 +27,7 @@ from userstream.errors import TransientError
 from userstream.streaming import control
 
 pytestmark = pytest.mark.integration
+log = logging.getLogger(__name__)
 
 N = 2000
 WAIT_S = 600  # an upper bound for slow shared machines, not a performance assertion
@@ -30,9 +35,8 @@ WAIT_S = 600  # an upper bound for slow shared machines, not a performance asser
 
 @pytest.fixture
 def settings(stack: Settings, unique: str) -> Iterator[Settings]:
-    # Small micro-batches so the kill lands with most of the topic still unprocessed; a
-    # short batch timeout so a batch stalled by the Cassandra outage is restarted soon.
-    with stream_env(isolated(stack, unique, max_offsets_per_trigger=150, batch_timeout_s=60)) as s:
+    # Small micro-batches, so a backlog drains in several.
+    with stream_env(isolated(stack, unique, max_offsets_per_trigger=150)) as s:
         yield s
 
 
@@ -52,86 +56,57 @@ def _wait(what: str, check, timeout: float = WAIT_S) -> None:
         time.sleep(0.5)
 
 
-def test_driver_killed_mid_stream_then_restarted(settings, cassandra_session):
-    ks = settings.cassandra.keyspace
-    users = fake_users(settings.kafka.topic, N)
-    messages = user_messages(users)
-    # Poison spread through the topic, so some falls in the replayed batches.
-    for i, (key, value, _) in enumerate(POISON):
-        messages.insert(i * (N // len(POISON)), (key, value))
-    produce(settings, messages)
-
-    def stored() -> int:
-        return cassandra_session.execute(f"SELECT count(*) FROM {ks}.user_profiles").one()[0]
-
-    def rejected() -> int:
-        sql = f"SELECT count(*) FROM {ks}.user_profiles_rejects"
-        return cassandra_session.execute(sql).one()[0]
-
-    first = control.start(settings)
-    _wait("a first batch", lambda: ((control.last_progress(settings) or {}).get("totals") or {})
-          .get("batches", 0) >= 1)  # fmt: skip
-    assert control.kill(settings)
-    assert control.running(settings) is None
-    partial = stored()
-    assert 0 < partial < N, "the kill should land mid-stream"
-
-    second = control.start(settings)
-    assert second.pid != first.pid
-    # The progress file catches up just after a batch's rows are written: wait for both.
-    _wait("the end of the topic", lambda: control.lag(settings) == {0: 0, 1: 0})
-    assert stored() == N
-    assert rejected() == len(POISON)
-    assert control.stop(settings)
-    assert control.running(settings) is None
-    assert (control.last_progress(settings) or {})["state"] == "stopped"
-
-    ids = [str(r.id) for r in cassandra_session.execute(f"SELECT id FROM {ks}.user_profiles")]
-    assert len(ids) == N
-    assert set(ids) == {u["login"]["uuid"] for u in users}
-    by_country = cassandra_session.execute(f"SELECT id FROM {ks}.users_by_country")
-    assert len(list(by_country)) == N
-    rejects = list(
-        cassandra_session.execute(f"SELECT raw_key, reason FROM {ks}.user_profiles_rejects")
-    )
-    assert sorted(r.reason for r in rejects) == sorted(reason for _, _, reason in POISON)
+def _stored_ids(cassandra_session, ks: str) -> list[str]:
+    return [str(r.id) for r in cassandra_session.execute(f"SELECT id FROM {ks}.user_profiles")]
 
 
-def test_cassandra_down_for_a_while_then_back_loses_nothing(settings, cassandra_session):
-    """Cassandra stops while users keep arriving; the stream retries, then catches up.
+def _recovery(what: str, answered_at: float, before: int, stored) -> float:
+    """Seconds from the failed part answering again to the first new user stored."""
+    _wait(f"users stored again after {what}", lambda: stored() > before)
+    seconds = time.monotonic() - answered_at
+    log.warning("recovery part=%s seconds_after_it_answered=%.1f", what, seconds)
+    print(f"\nrecovery: users stored again {seconds:.1f} s after {what} answered")
+    return seconds
 
-    The backlog built up during the outage drains in micro-batches bounded by
-    maxOffsetsPerTrigger (150 here), and every user ends up stored exactly once.
-    """
-    from userstream.stack import cassandra
+
+def test_cassandra_sigkilled_and_back_after_a_minute_heals_without_anyone(
+    settings, cassandra_session
+):
+    """Cassandra is SIGKILLed while users arrive and started again 60 s later: the same
+    driver (no restart by anyone) stores every user exactly once once the node answers."""
+    from userstream.stack import cassandra, process
 
     ks = settings.cassandra.keyspace
     users = fake_users(f"{settings.kafka.topic}-outage", 1200)
     before, during = users[:300], users[300:]
-    produce(settings, user_messages(before))
+    produce(settings, user_messages(before) + [(k, v) for k, v, _ in POISON])
 
     def stored() -> int:
         return cassandra_session.execute(f"SELECT count(*) FROM {ks}.user_profiles").one()[0]
 
-    driver = control.start(settings)
+    control.start(settings)
+    driver = control.driver_pid(settings)
     _wait("the users produced before the outage", lambda: stored() == len(before))
 
-    assert cassandra.stop_cassandra(settings)
+    assert process.kill(settings.paths, "cassandra")
     try:
         produce(settings, user_messages(during))
-        # Long enough for the stream to fail a batch and retry against the missing node.
-        time.sleep(20)
+        time.sleep(60)
     finally:
         cassandra.start_cassandra(settings)
+    answered = time.monotonic()
 
+    _recovery("Cassandra", answered, len(before), stored)
     _wait("the end of the topic", lambda: control.lag(settings) == {0: 0, 1: 0})
-    assert control.running(settings) == driver, "the stream gave up during the outage"
-    ids = [str(r.id) for r in cassandra_session.execute(f"SELECT id FROM {ks}.user_profiles")]
-    assert len(ids) == len(users)
-    assert set(ids) == {u["login"]["uuid"] for u in users}
+    _wait("every user stored", lambda: stored() == len(users), timeout=120)
+    assert control.driver_pid(settings) == driver, "the driver was replaced"
+    ids = _stored_ids(cassandra_session, ks)
+    assert sorted(ids) == sorted(u["login"]["uuid"] for u in users)
+    rejects = list(cassandra_session.execute(f"SELECT reason FROM {ks}.user_profiles_rejects"))
+    assert sorted(r.reason for r in rejects) == sorted(reason for _, _, reason in POISON)
     assert control.stop(settings)
     sizes = _batch_sizes(settings)
-    assert sum(sizes) == len(users)
+    assert sum(sizes) == len(users) + len(POISON)
     assert max(sizes) <= 150, f"a micro-batch exceeded maxOffsetsPerTrigger: {sizes}"
 
 
@@ -149,10 +124,10 @@ def _batch_sizes(settings: Settings) -> list[int]:
     return [b - a for a, b in zip([0, *totals], totals, strict=False)]
 
 
-def test_broker_restart_mid_stream_loses_nothing(settings, cassandra_session):
-    """The broker goes away while the stream runs and comes back; users produced before and
-    after are all stored exactly once."""
-    from userstream.stack import kafka
+def test_broker_sigkilled_and_restarted_heals_without_anyone(settings, cassandra_session):
+    """The broker is SIGKILLed while the stream runs and started again; users produced before
+    and after are all stored exactly once, with no action on the stream."""
+    from userstream.stack import kafka, process
 
     ks = settings.cassandra.keyspace
     users = fake_users(f"{settings.kafka.topic}-broker", 900)
@@ -162,19 +137,20 @@ def test_broker_restart_mid_stream_loses_nothing(settings, cassandra_session):
     def stored() -> int:
         return cassandra_session.execute(f"SELECT count(*) FROM {ks}.user_profiles").one()[0]
 
-    driver = control.start(settings)
-    _wait("the users produced before the restart", lambda: stored() == len(before))
-    assert kafka.stop_kafka(settings)
+    control.start(settings)
+    _wait("the users produced before the kill", lambda: stored() == len(before))
+    assert process.kill(settings.paths, "kafka")
     try:
-        # Long enough for the stream's next triggers to find no broker.
-        time.sleep(15)
+        time.sleep(15)  # the stream's next triggers find no broker
     finally:
         kafka.start_kafka(settings)
+    answered = time.monotonic()
     produce(settings, user_messages(after))
 
+    _recovery("the broker", answered, len(before), stored)
     _wait("the end of the topic", lambda: control.lag(settings) == {0: 0, 1: 0})
     _wait("every user stored", lambda: stored() == len(users), timeout=120)
-    assert control.running(settings) == driver, "the stream gave up during the broker restart"
-    ids = [str(r.id) for r in cassandra_session.execute(f"SELECT id FROM {ks}.user_profiles")]
+    assert control.running(settings) is not None
+    ids = _stored_ids(cassandra_session, ks)
     assert sorted(ids) == sorted(u["login"]["uuid"] for u in users)
     assert control.stop(settings)

@@ -117,15 +117,18 @@ class BatchWriter:
                 counts[key] += part[key]
             for reason, n in part["reasons"].items():
                 counts["reasons"][reason] = counts["reasons"].get(reason, 0) + n
+        # The slowest partition's time in the worker; the rest of batch_ms is Spark's.
+        counts["worker_ms"] = max((part["worker_ms"] for part in parts), default=0)
         counts["batch_ms"] = int((time.monotonic() - started) * 1000)
         self._add(batch_id, counts)
         log.info(
-            "batch_written batch=%d valid=%d stored=%d rejected=%d ms=%d keyspace=%s",
+            "batch_written batch=%d valid=%d stored=%d rejected=%d ms=%d worker_ms=%d keyspace=%s",
             batch_id,
             counts["valid"],
             counts["stored"],
             counts["rejected"],
             counts["batch_ms"],
+            counts["worker_ms"],
             self.settings.cassandra.keyspace,
         )
 
