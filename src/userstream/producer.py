@@ -19,6 +19,7 @@ is described in :mod:`userstream.producing.messages`.
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import threading
 import time
@@ -128,6 +129,7 @@ def run_producer(
         rate = LIVE_API_RATE
     seed = seed or settings.source.seed or secrets.token_hex(8)
     results = page_size(settings.source, count=count, batch_size=batch_size, rate=rate)
+    pace_every = max(1, math.ceil(rate / 20)) if rate is not None else 0
     pages = page_sequence(seed, start_page)
     stop = stop or threading.Event()
     metrics = producer_metrics()
@@ -171,7 +173,12 @@ def run_producer(
                     page=page_no,
                 )
                 dlq = 0
-                for user in users:
+                for i, user in enumerate(users):
+                    # Under a rate, a page is spread over its second in slices of 1/20 s, not
+                    # sent as one burst: users reach the stream as steadily as they were asked.
+                    # A stop request ends the pacing; the page is still sent whole.
+                    if rate is not None and i and i % pace_every == 0 and not stop.is_set():
+                        stop.wait(started + (fetched + i) / rate - time.monotonic())
                     out = messages.build(user)
                     message_headers = [(messages.H_INGESTED_AT, clock.now()), *headers]
                     if out.dlq_reason is not None:

@@ -173,7 +173,8 @@ def test_a_message_librdkafka_refuses_at_produce_is_dead_lettered_not_failed() -
     sink = _sink(delivery_timeout_ms=1000, max_message_bytes=40_000)
     headers: Headers = [*HEADERS, ("padding", b"p" * 30_000)]
     sink.send(KEY, b"v" * 20_000, headers, dlq=False)
-    assert sink.pending() == 1 and sink.counts.failed == 0
+    # Queued for the DLQ, not failed (librdkafka may also count its own events as pending).
+    assert sink.pending() >= 1 and sink.counts.failed == 0
     sink.flush(30)
     assert sink.counts.failed == 1 and sink.counts.errors[0].startswith("t_unit.dlq")
 

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from userstream.errors import TransientError
+from userstream.producing.messages import H_INGESTED_AT, H_SOURCE_URL
 from userstream.streaming import records
 from userstream.streaming.dlq import DeadLetters
 from userstream.streaming.schema import BY_COUNTRY_COLUMNS, PROFILE_COLUMNS, REJECT_COLUMNS
@@ -201,8 +202,13 @@ class _Store:
 _stores: dict[SinkConfig, _Store] = {}
 
 
+def connect(config: SinkConfig) -> None:
+    """Connect this process's store for ``config`` now (it is kept for every batch)."""
+    _store(config)
+
+
 def _store(config: SinkConfig) -> _Store:
-    """The worker's store for ``config``, connected on first use and kept."""
+    """This process's store for ``config``, connected on first use and kept."""
     store = _stores.get(config)
     if store is None:
         store = _stores[config] = _Store(config)
@@ -475,21 +481,25 @@ class _Batch:
 def write_partition(
     config: SinkConfig, processed_at: dt.datetime, rows: Iterable[Any]
 ) -> Iterator[dict[str, Any]]:
-    """``mapPartitions`` body: Kafka rows of one partition in, one dict of counts out."""
+    """``mapPartitions`` body: Kafka rows of one partition in, one dict of counts out.
+
+    A row is ``sinks.SOURCE_COLUMNS``: key, value, topic, partition, offset, timestamp (ms),
+    the ``ingested_at`` and ``source_url`` header values.
+    """
     batch = [
         records.Record(
-            key=bytes(row.key) if row.key is not None else None,
-            value=bytes(row.value) if row.value is not None else None,
-            topic=row.topic,
-            partition=row.partition,
-            offset=row.offset,
-            timestamp_ms=row.timestamp_ms,
-            headers=tuple(
-                (h.key, bytes(h.value) if h.value is not None else None)
-                for h in (row.headers or ())
+            key=None if key is None else bytes(key),
+            value=None if value is None else bytes(value),
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            timestamp_ms=timestamp_ms,
+            headers=(
+                (H_INGESTED_AT, None if ingested is None else bytes(ingested)),
+                (H_SOURCE_URL, None if source_url is None else bytes(source_url)),
             ),
         )
-        for row in rows
+        for key, value, topic, partition, offset, timestamp_ms, ingested, source_url in rows
     ]
     if not batch:
         yield Counts().as_dict()

@@ -51,6 +51,8 @@ def spark_conf(settings: Settings, *, jars: list[str]) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         # Python workers are kept between tasks: each keeps its Cassandra session.
         "spark.python.worker.reuse": "true",
+        # A micro-batch's bounded collect (sinks.BatchWriter) reads all partitions in one job.
+        "spark.sql.limit.initialNumPartitions": "1000",
         # Spark redacts keys matching this in logs and event data; keep the default's words.
         "spark.redaction.regex": "(?i)secret|password|token|access[.]key",
     }
