@@ -85,6 +85,28 @@ def stream_env(settings: Settings) -> Iterator[Settings]:
             path.unlink(missing_ok=True)
 
 
+#: An upper bound for slow shared machines, never a performance assertion.
+WAIT_S = 600
+
+
+def wait_until(what: str, check: Any, timeout: float = WAIT_S, poll: float = 0.5) -> None:
+    """Poll ``check`` until true; a service still reconnecting after a fault counts as "not yet"."""
+    from cassandra import OperationTimedOut  # type: ignore[attr-defined]
+    from cassandra.cluster import NoHostAvailable
+
+    from userstream.errors import TransientError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except (NoHostAvailable, OperationTimedOut, TransientError):
+            pass
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(poll)
+
+
 def fake_users(seed: str, count: int) -> list[dict[str, Any]]:
     users: list[dict[str, Any]] = []
     page = 1

@@ -21,16 +21,13 @@ from tests.integration.conftest_stream import (
     produce,
     stream_env,
     user_messages,
+    wait_until,
 )
 from userstream.config import Settings
-from userstream.errors import TransientError
 from userstream.streaming import control
 
 pytestmark = pytest.mark.integration
 log = logging.getLogger(__name__)
-
-N = 2000
-WAIT_S = 600  # an upper bound for slow shared machines, not a performance assertion
 
 
 @pytest.fixture
@@ -40,29 +37,13 @@ def settings(stack: Settings, unique: str) -> Iterator[Settings]:
         yield s
 
 
-def _wait(what: str, check, timeout: float = WAIT_S) -> None:
-    """Poll ``check`` until true; a service still reconnecting after a fault counts as "not yet"."""
-    from cassandra import OperationTimedOut
-    from cassandra.cluster import NoHostAvailable
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except (NoHostAvailable, OperationTimedOut, TransientError):
-            pass
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.5)
-
-
 def _stored_ids(cassandra_session, ks: str) -> list[str]:
     return [str(r.id) for r in cassandra_session.execute(f"SELECT id FROM {ks}.user_profiles")]
 
 
 def _recovery(what: str, answered_at: float, before: int, stored) -> float:
     """Seconds from the failed part answering again to the first new user stored."""
-    _wait(f"users stored again after {what}", lambda: stored() > before)
+    wait_until(f"users stored again after {what}", lambda: stored() > before)
     seconds = time.monotonic() - answered_at
     log.warning("recovery part=%s seconds_after_it_answered=%.1f", what, seconds)
     print(f"\nrecovery: users stored again {seconds:.1f} s after {what} answered")
@@ -86,7 +67,7 @@ def test_cassandra_sigkilled_and_back_after_a_minute_heals_without_anyone(
 
     control.start(settings)
     driver = control.driver_pid(settings)
-    _wait("the users produced before the outage", lambda: stored() == len(before))
+    wait_until("the users produced before the outage", lambda: stored() == len(before))
 
     assert process.kill(settings.paths, "cassandra")
     try:
@@ -97,8 +78,8 @@ def test_cassandra_sigkilled_and_back_after_a_minute_heals_without_anyone(
     answered = time.monotonic()
 
     _recovery("Cassandra", answered, len(before), stored)
-    _wait("the end of the topic", lambda: control.lag(settings) == {0: 0, 1: 0})
-    _wait("every user stored", lambda: stored() == len(users), timeout=120)
+    wait_until("the end of the topic", lambda: control.lag(settings) == {0: 0, 1: 0})
+    wait_until("every user stored", lambda: stored() == len(users), timeout=120)
     assert control.driver_pid(settings) == driver, "the driver was replaced"
     ids = _stored_ids(cassandra_session, ks)
     assert sorted(ids) == sorted(u["login"]["uuid"] for u in users)
@@ -138,7 +119,7 @@ def test_broker_sigkilled_and_restarted_heals_without_anyone(settings, cassandra
         return cassandra_session.execute(f"SELECT count(*) FROM {ks}.user_profiles").one()[0]
 
     control.start(settings)
-    _wait("the users produced before the kill", lambda: stored() == len(before))
+    wait_until("the users produced before the kill", lambda: stored() == len(before))
     assert process.kill(settings.paths, "kafka")
     try:
         time.sleep(15)  # the stream's next triggers find no broker
@@ -148,8 +129,8 @@ def test_broker_sigkilled_and_restarted_heals_without_anyone(settings, cassandra
     produce(settings, user_messages(after))
 
     _recovery("the broker", answered, len(before), stored)
-    _wait("the end of the topic", lambda: control.lag(settings) == {0: 0, 1: 0})
-    _wait("every user stored", lambda: stored() == len(users), timeout=120)
+    wait_until("the end of the topic", lambda: control.lag(settings) == {0: 0, 1: 0})
+    wait_until("every user stored", lambda: stored() == len(users), timeout=120)
     assert control.running(settings) is not None
     ids = _stored_ids(cassandra_session, ks)
     assert sorted(ids) == sorted(u["login"]["uuid"] for u in users)

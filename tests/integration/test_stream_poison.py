@@ -18,6 +18,7 @@ from tests.integration.conftest_stream import (
     read_dlq,
     stream_env,
     user_messages,
+    wait_until,
 )
 from tests.poison_catalogue import catalogue
 from userstream.config import Settings
@@ -25,20 +26,11 @@ from userstream.streaming import control
 
 pytestmark = pytest.mark.integration
 
-WAIT_S = 600  # an upper bound for slow shared machines, not a performance assertion
-
 
 @pytest.fixture
 def settings(stack: Settings, unique: str) -> Iterator[Settings]:
     with stream_env(isolated(stack, unique)) as s:
         yield s
-
-
-def _wait(what: str, check, timeout: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.5)
 
 
 def _forget_batches_after(settings: Settings, messages: int) -> int:
@@ -73,11 +65,11 @@ def test_every_poison_is_one_reject_and_the_stream_keeps_going(settings, cassand
 
     produce(settings, user_messages(before))
     control.start(settings)
-    _wait("the users sent before the poison", lambda: len(stored_ids()) == len(before))
+    wait_until("the users sent before the poison", lambda: len(stored_ids()) == len(before))
 
     positions = produce(settings, [(p.key, p.value) for p in poison])
     produce(settings, user_messages(after))
-    _wait("the users sent after the poison", lambda: len(stored_ids()) == len(before + after))
+    wait_until("the users sent after the poison", lambda: len(stored_ids()) == len(before + after))
 
     status = control.last_progress(settings) or {}
     assert control.running(settings) is not None
@@ -92,7 +84,7 @@ def test_every_poison_is_one_reject_and_the_stream_keeps_going(settings, cassand
         )
         return {(r.kafka_partition, r.kafka_offset): r.reason for r in rows}
 
-    _wait("every reject", lambda: len(rejects()) >= len(poison))
+    wait_until("every reject", lambda: len(rejects()) >= len(poison))
     got = rejects()
     assert got == expected, {
         p.name: (got.get(pos), p.reason)
@@ -119,7 +111,7 @@ def test_every_poison_is_one_reject_and_the_stream_keeps_going(settings, cassand
     assert control.stop(settings)
     assert _forget_batches_after(settings, len(before)) >= 1
     control.start(settings)
-    _wait("the replay to catch up", lambda: control.lag(settings) == {0: 0, 1: 0})
+    wait_until("the replay to catch up", lambda: control.lag(settings) == {0: 0, 1: 0})
     time.sleep(2)  # dead letters of the replay, if any, would be produced by now
     assert dlq_positions() == Counter(expected.keys()), "a replay re-sent dead letters"
     assert rejects() == expected

@@ -12,7 +12,6 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,16 +22,15 @@ from tests.integration.conftest_stream import (
     produce,
     stream_env,
     user_messages,
+    wait_until,
 )
 from userstream.config import Settings
-from userstream.errors import TransientError
 from userstream.streaming import control
 
 pytestmark = pytest.mark.integration
 log = logging.getLogger(__name__)
 
 N = 2000
-WAIT_S = 600  # an upper bound for slow shared machines, not a performance assertion
 
 
 @pytest.fixture
@@ -40,18 +38,6 @@ def settings(stack: Settings, unique: str) -> Iterator[Settings]:
     # Small micro-batches, so the kill lands with most of the topic still unprocessed.
     with stream_env(isolated(stack, unique, max_offsets_per_trigger=150)) as s:
         yield s
-
-
-def _wait(what: str, check: Any, timeout: float = WAIT_S, poll: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except TransientError:
-            pass  # Kafka busy for a moment: not yet
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(poll)
 
 
 def _group(pgid: int) -> list[int]:
@@ -90,7 +76,7 @@ def test_a_driver_killed_mid_stream_comes_back_alone_and_every_user_lands_once(
     first = control.driver_pid(settings)
     assert first is not None and first != supervisor.pid
     assert os.getpgid(first) == supervisor.pid, "the driver runs in the supervisor's group"
-    _wait("a first batch", lambda: _batch_id(settings) >= 0)
+    wait_until("a first batch", lambda: _batch_id(settings) >= 0)
     seen = _batch_id(settings)
 
     assert control.kill_driver(settings) == first
@@ -101,7 +87,7 @@ def test_a_driver_killed_mid_stream_comes_back_alone_and_every_user_lands_once(
     assert 0 < stored() < N, "the kill should land mid-stream"
 
     # No manual action from here on.
-    _wait("a new driver", lambda: control.driver_pid(settings) not in (None, first))
+    wait_until("a new driver", lambda: control.driver_pid(settings) not in (None, first))
     second = control.driver_pid(settings)
     respawned = time.monotonic() - killed
     assert control.running(settings) == supervisor, "the same supervisor"
@@ -110,13 +96,13 @@ def test_a_driver_killed_mid_stream_comes_back_alone_and_every_user_lands_once(
         state = control.last_progress(settings) or {}
         return state.get("pid") == second and _batch_id(settings) > seen
 
-    _wait("a batch of the new driver", new_batch_done, poll=0.1)
+    wait_until("a batch of the new driver", new_batch_done, poll=0.1)
     recovered = time.monotonic() - killed
     print(f"supervised_restart new_driver_s={respawned:.1f} first_new_batch_s={recovered:.1f}")
     log.info("supervised_restart new_driver_s=%.1f first_new_batch_s=%.1f", respawned, recovered)
 
-    _wait("the end of the topic", lambda: control.lag(settings) == {0: 0, 1: 0})
-    _wait("every user stored", lambda: stored() == N, timeout=120)
+    wait_until("the end of the topic", lambda: control.lag(settings) == {0: 0, 1: 0})
+    wait_until("every user stored", lambda: stored() == N, timeout=120)
     state = control.last_progress(settings)
     report = control.report(settings, state, control.lag(settings, state))
     print(f"stream_status_after_recovery {report}")
