@@ -93,6 +93,12 @@ def catalogue(seed: str) -> tuple[list[dict[str, Any]], list[Poison]]:
     other_stored = copy.deepcopy(stored)
     other_stored["name"]["first"] = "Somebody Else"
     bad_byte = bad_utf8_value.index(b"\xff")
+    long_postcode = base()
+    long_postcode_value = (
+        json.dumps(long_postcode)
+        .replace(json.dumps(long_postcode["location"]["postcode"]), "9" * 1000, 1)
+        .encode()
+    )
 
     poison = [
         raw("not JSON", b"this is not json", "value is not valid JSON"),
@@ -154,6 +160,16 @@ def catalogue(seed: str) -> tuple[list[dict[str, Any]], list[Poison]]:
                 "name.last contains control or invisible characters"),
         changed("a NUL in the city", set_path("location.city", "Bless\x00ington"),
                 "location.city contains control or invisible characters"),
+        changed("a line separator in the first name", set_path("name.first", "La\u2028ura"),
+                "name.first contains control or invisible characters"),
+        changed("a soft hyphen in the last name", set_path("name.last", "Wo\u00adods"),
+                "name.last contains control or invisible characters"),
+        Poison("a postcode of 1000 digits", long_postcode["login"]["uuid"].encode(),
+               long_postcode_value, "location.postcode is out of range"),
+        changed("a dob in year 1 with an offset", set_path("dob.date", "0001-01-01T00:00:00+01:00"),
+                "dob.date is not an ISO-8601 timestamp"),
+        Poison("a key of 100 KB", b"k" * 100_000, _dumps(base()),
+               f"message key {'k' * 40!r} does not match login.uuid"),
         Poison("a lone surrogate in the first name", surrogate["login"]["uuid"].encode(),
                surrogate_text.encode(), "name.first contains control or invisible characters"),
         Poison("no key", None, _dumps(base()),

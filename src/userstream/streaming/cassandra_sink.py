@@ -183,10 +183,10 @@ class _Store:
         )
         try:
             self.session: Session = self.cluster.connect(config.keyspace)
+            prepared = {name: self.session.prepare(cql) for name, cql in CQL.items()}
         except BaseException:
             self.cluster.shutdown()  # no half-built cluster (and its threads) left behind
             raise
-        prepared = {name: self.session.prepare(cql) for name, cql in CQL.items()}
         self.insert_profile = prepared["insert_profile"]
         self.insert_by_country = prepared["insert_by_country"]
         self.insert_reject = prepared["insert_reject"]
@@ -207,6 +207,18 @@ def connect(config: SinkConfig) -> None:
     _store(config)
 
 
+def _store_by(config: SinkConfig, deadline: float) -> _Store:
+    """``_store``, waiting for a node that is away (restarting) until ``deadline``."""
+    while True:
+        try:
+            return _store(config)
+        except Exception as exc:
+            if not _is_transient(exc) or time.monotonic() + 1 > deadline:
+                raise
+            log.warning("cassandra_connect_retry error=%s", exc)
+            time.sleep(1)
+
+
 def _store(config: SinkConfig) -> _Store:
     """This process's store for ``config``, connected on first use and kept."""
     store = _stores.get(config)
@@ -215,11 +227,13 @@ def _store(config: SinkConfig) -> _Store:
     return store
 
 
-_PARTICULARS = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}|'[^']*'|\d+")
+_PARTICULARS = re.compile(r"""[0-9a-f]{8}-[0-9a-f-]{27}|'.*'|".*"|\(.*\)|\d+""")
+#: Distinct reasons counted per partition; the rest are counted as "other".
+MAX_REASON_KINDS = 32
 
 
 def _reason_kind(reason: str) -> str:
-    """A reason without its particulars (uuids, quoted values, numbers): counts by reason."""
+    """A reason without its particulars (uuids, quoted values, details, numbers)."""
     return _PARTICULARS.sub("…", reason)[:120]
 
 
@@ -236,9 +250,9 @@ Copy = tuple[records.Record, records.Profile]
 class _Batch:
     """One partition's records through judge → conflict check → writes → rejects."""
 
-    def __init__(self, store: _Store, config: SinkConfig, processed_at: dt.datetime) -> None:
+    def __init__(self, store: _Store, deadline: float, processed_at: dt.datetime) -> None:
         self.store = store
-        self.deadline = time.monotonic() + config.retry_deadline_s
+        self.deadline = deadline
         self.processed_at = processed_at
         self.rejects: list[tuple[records.Record, str, dt.datetime | None]] = []
 
@@ -259,7 +273,10 @@ class _Batch:
         counts = Counts(valid=len(batch) - len(self.rejects), stored=stored_ids)
         counts.rejected = len(self.rejects)
         for _, reason, _ in self.rejects:
-            counts.reasons[_reason_kind(reason)] = counts.reasons.get(_reason_kind(reason), 0) + 1
+            kind = _reason_kind(reason)
+            if kind not in counts.reasons and len(counts.reasons) >= MAX_REASON_KINDS:
+                kind = "other"
+            counts.reasons[kind] = counts.reasons.get(kind, 0) + 1
         return counts
 
     def _resolve(
@@ -320,7 +337,7 @@ class _Batch:
         undo = [
             self._undo(statements[i], profile)
             for i, (_, profile) in enumerate(owners)
-            if profile.id in refused and i not in failures and stored.get(profile.id) is None
+            if profile.id in refused and i not in failures and profile.id not in stored
         ]
         if undo:
             self._execute(undo, "remove half-written users")
@@ -345,8 +362,12 @@ class _Batch:
         positions: dict[tuple[str, int], list[int]] = {}
         for record, _, _ in self.rejects:
             positions.setdefault((record.topic, record.partition), []).append(record.offset)
-        keys = list(positions)
-        lookups = [self.store.known_rejects.bind([t, p, positions[(t, p)]]) for t, p in keys]
+        keys = [
+            (topic, partition, offsets[i : i + LOOKUP_CHUNK])
+            for (topic, partition), offsets in positions.items()
+            for i in range(0, len(offsets), LOOKUP_CHUNK)
+        ]
+        lookups = [self.store.known_rejects.bind(list(key)) for key in keys]
         known = {
             (keys[i][0], keys[i][1], row.kafka_offset)
             for i, rows in self._execute(lookups, "look up rejects").items()
@@ -368,8 +389,8 @@ class _Batch:
                     "topic": record.topic,
                     "kafka_partition": record.partition,
                     "kafka_offset": record.offset,
-                    "raw_key": records.raw_text(record.key, 1024),
-                    "raw_value": records.raw_text(record.value),
+                    "raw_key": records.raw_text(record.key, records.MAX_KEY_BYTES),
+                    "raw_value": records.raw_text(records.redact(record.value)),
                     "reason": reason[:2000],
                     "ingested_at": at,
                     "rejected_at": self.processed_at,
@@ -478,33 +499,40 @@ class _Batch:
         return results, failures
 
 
+def _record(row: Any) -> records.Record:
+    """A ``sinks.SOURCE_COLUMNS`` row as a ``records.Record``."""
+    key, key_size, value, size, topic, partition, offset, timestamp_ms, ingested, url = row
+    return records.Record(
+        key=None if key is None else bytes(key),
+        value=None if value is None else bytes(value),
+        key_size=key_size if key is not None and key_size != len(key) else None,
+        size=size if value is not None and size != len(value) else None,
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        timestamp_ms=timestamp_ms,
+        headers=(
+            (H_INGESTED_AT, None if ingested is None else bytes(ingested)),
+            (H_SOURCE_URL, None if url is None else bytes(url)),
+        ),
+    )
+
+
 def write_partition(
     config: SinkConfig, processed_at: dt.datetime, rows: Iterable[Any]
 ) -> Iterator[dict[str, Any]]:
     """``mapPartitions`` body: Kafka rows of one partition in, one dict of counts out.
 
-    A row is ``sinks.SOURCE_COLUMNS``: key, value, topic, partition, offset, timestamp (ms),
-    the ``ingested_at`` and ``source_url`` header values.
+    A row is ``sinks.SOURCE_COLUMNS``: key and its size, value and its size (both possibly
+    cut), topic, partition, offset, timestamp (ms), the ``ingested_at`` and ``source_url``
+    header values.
     """
-    batch = [
-        records.Record(
-            key=None if key is None else bytes(key),
-            value=None if value is None else bytes(value),
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            timestamp_ms=timestamp_ms,
-            headers=(
-                (H_INGESTED_AT, None if ingested is None else bytes(ingested)),
-                (H_SOURCE_URL, None if source_url is None else bytes(source_url)),
-            ),
-        )
-        for key, value, topic, partition, offset, timestamp_ms, ingested, source_url in rows
-    ]
+    batch = [_record(row) for row in rows]
     if not batch:
         yield Counts().as_dict()
         return
     started = time.monotonic()
-    counts = _Batch(_store(config), config, processed_at).run(batch)
+    deadline = started + config.retry_deadline_s
+    counts = _Batch(_store_by(config, deadline), deadline, processed_at).run(batch)
     counts.worker_ms = int((time.monotonic() - started) * 1000)
     yield counts.as_dict()

@@ -1,10 +1,12 @@
 """The stream's dead letters: each rejected record to ``<topic>.dlq``, once per position.
 
-Key and value are the original bytes (a value over ``MAX_DLQ_VALUE_BYTES`` is cut, with
-``value_truncated: true``), and the headers say why and where from: ``dlq_reason`` (the
-sentence), ``source_topic``, ``source_partition``, ``source_offset`` (the position: the
-key to deduplicate on) and ``ingested_at``. Which rejects are sent, and when, is the
-sink's decision (``cassandra_sink``); this module only produces and surfaces failures.
+Key and value are the original bytes with the API's credentials blanked (``records.redact``);
+a value the stream read only the beginning of (over ``records.MAX_MESSAGE_BYTES``) or a key
+over ``records.MAX_KEY_BYTES`` is sent cut, with ``value_truncated``/``key_truncated: true``.
+The headers say why and where from: ``dlq_reason`` (the sentence), ``source_topic``,
+``source_partition``, ``source_offset`` (the position: the key to deduplicate on) and
+``ingested_at``. Which rejects are sent, and when, is the sink's decision
+(``cassandra_sink``); this module only produces and surfaces failures.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from userstream.errors import TransientError
 from userstream.producing.messages import H_DLQ_REASON, H_INGESTED_AT, H_VALUE_TRUNCATED
+from userstream.streaming.records import redact
 
 if TYPE_CHECKING:
     from userstream.streaming.records import Record
 
-#: The largest value put on the DLQ (a real user is ~1.1 KB; Kafka's default limit is 1 MB).
-MAX_DLQ_VALUE_BYTES = 64 * 1024
 FLUSH_TIMEOUT_S = 60.0
+#: Below the flush timeout: a message not delivered by then has failed (and is purged), so
+#: it cannot also arrive later beside the replay's copy.
+MESSAGE_TIMEOUT_MS = 45_000
 
 
 class DeadLetters:
@@ -35,6 +39,7 @@ class DeadLetters:
             "acks": "all",
             "linger.ms": 5,
             **client_config,
+            "message.timeout.ms": MESSAGE_TIMEOUT_MS,
         }
         self._producer: Any = None
 
@@ -51,15 +56,15 @@ class DeadLetters:
                 errors.append(str(err))
 
         for record, reason, at in rejects:
-            value = record.value
-            cut = value is not None and len(value) > MAX_DLQ_VALUE_BYTES
             headers = [
-                (H_DLQ_REASON, reason.encode()),
+                (H_DLQ_REASON, reason[:2000].encode()),
                 ("source_topic", record.topic.encode()),
                 ("source_partition", str(record.partition).encode()),
                 ("source_offset", str(record.offset).encode()),
-                (H_VALUE_TRUNCATED, b"true" if cut else b"false"),
+                (H_VALUE_TRUNCATED, b"true" if record.size is not None else b"false"),
             ]
+            if record.key_size is not None:
+                headers.append(("key_truncated", b"true"))
             if at is not None:
                 stamp = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
                 headers.append((H_INGESTED_AT, stamp.encode()))
@@ -67,7 +72,7 @@ class DeadLetters:
                 try:
                     self._producer.produce(
                         self.topic,
-                        value[:MAX_DLQ_VALUE_BYTES] if cut and value is not None else value,
+                        redact(record.value),
                         record.key,
                         headers=headers,
                         on_delivery=on_delivery,
@@ -78,6 +83,11 @@ class DeadLetters:
             self._producer.poll(0)
         left = self._producer.flush(FLUSH_TIMEOUT_S)
         if left or errors:
+            # Start over on the replay: nothing of this attempt may be delivered late, and a
+            # producer in a fatal state (idempotence) is not reused.
+            self._producer.purge()
+            self._producer.flush(0)
+            self._producer = None
             raise TransientError(
                 f"{left or len(errors)} dead letter(s) to {self.topic!r} were not acknowledged"
                 + (f": {errors[0]}" if errors else ""),

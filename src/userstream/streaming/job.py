@@ -174,7 +174,8 @@ class Driver:
         if "state" in changes and changes["state"] != self.state["state"]:
             changes["state_since"] = progress.now_iso()
         self.state.update(changes)
-        progress.write(self.settings, self.state)
+        with self.writer.lock:  # the totals change in Spark's callback thread
+            progress.write(self.settings, self.state)
         self._written_at = time.monotonic()
 
     def _heartbeat(self) -> None:

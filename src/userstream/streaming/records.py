@@ -43,6 +43,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,18 +58,37 @@ MAX_MESSAGE_BYTES = 32 * 1024
 MAX_TEXT_CHARS = 255
 #: Deepest nesting accepted (a real user is 3 levels deep).
 MAX_DEPTH = 6
-#: What the rejects table keeps of a raw value (the DLQ keeps the bytes).
-MAX_RAW_CHARS = 64 * 1024
+#: What the stream reads of a value too large to accept, and what the rejects table and the
+#: DLQ keep of a raw value.
+MAX_RAW_CHARS = 16 * 1024
+#: What the stream reads of a key (a uuid is 36 bytes).
+MAX_KEY_BYTES = 1024
 
 _UUID = re.compile(UUID_PATTERN)
 _EMAIL = re.compile(EMAIL_PATTERN, re.ASCII)
 _EPOCH_MS = re.compile(r"^[0-9]{1,15}$")
-# C0/C1 controls, zero-width space, LRM/RLM, bidi embeddings/overrides/isolates, word
-# joiner and invisible operators, BOM. Not U+200C/U+200D: Persian and Indic text uses them.
-_INVISIBLE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
-    "\ud800-\udfff]"  # and lone surrogates (from JSON escapes), which are not text
-)
+_DECIMAL = re.compile(r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]{1,3})?$")
+_INT64 = 2**63
+# Not text a person can see or type: controls (Cc), formatting characters (Cf: zero-width
+# space, BOM, bidi overrides, soft hyphen, tags, ...), line/paragraph separators (Zl, Zp),
+# private use (Co), lone surrogates from JSON escapes (Cs), and the Hangul fillers. The
+# zero-width (non-)joiner (U+200C/U+200D) is kept: Persian and Indic text uses it.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
+_ALLOWED_FORMAT = frozenset("\u200c\u200d")
+_FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
+
+
+def _hidden(text: str) -> bool:
+    """True when ``text`` holds a character that is not visible text (see above)."""
+    if text.isascii():
+        return not text.isprintable()
+    return any(
+        (unicodedata.category(c) in _HIDDEN_CATEGORIES and c not in _ALLOWED_FORMAT)
+        or c in _FILLERS
+        for c in text
+    )
+
+
 _INT32 = 2**31
 _EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 
@@ -157,6 +177,15 @@ class Record:
     offset: int
     timestamp_ms: int | None = None
     headers: tuple[tuple[str, bytes | None], ...] = ()
+    #: The value's size in bytes when ``value`` holds only its beginning (the stream reads
+    #: no more than a prefix of a value too large to accept); None when ``value`` is whole.
+    size: int | None = None
+    #: Likewise for the key.
+    key_size: int | None = None
+
+    @property
+    def value_size(self) -> int:
+        return self.size if self.size is not None else len(self.value or b"")
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:
@@ -201,14 +230,28 @@ def ingested_at(record: Record) -> dt.datetime | None:
 
 def judge(record: Record) -> Profile | Reject:
     """A ``Profile`` to store or a ``Reject`` with the first broken rule. Never raises."""
-    at = ingested_at(record)
+    at = None
     try:
+        at = ingested_at(record)
         user: dict[str, Any] = {}
-        _leaves(_parse(record.value), _SHAPE, "", user)
+        _leaves(_parse(record), _SHAPE, "", user)
         _check_key(record.key, user)
         return _profile(user, record, at)
     except _Bad as bad:
         return Reject(str(bad), at)
+    except Exception as exc:  # noqa: BLE001 - a rule we did not foresee must not stop the stream
+        return Reject(f"the record could not be judged ({type(exc).__name__}: {exc})"[:500], at)
+
+
+_CREDENTIAL = re.compile(rb'"(password|salt|md5|sha1|sha256)"(\s*:\s*)"(?:[^"\\]|\\.)*"')
+
+
+def redact(data: bytes | None) -> bytes | None:
+    """``data`` with the API's credentials (``password``, ``salt``, hashes) blanked: a
+    rejected record is kept (rejects table, DLQ) but its credentials never are."""
+    if data is None or b'"' not in data:
+        return data
+    return _CREDENTIAL.sub(rb'"\1"\2"[removed]"', data)
 
 
 def raw_text(data: bytes | None, limit: int = MAX_RAW_CHARS) -> str | None:
@@ -219,11 +262,13 @@ def raw_text(data: bytes | None, limit: int = MAX_RAW_CHARS) -> str | None:
     return text if len(text) <= limit else text[:limit] + f"… [cut at {limit} characters]"
 
 
-def _parse(value: bytes | None) -> dict[str, Any]:
+def _parse(record: Record) -> dict[str, Any]:
+    value = record.value
+    size = record.value_size
+    if size > MAX_MESSAGE_BYTES:
+        raise _Bad(f"message of {size} bytes exceeds the limit of {MAX_MESSAGE_BYTES} bytes")
     if value is None or not value.strip():
         raise _Bad("empty value")
-    if len(value) > MAX_MESSAGE_BYTES:
-        raise _Bad(f"message of {len(value)} bytes exceeds the limit of {MAX_MESSAGE_BYTES} bytes")
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -319,8 +364,10 @@ def _leaves(node: dict[str, Any], shape: dict[str, Any], prefix: str, out: dict[
                 raise _Bad(
                     f"{path} is {len(value)} characters long (the limit is {MAX_TEXT_CHARS})"
                 )
-            if _INVISIBLE.search(value):
+            if _hidden(value):
                 raise _Bad(f"{path} contains control or invisible characters")
+        elif isinstance(value, int) and not -_INT64 <= value < _INT64:
+            raise _Bad(f"{path} is out of range")
         out[path] = value
 
 
@@ -338,9 +385,9 @@ def _instant(text: str) -> dt.datetime | None:
         if _EPOCH_MS.match(text):
             return dt.datetime.fromtimestamp(int(text) / 1000, dt.UTC)
         parsed = dt.datetime.fromisoformat(text)
+        return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
     except (ValueError, OverflowError, OSError):
         return None
-    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
 
 
 def _date(user: dict[str, Any], path: str, at: dt.datetime | None) -> dt.datetime | None:
@@ -358,14 +405,16 @@ def _date(user: dict[str, Any], path: str, at: dt.datetime | None) -> dt.datetim
 
 
 def _coordinate(user: dict[str, Any], path: str, limit: float) -> float | None:
+    """A plain decimal number (ASCII digits; no ``1_0``, no other scripts' digits) within
+    ±``limit``, else None."""
     value = user.get(path)
-    try:
-        number = float(str(value).strip()) if value is not None else None
-    except ValueError:
+    if value is None:
         return None
-    if number is None or number != number or abs(number) > limit:
+    text = str(value).strip()
+    if not _DECIMAL.match(text):
         return None
-    return number
+    number = float(text)
+    return number if abs(number) <= limit else None
 
 
 def age_at(born: dt.datetime, at: dt.datetime) -> int:

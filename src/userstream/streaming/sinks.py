@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,11 +33,13 @@ from userstream.producing.messages import H_INGESTED_AT, H_SOURCE_URL
 from userstream.streaming import cassandra_sink
 from userstream.streaming.cassandra_sink import (
     BY_COUNTRY_TABLE,
+    MAX_REASON_KINDS,
     PROFILES_TABLE,
     REJECTS_TABLE,
     SinkConfig,
     write_partition,
 )
+from userstream.streaming.records import MAX_KEY_BYTES, MAX_MESSAGE_BYTES, MAX_RAW_CHARS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -50,12 +53,21 @@ def _header(name: str) -> str:
     return f"element_at(filter(headers, h -> h.key = '{name}'), 1).value"
 
 
-#: The Kafka source columns ``cassandra_sink.write_partition`` reads, in its order: the
-#: timestamp as epoch ms (pyspark would turn a timestamp into the host's local time) and only
-#: the two headers the row keeps (fewer objects to hand to Python).
+def _capped(column: str, keep: int, above: int) -> str:
+    """``column`` whole up to ``above`` bytes, else only its first ``keep`` bytes: a huge
+    message never reaches Python (or the driver's memory) whole; it is rejected by size."""
+    cut = f"substring({column}, 1, {keep})"
+    return f"CASE WHEN length({column}) > {above} THEN {cut} ELSE {column} END"
+
+
+#: The Kafka source columns ``cassandra_sink.write_partition`` reads, in its order: key and
+#: value (capped) with their sizes, the timestamp as epoch ms (pyspark would turn a timestamp
+#: into the host's local time) and only the two headers a row keeps.
 SOURCE_COLUMNS = (
-    "key",
-    "value",
+    _capped("key", MAX_KEY_BYTES, MAX_KEY_BYTES),
+    "length(key)",
+    _capped("value", MAX_RAW_CHARS, MAX_MESSAGE_BYTES),
+    "length(value)",
     "topic",
     "partition",
     "offset",
@@ -117,6 +129,9 @@ class BatchWriter:
     )
 
     _config: SinkConfig | None = None
+    #: Held while ``totals`` changes (Spark's callback thread) and while the driver writes
+    #: it to the progress file (its main thread).
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def warm_up(self) -> None:
         """Open the driver's Cassandra session now, so the first micro-batch does not wait
@@ -163,12 +178,18 @@ class BatchWriter:
         )
 
     def _add(self, batch_id: int, counts: dict[str, Any]) -> None:
+        with self.lock:
+            self._add_locked(batch_id, counts)
+
+    def _add_locked(self, batch_id: int, counts: dict[str, Any]) -> None:
         replayed = self.counts.get(batch_id) or {}
         for key in ("valid", "stored", "rejected", "batch_ms"):
             self.totals[key] += counts[key] - replayed.get(key, 0)
         reasons = self.totals["reasons"]
         for reason in set(counts["reasons"]) | set(replayed.get("reasons", {})):
             delta = counts["reasons"].get(reason, 0) - replayed.get("reasons", {}).get(reason, 0)
+            if reason not in reasons and len(reasons) >= MAX_REASON_KINDS:
+                reason = "other"
             reasons[reason] = reasons.get(reason, 0) + delta
         self.totals["batches"] += 0 if replayed else 1
         self.counts[batch_id] = counts

@@ -15,6 +15,7 @@ from userstream.streaming.records import (
     Reject,
     judge,
     raw_text,
+    redact,
 )
 
 from .conftest import LAURA, MARTEN, user
@@ -161,3 +162,42 @@ def test_a_reject_keeps_when_it_was_ingested():
     verdict = judge(record(b"not json", b"k"))
     assert isinstance(verdict, Reject)
     assert verdict.ingested_at == dt.datetime(2026, 11, 23, 10, 0, 0, 123000, tzinfo=UTC)
+
+
+def test_credentials_are_blanked_in_what_a_reject_keeps():
+    raw = orjson.dumps(user(email="no-domain"))
+    kept = redact(raw)
+    assert kept is not None
+    for secret in (b"racers", b"B5ywSDUM", LAURA["login"]["md5"].encode()):
+        assert secret in raw and secret not in kept
+    assert b'"password":"[removed]"' in kept
+    assert redact(b"not json") == b"not json" and redact(None) is None
+
+
+@pytest.mark.parametrize("text", ["1_0", "\u0663", "0x10", "nan", "inf", "1e400", ""])
+def test_coordinates_are_plain_decimals_or_absent(text):
+    columns = profile(user(location__coordinates={"latitude": text, "longitude": "1.5"})).columns
+    assert "latitude" not in columns and columns["longitude"] == 1.5
+
+
+def test_a_value_read_only_in_part_is_judged_by_its_whole_size():
+    cut = Record(b"k", b'{"a": 1', "t", 0, 1, None, (), size=5_000_000)
+    verdict = judge(cut)
+    assert isinstance(verdict, Reject)
+    assert verdict.reason.startswith("message of 5000000 bytes exceeds the limit")
+
+
+def test_judge_never_raises_on_mangled_input():
+    import random
+
+    rng = random.Random(7)
+    good = orjson.dumps(LAURA)
+    for _ in range(3000):
+        data = bytearray(good)
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            data = data[: rng.randrange(len(data))]
+        key = rng.choice([LAURA["login"]["uuid"].encode(), None, bytes(data[:40])])
+        verdict = judge(Record(key, bytes(data), "t", 0, 1, rng.choice([None, -5, 10**15])))
+        assert isinstance(verdict, Profile | Reject)
