@@ -12,9 +12,13 @@
    concurrency 128; absent values as UNSET, like the job: no tombstones), timing both
    tables' writes together. Ceiling = N / that time: what this machine's Cassandra takes
    of the same work from one Python client. ratio = job rate (batch time) / ceiling.
+4. The batched ceiling: the same rows again, into a third keyspace, in unlogged batches of
+   the job's size (``cassandra_sink.BATCH_ROWS``): what the job's own way of writing could
+   reach with nothing else to do (no Kafka, no Spark, no judging). ratio_batched compares.
 
 With --json the last line of stdout is one JSON object:
-  {"users", "job_users_per_s", "ceiling_users_per_s", "ratio"}
+  {"users", "job_users_per_s", "ceiling_users_per_s", "ratio",
+   "batched_ceiling_users_per_s", "ratio_batched"}
   (job_users_per_s over the micro-batches' time; rates rounded to whole users/s).
 
 Needs the local stack (`userstream stack up`). Everything it creates (both keyspaces, the
@@ -28,8 +32,8 @@ import time
 
 from _report import arg_parser, emit_json, job_settings, loud
 from _scratch import scratch_keyspace, scratch_pipeline, with_keyspace
-from cassandra.concurrent import execute_concurrent_with_args
-from cassandra.query import UNSET_VALUE, SimpleStatement
+from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
+from cassandra.query import UNSET_VALUE, BatchStatement, BatchType, SimpleStatement
 
 from userstream.config import Settings
 from userstream.metrics import producer_metrics
@@ -39,6 +43,7 @@ from userstream.source import MAX_RESULTS
 from userstream.source.fake_data import VERSION, make_page
 from userstream.store import session
 from userstream.streaming import control
+from userstream.streaming.cassandra_sink import BATCH_ROWS
 
 CONCURRENCY = 128
 #: The tables the job writes each valid user to (cassandra/init.cql).
@@ -72,8 +77,13 @@ def prefill(settings: Settings, users: int) -> float:
     return time.perf_counter() - started
 
 
-def ceiling(job: Settings, target: Settings) -> tuple[dict[str, int], float]:
-    """Upsert the rows the job wrote into ``target``'s keyspace; (rows per table, seconds)."""
+def ceiling(
+    job: Settings, target: Settings, *, batched: bool = False
+) -> tuple[dict[str, int], float]:
+    """Upsert the rows the job wrote into ``target``'s keyspace; (rows per table, seconds).
+
+    One prepared INSERT per row (the raw driver); with ``batched``, the same rows in unlogged
+    batches of ``BATCH_ROWS`` like the job's writes (one node: one replica set)."""
     source_ks, target_ks = job.cassandra.keyspace, target.cassandra.keyspace
     work = []
     with session(job) as sess:
@@ -90,9 +100,18 @@ def ceiling(job: Settings, target: Settings) -> tuple[dict[str, int], float]:
             work.append((table, insert, rows))
         started = time.perf_counter()
         for _, insert, rows in work:
-            execute_concurrent_with_args(
-                sess, insert, rows, concurrency=CONCURRENCY, raise_on_first_error=True
-            )
+            if batched:
+                batches = []
+                for i in range(0, len(rows), BATCH_ROWS):
+                    batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+                    for row in rows[i : i + BATCH_ROWS]:
+                        batch.add(insert, row)
+                    batches.append((batch, None))
+                execute_concurrent(sess, batches, concurrency=16, raise_on_first_error=True)
+            else:
+                execute_concurrent_with_args(
+                    sess, insert, rows, concurrency=CONCURRENCY, raise_on_first_error=True
+                )
         elapsed = time.perf_counter() - started
     return {table: len(rows) for table, _, rows in work}, elapsed
 
@@ -128,6 +147,9 @@ def main() -> None:
         ceiling_ks = with_keyspace(settings, f"{settings.cassandra.keyspace}_ceiling")
         with scratch_keyspace(ceiling_ks):
             rows, raw_s = ceiling(settings, ceiling_ks)
+        batched_ks = with_keyspace(settings, f"{settings.cassandra.keyspace}_batched")
+        with scratch_keyspace(batched_ks):
+            _, batched_s = ceiling(settings, batched_ks, batched=True)
     if rows[TABLES[0]] != users:
         loud(f"user_profiles holds {rows[TABLES[0]]:,} rows for {users:,} users produced")
     raw_rate = users / raw_s
@@ -138,9 +160,15 @@ def main() -> None:
         f"execute_concurrent_with_args, concurrency {CONCURRENCY}, absent values unset) "
         f"took {raw_s:.1f} s: {raw_rate:,.0f} users/s"
     )
+    batched_rate = users / batched_s
+    print(
+        f"batched ceiling: the same rows in unlogged batches of {BATCH_ROWS} (as the job "
+        f"writes) took {batched_s:.1f} s: {batched_rate:,.0f} users/s"
+    )
     print(
         f"ratio: the job drains at {ratio:.2f} of the ceiling over its batch time "
-        f"({stored / wall / raw_rate:.2f} over the wall clock)"
+        f"({stored / wall / raw_rate:.2f} over the wall clock), "
+        f"{job_rate / batched_rate:.2f} of the batched ceiling"
     )
     emit_json(
         args.json,
@@ -149,6 +177,8 @@ def main() -> None:
             "job_users_per_s": round(job_rate),
             "ceiling_users_per_s": round(raw_rate),
             "ratio": round(ratio, 3),
+            "batched_ceiling_users_per_s": round(batched_rate),
+            "ratio_batched": round(job_rate / batched_rate, 3),
         },
     )
     if stored != users:

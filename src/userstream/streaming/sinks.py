@@ -9,7 +9,8 @@ parsed once. Where it runs depends on the batch's size:
   process, on the records one ``collect`` brings back. Handing a partition to a Python
   worker costs ~200 ms per micro-batch, more than writing a few hundred users;
 - more (a backlog): each Kafka partition in an executor's Python worker, in parallel, so a
-  drain scales with the executors. The first, bounded ``collect`` is then thrown away.
+  drain scales with the executors. The first, bounded ``collect`` is then thrown away; after
+  a big batch the next goes to the executors without it.
 
 Guarantee: effectively exactly-once into Cassandra. Spark records a micro-batch's offsets
 in the checkpoint before running it and commits it only after this function returns, so a
@@ -129,6 +130,7 @@ class BatchWriter:
     )
 
     _config: SinkConfig | None = None
+    _last_rows: int = 0
     #: Held while ``totals`` changes (Spark's callback thread) and while the driver writes
     #: it to the progress file (its main thread).
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -151,7 +153,9 @@ class BatchWriter:
         write = functools.partial(write_partition, self._config, processed_at)
         source = batch.selectExpr(*SOURCE_COLUMNS)
         most = self.settings.spark.driver_write_max_rows
-        rows = source.limit(most + 1).collect() if most > 0 else None
+        # After a big batch the next one is likely big too (a backlog): skip the probe.
+        probe = most > 0 and self._last_rows <= most
+        rows = source.limit(most + 1).collect() if probe else None
         if rows is not None and len(rows) <= most:
             parts = list(write(rows))
         else:
@@ -165,6 +169,7 @@ class BatchWriter:
         # The slowest partition's time in the worker; the rest of batch_ms is Spark's.
         counts["worker_ms"] = max((part["worker_ms"] for part in parts), default=0)
         counts["batch_ms"] = int((time.monotonic() - started) * 1000)
+        self._last_rows = counts["valid"] + counts["rejected"]
         self._add(batch_id, counts)
         log.info(
             "batch_written batch=%d valid=%d stored=%d rejected=%d ms=%d worker_ms=%d keyspace=%s",
