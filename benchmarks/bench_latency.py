@@ -12,9 +12,9 @@ How: a scratch pipeline (own topic, keyspace, checkpoint and job name; see _scra
 the stream started with ``control.start`` with the configured trigger interval,
 maxOffsetsPerTrigger and master (what a user runs with; change them with
 USERSTREAM_SPARK__... variables); the in-process stand-in API; ``run_producer`` at the
-fixed rate. The producer asks for pages of about one second of users and sends each page
-as one burst, like a real run. After producing, the benchmark waits until the job has
-processed the whole topic (no lag) or has made no progress for 60 s, then reads each
+fixed rate. The producer asks for pages of about one second of users and spreads each over
+its second (slices of 1/20 s), like a real run. After producing, the benchmark waits until
+the job has processed the whole topic (no lag) or has made no progress for 60 s, then reads each
 row's two times back. A stored count below the produced count is printed loudly, and the
 exit status is then 1.
 
@@ -184,7 +184,7 @@ def single(rig: Rig, rate: float, seconds: float) -> Step:
     page = page_size(rig.settings.source, count=count, batch_size=None, rate=rate)
     print(
         f"input: {rate:,.0f} users/s asked for {seconds:g} s ({count:,} users), "
-        f"sent in bursts of one page of {page:,} users",
+        f"fetched in pages of {page:,} users, each spread over its second",
         flush=True,
     )
     step = rig.measure(rate, seconds)
@@ -211,8 +211,8 @@ def sweep(
 ) -> tuple[list[Step], float | None]:
     """The fixed rates, then the search; returns the steps and the best passing rate."""
     print(
-        f"input: each step asks R users/s for {seconds:g} s, sent in bursts of one page "
-        "of about a second of users; pass: all stored, the producer reached "
+        f"input: each step asks R users/s for {seconds:g} s, in pages of about a second of "
+        "users, each spread over its second; pass: all stored, the producer reached "
         f"{RATE_SHORTFALL:.0%} of R, p99 <= {target_ms:,.0f} ms",
         flush=True,
     )
