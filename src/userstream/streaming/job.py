@@ -391,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # py4j logs every callback (each micro-batch) at INFO: noise in the driver's log.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     settings = load_settings_file(args.settings)
     try:
         run(settings, until_idle=args.until_idle, timeout=args.timeout)
