@@ -105,14 +105,14 @@ class SparkSettings(BaseModel):
     driver_memory: str = "1g"
     max_offsets_per_trigger: int = Field(default=20_000, ge=1)
     # Real time without burning an idle core: a trigger checks Kafka's end offsets (~5 % of
-    # one core at 250 ms, ~2 % at 5 s: benchmarks/README section "Performance").
+    # one core at 250 ms, ~2 % at 5 s: README section "Performance").
     trigger_interval: str = "250 milliseconds"
     # Micro-batches up to this many records are written by the driver itself (lowest
     # latency); larger ones by the executors' Python workers (a backlog, in parallel).
     # 0: always the executors.
     driver_write_max_rows: int = Field(default=5000, ge=0)
-    # A micro-batch running longer than this is stalled (e.g. the Cassandra connector
-    # waiting forever on a node that came back): the driver restarts itself in place.
+    # A micro-batch running longer than this is stalled (a call that never returns): the
+    # driver restarts itself in place. Its writes give up on Cassandra at 3/4 of it.
     batch_timeout_s: float = Field(default=300.0, gt=0)
     # `status` calls the stream unhealthy when a micro-batch runs, input waits without a
     # completed batch, or the driver's heartbeat is silent for longer than this.
