@@ -53,7 +53,9 @@ log = logging.getLogger(__name__)
 PROFILES_TABLE = "user_profiles"
 BY_COUNTRY_TABLE = "users_by_country"
 REJECTS_TABLE = "user_profiles_rejects"
-CONCURRENCY = 32
+#: Requests in flight per writer: with a commit log synced before each acknowledgement, more
+#: only queue up behind the syncs (12 measured best of 6–96 on 2 cores; README: Performance).
+CONCURRENCY = 12
 LOOKUP_CHUNK = 100
 #: Rows per unlogged batch and about how many bytes (the raw messages' size): batches cut the
 #: per-request cost several times; Cassandra refuses a batch over 50 KiB by default.
