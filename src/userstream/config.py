@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from userstream.source import MAX_RESULTS
@@ -52,8 +52,20 @@ class KafkaSettings(BaseModel):
     # librdkafka `message.max.bytes`: a bigger user goes to the DLQ, cut. Keep it at or
     # below the broker's `message.max.bytes` and the topic's `max.message.bytes`.
     max_message_bytes: int = Field(default=1_000_000, ge=1000, le=1_000_000_000)
-    # Extra librdkafka settings for clusters (e.g. SASL), as a JSON object.
+    # Extra librdkafka settings for clusters, as a JSON object. Setting security.protocol
+    # here (with its SASL/SSL keys) makes the cluster's security the operator's: every
+    # client uses exactly these. Otherwise the local stack's generated logins are used.
     client_config: dict[str, str] = Field(default_factory=dict)
+    # For `userstream bootstrap` (Docker Compose): librdkafka settings of a Kafka user allowed
+    # to create users; with it, bootstrap creates the producer, stream and admin SCRAM users
+    # (passwords generated into <state>/secrets/kafka.json) and their ACLs, as the local stack.
+    users_admin_config: dict[str, str] = Field(default_factory=dict)
+    # The local stack's generated Kafka logins (kafka_client.py); set from the state folder.
+    _logins_file: Path | None = PrivateAttr(default=None)
+
+    @property
+    def logins_file(self) -> Path | None:
+        return self._logins_file
 
     @property
     def dlq_topic(self) -> str:
@@ -72,6 +84,8 @@ class CassandraSettings(BaseModel):
     # in the state folder; these override it when set.
     username: str | None = None
     password: SecretStr | None = None
+    # How long a row of user_profiles_rejects is kept (Cassandra TTL); 0 keeps it forever.
+    rejects_ttl_days: int = Field(default=30, ge=0, le=7300)
 
     @field_validator("username", "password", mode="before")
     @classmethod
@@ -81,7 +95,6 @@ class CassandraSettings(BaseModel):
 
     # Local node only.
     storage_port: int = 7000
-    jmx_port: int = 7199
     heap: str = "1G"
 
 
@@ -160,6 +173,12 @@ class Settings(BaseSettings):
     source: SourceSettings = Field(default_factory=SourceSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
+
+    @model_validator(mode="after")
+    def _local_kafka_logins(self) -> Settings:
+        if self.kafka.logins_file is None:
+            self.kafka._logins_file = self.paths.secrets / "kafka.json"
+        return self
 
     @cached_property
     def paths(self) -> StatePaths:

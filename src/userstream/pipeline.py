@@ -23,6 +23,7 @@ from userstream.config import Settings
 from userstream.errors import TransientError
 from userstream.source.resolve import check_url, probe
 from userstream.stack import process
+from userstream.stack._lock import component_lock
 
 Say = Callable[[str], None]
 FAKE_API = "fake-api"
@@ -49,13 +50,15 @@ class UpReport:
 def _start_fake_api(settings: Settings, say: Say) -> str:
     src = settings.source
     url = f"http://{src.fake_host}:{src.fake_port}/api/1.4/"
-    if process.running(settings.paths, FAKE_API) is None:
+    # Check and start under the lock (held until it answers): two `up` never start two.
+    with component_lock(settings.paths, FAKE_API):
+        if process.running(settings.paths, FAKE_API) is not None:
+            return url
         proc = process.start(
             settings.paths,
             FAKE_API,
             [sys.executable, "-m", "userstream", "fake-api",
              "--host", src.fake_host, "--port", str(src.fake_port)],
-            marker="fake-api",
         )  # fmt: skip
         deadline = time.monotonic() + 30
         while probe(url, timeout_s=2) is not None:
@@ -68,7 +71,7 @@ def _start_fake_api(settings: Settings, say: Say) -> str:
                     log=proc.log,
                 )
             time.sleep(0.3)
-        say(f"source: local stand-in started (pid {proc.pid})")
+    say(f"source: local stand-in started (pid {proc.pid})")
     return url
 
 
@@ -159,7 +162,8 @@ def down(settings: Settings, *, say: Say) -> None:
     stopped = airflow.down(settings)
     say(f"airflow: {'stopped ' + ', '.join(stopped) if stopped else 'was not running'}")
     say(f"stream: {'stopped' if control.stop(settings) else 'was not running'}")
-    fake = process.stop(settings.paths, FAKE_API)
+    with component_lock(settings.paths, FAKE_API):
+        fake = process.stop(settings.paths, FAKE_API)
     say(f"source: {'stand-in stopped' if fake else 'no stand-in was running'}")
     stack_down(settings, progress=say)
 

@@ -1,4 +1,5 @@
-"""Make sure the pipeline's topics exist: ``<topic>`` and its dead-letter ``<topic>.dlq``.
+"""Make sure the pipeline's topics exist: ``<topic>`` and its dead-letter ``<topic>.dlq``,
+and, on a broker with the local stack's logins, the ACLs that let each role use them.
 
 Idempotent and safe to call from every task and command: a missing topic is created with
 ``kafka.partitions`` and ``kafka.replication_factor``; an existing one is left exactly as
@@ -13,8 +14,18 @@ import time
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
+from confluent_kafka.admin import (
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ClusterMetadata,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+)
 
+from userstream import kafka_client
 from userstream.config import KafkaSettings
 from userstream.errors import ConfigError, TransientError
 
@@ -31,9 +42,8 @@ _CONFIG_ERRORS = {
 
 
 def admin_client(kafka: KafkaSettings) -> AdminClient:
-    """An admin client for the configured cluster (``client_config`` carries SASL/SSL)."""
-    config: dict[str, Any] = {"bootstrap.servers": kafka.bootstrap_servers}
-    config.update(kafka.client_config)
+    """An admin client for the configured cluster, logged in as the admin role."""
+    config: dict[str, Any] = kafka_client.config(kafka, "admin")
     config["logger"] = logging.getLogger("librdkafka.admin")
     return AdminClient(config)
 
@@ -64,7 +74,67 @@ def ensure_topics(kafka: KafkaSettings, *, timeout: float = 30) -> None:
             )
     if missing:
         _create(admin, kafka, missing, timeout)
+    ensure_acls(admin, kafka, timeout)
     _wait_for_leaders(admin, kafka, list(wanted), deadline)
+
+
+def role_acls(kafka: KafkaSettings) -> list[AclBinding]:
+    """What each role may do on the pipeline's topics, and nothing more: the producer
+    writes the topic and the DLQ; the stream reads the topic (in consumer groups named
+    ``kafka_client.STREAM_GROUP_PREFIX…``) and writes the DLQ. (Both
+    produce idempotently: WRITE on a topic is enough for that since Kafka 3.0.) The admin is a
+    super user and needs none."""
+    logins = kafka_client.local_logins(kafka)
+    if logins is None:
+        return []
+    grants = {
+        "producer": [(kafka.topic, AclOperation.WRITE), (kafka.dlq_topic, AclOperation.WRITE)],
+        "stream": [(kafka.topic, AclOperation.READ), (kafka.dlq_topic, AclOperation.WRITE)],
+    }
+    acls = []
+    for role, rights in grants.items():
+        principal = f"User:{logins[role].username}"
+        for topic, operation in rights:
+            for op in (operation, AclOperation.DESCRIBE):
+                acls.append(
+                    AclBinding(
+                        ResourceType.TOPIC,
+                        topic,
+                        ResourcePatternType.LITERAL,
+                        principal,
+                        "*",
+                        op,
+                        AclPermissionType.ALLOW,
+                    )
+                )
+    acls.append(
+        AclBinding(
+            ResourceType.GROUP,
+            kafka_client.STREAM_GROUP_PREFIX,
+            ResourcePatternType.PREFIXED,
+            f"User:{logins['stream'].username}",
+            "*",
+            AclOperation.READ,
+            AclPermissionType.ALLOW,
+        )
+    )
+    return acls
+
+
+def ensure_acls(admin: AdminClient, kafka: KafkaSettings, timeout: float = 30) -> None:
+    """Create the roles' ACLs on the local stack's broker (creating one twice is a no-op);
+    a cluster whose security is the operator's (``client_config``) is left alone."""
+    acls = role_acls(kafka)
+    if not acls:
+        return
+    for acl, future in admin.create_acls(acls, request_timeout=timeout).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            raise TransientError(
+                f"Kafka at {kafka.bootstrap_servers} did not take the ACL {acl}: {exc}.",
+                hint="Check the broker's log; retry when it is healthy.",
+            ) from exc
 
 
 def _metadata(admin: AdminClient, kafka: KafkaSettings, timeout: float) -> ClusterMetadata:

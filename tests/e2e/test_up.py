@@ -6,6 +6,8 @@ and keyspace are the test's own, so a developer's pipeline data is never touched
 
 from __future__ import annotations
 
+import configparser
+import contextlib
 import json
 import os
 import socket
@@ -119,6 +121,49 @@ def _our_processes(state_dir: Path) -> list[str]:
     return found
 
 
+def _generated_secrets(state_dir: Path) -> dict[str, str]:
+    """Every secret the pipeline generated: the string values in ``<state>/secrets``
+    (user names excepted), by where they were found."""
+    found: dict[str, str] = {}
+
+    def walk(value: object, where: str) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key not in ("username", "user"):
+                    walk(inner, f"{where}.{key}")
+        elif isinstance(value, str) and len(value) >= 12:
+            found[where] = value
+
+    for path in (state_dir / "secrets").iterdir():
+        if path.suffix == ".cfg":  # Airflow's keys, an ini file
+            keys = configparser.ConfigParser(interpolation=None)
+            keys.read(path)
+            walk({s: dict(keys[s]) for s in keys.sections()}, path.name)
+        else:
+            walk(json.loads(path.read_text()), path.name)
+    return found
+
+
+def _secret_leaks(secrets: dict[str, str], state_dir: Path) -> list[str]:
+    """Where a generated secret shows: any process's command line on this machine, or any
+    log the pipeline's processes wrote (ours, Kafka's, Cassandra's, Spark's, Airflow's)."""
+    places: list[tuple[str, bytes]] = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                places.append((f"command line of pid {proc.name}", (proc / "cmdline").read_bytes()))
+    for folder in (state_dir / "logs", state_dir / "airflow" / "logs"):
+        for path in folder.rglob("*") if folder.is_dir() else ():
+            if path.is_file():
+                places.append((f"log {path.relative_to(state_dir)}", path.read_bytes()))
+    return [
+        f"{name} in the {place}"
+        for name, secret in secrets.items()
+        for place, content in places
+        if secret.encode() in content
+    ]
+
+
 def test_up_lands_users_status_reports_them_and_down_stops_everything(
     unique: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -161,6 +206,11 @@ def test_up_lands_users_status_reports_them_and_down_stops_everything(
         assert any("airflow" in cmd for cmd in ours.values()), ours
         wide = _listeners_beyond_loopback(list(ours))
         assert wide == [], f"listeners beyond 127.0.0.1: {wide}"
+        secrets = _generated_secrets(settings.paths.root)
+        # Cassandra's superuser, the Kafka logins (4), Airflow's password and keys (3).
+        assert len(secrets) >= 9, sorted(secrets)
+        leaks = _secret_leaks(secrets, settings.paths.root)
+        assert leaks == [], f"generated secrets visible: {leaks}"
 
         status = _run(["status", "--json"], env, timeout=180)
         report = json.loads(status.stdout)

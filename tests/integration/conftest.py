@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from userstream import kafka_client
 from userstream.config import Settings, load_settings
 from userstream.stack import cassandra, kafka
 from userstream.stack._net import port_open
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def _kafka_answers(settings: Settings) -> bool:
-    return kafka.broker_answers(settings.kafka.bootstrap_servers, timeout=5.0)
+    return kafka.broker_answers(settings.kafka, timeout=5.0)
 
 
 def _cassandra_answers(settings: Settings) -> bool:
@@ -67,6 +68,4 @@ def kafka_admin(stack: Settings) -> AdminClient:
     """A confluent-kafka AdminClient on the configured bootstrap servers."""
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient(
-        {"bootstrap.servers": stack.kafka.bootstrap_servers, **stack.kafka.client_config}
-    )
+    return AdminClient(kafka_client.config(stack.kafka, "admin"))

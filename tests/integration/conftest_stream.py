@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from userstream import kafka_client
 from userstream.config import Settings
 from userstream.source.fake_data import make_page
 from userstream.streaming import control, job, progress, supervisor
@@ -126,13 +127,12 @@ def produce(
     """
     producer = Producer(
         {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            **kafka_client.config(settings.kafka, "producer"),
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 20,
             "compression.type": "lz4",
             "message.max.bytes": 10_000_000,
-            **settings.kafka.client_config,
         }
     )
     errors: list[Any] = []
@@ -178,7 +178,7 @@ def read_dlq(settings: Settings, expected: int, *, timeout: float = 60) -> list[
     """Every message of the DLQ topic (waits until at least ``expected`` have arrived)."""
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            **kafka_client.config(settings.kafka, "admin"),
             "group.id": f"it-dlq-{settings.spark.job_name}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,

@@ -28,7 +28,7 @@ import pytest
 from userstream.config import Settings, load_settings
 from userstream.stack import airflow
 from userstream.stack._airflow_api import AuthRefused, fetch_token
-from userstream.stack._airflow_env import airflow_home, passwords_file
+from userstream.stack._airflow_env import airflow_home, keys_file, passwords_file
 
 pytestmark = pytest.mark.integration
 
@@ -97,10 +97,11 @@ def _teardown(settings: Settings) -> None:
     for future in admin.delete_topics(topics, operation_timeout=30).values():
         with contextlib.suppress(Exception):  # never created when the run failed early
             future.result()
-    # Logs stay for a post-mortem; the instance's home, password and checkpoint go.
+    # Logs stay for a post-mortem; the instance's home, password, keys and checkpoint go.
     shutil.rmtree(airflow_home(settings), ignore_errors=True)
     shutil.rmtree(settings.checkpoint_dir(), ignore_errors=True)
     passwords_file(settings).unlink(missing_ok=True)
+    keys_file(settings).unlink(missing_ok=True)
 
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

@@ -22,7 +22,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from tests.integration.static_api import StaticApi
+from userstream import kafka_client
 from userstream.config import KafkaSettings, Settings
+from userstream.credentials import FIELDS
 from userstream.errors import TransientError
 from userstream.producer import ProduceError, run_producer
 from userstream.producing.messages import DlqReason
@@ -50,10 +52,9 @@ def read_topic(kafka: KafkaSettings, topic: str, *, timeout: float = 60.0) -> li
     start, with a fresh consumer group (nothing committed)."""
     consumer = Consumer(
         {
-            "bootstrap.servers": kafka.bootstrap_servers,
+            **kafka_client.config(kafka, "admin"),
             "group.id": f"test-{uuid.uuid4().hex[:10]}",
             "enable.auto.commit": False,
-            **kafka.client_config,
         }
     )
     try:
@@ -87,6 +88,11 @@ def read_topic(kafka: KafkaSettings, topic: str, *, timeout: float = 60.0) -> li
         return records
     finally:
         consumer.close()
+
+
+def as_produced(user: dict[str, Any]) -> dict[str, Any]:
+    """``user`` as the producer must send it: without the API's credentials."""
+    return {**user, "login": {k: v for k, v in user["login"].items() if k not in FIELDS}}
 
 
 def api_users(url: str, *, seed: str, results: int, pages: int) -> list[Any]:
@@ -139,7 +145,8 @@ def test_n_users_land_once_each_keyed_by_uuid_with_values_as_sent(settings: Sett
     assert len(by_key) == n
     for user in expected:
         record = by_key[user["login"]["uuid"]]
-        assert json.loads(record.value) == user
+        # As sent, without the credentials the API sent with it.
+        assert json.loads(record.value) == as_produced(user) != user
         assert set(record.headers) >= HEADERS
         assert record.headers["seed"] == "alpha"
         assert record.headers["source_url"] == url
@@ -256,7 +263,7 @@ def test_a_user_too_large_for_kafka_goes_to_the_dlq_cut_and_the_run_goes_on(
     )
     main = read_topic(settings.kafka, settings.kafka.topic)
     assert sorted((r.key, json.loads(r.value)) for r in main) == sorted(
-        (u["login"]["uuid"].encode(), u) for u in users if u is not big
+        (u["login"]["uuid"].encode(), as_produced(u)) for u in users if u is not big
     )
     [dead] = read_topic(settings.kafka, settings.kafka.dlq_topic)
     assert dead.key == big["login"]["uuid"].encode()
@@ -270,7 +277,9 @@ def test_a_user_too_large_for_kafka_goes_to_the_dlq_cut_and_the_run_goes_on(
     assert dead.headers["value_truncated"] == "true"
     assert len(dead.value) == 64 * 1024
     assert (
-        json.dumps(big, ensure_ascii=False, separators=(",", ":")).encode().startswith(dead.value)
+        json.dumps(as_produced(big), ensure_ascii=False, separators=(",", ":"))
+        .encode()
+        .startswith(dead.value)
     )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from userstream import kafka_client
 from userstream.config import Settings, load_settings
 from userstream.errors import ConfigError, TerminalError
 from userstream.stack import cassandra, kafka, process
@@ -42,7 +43,7 @@ def _produce(settings: Settings, topic: str, key: str, value: bytes) -> None:
     errors: list[object] = []
     producer = Producer(
         {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            **kafka_client.config(settings.kafka, "admin"),
             "enable.idempotence": True,
             "acks": "all",
         }
@@ -58,7 +59,7 @@ def _consume_all(settings: Settings, topic: str, expected: int) -> list[tuple[by
 
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            **kafka_client.config(settings.kafka, "admin"),
             "group.id": f"it-stack-{uuid.uuid4().hex[:8]}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -254,11 +255,11 @@ def _free_ports(count: int) -> list[int]:
 @pytest.fixture
 def private(stack: Settings, tmp_path: Path) -> Settings:
     """Settings of an empty state folder on free ports, with the shared jars linked in."""
-    kp, kc, cp, cs, cj = _free_ports(5)
+    kp, kc, cp, cs = _free_ports(4)
     settings = load_settings(
         state_dir=tmp_path / "state",
         kafka={"port": kp, "controller_port": kc, "bootstrap_servers": f"127.0.0.1:{kp}"},
-        cassandra={"port": cp, "storage_port": cs, "jmx_port": cj},
+        cassandra={"port": cp, "storage_port": cs},
     )
     settings.paths.root.mkdir(parents=True)
     settings.paths.lib.symlink_to(stack.paths.lib, target_is_directory=True)

@@ -101,13 +101,12 @@ def test_every_poison_is_one_reject_and_the_stream_keeps_going(settings, cassand
         )
 
     # What a reject keeps never holds the API's credentials (the catalogue's users carry them).
+    assert sum(b'"salt"' in p.value for p in poison) > len(poison) / 2
     raws = [r.raw_value or "" for r in cassandra_session.execute(
         f"SELECT raw_value FROM {ks}.user_profiles_rejects")]  # fmt: skip
-    assert any('"password":"[removed]"' in raw for raw in raws)
-    assert not any(re.search(r'"(password|salt|md5|sha1|sha256)"\s*:\s*"(?!\[removed\])', raw)
-                   for raw in raws)  # fmt: skip
     dlq_values = [m.value() or b"" for m in read_dlq(settings, len(poison), timeout=30)]
-    assert not any(b'"salt":"' in v and b'"salt":"[removed]"' not in v for v in dlq_values)
+    for kept in [raw.encode() for raw in raws] + dlq_values:
+        assert not re.search(rb"password|salt|md5|sha1|sha256", kept), kept[:300]
 
     first_dlq = dlq_positions()
     assert first_dlq == Counter(expected.keys())

@@ -129,3 +129,17 @@ def test_airflow_password_is_generated_before_airflow_starts() -> None:
                 # user:password pair.
                 _user, role = entry.split(":")
                 assert role in {"VIEWER", "USER", "OP", "ADMIN"}, (name, entry)
+
+
+def test_kafka_asks_every_client_for_a_login_and_init_creates_the_users() -> None:
+    env = _env(SERVICES["kafka"])
+    protocols = dict(p.split(":") for p in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert set(protocols.values()) == {"SASL_PLAINTEXT"}, protocols
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+    for listener in ("CLIENTS", "HOST"):
+        assert env[f"KAFKA_LISTENER_NAME_{listener}_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    app = _env(SERVICES["init"])
+    assert ["bootstrap"] in _userstream_commands(SERVICES["init"]["command"])
+    assert '"sasl.username": "userstream_broker"' in app["USERSTREAM_KAFKA__USERS_ADMIN_CONFIG"]
+    assert "security.protocol" not in app.get("USERSTREAM_KAFKA__CLIENT_CONFIG", "")

@@ -1,4 +1,4 @@
-"""Background processes: start, running, stop, kill, and a recycled pid is not ours."""
+"""Background processes: start, running, stop, kill, and a reused pid is never ours."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from userstream.config import StatePaths
+from userstream.errors import UserstreamError
 from userstream.stack import process
 
 
@@ -49,7 +51,7 @@ def test_stop_when_not_running_is_false(paths: StatePaths) -> None:
 def test_kill_is_immediate(paths: StatePaths) -> None:
     # A process that ignores SIGTERM: only SIGKILL ends it.
     code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"
-    proc = process.start(paths, "stubborn", [sys.executable, "-c", code], marker="SIG_IGN")
+    proc = process.start(paths, "stubborn", [sys.executable, "-c", code])
     assert process.kill(paths, "stubborn") is True
     assert process.running(paths, "stubborn") is None
     with pytest.raises(ProcessLookupError):
@@ -61,14 +63,14 @@ def test_stop_escalates_to_sigkill(paths: StatePaths) -> None:
         "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
         "print('ready', flush=True); time.sleep(300)"
     )
-    process.start(paths, "stubborn", [sys.executable, "-c", code], marker="SIG_IGN")
+    process.start(paths, "stubborn", [sys.executable, "-c", code])
     _wait_for_text(paths.log_file("stubborn"), "ready")  # the handler is installed by then
     assert process.stop(paths, "stubborn", timeout=1.0) is True
     assert process.running(paths, "stubborn") is None
 
 
 def test_output_goes_to_the_log(paths: StatePaths) -> None:
-    process.start(paths, "echo", ["sh", "-c", "echo hello-from-child; sleep 300"], marker="sh")
+    process.start(paths, "echo", ["sh", "-c", "echo hello-from-child; sleep 300"])
     try:
         _wait_for_text(paths.log_file("echo"), "hello-from-child")
         assert "hello-from-child" in process.tail(paths.log_file("echo"))
@@ -76,8 +78,9 @@ def test_output_goes_to_the_log(paths: StatePaths) -> None:
         process.stop(paths, "echo", timeout=10)
 
 
-def test_recycled_pid_is_not_ours(paths: StatePaths) -> None:
-    # An unrelated live process whose pid lands in our pid file must not count as ours.
+def test_an_older_releases_pid_file_keeps_its_command_line_check(paths: StatePaths) -> None:
+    # A pid file without a start time (written before this release) names a process by a
+    # word of its command line: an unrelated live process without it is not ours.
     other = subprocess.Popen(["sleep", "300"])
     try:
         paths.run.mkdir(parents=True, exist_ok=True)
@@ -89,6 +92,9 @@ def test_recycled_pid_is_not_ours(paths: StatePaths) -> None:
         # With the right marker it would be ours.
         paths.pid_file("kafka").write_text(f"{other.pid}\nsleep\n")
         assert process.running(paths, "kafka") is not None
+        # Without a word to check, it is stale.
+        paths.pid_file("kafka").write_text(f"{other.pid}\n")
+        assert process.running(paths, "kafka") is None
     finally:
         other.send_signal(signal.SIGKILL)
         other.wait()
@@ -106,3 +112,129 @@ def test_garbage_pid_file_is_not_running(paths: StatePaths) -> None:
     paths.run.mkdir(parents=True, exist_ok=True)
     paths.pid_file("x").write_text("not a pid\n")
     assert process.running(paths, "x") is None
+
+
+# --- identity: start time, boot and owner ---------------------------------------------------
+
+
+@pytest.fixture
+def stranger() -> Iterator[subprocess.Popen[bytes]]:
+    """A live process group that is not ours (as if it had reused one of our pids)."""
+    proc = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _pid_file(paths: StatePaths, name: str, pid: int, recorded: str, owner: str) -> None:
+    paths.run.mkdir(parents=True, exist_ok=True)
+    paths.pid_file(name).write_text(f"{pid} {recorded}\n{owner}\n")
+
+
+def test_pid_file_records_start_time_boot_and_owner(paths: StatePaths) -> None:
+    proc = process.start(paths, "sleeper", ["sleep", "300"])
+    try:
+        first, owner = paths.pid_file("sleeper").read_text().splitlines()
+        pid, ticks, boot = first.split()
+        assert int(pid) == proc.pid
+        # Field 22 of /proc/<pid>/stat, read here independently of the code under test.
+        stat = Path(f"/proc/{proc.pid}/stat").read_text()
+        assert ticks == stat.rsplit(")", 1)[1].split()[19]
+        assert boot == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        assert owner == f"sleeper in {paths.root.resolve()}"
+    finally:
+        process.kill(paths, "sleeper")
+
+
+def test_a_reused_pid_with_another_start_time_is_left_alone(
+    paths: StatePaths, stranger: subprocess.Popen[bytes]
+) -> None:
+    ticks, boot = str(process.identity(stranger.pid)).split()
+    _pid_file(paths, "kafka", stranger.pid, f"{int(ticks) - 1} {boot}", f"kafka in {paths.root}")
+    assert process.running(paths, "kafka") is None
+    assert process.stop(paths, "kafka", timeout=1) is False
+    assert process.kill(paths, "kafka") is False
+    time.sleep(0.2)
+    assert stranger.poll() is None, "stop/kill signalled a process that is not ours"
+    assert not paths.pid_file("kafka").exists()  # the stale pid file is gone
+
+
+def test_a_pid_file_of_another_boot_is_stale(
+    paths: StatePaths, stranger: subprocess.Popen[bytes]
+) -> None:
+    ticks, _ = str(process.identity(stranger.pid)).split()
+    _pid_file(paths, "kafka", stranger.pid, f"{ticks} another-boot", f"kafka in {paths.root}")
+    assert process.stop(paths, "kafka", timeout=1) is False
+    assert stranger.poll() is None
+
+
+def test_a_pid_file_of_another_state_folder_or_name_is_stale(
+    paths: StatePaths, stranger: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    # A copied state folder names the original's processes: they are not the copy's.
+    recorded = str(process.identity(stranger.pid))
+    _pid_file(paths, "kafka", stranger.pid, recorded, f"kafka in {tmp_path / 'original'}")
+    assert process.stop(paths, "kafka", timeout=1) is False
+    _pid_file(paths, "kafka", stranger.pid, recorded, f"cassandra in {paths.root}")
+    assert process.kill(paths, "kafka") is False
+    assert stranger.poll() is None
+
+
+def test_a_matching_pid_file_is_stopped(
+    paths: StatePaths, stranger: subprocess.Popen[bytes]
+) -> None:
+    # The same process, recorded with its own start time by this state folder: ours.
+    process.write_pid_file(paths, "kafka", stranger.pid)
+    found = process.running(paths, "kafka")
+    assert found is not None and found.pid == stranger.pid
+    assert process.stop(paths, "kafka", timeout=10) is True
+    with pytest.raises(ProcessLookupError):  # gone, and reaped
+        os.kill(stranger.pid, 0)
+
+
+def test_stop_ends_what_the_leader_leaves_of_its_group(paths: StatePaths) -> None:
+    # The leader exits on SIGTERM and leaves its child running (as a Spark driver leaves
+    # its JVM): a stop does not return until the child is gone too.
+    child_pid = paths.root / "child.pid"
+    script = f'sleep 300 & echo $! > {child_pid}; trap "exit 0" TERM; wait'
+    process.start(paths, "leader", ["sh", "-c", script])
+    deadline = time.monotonic() + 10
+    while not (child_pid.exists() and child_pid.read_text().strip()):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    child = int(child_pid.read_text())
+    assert process.stop(paths, "leader", timeout=10, leader_only=True) is True
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)
+
+
+def test_without_proc_it_refuses_rather_than_guesses(
+    paths: StatePaths, stranger: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    process.write_pid_file(paths, "kafka", stranger.pid)
+    monkeypatch.setattr(process, "_PROC", paths.root / "no-proc")
+    with pytest.raises(UserstreamError, match="/proc"):
+        process.running(paths, "kafka")
+    with pytest.raises(UserstreamError, match="/proc"):
+        process.stop(paths, "kafka")
+    with pytest.raises(UserstreamError, match="/proc"):
+        process.start(paths, "sleeper", ["sleep", "300"])
+    assert not paths.pid_file("sleeper").exists()
+    assert stranger.poll() is None
+
+
+def test_a_process_that_leads_no_group_is_stopped_alone(paths: StatePaths) -> None:
+    # A foreground `stream run` started by a script is in its caller's group: stopping it
+    # must reach it, and nothing else of that group (here: this test's own group).
+    child = subprocess.Popen(["sleep", "300"])
+    try:
+        process.write_pid_file(paths, "stream", child.pid)
+        assert process.stop(paths, "stream", timeout=10) is True
+        with pytest.raises(ProcessLookupError):
+            os.kill(child.pid, 0)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()

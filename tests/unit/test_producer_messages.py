@@ -93,6 +93,49 @@ def test_values_beyond_64_bit_integers_survive() -> None:
     assert json.loads(messages.build(user).value) == user
 
 
+CREDENTIALS = {"password": "racers", "salt": "B5ywSDUM", "md5": "2eef", "sha1": "3fa1",
+               "sha256": "83e0"}  # fmt: skip
+
+
+def test_credentials_never_leave_the_producer_and_the_rest_is_sent_as_is() -> None:
+    user = _user(**CREDENTIALS)
+    user["email"] = "laura.woods@example.com"  # after login: the order is kept around it
+    sent = copy.deepcopy(user)
+    out = messages.build(user)
+    expected = _user()
+    expected["email"] = "laura.woods@example.com"
+    # Byte for byte what orjson makes of the user without its credentials.
+    assert out.value == orjson.dumps(expected)
+    assert out.key == UUID.encode() and out.dlq_reason is None
+    assert user == sent  # the API's user itself is left alone
+
+
+def test_credentials_are_dropped_on_the_stdlib_path_too() -> None:
+    user = _user(**CREDENTIALS)
+    user["location"]["street"] = {"number": 2**70}
+    value = messages.build(user).value
+    assert json.loads(value) == {**user, "login": {"uuid": UUID, "username": "angryostrich988"}}
+    assert b"racers" not in value
+
+
+@pytest.mark.parametrize(
+    "user",
+    [
+        [_user(**CREDENTIALS)],
+        {"login": [{"uuid": UUID, **CREDENTIALS}]},
+        {"login": {"uuid": "not-a-uuid", **CREDENTIALS}},
+        {"login": {"username": "u", "password": {"nested": "racers"}}},
+        {"login": "x", "extra": {"login": CREDENTIALS}},
+    ],
+)
+def test_a_dead_letter_carries_no_credential_whatever_its_shape(user: object) -> None:
+    out = messages.build(user)
+    assert out.dlq_reason is not None
+    for text in (*CREDENTIALS, *CREDENTIALS.values()):
+        assert text.encode() not in out.value
+    assert isinstance(json.loads(out.value), list | dict)  # removed, not cut: still JSON
+
+
 def test_page_headers_and_ingest_time() -> None:
     headers = dict(
         messages.page_headers(

@@ -144,6 +144,18 @@ def test_a_user_already_headed_for_the_dlq_keeps_its_first_reason() -> None:
     assert _headers(dead)[messages.H_DLQ_DETAIL].startswith(b"message of 70300 bytes exceeds")
 
 
+def test_a_too_large_user_is_dead_lettered_without_its_credentials() -> None:
+    login = {"uuid": KEY.decode(), "password": "racers", "salt": "B5ywSDUM", "sha1": "3fa1"}
+    out = messages.build({"login": login, "extra": "x" * 2_000_000})
+    too_large = oversize.check(out.key, out.value, HEADERS, 1_000_000)
+    assert too_large is not None
+    cut, _ = oversize.dead_letter(out.key, out.value, HEADERS, too_large)
+    # The login is within the 64 KiB kept, without its credentials.
+    assert cut.startswith(b'{"login":{"uuid":"' + KEY + b'"},"extra":"xxx')
+    for text in (b"password", b"racers", b"salt", b"B5ywSDUM", b"sha1", b"3fa1"):
+        assert text not in cut
+
+
 def test_the_limit_is_the_producers_message_max_bytes_and_set_in_one_place() -> None:
     assert producer_config(KafkaSettings())["message.max.bytes"] == 1_000_000
     assert producer_config(KafkaSettings(max_message_bytes=4000))["message.max.bytes"] == 4000

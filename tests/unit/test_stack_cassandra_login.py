@@ -1,4 +1,5 @@
-"""Starting Cassandra: a login refusal that outlasts the wait is reported, not a timeout."""
+"""Starting Cassandra: a login refusal that outlasts the wait is reported, not a timeout, and
+the start returns only once the default login is refused."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from userstream.config import Settings
+from userstream.config import Settings, load_settings
 from userstream.errors import TerminalError, TransientError
-from userstream.stack import cassandra
+from userstream.stack import _cassandra_auth, cassandra
 
 
 def _fake_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, secure: Any) -> list[str]:
@@ -75,3 +76,54 @@ def test_a_plain_timeout_stays_a_timeout(
     _fake_start(monkeypatch, tmp_path, not_ready)
     with pytest.raises(TransientError, match="did not answer"):
         cassandra._start_cassandra(base_settings)
+
+
+class _Session:
+    """A logged-in session: records what it runs, answers the default role's row."""
+
+    def __init__(self, row: object = None) -> None:
+        self.cluster = SimpleNamespace(shutdown=lambda: None)
+        self.row = row
+        self.executed: list[str] = []
+
+    def execute(self, statement: str, params: object = None) -> object:
+        self.executed.append(statement)
+        return SimpleNamespace(one=lambda: self.row)
+
+
+def _logins(monkeypatch: pytest.MonkeyPatch, accepted: int, project: object = None) -> list[str]:
+    """Fake logins: the default one is accepted ``accepted`` times, then refused."""
+    tried: list[str] = []
+
+    def connect_as(settings: Settings, username: str, password: str, *a: Any, **k: Any) -> Any:
+        tried.append(username)
+        if username != _cassandra_auth.DEFAULT_ROLE:
+            return project
+        if tried.count(username) <= accepted:
+            return _Session()
+        raise TerminalError(f"Cassandra refused the login of {username!r}.")
+
+    monkeypatch.setattr(_cassandra_auth, "connect_as", connect_as)
+    monkeypatch.setattr(_cassandra_auth.time, "sleep", lambda seconds: None)
+    return tried
+
+
+def test_secure_node_returns_only_once_the_default_login_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = load_settings(state_dir=tmp_path / "s")
+    project = _Session(row=SimpleNamespace(can_login=True, is_superuser=True))
+    # Disabled, but still accepted twice (a node's credentials cache), then refused.
+    tried = _logins(monkeypatch, accepted=2, project=project)
+    _cassandra_auth.secure_node(settings)
+    assert any("LOGIN = false" in statement for statement in project.executed)
+    assert tried.count(_cassandra_auth.DEFAULT_ROLE) == 3
+
+
+def test_a_default_login_still_accepted_after_the_bound_is_a_terminal_error(
+    base_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tried = _logins(monkeypatch, accepted=10**6)
+    with pytest.raises(TerminalError, match="still accepts the default 'cassandra' login"):
+        _cassandra_auth.wait_default_refused(base_settings, timeout=0.2, interval=0.01)
+    assert len(tried) >= 2  # tried again, not given up at the first sight

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from userstream.config import Settings, load_settings
-from userstream.errors import ConfigError
+from userstream.errors import ConfigError, TerminalError
+from userstream.kafka_client import USERNAMES, Login
 from userstream.stack import cassandra, kafka
 from userstream.stack._render import render, template_lines
 
@@ -33,9 +34,21 @@ def _properties(path: Path) -> dict[str, str]:
 
 
 def test_kafka_properties_come_from_settings(settings: Settings) -> None:
-    props = _properties(kafka._render_config(settings))
-    assert props["listeners"] == "PLAINTEXT://127.0.0.2:19092,CONTROLLER://127.0.0.2:19093"
-    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.2:19092"
+    logins = {role: Login(f"user_{role}", f"pw_{role}") for role in USERNAMES}
+    path = kafka._render_config(settings, logins)
+    props = _properties(path)
+    assert props["listeners"] == "CLIENTS://127.0.0.2:19092,CONTROLLER://127.0.0.2:19093"
+    assert props["advertised.listeners"] == "CLIENTS://127.0.0.2:19092"
+    # Every listener asks for a login; nothing is allowed that no ACL allows.
+    assert props["listener.security.protocol.map"] == (
+        "CONTROLLER:SASL_PLAINTEXT,CLIENTS:SASL_PLAINTEXT"
+    )
+    assert props["listener.name.clients.sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert props["super.users"] == "User:user_controller;User:user_admin"
+    assert 'password="pw_admin"' in props["listener.name.clients.scram-sha-512.sasl.jaas.config"]
+    # It holds passwords: private from its first byte.
+    assert path.stat().st_mode & 0o777 == 0o600
     assert props["controller.quorum.bootstrap.servers"] == "127.0.0.2:19093"
     # `--standalone` formatting and static voters are mutually exclusive.
     assert "controller.quorum.voters" not in props
@@ -68,7 +81,8 @@ def test_cassandra_command_line(settings: Settings, tmp_path: Path) -> None:
     assert f"-Dcassandra.config=file://{conf}" in cmd
     assert "-Dcassandra-foreground=yes" in cmd
     assert "-Xmx1G" in cmd
-    assert f"-Dcassandra.jmx.local.port={settings.cassandra.jmx_port}" in cmd
+    # No JMX port of any kind: it would be an unauthenticated way in.
+    assert not [arg for arg in cmd if arg.startswith(("-Dcassandra.jmx", "-Dcom.sun.management"))]
     assert "--add-opens=java.base/java.lang=ALL-UNNAMED" in cmd
     # The classpath is Cassandra's own folder only.
     assert cmd[cmd.index("-cp") + 1] == f"{settings.paths.lib / 'cassandra'}/*"
@@ -90,3 +104,32 @@ def test_cluster_id_is_a_kafka_uuid() -> None:
     assert len(cid) == 22
     assert len(base64.urlsafe_b64decode(cid + "==")) == 16
     assert cid != kafka._cluster_id()
+
+
+def test_kafka_format_keeps_the_admin_password_off_the_command_line(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = Login("user_admin", "s3cret-admin-password")
+    seen: list[tuple[list[str], str]] = []
+
+    def run(cmd: list[str], **_: object) -> object:
+        argfile = Path(cmd[-1].removeprefix("@"))
+        seen.append((cmd, argfile.read_text()))
+        assert argfile.stat().st_mode & 0o777 == 0o600
+        return type("Done", (), {"returncode": 0})()
+
+    monkeypatch.setattr(kafka.subprocess, "run", run)
+    kafka._render_config(settings, {role: admin for role in USERNAMES})
+    kafka._format_storage(settings, "java", admin)
+    [(cmd, args)] = seen
+    assert not any(admin.password in part for part in cmd)
+    assert '"--add-scram"' in args and admin.password in args
+    assert not Path(cmd[-1].removeprefix("@")).exists()  # removed after the run
+
+
+def test_an_old_kafka_store_without_logins_is_refused_with_what_to_do(settings: Settings) -> None:
+    kafka.log_dirs(settings).mkdir(parents=True)
+    (kafka.log_dirs(settings) / "meta.properties").write_text("version=1\n")
+    with pytest.raises(TerminalError, match="created by an older userstream") as caught:
+        kafka._ensure_logins(settings)
+    assert "remove" in (caught.value.hint or "")

@@ -180,18 +180,27 @@ def status(
 
 
 def bootstrap() -> None:
-    """For clusters and Docker Compose: secure Cassandra's login, create topics, apply the schema.
+    """For clusters and Docker Compose: secure Cassandra's login, create the Kafka users,
+    topics and ACLs, apply the schema.
 
     Uses USERSTREAM_CASSANDRA__USERNAME/PASSWORD: when that login does not exist yet, it is
-    created with the default cassandra login, which is then disabled. Idempotent.
+    created with the default cassandra login, which is then disabled. With
+    USERSTREAM_KAFKA__USERS_ADMIN_CONFIG (a Kafka login allowed to create users), the
+    pipeline's own Kafka users are created first, their passwords generated into the state
+    folder. Idempotent.
     """
-    from userstream import schema, topics
+    from userstream import kafka_client, schema, topics
     from userstream.stack._cassandra_auth import secure_configured_login
 
     settings = load_settings()
     # The login first: without one configured this fails before anything is created.
     secure_configured_login(settings)
     _say("cassandra: project login works, default login disabled")
+    kafka = settings.kafka
+    if kafka.users_admin_config:
+        logins = kafka_client.local_logins(kafka) or kafka_client.generate_logins(kafka)
+        kafka_client.ensure_users(kafka.users_admin_config, logins, kafka_client.ROLES)
+        _say(f"kafka: users {', '.join(logins[r].username for r in kafka_client.ROLES)} exist")
     topics.ensure_topics(settings.kafka)
     _say(f"topics {settings.kafka.topic} and {settings.kafka.dlq_topic} exist")
     schema.apply_schema(settings)

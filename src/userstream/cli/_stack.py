@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
     app.command("fetch-jars")(fetch_jars)
     app.command("doctor")(doctor)
     app.command("query")(query)
+    app.command("kafka-config")(kafka_config)
     app.add_typer(stack_app, name="stack")
 
 
@@ -44,6 +45,36 @@ def fetch_jars() -> None:
         out.print(f"{component}: fetching from Maven Central…")
         folder = jars.ensure_jars(settings.paths.lib, component, log_dir=settings.paths.logs)
         out.print(f"{component}: {len(list(folder.glob('*.jar')))} jars in {folder}")
+
+
+def kafka_config(
+    role: Annotated[
+        str,
+        typer.Option(
+            help="Whose login: admin (every topic, a super user), producer (writes the topic "
+            "and its DLQ) or stream (reads the topic, writes the DLQ)."
+        ),
+    ] = "admin",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object of librdkafka keys instead.")
+    ] = False,
+) -> None:
+    """Print the Kafka client settings (with the password) for your own tools.
+
+    A librdkafka properties file: `userstream kafka-config > client.properties` (keep it
+    private), then `kcat -F client.properties -L`, or load it into confluent-kafka.
+    """
+    from userstream import kafka_client
+
+    if role not in kafka_client.ROLES:
+        raise typer.BadParameter(
+            f"choose one of {', '.join(kafka_client.ROLES)}", param_hint="--role"
+        )
+    settings = kafka_client.config(load_settings().kafka, role)
+    if as_json:
+        print(orjson.dumps(settings).decode())
+    else:
+        print(kafka_client.properties(settings), end="")
 
 
 def doctor() -> None:

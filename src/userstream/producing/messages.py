@@ -4,8 +4,11 @@ Message contract (the Spark job reads it):
 
 * key: the user's ``login.uuid`` as sent, UTF-8. It must be a canonical UUID
   (``8-4-4-4-12`` hex digits with hyphens); anything else goes to the dead-letter topic.
-* value: the user object exactly as the API sent it, re-serialised with orjson
-  (equal as JSON; key order kept).
+* value: the user object as the API sent it, re-serialised with orjson (equal as JSON; key
+  order kept), **minus the API's credentials**: ``login.password``, ``salt``, ``md5``,
+  ``sha1`` and ``sha256`` are dropped here and never leave the producer
+  (:mod:`userstream.credentials`). A dead letter's value is also stripped of anything named
+  like them, at any depth, since its shape is unknown (``credentials.redact``).
 * headers, all UTF-8 strings, on the main and the DLQ topic alike:
 
   ==================  ==========================================================
@@ -48,6 +51,7 @@ from typing import Any
 import orjson
 
 from userstream import __version__
+from userstream.credentials import redact, without_credentials
 
 H_INGESTED_AT = "ingested_at"
 H_SOURCE_URL = "source_url"
@@ -131,11 +135,15 @@ def serialise(user: Any) -> bytes:
 
 
 def build(user: Any) -> Outgoing:
-    """The message for one user: key + value, with the DLQ reason when it is not valid."""
+    """The message for one user: key + value (credentials dropped), with the DLQ reason when
+    it is not valid."""
     uuid, reason = classify(user)
+    value = serialise(without_credentials(user))
+    if reason is not None:
+        value = redact(value) or b""
     return Outgoing(
         key=uuid.encode() if uuid is not None else None,
-        value=serialise(user),
+        value=value,
         dlq_reason=reason,
     )
 

@@ -11,7 +11,8 @@ The dead letter keeps the key and every original header, adds ``dlq_reason=too_l
 (unless the user was already headed for the DLQ with another reason, which it keeps),
 ``dlq_detail`` (the reason as a sentence), ``original_size`` and ``value_truncated``, and
 carries the first :data:`DLQ_VALUE_BYTES` (64 KiB) of the value — less when that would not
-fit under the limit, and cut back to a whole UTF-8 character. A refused message smaller
+fit under the limit, and cut back to a whole UTF-8 character. The value is the one
+``messages.build`` made, so it carries no credential either. A refused message smaller
 than that (a broker refusal) keeps its whole value. A dead letter that is refused in turn
 is a failure, never dead-lettered again.
 """

@@ -23,6 +23,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from userstream import kafka_client
 from userstream.config import KafkaSettings
 from userstream.errors import ConfigError
 from userstream.metrics import ProducerMetrics
@@ -66,10 +67,10 @@ class SinkCounts:
 
 
 def producer_config(kafka: KafkaSettings) -> dict[str, Any]:
-    """The librdkafka configuration: tuning from settings, then ``client_config``, then the
-    guarantees (which ``client_config`` may repeat but not contradict)."""
+    """The librdkafka configuration: tuning from settings, then the producer role's login
+    and ``client_config``, then the guarantees (which ``client_config`` may repeat but not
+    contradict)."""
     config: dict[str, Any] = {
-        "bootstrap.servers": kafka.bootstrap_servers,
         "client.id": "userstream-producer",
         "compression.type": kafka.compression,
         "linger.ms": kafka.linger_ms,
@@ -91,7 +92,7 @@ def producer_config(kafka: KafkaSettings) -> dict[str, Any]:
                 "so that retries never lose or duplicate a user.",
                 hint=f"Remove {key} from USERSTREAM_KAFKA__CLIENT_CONFIG.",
             )
-        config[key] = value
+    config.update(kafka_client.config(kafka, "producer"))
     config.update(_GUARANTEES)
     return config
 

@@ -4,7 +4,9 @@ On a fresh node the default ``cassandra``/``cassandra`` role is used exactly onc
 superuser with a random name suffix and a strong password; the credentials are written to
 ``<state>/secrets/cassandra.json`` (0600, folder 0700) *before* the role exists, so a crash in
 between is repaired on the next start instead of locking us out. Then the new user disables the
-default role (no login, no superuser, random password).
+default role (no login, no superuser, random password), and the default login is tried until
+it is refused: each node caches roles and credentials for a while (``roles_validity``,
+``credentials_validity``: 2 s locally), so "disabled" is only believed once it is seen.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ DEFAULT_ROLE = "cassandra"
 #: choose: it is tried once, to create the generated superuser, and then replaced by a
 #: random password and disabled.
 _FACTORY_PASSWORD = DEFAULT_ROLE
+#: How long the default login may still be accepted once disabled: several times the
+#: caches' validity (2 s locally, the usual default on clusters too).
+REFUSAL_TIMEOUT_S = 30.0
+REFUSAL_INTERVAL_S = 0.5
 
 
 def _generated_credentials(settings: Settings) -> tuple[str, str]:
@@ -46,11 +52,14 @@ def _quote(value: str) -> str:
 
 
 def secure_node(settings: Settings) -> None:
-    """Make sure the generated superuser exists and the default login is disabled.
+    """Make sure the generated superuser exists and the default login is refused.
 
-    Idempotent and cheap once done (one login, one read). Raises ``TerminalError`` when
-    neither the stored credentials nor the default ones are accepted: the node's roles
-    were changed by hand, or the secrets file belongs to another data folder.
+    Idempotent and cheap once done (one login, one read, one refused login). Raises
+    ``TerminalError`` when neither the stored credentials nor the default ones are accepted
+    (the node's roles were changed by hand, or the secrets file belongs to another data
+    folder), and when the default login is still accepted ``REFUSAL_TIMEOUT_S`` after it was
+    disabled. An operator-managed login (``cassandra.username``/``password``) is not ours to
+    set up: nothing is checked then.
     """
     c = settings.cassandra
     if c.username and c.password is not None:
@@ -90,6 +99,37 @@ def _secure_with(settings: Settings, username: str, password: str) -> None:
             log.info("cassandra default role disabled role=%s", DEFAULT_ROLE)
     finally:
         sess.cluster.shutdown()
+    wait_default_refused(settings)
+
+
+def wait_default_refused(
+    settings: Settings,
+    timeout: float = REFUSAL_TIMEOUT_S,
+    interval: float = REFUSAL_INTERVAL_S,
+) -> None:
+    """Return once Cassandra refuses the default ``cassandra``/``cassandra`` login.
+
+    It is tried, not assumed: a node may accept it from its caches for a while after the
+    role was disabled. Raises ``TerminalError`` when it is still accepted after ``timeout``
+    and ``TransientError`` when no node answers.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            sess = connect_as(settings, DEFAULT_ROLE, _FACTORY_PASSWORD)
+        except TerminalError:
+            return
+        sess.cluster.shutdown()
+        if time.monotonic() + interval > deadline:
+            raise TerminalError(
+                f"Cassandra still accepts the default {DEFAULT_ROLE!r} login "
+                f"{timeout:.0f} s after it was disabled.",
+                hint="Check the role (LIST ROLES as the project's superuser) and the node's "
+                "authenticator; disable it by hand (ALTER ROLE cassandra WITH LOGIN = false "
+                "AND SUPERUSER = false), then run the command again.",
+            )
+        log.info("cassandra default login still accepted retry_in_s=%.1f", interval)
+        time.sleep(interval)
 
 
 def _disable_default(sess: Session, attempts: int = 4) -> None:

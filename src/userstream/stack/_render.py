@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import string
 from importlib import resources
 from pathlib import Path
@@ -9,8 +10,9 @@ from pathlib import Path
 from userstream.errors import ConfigError
 
 
-def render(template: str, target: Path, values: dict[str, object]) -> Path:
-    """Render ``templates/<template>`` (``${name}`` placeholders) to ``target``.
+def render(template: str, target: Path, values: dict[str, object], *, mode: int = 0o600) -> Path:
+    """Render ``templates/<template>`` (``${name}`` placeholders) to ``target``, a file
+    private to this user from its first byte (a rendered file may hold a password).
 
     Every placeholder must have a value: a missing one is a bug in the caller and raises
     ``ConfigError`` rather than leaving a literal ``${...}`` for the server to trip on.
@@ -21,7 +23,11 @@ def render(template: str, target: Path, values: dict[str, object]) -> Path:
     except KeyError as exc:
         raise ConfigError(f"The template {template} needs a value for {exc.args[0]}.") from exc
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(rendered)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "w") as out:
+        out.write(rendered)
+    os.replace(tmp, target)
     return target
 
 

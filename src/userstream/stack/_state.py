@@ -1,9 +1,17 @@
-"""The state folder's layout version and its secrets folder."""
+"""The state folder: private to its owner, its layout version, its secrets folder.
+
+Everything below the state folder holds personal data (Kafka segments, SSTables,
+checkpoints, logs) or secrets, so the folder is 0700 and what is written into it is
+private from its first byte: our own writes use ``PRIVATE_UMASK`` (the CLI sets it for
+itself) or explicit 0600/0700 modes, and every process we start runs with it.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 from userstream.config import StatePaths
@@ -11,6 +19,27 @@ from userstream.errors import ConfigError
 
 # Bump when the layout of the state folder changes in a way an older/newer release cannot read.
 LAYOUT_VERSION = "1"
+#: Files 0600 and folders 0700 for everything created under it.
+PRIVATE_UMASK = 0o077
+
+
+def ensure_root(paths: StatePaths) -> Path:
+    """The state folder, created with mode 0700 or tightened to it.
+
+    An existing folder is tightened too (older releases left it 0755): that alone keeps
+    other users out of everything below it. ``ConfigError`` when it cannot be.
+    """
+    root = paths.root
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if stat.S_IMODE(root.stat().st_mode) != 0o700:
+        try:
+            os.chmod(root, 0o700)
+        except OSError as exc:
+            raise ConfigError(
+                f"The state folder {root} cannot be made private (mode 0700): {exc.strerror}.",
+                hint="Point USERSTREAM_STATE_DIR at a folder of your own.",
+            ) from exc
+    return root
 
 
 def ensure_layout(paths: StatePaths) -> None:
@@ -19,7 +48,7 @@ def ensure_layout(paths: StatePaths) -> None:
     Raises ``ConfigError`` when ``<state>/VERSION`` names another layout: mixing layouts
     would make a broker or node read data it does not understand.
     """
-    paths.root.mkdir(parents=True, exist_ok=True)
+    ensure_root(paths)
     marker = paths.root / "VERSION"
     if marker.is_file():
         found = marker.read_text().strip()
@@ -31,23 +60,29 @@ def ensure_layout(paths: StatePaths) -> None:
                 "new folder (the old data stays where it is).",
             )
         return
-    marker.write_text(LAYOUT_VERSION + "\n")
+    write_private(marker, LAYOUT_VERSION + "\n")
 
 
 def secrets_dir(paths: StatePaths) -> Path:
     """``<state>/secrets``, created with mode 0700 (and tightened if it already exists)."""
-    paths.secrets.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ensure_root(paths)
+    paths.secrets.mkdir(exist_ok=True, mode=0o700)
     os.chmod(paths.secrets, 0o700)
     return paths.secrets
 
 
-def write_secret_json(path: Path, data: dict[str, str]) -> None:
-    """Write ``data`` to ``path`` atomically; the file is 0600 from its first byte."""
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically; the file is 0600 from its first byte."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
-        json.dump(data, out)
+        out.write(text)
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, path)
+
+
+def write_secret_json(path: Path, data: Mapping[str, object]) -> None:
+    """Write ``data`` to ``path`` as JSON, atomically and 0600 from its first byte."""
+    write_private(path, json.dumps(data))

@@ -1,11 +1,12 @@
 """The local Airflow: api-server, scheduler and dag-processor as supervised processes.
 
 ``up`` is idempotent and bounded: it generates the admin password once (kept in
-``<state>/secrets/airflow-passwords.json``, mode 0600, never logged), migrates the SQLite
-metadata database, starts whatever component is not running, then waits for the API's
-health endpoint and for the DAGs folder to be parsed. ``down`` stops the components
-gracefully (SIGTERM, then SIGKILL after a bound). ``run_dag`` triggers a DAG through the
-REST API and waits for the run.
+``<state>/secrets/airflow-passwords.json``, mode 0600, never logged) and Airflow's own
+secrets (``_airflow_env.ensure_keys``), migrates the SQLite metadata database, starts
+whatever component is not running, then waits for the API's health endpoint and for the
+DAGs folder to be parsed; it holds the instance's component lock meanwhile, so two ``up``
+never start two. ``down`` stops the components gracefully (SIGTERM, then SIGKILL after a
+bound). ``run_dag`` triggers a DAG through the REST API and waits for the run.
 
 No triggerer is started: the project's DAGs have no deferrable tasks, and on a 2-core
 machine every idle process counts.
@@ -34,11 +35,13 @@ from userstream.stack._airflow_env import (
     airflow_home,
     base_url,
     dags_folder,
+    ensure_keys,
     passwords_file,
     process_name,
 )
+from userstream.stack._lock import component_lock
 from userstream.stack._ports import require_free
-from userstream.stack._state import secrets_dir, write_secret_json
+from userstream.stack._state import PRIVATE_UMASK, secrets_dir, write_secret_json
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +158,9 @@ def api(settings: Settings) -> AirflowApi:
 
 def _migrate(settings: Settings, env: dict[str, str], timeout: float) -> None:
     log_path = settings.paths.log_file("airflow-migrate")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as out:
+    log_path.parent.mkdir(exist_ok=True, mode=0o700)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "ab") as out:
         try:
             result = subprocess.run(
                 [sys.executable, "-m", "airflow", "db", "migrate"],
@@ -166,6 +170,7 @@ def _migrate(settings: Settings, env: dict[str, str], timeout: float) -> None:
                 stderr=subprocess.STDOUT,
                 timeout=timeout,
                 check=False,
+                umask=PRIVATE_UMASK,
             )
         except subprocess.TimeoutExpired as exc:
             raise TransientError(
@@ -176,17 +181,22 @@ def _migrate(settings: Settings, env: dict[str, str], timeout: float) -> None:
             f"`airflow db migrate` failed (exit {result.returncode}): {process.tail(log_path, 3)}",
             log=log_path,
         )
-    # Airflow generates airflow.cfg (with the Fernet key and JWT secret) on first run.
-    cfg = airflow_home(settings) / "airflow.cfg"
-    if cfg.exists():
-        cfg.chmod(0o600)
 
 
 def up(settings: Settings, *, timeout: float = 300.0) -> AirflowInfo:
-    """Start what is not running and wait (≤ ``timeout`` s) until healthy with DAGs parsed."""
+    """Start what is not running and wait (≤ ``timeout`` s) until healthy with DAGs parsed.
+
+    A second caller waits for the first one's start, then finds Airflow running.
+    """
+    with component_lock(settings.paths, settings.airflow.instance):
+        return _up(settings, timeout)
+
+
+def _up(settings: Settings, timeout: float) -> AirflowInfo:
     creds, created = ensure_credentials(settings)
+    ensure_keys(settings)
     env = airflow_env(settings)
-    airflow_home(settings).mkdir(parents=True, exist_ok=True)
+    airflow_home(settings).mkdir(exist_ok=True, mode=0o700)
     deadline = time.monotonic() + timeout
     missing = [
         c for c in COMPONENTS if process.running(settings.paths, process_name(settings, c)) is None
@@ -207,7 +217,6 @@ def up(settings: Settings, *, timeout: float = 300.0) -> AirflowInfo:
             [sys.executable, "-m", "airflow", component, *EXTRA_ARGS.get(component, ())],
             env=env,
             cwd=Path.cwd(),
-            marker="airflow",
         )
         log.info("started component=%s pid=%d log=%s", component, proc.pid, proc.log)
     try:
@@ -291,9 +300,10 @@ def _wait_dags_parsed(settings: Settings, client: AirflowApi, deadline: float) -
 def down(settings: Settings, *, timeout: float = 30.0) -> list[str]:
     """Stop every component (reverse start order); the names of those that were running."""
     stopped = []
-    for component in reversed(COMPONENTS):
-        if process.stop(settings.paths, process_name(settings, component), timeout=timeout):
-            stopped.append(component)
+    with component_lock(settings.paths, settings.airflow.instance):
+        for component in reversed(COMPONENTS):
+            if process.stop(settings.paths, process_name(settings, component), timeout=timeout):
+                stopped.append(component)
     return stopped
 
 

@@ -94,8 +94,8 @@ def _command(settings: Settings, java: str, conf: Path) -> list[str]:
         f"-Dcassandra.logdir={settings.paths.logs}",
         f"-Dcassandra.triggers_dir={_home(settings) / 'triggers'}",
         f"-Dlogback.configurationFile={conf.parent / 'logback.xml'}",
-        # JMX only on the loopback interface, for nodetool.
-        f"-Dcassandra.jmx.local.port={c.jmx_port}",
+        # No JMX port: it would be an unauthenticated way in (README: Security). Metrics
+        # come from inside the JVM; CQL (`userstream query`) covers what nodetool would.
         # One node: no one to gossip with, and the superuser is ours to create at once.
         "-Dcassandra.superuser_setup_delay_ms=0",
         "-Dcassandra.skip_wait_for_gossip_to_settle=0",
@@ -124,12 +124,12 @@ def _start_cassandra(settings: Settings) -> float | None:
         return None
     c = settings.cassandra
     host = c.hosts[0]
-    require_free(LABEL, host, [c.port, c.storage_port, c.jmx_port], "USERSTREAM_CASSANDRA__PORT")
+    require_free(LABEL, host, [c.port, c.storage_port], "USERSTREAM_CASSANDRA__PORT")
     java = require_java()
     jars.ensure_jars(paths.lib, NAME, log_dir=paths.logs)
     conf = _render_config(settings)
     (_home(settings) / "triggers").mkdir(parents=True, exist_ok=True)
-    proc = process.start(paths, NAME, _command(settings, java, conf), marker=str(conf))
+    proc = process.start(paths, NAME, _command(settings, java, conf))
     log.info("cassandra starting pid=%s address=%s", proc.pid, address(settings))
     try:
         took = wait_ready(

@@ -76,7 +76,6 @@ def _ports(settings: Settings) -> list[Check]:
         ("Kafka controller", k.host, k.controller_port, "USERSTREAM_KAFKA__CONTROLLER_PORT"),
         ("Cassandra CQL", c.hosts[0], c.port, "USERSTREAM_CASSANDRA__PORT"),
         ("Cassandra storage", c.hosts[0], c.storage_port, "USERSTREAM_CASSANDRA__STORAGE_PORT"),
-        ("Cassandra JMX", c.hosts[0], c.jmx_port, "USERSTREAM_CASSANDRA__JMX_PORT"),
         ("Airflow", a.host, a.port, "USERSTREAM_AIRFLOW__PORT"),
     ]
     ours = _our_groups(settings)

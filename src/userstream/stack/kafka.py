@@ -2,18 +2,27 @@
 
 Data lives in ``<state>/data/kafka`` and survives ``stop_kafka``; the storage is formatted
 only when it has never been (no ``meta.properties``), so a restart finds every message.
+
+Nobody gets in without a login: the client listener takes SCRAM-SHA-512 users, the
+controller listener the broker's own SASL/PLAIN login, and the authorizer allows only what
+an ACL allows (``topics.ensure_acls``). The logins are generated once into
+``<state>/secrets/kafka.json`` (0600) before the storage is formatted; the admin user is
+written into the storage at format time (through a Java argument file, never a command
+line), the others are created by the admin once the broker answers.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import os
 import re
 import subprocess
 import uuid
 from pathlib import Path
 
-from userstream.config import Settings
+from userstream import kafka_client
+from userstream.config import KafkaSettings, Settings
 from userstream.errors import TerminalError
 from userstream.stack import jars, process
 from userstream.stack._java import require_java
@@ -21,6 +30,7 @@ from userstream.stack._lock import component_lock
 from userstream.stack._net import port_open
 from userstream.stack._ports import require_free
 from userstream.stack._render import render
+from userstream.stack._state import secrets_dir
 from userstream.stack._wait import wait_ready
 
 log = logging.getLogger(__name__)
@@ -81,10 +91,42 @@ def _jvm_base(settings: Settings, java: str) -> list[str]:
     ]
 
 
-def _render_config(settings: Settings) -> Path:
+def _formatted(settings: Settings) -> bool:
+    return (log_dirs(settings) / "meta.properties").is_file()
+
+
+def _ensure_logins(settings: Settings) -> dict[str, kafka_client.Login]:
+    """The broker's logins, generated on first use (before the storage is formatted)."""
+    logins = kafka_client.local_logins(settings.kafka)
+    if logins is not None:
+        return logins
+    if kafka_client.operator_managed(settings.kafka):
+        raise TerminalError(
+            "USERSTREAM_KAFKA__CLIENT_CONFIG sets security.protocol, but the local broker "
+            "uses its own generated logins.",
+            hint="Unset USERSTREAM_KAFKA__CLIENT_CONFIG for the local stack (it is for a "
+            "cluster of your own).",
+        )
+    if _formatted(settings):
+        raise TerminalError(
+            f"The Kafka data in {log_dirs(settings)} was created by an older userstream, "
+            "without logins; this one needs the broker's users written when the storage is "
+            "first formatted.",
+            hint="Stop the stack, drain or give up what the topics still hold, remove "
+            f"{_home(settings)}, and run `userstream stack up` again (Cassandra's data and "
+            "the stream's checkpoints are not affected; the stream then starts from the new "
+            "topic's beginning).",
+        )
+    logins = kafka_client.generate_logins(settings.kafka)
+    log.info("kafka logins generated file=%s", settings.kafka.logins_file)
+    return logins
+
+
+def _render_config(settings: Settings, logins: dict[str, kafka_client.Login]) -> Path:
     k = settings.kafka
     conf = config_file(settings)
     render("kafka-log4j2.properties", conf.parent / "log4j2.properties", {})
+    controller, admin = logins[kafka_client.CONTROLLER], logins["admin"]
     return render(
         "kafka-server.properties",
         conf,
@@ -94,18 +136,23 @@ def _render_config(settings: Settings) -> Path:
             "controller_port": k.controller_port,
             "log_dirs": log_dirs(settings),
             "partitions": k.partitions,
+            "controller_user": controller.username,
+            "controller_password": controller.password,
+            "admin_user": admin.username,
+            "admin_password": admin.password,
         },
     )
 
 
-def _format_storage(settings: Settings, java: str) -> None:
-    """Format the KRaft storage once; a formatted log dir is never touched again."""
-    if (log_dirs(settings) / "meta.properties").is_file():
+def _format_storage(settings: Settings, java: str, admin: kafka_client.Login) -> None:
+    """Format the KRaft storage once, with the admin's SCRAM login in it; a formatted log
+    dir is never touched again."""
+    if _formatted(settings):
         return
     out_log = settings.paths.log_file("kafka-format")
     out_log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        *_jvm_base(settings, java),
+    scram = f"{kafka_client.MECHANISM}=[name={admin.username},password={admin.password}]"
+    tool_args = [
         "kafka.tools.StorageTool",
         "format",
         "--standalone",
@@ -113,9 +160,23 @@ def _format_storage(settings: Settings, java: str) -> None:
         _cluster_id(),
         "-c",
         str(config_file(settings)),
+        "--add-scram",
+        scram,
     ]
-    with out_log.open("w") as out:
-        result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False, timeout=300)
+    # The password goes in a Java argument file (0600, removed after), not on the command
+    # line that `ps` shows; the launcher reads the main class and its arguments from it.
+    argfile = secrets_dir(settings.paths) / "kafka-format.args"
+    argfile.unlink(missing_ok=True)
+    with os.fdopen(os.open(argfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write("\n".join(f'"{arg}"' for arg in tool_args) + "\n")
+    cmd = [*_jvm_base(settings, java), f"@{argfile}"]
+    try:
+        with out_log.open("w") as out:
+            result = subprocess.run(
+                cmd, stdout=out, stderr=subprocess.STDOUT, check=False, timeout=300, umask=0o077
+            )
+    finally:
+        argfile.unlink(missing_ok=True)
     if result.returncode != 0:
         raise TerminalError(
             f"Formatting Kafka's storage in {log_dirs(settings)} failed "
@@ -126,23 +187,34 @@ def _format_storage(settings: Settings, java: str) -> None:
     log.info("kafka storage formatted dir=%s", log_dirs(settings))
 
 
+def _local(settings: Settings) -> KafkaSettings:
+    """The Kafka settings pointed at the local broker's own address."""
+    return settings.kafka.model_copy(update={"bootstrap_servers": address(settings)})
+
+
 def _answers(settings: Settings) -> bool:
     if not port_open(settings.kafka.host, settings.kafka.port):
         return False
-    return broker_answers(address(settings), timeout=5.0)
+    return broker_answers(_local(settings), timeout=5.0)
 
 
-def broker_answers(bootstrap: str, timeout: float = 5.0) -> bool:
-    """True when a Kafka AdminClient can list the cluster's topics within ``timeout``."""
+def broker_answers(kafka: KafkaSettings, timeout: float = 5.0) -> bool:
+    """True when the admin role can list the cluster's topics within ``timeout``."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000})
+    admin = AdminClient({**kafka_client.config(kafka, "admin"), "socket.timeout.ms": 5000})
     try:
         admin.list_topics(timeout=timeout)
     except KafkaException:
         return False
     return True
+
+
+def _ensure_users(settings: Settings, logins: dict[str, kafka_client.Login]) -> None:
+    """Create (or re-set) the SCRAM users of the roles other than admin. Idempotent."""
+    others = [role for role in kafka_client.ROLES if role != "admin"]
+    kafka_client.ensure_users(kafka_client.config(_local(settings), "admin"), logins, others)
 
 
 def start_kafka(settings: Settings) -> float | None:
@@ -165,13 +237,15 @@ def _start_kafka(settings: Settings) -> float | None:
     require_free(LABEL, k.host, [k.port, k.controller_port], "USERSTREAM_KAFKA__PORT")
     java = require_java()
     jars.ensure_jars(paths.lib, NAME, log_dir=paths.logs)
-    conf = _render_config(settings)
-    _format_storage(settings, java)
+    logins = _ensure_logins(settings)
+    conf = _render_config(settings, logins)
+    _format_storage(settings, java, logins["admin"])
     cmd = [*_jvm_base(settings, java), MAIN_CLASS, str(conf)]
-    proc = process.start(paths, NAME, cmd, marker=str(conf))
+    proc = process.start(paths, NAME, cmd)
     log.info("kafka starting pid=%s address=%s", proc.pid, address(settings))
     try:
         took = wait_ready(paths, NAME, LABEL, lambda: _answers(settings), timeout=START_TIMEOUT_S)
+        _ensure_users(settings, logins)
     except BaseException:
         process.stop(paths, NAME, timeout=STOP_TIMEOUT_S)
         raise

@@ -106,7 +106,7 @@ def _kafka_status(settings: Settings) -> ComponentStatus:
     detail = "not running"
     if proc is not None:
         healthy = port_open(settings.kafka.host, settings.kafka.port) and kafka.broker_answers(
-            address
+            settings.kafka.model_copy(update={"bootstrap_servers": address})
         )
         detail = "answers (topics listed)" if healthy else "running, not answering"
     return ComponentStatus(

@@ -1,14 +1,26 @@
 """Background processes with a pid file and a log file in the state folder.
 
-Every long-running part of the local runtime (Kafka, Cassandra, the Spark job, Airflow)
-is started through here, so `status` and `down` find them all the same way. A pid file
-also records the command line's first words so a recycled pid of an unrelated process is
-never mistaken for ours.
+Every long-running part of the local runtime (Kafka, Cassandra, the Spark job, Airflow, the
+stand-in API) is started through here, so `status` and `down` find them all the same way.
+Each runs in a session of its own (its pid is its process group's id) with umask 077, so
+what it writes into the state folder is private from its first byte.
+
+A pid file names one process for good: ``<pid> <start time> <boot id>`` on its first line,
+then the state folder and name it belongs to. The start time (field 22 of
+``/proc/<pid>/stat``, clock ticks since boot) and the boot's id tell our process from any
+other that had or will have its pid, so a pid file whose process is gone or is another one
+is stale, and ``stop``/``kill`` signal nothing. This needs Linux's /proc: elsewhere the
+functions here refuse with a clear error rather than guess.
+
+Pid files of older releases (a pid, then a word of the command line) are still honoured
+with their own check, so a stack started before an upgrade can be stopped after it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import os
 import signal
 import subprocess
@@ -19,6 +31,11 @@ from pathlib import Path
 
 from userstream.config import StatePaths
 from userstream.errors import UserstreamError
+from userstream.stack._state import PRIVATE_UMASK, ensure_root, write_private
+
+log = logging.getLogger(__name__)
+#: Where the kernel tells about processes (a variable, so tests can take it away).
+_PROC = Path("/proc")
 
 
 @dataclass(frozen=True)
@@ -28,13 +45,41 @@ class Proc:
     log: Path
 
 
-def _cmdline(pid: int) -> str:
-    try:
-        return (
-            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+def _require_proc() -> None:
+    if not (_PROC / "self" / "stat").is_file():
+        raise UserstreamError(
+            "userstream tells the processes it started from others by their start time in "
+            "/proc, which this system does not have.",
+            hint="Run the local runtime on Linux (or `docker compose up`).",
         )
+
+
+@functools.cache
+def _boot_id() -> str:
+    try:
+        return (_PROC / "sys" / "kernel" / "random" / "boot_id").read_text().strip()
     except OSError:
-        return ""
+        return "unknown"
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command's name (which may hold spaces)."""
+    try:
+        return (_PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def identity(pid: int) -> str | None:
+    """``"<start time> <boot id>"`` of process ``pid``; None when there is no such process.
+
+    Two processes never share it, even when one reuses the other's pid.
+    """
+    _require_proc()
+    fields = _stat(pid)
+    if fields is None or len(fields) < 20:
+        return None
+    return f"{fields[19]} {_boot_id()}"  # fields[0] is field 3, so field 22 is fields[19]
 
 
 def _alive(pid: int) -> bool:
@@ -45,32 +90,99 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     # A zombie child still answers kill(0); it is not running.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+    fields = _stat(pid)
+    return fields is None or fields[0] != "Z"
 
 
 def alive(pid: int, marker: str | None = None) -> bool:
     """True when ``pid`` runs (a zombie does not) and its command line holds ``marker``.
 
-    The marker guards against a recycled pid: an unrelated process never has it.
+    Says what kind of process a verified pid is (e.g. the stream's supervisor); it is not
+    an identity: use ``same`` for that.
     """
     return _alive(pid) and (not marker or marker in _cmdline(pid))
 
 
-def running(paths: StatePaths, name: str) -> Proc | None:
-    """The process named ``name`` when it is alive and is the one we started, else None."""
-    pid_file = paths.pid_file(name)
+def same(pid: int, recorded: str | None) -> bool:
+    """True when ``pid`` runs and is the process whose ``identity`` was ``recorded``."""
+    return recorded is not None and identity(pid) == recorded and _alive(pid)
+
+
+def _cmdline(pid: int) -> str:
     try:
-        pid_text, _, marker = pid_file.read_text().partition("\n")
-        pid = int(pid_text)
+        return (
+            (_PROC / str(pid) / "cmdline")
+            .read_bytes()
+            .replace(b"\0", b" ")
+            .decode(errors="replace")
+        )
+    except OSError:
+        return ""
+
+
+def _owner(paths: StatePaths, name: str) -> str:
+    return f"{name} in {paths.root.resolve()}"
+
+
+def write_pid_file(paths: StatePaths, name: str, pid: int) -> None:
+    """Record ``pid`` as this state folder's process ``name`` (for ``running``, ``stop``)."""
+    recorded = identity(pid)
+    if recorded is None:
+        raise UserstreamError(f"Process {pid} ({name}) exited before it could be recorded.")
+    ensure_root(paths)
+    paths.run.mkdir(exist_ok=True, mode=0o700)
+    write_private(paths.pid_file(name), f"{pid} {recorded}\n{_owner(paths, name)}\n")
+
+
+def _read_pid_file(paths: StatePaths, name: str) -> tuple[int, str | None, str] | None:
+    try:
+        first, _, rest = paths.pid_file(name).read_text().partition("\n")
+        pid, _, recorded = first.strip().partition(" ")
+        return int(pid), recorded or None, rest.strip()
     except (OSError, ValueError):
         return None
-    if not alive(pid, marker.strip()):
+
+
+def running(paths: StatePaths, name: str) -> Proc | None:
+    """The process named ``name`` when it runs and is the one its pid file recorded, else None."""
+    record = _read_pid_file(paths, name)
+    if record is None:
         return None
-    return Proc(name, pid, paths.log_file(name))
+    pid, recorded, owner = record
+    _require_proc()
+    if recorded is None:
+        # An older release's pid file: ``owner`` is a word of the process's command line.
+        ours = bool(owner) and alive(pid, owner)
+    else:
+        ours = owner == _owner(paths, name) and same(pid, recorded)
+    return Proc(name, pid, paths.log_file(name)) if ours else None
+
+
+def spawn(
+    cmd: Sequence[str],
+    *,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    pass_fds: Sequence[int] = (),
+) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` in a session of its own with umask 077, output appended to ``log``."""
+    _require_proc()
+    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        return subprocess.Popen(
+            list(cmd),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
+            pass_fds=tuple(pass_fds),
+            umask=PRIVATE_UMASK,
+        )
+    finally:
+        os.close(out)
 
 
 def start(
@@ -80,84 +192,99 @@ def start(
     *,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
-    marker: str | None = None,
 ) -> Proc:
-    """Start ``cmd`` detached (own session), output appended to ``logs/<name>.log``.
-
-    ``marker`` is a string that must appear in the process's command line for the pid
-    file to count as ours later (defaults to the program's name).
-    """
+    """Start ``cmd`` detached (``spawn``) as ``name``: log ``logs/<name>.log``, pid file."""
+    ensure_root(paths)
     for folder in (paths.run, paths.logs):
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(exist_ok=True, mode=0o700)
     log = paths.log_file(name)
-    full_env = dict(os.environ)
-    if env:
-        full_env.update(env)
-    with log.open("ab") as out:
-        child = subprocess.Popen(
-            list(cmd),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=full_env,
-            cwd=cwd,
-            start_new_session=True,
-        )
-    paths.pid_file(name).write_text(f"{child.pid}\n{marker or Path(cmd[0]).name}\n")
+    child = spawn(cmd, log=log, env=env, cwd=cwd)
+    write_pid_file(paths, name, child.pid)
     return Proc(name, child.pid, log)
 
 
-def stop(paths: StatePaths, name: str, *, timeout: float = 30.0) -> bool:
-    """SIGTERM the process group, SIGKILL after ``timeout``. True when something was stopped."""
+def stop(paths: StatePaths, name: str, *, timeout: float = 30.0, leader_only: bool = False) -> bool:
+    """Stop the process ``name`` and its group; True when it was running.
+
+    SIGTERM goes to the whole group, or with ``leader_only`` to the leader alone (one that
+    stops its own children, like the stream's supervisor); SIGKILL to the group when the
+    leader still runs after ``timeout`` s. What is left of the group then is ended too
+    (``end_group``). A stale pid file is removed and nothing is signalled.
+    """
     proc = running(paths, name)
-    paths_pid = paths.pid_file(name)
     if proc is None:
-        paths_pid.unlink(missing_ok=True)
+        paths.pid_file(name).unlink(missing_ok=True)
         return False
-    _signal_group(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(proc.pid):
-            break
-        time.sleep(0.2)
+    if leader_only:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
     else:
-        _signal_group(proc.pid, signal.SIGKILL)
-        _wait_dead(proc.pid, 10.0)
-    _reap(proc.pid)
-    paths_pid.unlink(missing_ok=True)
-    return True
-
-
-def kill(paths: StatePaths, name: str) -> bool:
-    """SIGKILL at once (for fault tests and for cleaning up a failed start)."""
-    proc = running(paths, name)
-    if proc is None:
-        return False
-    _signal_group(proc.pid, signal.SIGKILL)
-    _wait_dead(proc.pid, 10.0)
+        _signal_group(proc.pid, signal.SIGTERM)
+    if not _wait_dead(proc.pid, timeout):
+        log.warning("stop_timeout name=%s pid=%d timeout_s=%g (killing)", name, proc.pid, timeout)
+        _kill_leader(proc)
+    end_group(proc.pid)
     paths.pid_file(name).unlink(missing_ok=True)
     return True
 
 
+def kill(paths: StatePaths, name: str) -> bool:
+    """SIGKILL the process ``name`` and its group at once (fault tests, failed starts).
+
+    True when it was running; returns once the whole group is gone.
+    """
+    proc = running(paths, name)
+    if proc is None:
+        return False
+    _kill_leader(proc)
+    end_group(proc.pid, grace=0.0)
+    paths.pid_file(name).unlink(missing_ok=True)
+    return True
+
+
+def end_group(pgid: int, *, grace: float = 5.0) -> None:
+    """End what is left of process group ``pgid`` once its leader has exited.
+
+    SIGTERM, then SIGKILL after ``grace`` s; returns when the group is empty (or after a
+    bound). Only for a group whose leader was just verified: a group's id stays taken
+    while it has members, so no other process can own it meanwhile.
+    """
+    kill_at = time.monotonic() + grace
+    deadline = kill_at + 10.0
+    sig: int = signal.SIGTERM
+    while time.monotonic() < deadline:
+        _reap(pgid)  # a zombie leader keeps the group alive
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        sig = signal.SIGKILL if time.monotonic() >= kill_at else 0  # 0: is it still there?
+        time.sleep(0.1)
+
+
+def _kill_leader(proc: Proc) -> None:
+    _signal_group(proc.pid, signal.SIGKILL)
+    if not _wait_dead(proc.pid, 10.0):
+        raise UserstreamError(f"Process {proc.pid} ({proc.name}) did not exit after SIGKILL.")
+
+
 def _signal_group(pid: int, sig: signal.Signals) -> None:
+    """Signal the group ``pid`` leads, or ``pid`` alone when it leads none (``stream run``)."""
     try:
         os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
-    except PermissionError:
+    except (ProcessLookupError, PermissionError):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
 
 
-def _wait_dead(pid: int, timeout: float) -> None:
+def _wait_dead(pid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` s for ``pid`` to exit (reaping our own child); True when it did."""
     deadline = time.monotonic() + timeout
     while _alive(pid) and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
+        _reap(pid)
         time.sleep(0.1)
-    if _alive(pid):
-        raise UserstreamError(f"Process {pid} did not exit after SIGKILL.")
     _reap(pid)
+    return not _alive(pid)
 
 
 def _reap(pid: int) -> None:

@@ -25,6 +25,11 @@ rejects table was dead-lettered by an earlier attempt of this batch and is not s
 A new reject is produced to the DLQ topic and flushed *before* its row is written, so a
 crash in between re-sends it on replay (at least once, doubled only by a crash in that
 window) and never loses it. The rejects table stays the exact record.
+
+A reject row (and its dead letter) keeps the raw key, and the raw value without its
+credentials (``records.redact``); the row expires after ``SinkConfig.rejects_ttl_s``
+seconds (0: never). The check above reads the rows back, so they must outlive any replay
+of their batch: the TTL counts in days, a replay comes within minutes.
 """
 
 from __future__ import annotations
@@ -63,6 +68,8 @@ BATCH_ROWS = 32
 BATCH_BYTES = 16 * 1024
 BACKOFF_MAX_S = 1.0
 PROFILE_WRITE_COLUMNS = (*PROFILE_COLUMNS, "fingerprint")
+#: A reject row's values: its columns, then its time to live (``USING TTL ?``).
+REJECT_WRITE_VALUES = (*REJECT_COLUMNS, "ttl")
 
 
 def _insert(table: str, columns: Iterable[str]) -> str:
@@ -76,7 +83,8 @@ def _insert(table: str, columns: Iterable[str]) -> str:
 CQL = {
     "insert_profile": _insert(PROFILES_TABLE, PROFILE_WRITE_COLUMNS),
     "insert_by_country": _insert(BY_COUNTRY_TABLE, BY_COUNTRY_COLUMNS),
-    "insert_reject": _insert(REJECTS_TABLE, REJECT_COLUMNS),
+    # A TTL of 0 keeps the row forever.
+    "insert_reject": _insert(REJECTS_TABLE, REJECT_COLUMNS) + " USING TTL ?",
     "lookup": f"SELECT id, fingerprint FROM {PROFILES_TABLE} WHERE id IN ?",  # noqa: S608
     "known_rejects": f"SELECT kafka_offset FROM {REJECTS_TABLE} "  # noqa: S608
     "WHERE topic = ? AND kafka_partition = ? AND kafka_offset IN ?",
@@ -97,9 +105,12 @@ class SinkConfig:
     password: str = field(repr=False)
     keyspace: str
     bootstrap_servers: str
-    kafka_config: tuple[tuple[str, str], ...]
+    #: The stream role's librdkafka settings (with its password: kept out of the repr).
+    kafka_config: tuple[tuple[str, str], ...] = field(repr=False)
     dlq_topic: str
     retry_deadline_s: float
+    #: Seconds a row of the rejects table lives (``cassandra.rejects_ttl_days``); 0: forever.
+    rejects_ttl_s: int = 0
 
 
 @dataclass
@@ -192,6 +203,7 @@ class _Store:
         self.insert_profile = prepared["insert_profile"]
         self.insert_by_country = prepared["insert_by_country"]
         self.insert_reject = prepared["insert_reject"]
+        self.rejects_ttl_s = config.rejects_ttl_s
         self.lookup = prepared["lookup"]
         self.known_rejects = prepared["known_rejects"]
         self.delete_profile = prepared["delete_profile"]
@@ -396,8 +408,9 @@ class _Batch:
                     "reason": reason[:2000],
                     "ingested_at": at,
                     "rejected_at": self.processed_at,
+                    "ttl": self.store.rejects_ttl_s,
                 },
-                REJECT_COLUMNS,
+                REJECT_WRITE_VALUES,
             )
             for record, reason, at in fresh
         ]

@@ -6,7 +6,9 @@ stored rows against the same rules. No pyspark here: the Airflow side imports it
 Only what identifies and describes a person is required (``REQUIRED_FIELDS``, as stored
 column names); ``username``, ``country``, ``registered_at`` and the rest are optional on
 purpose (the API omits fields for some nationalities). ``LINEAGE_COLUMNS`` are filled by
-the stream itself for every stored row.
+the stream itself for every stored row. The API's credentials (``login.password``, ``salt``,
+``md5``, ``sha1``, ``sha256``: ``userstream.credentials.FIELDS``) are no part of it: the
+producer drops them, no column holds them, and a reject keeps none.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from userstream import kafka_client
 from userstream.config import Settings
 from userstream.errors import TransientError, UserstreamError
 from userstream.stack import process
@@ -61,8 +62,13 @@ def driver_pid(settings: Settings, proc: Proc | None = None) -> int | None:
         return None
     if not process.alive(proc.pid, supervisor.MODULE):
         return proc.pid  # a foreground run or a drain: the pid file names the driver
-    pid = (supervisor_state(settings, proc) or {}).get("driver_pid")
-    return pid if isinstance(pid, int) and process.alive(pid, MARKER) else None
+    state = supervisor_state(settings, proc) or {}
+    pid = state.get("driver_pid")
+    if not isinstance(pid, int):
+        return None
+    if "driver_identity" in state:
+        return pid if process.same(pid, state["driver_identity"]) else None
+    return pid if process.alive(pid, MARKER) else None  # an older supervisor's state
 
 
 def last_progress(settings: Settings) -> dict[str, Any] | None:
@@ -88,20 +94,6 @@ def _prepare(settings: Settings) -> None:
     connector_jars(settings)
     ensure_topics(settings.kafka)
     job.check_tables(settings)
-
-
-def _own_marker() -> str:
-    """What identifies this process in its command line (for a foreground ``run``).
-
-    ``MARKER`` when it is there (``python -m userstream.streaming.job``), else the whole
-    command line (``userstream stream run …``): a recycled pid never matches either.
-    """
-    try:
-        cmdline = Path("/proc/self/cmdline").read_bytes().replace(b"\0", b" ")
-    except OSError:
-        return MARKER
-    text = cmdline.decode(errors="replace").strip()
-    return MARKER if MARKER in text or not text else text
 
 
 def _refuse_if_running(settings: Settings) -> None:
@@ -134,14 +126,14 @@ def _start_detached(settings: Settings, timeout: float) -> Proc:
     _prepare(settings)
     name = settings.spark.job_name
     cmd = supervisor.command(job.dump_settings(settings))
-    proc = process.start(settings.paths, name, cmd, env=_env(settings), marker=supervisor.MODULE)
+    proc = process.start(settings.paths, name, cmd, env=_env(settings))
     log.info("stream_starting supervisor_pid=%d log=%s", proc.pid, proc.log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         watched = supervisor.read_state(settings) or {}
         if watched.get("pid") == proc.pid and watched.get("last_exit"):
             # A driver that cannot start is not restarted here: the caller hears why now.
-            _kill_all(settings, proc)
+            kill(settings)
             how = health.describe_exit(watched["last_exit"])
             raise UserstreamError(
                 f"The stream's driver {how} while starting. Last lines of its log:\n"
@@ -160,7 +152,7 @@ def _start_detached(settings: Settings, timeout: float) -> Proc:
                 )
                 return proc
             if state.get("state") == "failed":
-                _kill_all(settings, proc)
+                kill(settings)
                 raise UserstreamError(
                     f"The stream failed to start: {state.get('error')}",
                     log=proc.log,
@@ -173,7 +165,7 @@ def _start_detached(settings: Settings, timeout: float) -> Proc:
                 log=proc.log,
             )
         time.sleep(0.5)
-    _kill_all(settings, proc)
+    kill(settings)
     raise TransientError(
         f"The stream was not running after {timeout:g} s; it was killed.",
         hint="The machine may be overloaded; check the log and start it again.",
@@ -187,24 +179,15 @@ def stop(settings: Settings, timeout: float = 60) -> bool:
     SIGTERM goes to the supervisor (or an unsupervised driver) only: it forwards it to the
     Python driver, whose JVM stays up while the driver lets the running micro-batch finish
     and stops the query. After ``timeout`` seconds the whole process group is killed (the
-    checkpoint then replays the unfinished batch).
+    checkpoint then replays the unfinished batch); what is left of the group once the
+    supervisor has exited (the JVM exits on its own once the driver has) is ended too.
     """
     proc = running(settings)
-    if proc is None:
-        settings.paths.pid_file(settings.spark.job_name).unlink(missing_ok=True)
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while running(settings) is not None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if running(settings) is not None:
-        log.warning("stream_stop_timeout pid=%d timeout_s=%g (killing)", proc.pid, timeout)
-    # Also reaps what is left of the group (the JVM exits on its own once the driver has).
-    process.stop(settings.paths, settings.spark.job_name, timeout=10)
-    _kill_group(proc.pid)
-    log.info("stream_stopped pid=%d", proc.pid)
-    return True
+    name = settings.spark.job_name
+    stopped = process.stop(settings.paths, name, timeout=timeout, leader_only=True)
+    if stopped and proc is not None:
+        log.info("stream_stopped pid=%d", proc.pid)
+    return stopped
 
 
 def kill(settings: Settings) -> bool:
@@ -212,11 +195,7 @@ def kill(settings: Settings) -> bool:
 
     True when one was running.
     """
-    proc = running(settings)
-    killed = process.kill(settings.paths, settings.spark.job_name)
-    if proc is not None:
-        _kill_group(proc.pid)
-    return killed
+    return process.kill(settings.paths, settings.spark.job_name)
 
 
 def kill_driver(settings: Settings) -> int | None:
@@ -237,11 +216,6 @@ def kill_driver(settings: Settings) -> int | None:
         time.sleep(0.02)
     log.info("stream_driver_killed pid=%d", pid)
     return pid
-
-
-def _kill_all(settings: Settings, proc: Proc) -> None:
-    process.kill(settings.paths, settings.spark.job_name)
-    _kill_group(proc.pid)
 
 
 def report(
@@ -301,21 +275,6 @@ def _exit_code(pid: int) -> str | None:
     return f"exit code {os.WEXITSTATUS(status)}"
 
 
-def _kill_group(pgid: int) -> None:
-    """Kill what is left of a driver's process group (its JVM), reaping our own children."""
-    deadline = time.monotonic() + 10
-    sig = signal.SIGTERM
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pgid, os.WNOHANG)  # a zombie leader keeps the group alive
-        try:
-            os.killpg(pgid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(0.5)
-        sig = signal.SIGKILL
-
-
 def run(
     settings: Settings, *, until_idle: bool = False, timeout: float | None = None
 ) -> dict[str, Any]:
@@ -330,9 +289,7 @@ def run(
         with component_lock(paths, settings.spark.job_name):
             _refuse_if_running(settings)
             hold.enter_context(supervisor.checkpoint_lock(settings))
-            paths.run.mkdir(parents=True, exist_ok=True)
-            # A marker, so a recycled pid is never taken for the stream.
-            pid_file.write_text(f"{os.getpid()}\n{_own_marker()}\n")
+            process.write_pid_file(paths, settings.spark.job_name, os.getpid())
         try:
             return job.run(settings, until_idle=until_idle, timeout=timeout)
         finally:
@@ -347,9 +304,8 @@ def drain(settings: Settings, *, timeout: float = 600) -> dict[str, Any]:
     """
     name = settings.spark.job_name
     paths = settings.paths
-    paths.logs.mkdir(parents=True, exist_ok=True)
     log_file = paths.log_file(name)
-    with log_file.open("ab") as out, contextlib.ExitStack() as hold:
+    with contextlib.ExitStack() as hold:
         # Check and start under the lock; the pid file then keeps others out.
         with component_lock(paths, name):
             _refuse_if_running(settings)
@@ -358,20 +314,13 @@ def drain(settings: Settings, *, timeout: float = 600) -> dict[str, Any]:
             lock_fd = hold.enter_context(supervisor.checkpoint_lock(settings))
             # Only now: it rewrites the settings file a running driver restarts from.
             cmd = _command(settings, "--until-idle", "--timeout", str(timeout))
-            child = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **_env(settings)},
-                start_new_session=True,
-                pass_fds=(lock_fd,),
-            )
-            paths.pid_file(name).write_text(f"{child.pid}\n{MARKER}\n")
+            paths.logs.mkdir(exist_ok=True, mode=0o700)
+            child = process.spawn(cmd, log=log_file, env=_env(settings), pass_fds=(lock_fd,))
+            process.write_pid_file(paths, name, child.pid)
         try:
             code = child.wait(timeout=timeout + START_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            _kill_group(child.pid)
+            process.end_group(child.pid, grace=0.5)
             child.wait()
             code = -9
         finally:
@@ -401,11 +350,10 @@ def lag(settings: Settings, state: dict[str, Any] | None = None) -> dict[int, in
     if not ends:
         return None
     config: dict[str, Any] = {
-        "bootstrap.servers": settings.kafka.bootstrap_servers,
+        **kafka_client.config(settings.kafka, "admin"),
         "group.id": f"userstream-status-{os.getpid()}",
         "enable.auto.commit": False,
     }
-    config.update(settings.kafka.client_config)
     consumer = Consumer(config)
     try:
         result = {}

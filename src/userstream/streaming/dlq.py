@@ -1,6 +1,6 @@
 """The stream's dead letters: each rejected record to ``<topic>.dlq``, once per position.
 
-Key and value are the original bytes with the API's credentials blanked (``records.redact``);
+Key and value are the original bytes with the API's credentials removed (``records.redact``);
 a value the stream read only the beginning of (over ``records.MAX_MESSAGE_BYTES``) or a key
 over ``records.MAX_KEY_BYTES`` is sent cut, with ``value_truncated``/``key_truncated: true``.
 The headers say why and where from: ``dlq_reason`` (the sentence), ``source_topic``,

@@ -17,7 +17,8 @@ Rules, in the order they are checked (the first that fails is the reason):
 - types: every known field has the JSON type the API sends (objects where the API sends
   objects, text where it sends text; ``postcode`` text or integer; ``street.number`` an
   integer; coordinates text or number); unknown fields are ignored, credentials
-  (``login.password``, ``salt`` and hashes) are never read;
+  (``login.password``, ``salt`` and hashes; our producer drops them, another may not) are
+  never read, and what a reject keeps of the raw value has them removed (``redact``);
 - text: at most ``MAX_TEXT_CHARS`` characters and no control or invisible characters
   (zero-width space, BOM, word joiner, bidi overrides; the zero-width (non-)joiner of
   Persian and Indic scripts is kept);
@@ -49,6 +50,7 @@ from typing import Any
 
 import orjson
 
+from userstream.credentials import redact as redact  # what a reject keeps (table, DLQ)
 from userstream.producing.messages import H_INGESTED_AT, H_SOURCE_URL
 from userstream.streaming.contract import EMAIL_PATTERN, UUID_PATTERN
 
@@ -241,17 +243,6 @@ def judge(record: Record) -> Profile | Reject:
         return Reject(str(bad), at)
     except Exception as exc:  # noqa: BLE001 - a rule we did not foresee must not stop the stream
         return Reject(f"the record could not be judged ({type(exc).__name__}: {exc})"[:500], at)
-
-
-_CREDENTIAL = re.compile(rb'"(password|salt|md5|sha1|sha256)"(\s*:\s*)"(?:[^"\\]|\\.)*"')
-
-
-def redact(data: bytes | None) -> bytes | None:
-    """``data`` with the API's credentials (``password``, ``salt``, hashes) blanked: a
-    rejected record is kept (rejects table, DLQ) but its credentials never are."""
-    if data is None or b'"' not in data:
-        return data
-    return _CREDENTIAL.sub(rb'"\1"\2"[removed]"', data)
 
 
 def raw_text(data: bytes | None, limit: int = MAX_RAW_CHARS) -> str | None:

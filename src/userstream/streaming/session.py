@@ -53,6 +53,9 @@ def spark_conf(settings: Settings, *, jars: list[str]) -> dict[str, str]:
         "spark.python.worker.reuse": "true",
         # A micro-batch's bounded collect (sinks.BatchWriter) reads all partitions in one job.
         "spark.sql.limit.initialNumPartitions": "1000",
+        # Hadoop's file systems set a file's mode themselves (0644 by their own default
+        # umask, whatever the process's): checkpoints are private like the rest.
+        "spark.hadoop.fs.permissions.umask-mode": "077",
         # Spark redacts keys matching this in logs and event data; keep the default's words.
         "spark.redaction.regex": "(?i)secret|password|token|access[.]key",
     }

@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from userstream import kafka_client
 from userstream.config import Settings
 from userstream.producing.messages import H_INGESTED_AT, H_SOURCE_URL
 from userstream.streaming import cassandra_sink
@@ -79,11 +80,12 @@ SOURCE_COLUMNS = (
 
 
 def kafka_client_options(settings: Settings) -> dict[str, str]:
-    """``kafka.*`` options for Spark's Kafka source (bootstrap plus extra config)."""
-    options = {"kafka.bootstrap.servers": settings.kafka.bootstrap_servers}
-    for key, value in settings.kafka.client_config.items():
-        options[f"kafka.{key}"] = str(value)
-    return options
+    """Options for Spark's Kafka source: the stream role's connection (``kafka.*``) and
+    consumer groups named as its ACL allows."""
+    return {
+        **kafka_client.spark_options(settings.kafka, "stream"),
+        "groupIdPrefix": kafka_client.STREAM_GROUP_PREFIX,
+    }
 
 
 def sink_config(settings: Settings) -> SinkConfig:
@@ -100,11 +102,12 @@ def sink_config(settings: Settings) -> SinkConfig:
         password=password,
         keyspace=c.keyspace,
         bootstrap_servers=settings.kafka.bootstrap_servers,
-        kafka_config=tuple(sorted(settings.kafka.client_config.items())),
+        kafka_config=tuple(sorted(kafka_client.config(settings.kafka, "stream").items())),
         dlq_topic=settings.kafka.dlq_topic,
         # Below the driver's stall timeout: a batch gives up (and is replayed) before the
         # driver decides it is stuck.
         retry_deadline_s=settings.spark.batch_timeout_s * 0.75,
+        rejects_ttl_s=c.rejects_ttl_days * 86_400,
     )
 
 

@@ -42,6 +42,7 @@ from typing import Any
 
 from userstream.config import Settings
 from userstream.errors import UserstreamError
+from userstream.stack import process
 from userstream.streaming import progress
 from userstream.streaming.health import iso
 
@@ -126,7 +127,7 @@ def checkpoint_lock(settings: Settings, *, wait_s: float = 0.0) -> Iterator[int]
     """
     path = lock_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + wait_s
         waiting_logged = False
@@ -282,6 +283,7 @@ class Supervisor:
             "state": "starting",
             "started_at": progress.now_iso(),
             "driver_pid": None,
+            "driver_identity": None,
             "driver_started_at": None,
             "restarts": 0,
             "last_exit": None,
@@ -313,6 +315,8 @@ class Supervisor:
         self._publish(
             state="running",
             driver_pid=child.pid,
+            # So a pid reused after the driver is gone is never taken for it.
+            driver_identity=process.identity(child.pid),
             driver_started_at=progress.now_iso(),
             next_restart_at=None,
         )
@@ -342,8 +346,8 @@ class Supervisor:
         if self.stop_requested:
             return code
         ran_s = round(time.monotonic() - started, 1)
-        self._publish(driver_pid=None, last_exit={**_describe(code), "at": progress.now_iso(),
-                                                   "ran_s": ran_s})  # fmt: skip
+        last_exit = {**_describe(code), "at": progress.now_iso(), "ran_s": ran_s}
+        self._publish(driver_pid=None, driver_identity=None, last_exit=last_exit)
         return code
 
     def _stop_child(self, child: subprocess.Popen[bytes]) -> None:
@@ -394,7 +398,9 @@ class Supervisor:
                 self._sleep(delay)
             return 0
         finally:
-            self._publish(state="stopped", driver_pid=None, next_restart_at=None)
+            self._publish(
+                state="stopped", driver_pid=None, driver_identity=None, next_restart_at=None
+            )
             log.info("supervisor_stopped restarts=%d", self.state["restarts"])
 
 

@@ -155,3 +155,21 @@ def test_status_of_a_stream_that_never_ran_exits_1_in_json_too(tmp_path, monkeyp
     report = json.loads(result.output)
     assert report["running"] is False and report["healthy"] is False
     assert report["pid"] is None and report["lag"] is None
+
+
+def test_a_driver_pid_is_trusted_only_with_the_start_time_the_supervisor_recorded(fake: Fake):
+    state = supervisor.read_state(fake.settings) or {}
+    # Recorded with another start time: a process that reused the driver's pid.
+    ticks, boot = str(process.identity(fake.driver)).split()
+    progress.write_json(
+        supervisor.state_file(fake.settings), {**state, "driver_identity": f"{ticks}0 {boot}"}
+    )
+    assert control.driver_pid(fake.settings) is None
+    assert control.kill_driver(fake.settings) is None
+    assert process.alive(fake.driver)
+    # Recorded with its own: the driver.
+    identity = process.identity(fake.driver)
+    progress.write_json(
+        supervisor.state_file(fake.settings), {**state, "driver_identity": identity}
+    )
+    assert control.driver_pid(fake.settings) == fake.driver

@@ -18,6 +18,7 @@ import pytest
 
 from userstream.config import Settings
 from userstream.errors import UserstreamError
+from userstream.stack import process
 from userstream.streaming import supervisor
 from userstream.streaming.supervisor import Backoff, Supervisor, checkpoint_lock
 
@@ -153,6 +154,8 @@ def start_supervisor(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path, Pat
 def test_sigterm_is_forwarded_to_the_driver_which_stops_and_is_not_restarted(tmp_path: Path):
     proc, state, marker = start_supervisor(tmp_path)
     driver = read(state)["driver_pid"]
+    # Its start time too, so a pid reused after the driver is gone never passes for it.
+    assert read(state)["driver_identity"] == process.identity(driver)
     try:
         assert os.getpgid(driver) == os.getpgid(proc.pid), "the driver is in the same group"
         proc.send_signal(signal.SIGTERM)
@@ -164,6 +167,7 @@ def test_sigterm_is_forwarded_to_the_driver_which_stops_and_is_not_restarted(tmp
     assert saved["state"] == "stopped"
     assert saved["restarts"] == 0
     assert saved["last_exit"] is None
+    assert saved["driver_identity"] is None
     wait_for("the driver to be gone", lambda: not Path(f"/proc/{driver}").exists())
 
 
@@ -182,6 +186,7 @@ def test_a_second_holder_of_the_checkpoint_lock_is_refused_while_a_child_keeps_i
 ):
     settings = Settings(state_dir=tmp_path)
     with checkpoint_lock(settings) as fd:
+        assert os.stat(fd).st_mode & 0o777 == 0o600  # it names the holder: ours to read
         holder = subprocess.Popen(["sleep", "60"], pass_fds=(fd,))
         refused = pytest.raises(UserstreamError, match="Another driver is using the checkpoint")
         with refused, checkpoint_lock(settings):

@@ -1,0 +1,169 @@
+"""Every Kafka client's connection settings, by role: the one place they are built.
+
+Three roles, each its own Kafka user on the local broker, with ACLs to match
+(``topics.ensure_acls``):
+
+- ``admin``: topics, ACLs, users, offsets for status (a super user);
+- ``producer``: writes the topic and its dead-letter topic;
+- ``stream``: reads the topic (Spark's Kafka source) and writes the dead-letter topic.
+
+Where a role's login comes from, first match wins:
+
+1. ``kafka.client_config`` sets ``security.protocol``: a cluster of the operator's; its
+   settings are used as given, for every role (their ACLs are the operator's).
+2. The local stack's generated SCRAM-SHA-512 logins, ``<state>/secrets/kafka.json`` (0600,
+   written by ``userstream stack up`` before the broker first starts).
+3. Neither: PLAINTEXT without a login (a broker of the user's that needs none).
+
+Passwords never go on a command line: librdkafka gets them in its config dict, Spark's
+Kafka source as a ``kafka.sasl.jaas.config`` reader option (not a Spark conf).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from userstream.errors import TransientError
+
+if TYPE_CHECKING:
+    from userstream.config import KafkaSettings
+
+Role = Literal["admin", "producer", "stream"]
+ROLES: tuple[Role, ...] = ("admin", "producer", "stream")
+MECHANISM = "SCRAM-SHA-512"
+PROTOCOL = "SASL_PLAINTEXT"
+#: Kafka's minimum for SCRAM-SHA-512; each login costs the client and broker this many rounds.
+SCRAM_ITERATIONS = 4096
+#: The broker's own login on its controller listener (SASL/PLAIN: SCRAM users live in the
+#: metadata log, which the controller serves, so they cannot guard the controller itself).
+CONTROLLER = "controller"
+#: Kafka user names of the roles on the local broker.
+USERNAMES: dict[str, str] = {
+    "admin": "userstream_admin",
+    "producer": "userstream_producer",
+    "stream": "userstream_stream",
+    CONTROLLER: "userstream_controller",
+}
+_JAAS_MODULES = {
+    "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+    "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+    "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
+}
+#: Consumer groups the stream role may use (Spark's source gets it as ``groupIdPrefix``;
+#: your own tools reading as the stream role name their groups with it too).
+STREAM_GROUP_PREFIX = "userstream-stream"
+#: librdkafka keys that Java clients spell differently (handled by ``spark_options``).
+_LIBRDKAFKA_ONLY = {"sasl.username", "sasl.password"}
+
+
+@dataclass(frozen=True)
+class Login:
+    username: str
+    password: str = field(repr=False)
+
+
+def operator_managed(kafka: KafkaSettings) -> bool:
+    """True when ``client_config`` chooses the security protocol (a cluster of the operator's)."""
+    return "security.protocol" in kafka.client_config
+
+
+def local_logins(kafka: KafkaSettings) -> dict[str, Login] | None:
+    """The local stack's generated logins by role (plus the controller's), or None."""
+    if operator_managed(kafka) or kafka.logins_file is None or not kafka.logins_file.is_file():
+        return None
+    data = json.loads(kafka.logins_file.read_text())
+    return {role: Login(**value) for role, value in data.items()}
+
+
+def generate_logins(kafka: KafkaSettings) -> dict[str, Login]:
+    """Write new random logins for every user of ``USERNAMES`` to ``kafka.logins_file``
+    (0600, in a 0700 folder) and return them."""
+    from userstream.stack._state import write_secret_json
+
+    path = kafka.logins_file
+    if path is None:
+        raise ValueError("no place for the Kafka logins: settings without a state folder")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path.parent, 0o700)
+    generated = {
+        role: {"username": name, "password": secrets.token_urlsafe(32)}
+        for role, name in USERNAMES.items()
+    }
+    write_secret_json(path, generated)
+    return {role: Login(**value) for role, value in generated.items()}
+
+
+def ensure_users(admin: dict[str, str], logins: dict[str, Login], roles: Iterable[str]) -> None:
+    """Create (or re-set) the SCRAM users of ``roles``, logged in with the librdkafka settings
+    ``admin`` (a user allowed to alter users). Idempotent. Raises ``TransientError``."""
+    from confluent_kafka.admin import (
+        AdminClient,
+        ScramCredentialInfo,
+        ScramMechanism,
+        UserScramCredentialAlteration,
+        UserScramCredentialUpsertion,
+    )
+
+    client = AdminClient(dict(admin))  # kept until the futures resolve
+    info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
+    upserts: list[UserScramCredentialAlteration] = [
+        UserScramCredentialUpsertion(logins[role].username, info, logins[role].password.encode())
+        for role in roles
+    ]
+    for user, future in client.alter_user_scram_credentials(upserts).items():
+        try:
+            future.result(timeout=30)
+        except Exception as exc:
+            raise TransientError(
+                f"Kafka at {admin.get('bootstrap.servers')} did not create the user {user}: {exc}",
+                hint="Check the broker's log; the login used must be allowed to alter users.",
+            ) from exc
+
+
+def config(kafka: KafkaSettings, role: Role) -> dict[str, str]:
+    """librdkafka settings for ``role``: bootstrap servers, security and login."""
+    settings = {"bootstrap.servers": kafka.bootstrap_servers}
+    logins = local_logins(kafka)
+    if logins is not None:
+        login = logins[role]
+        settings.update(
+            {
+                "security.protocol": PROTOCOL,
+                "sasl.mechanism": MECHANISM,
+                "sasl.username": login.username,
+                "sasl.password": login.password,
+            }
+        )
+    settings.update({key: str(value) for key, value in kafka.client_config.items()})
+    return settings
+
+
+def jaas_config(mechanism: str, login: Login) -> str:
+    """A Java client's ``sasl.jaas.config`` for ``login``."""
+    module = _JAAS_MODULES.get(mechanism.upper())
+    if module is None:
+        raise ValueError(f"no JAAS login module known for SASL mechanism {mechanism!r}")
+    user = login.username.replace("\\", "\\\\").replace('"', '\\"')
+    password = login.password.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{module} required username="{user}" password="{password}";'
+
+
+def spark_options(kafka: KafkaSettings, role: Role) -> dict[str, str]:
+    """``kafka.*`` options for Spark's Kafka source or sink (Java client names)."""
+    settings = config(kafka, role)
+    options = {f"kafka.{k}": v for k, v in settings.items() if k not in _LIBRDKAFKA_ONLY}
+    if "sasl.username" in settings and "kafka.sasl.jaas.config" not in options:
+        login = Login(settings["sasl.username"], settings.get("sasl.password", ""))
+        options["kafka.sasl.jaas.config"] = jaas_config(settings.get("sasl.mechanism", ""), login)
+    return options
+
+
+def properties(settings: dict[str, str]) -> str:
+    """``settings`` as a librdkafka properties file (``kcat -F``, ``confluent-kafka``)."""
+    lines = [f"{key}={value}" for key, value in settings.items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,90 @@
+"""Each role's Kafka client settings: the local stack's logins, an operator's, or none."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from userstream import kafka_client
+from userstream.config import Settings, load_settings
+from userstream.streaming.sinks import kafka_client_options
+from userstream.topics import role_acls
+
+
+def _with_logins(tmp_path: Path) -> Settings:
+    settings = load_settings(state_dir=tmp_path)
+    settings.paths.secrets.mkdir(parents=True)
+    logins = {
+        role: {"username": name, "password": f'pw-{role}-"quoted\\'}
+        for role, name in kafka_client.USERNAMES.items()
+    }
+    (settings.paths.secrets / "kafka.json").write_text(json.dumps(logins))
+    return settings
+
+
+def test_without_generated_logins_a_client_has_no_login(tmp_path: Path) -> None:
+    settings = load_settings(state_dir=tmp_path)
+    assert kafka_client.config(settings.kafka, "producer") == {
+        "bootstrap.servers": "127.0.0.1:9092"
+    }
+    assert role_acls(settings.kafka) == []
+
+
+def test_each_role_logs_in_as_its_own_user(tmp_path: Path) -> None:
+    kafka = _with_logins(tmp_path).kafka
+    for role in kafka_client.ROLES:
+        config = kafka_client.config(kafka, role)
+        assert config["security.protocol"] == "SASL_PLAINTEXT"
+        assert config["sasl.mechanism"] == "SCRAM-SHA-512"
+        assert config["sasl.username"] == kafka_client.USERNAMES[role]
+        assert config["sasl.password"] == f'pw-{role}-"quoted\\'
+
+
+def test_an_operator_security_protocol_wins_for_every_role(tmp_path: Path) -> None:
+    settings = _with_logins(tmp_path)
+    mine = {"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", "sasl.username": "me"}
+    kafka = settings.kafka.model_copy(update={"client_config": {**mine, "sasl.password": "x"}})
+    for role in kafka_client.ROLES:
+        assert kafka_client.config(kafka, role) == {
+            "bootstrap.servers": "127.0.0.1:9092",
+            **mine,
+            "sasl.password": "x",
+        }
+    assert role_acls(kafka) == []  # the operator's cluster, the operator's ACLs
+
+
+def test_spark_gets_a_jaas_config_with_the_password_escaped(tmp_path: Path) -> None:
+    options = kafka_client_options(_with_logins(tmp_path))
+    assert options["kafka.security.protocol"] == "SASL_PLAINTEXT"
+    assert options["kafka.sasl.mechanism"] == "SCRAM-SHA-512"
+    assert options["kafka.sasl.jaas.config"] == (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        'username="userstream_stream" password="pw-stream-\\"quoted\\\\";'
+    )
+    assert not any(key.startswith("kafka.sasl.username") for key in options)
+    assert not any(key.startswith("kafka.sasl.password") for key in options)
+    assert options["groupIdPrefix"] == kafka_client.STREAM_GROUP_PREFIX
+
+
+def test_the_acls_grant_each_role_only_its_topics(tmp_path: Path) -> None:
+    kafka = _with_logins(tmp_path).kafka
+    granted = {
+        (acl.principal, acl.restype.name, acl.name, acl.operation.name) for acl in role_acls(kafka)
+    }
+    producer, stream = "User:userstream_producer", "User:userstream_stream"
+    assert granted == {
+        (producer, "TOPIC", "user_topic", "WRITE"),
+        (producer, "TOPIC", "user_topic", "DESCRIBE"),
+        (producer, "TOPIC", "user_topic.dlq", "WRITE"),
+        (producer, "TOPIC", "user_topic.dlq", "DESCRIBE"),
+        (stream, "TOPIC", "user_topic", "READ"),
+        (stream, "TOPIC", "user_topic", "DESCRIBE"),
+        (stream, "TOPIC", "user_topic.dlq", "WRITE"),
+        (stream, "TOPIC", "user_topic.dlq", "DESCRIBE"),
+        (stream, "GROUP", kafka_client.STREAM_GROUP_PREFIX, "READ"),
+    }
+
+
+def test_properties_is_a_librdkafka_file() -> None:
+    text = kafka_client.properties({"bootstrap.servers": "h:1", "sasl.username": "u"})
+    assert text == "bootstrap.servers=h:1\nsasl.username=u\n"
