@@ -94,7 +94,11 @@ def connect_as(
             return cluster.connect(keyspace)
     except NoHostAvailable as exc:
         cluster.shutdown()
-        if any(isinstance(e, AuthenticationFailed) for e in exc.errors.values()):
+        # A dict of errors by host when no control connection could be made; a list of
+        # hosts when the control connection logged in but no pool did (a login being
+        # disabled right now): nothing to tell, so the caller tries again.
+        errors = exc.errors.values() if isinstance(exc.errors, dict) else ()
+        if any(isinstance(e, AuthenticationFailed) for e in errors):
             raise TerminalError(
                 f"Cassandra at {where} refused the login of {username!r}.",
                 hint="Check USERSTREAM_CASSANDRA__USERNAME/__PASSWORD, or the credentials "
