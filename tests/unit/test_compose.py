@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -143,3 +146,55 @@ def test_kafka_asks_every_client_for_a_login_and_init_creates_the_users() -> Non
     assert ["bootstrap"] in _userstream_commands(SERVICES["init"]["command"])
     assert '"sasl.username": "userstream_broker"' in app["USERSTREAM_KAFKA__USERS_ADMIN_CONFIG"]
     assert "security.protocol" not in app.get("USERSTREAM_KAFKA__CLIENT_CONFIG", "")
+
+
+def _compose_loader(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Load the file with compose-go, the loader `docker compose config` uses."""
+    go = shutil.which("go")
+    if go is None:
+        pytest.skip("Go is not installed: the compose-go check needs it (CI machines have it)")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("USERSTREAM_", "AIRFLOW"))}
+    return subprocess.run(
+        [go, "run", ".", str(REPO / "docker-compose.yml")],
+        cwd=REPO / "tests" / "compose_check",
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_compose_go_loads_the_file_and_refuses_it_without_the_secrets() -> None:
+    required = set(re.findall(r"\$\{([A-Z_]+):\?", (REPO / "docker-compose.yml").read_text()))
+    loaded = _compose_loader({name: "set-for-the-test" for name in required})
+    assert loaded.returncode == 0, loaded.stderr
+    assert set(loaded.stdout.split()) == set(SERVICES)
+    refused = _compose_loader({})
+    assert refused.returncode != 0
+    for name in required:
+        assert f"required variable {name} is missing" in refused.stderr
+
+
+def _pom_version(component: str, prop: str) -> str:
+    pom = (REPO / "src" / "userstream" / "stack" / "maven" / f"{component}.pom.xml").read_text()
+    return re.search(rf"<{re.escape(prop)}>([^<]+)</", pom).group(1)  # type: ignore[union-attr]
+
+
+def test_images_run_exactly_the_versions_of_the_local_stack() -> None:
+    pyproject = (REPO / "pyproject.toml").read_text()
+    airflow = re.search(r'"apache-airflow==([^"]+)"', pyproject).group(1)  # type: ignore[union-attr]
+    pyspark = re.search(r'"pyspark==([^"]+)"', pyproject).group(1)  # type: ignore[union-attr]
+    assert SERVICES["kafka"]["image"] == f"apache/kafka:{_pom_version('kafka', 'kafka.version')}"
+    cassandra = _pom_version("cassandra", "cassandra.version")
+    assert SERVICES["cassandra"]["image"] == f"cassandra:{cassandra}"
+    for name in ("spark-master", "spark-worker"):
+        assert SERVICES[name]["image"].startswith(f"spark:{pyspark}-"), name
+    assert _pom_version("spark-connectors", "spark.version") == pyspark
+    dockerfile = (REPO / "docker" / "Dockerfile").read_text()
+    assert f"FROM apache/airflow:{airflow}-" in dockerfile
+    # Every image names an exact version: no floating tag.
+    for name, service in SERVICES.items():
+        if not service["image"].startswith("userstream-app:"):  # ours, built from the repo
+            tag = service["image"].rsplit(":", 1)[1]
+            assert re.match(r"\d+\.\d+", tag), f"{name} floats: {service['image']}"
