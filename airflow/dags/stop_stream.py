@@ -12,7 +12,7 @@ from typing import Any
 from airflow.sdk import dag, task
 
 from userstream.config import load_settings
-from userstream.stack import _airflow_tasks as steps
+from userstream.orchestration import tasks as steps
 
 
 @dag(

@@ -1,7 +1,7 @@
 """streaming_pipeline: produce one batch of users and prove it landed, cleanly.
 
 check_services → ensure_topics_and_schema → ensure_stream → produce_batch → verify_landed
-→ quality_checks. Each task calls one function of ``userstream.stack._airflow_tasks``;
+→ quality_checks. Each task calls one function of ``userstream.orchestration.tasks``;
 this file only wires them. Transient failures (a service briefly away) are retried with
 exponential backoff; terminal ones (bad data, bad configuration) fail at once, because a
 retry would only repeat them. The source seed derives from the run id, so a retried
@@ -20,7 +20,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from userstream.config import Settings, load_settings
 from userstream.errors import TerminalError
-from userstream.stack import _airflow_tasks as steps
+from userstream.orchestration import tasks as steps
 
 T = TypeVar("T")
 SETTINGS = load_settings()

@@ -63,7 +63,7 @@ def test_every_task_retries_with_backoff_and_has_a_timeout(dagbag: Any, dag_id: 
 
 
 def test_ensure_stream_outlasts_the_stream_start_it_waits_for(dagbag: Any) -> None:
-    from userstream.stack import _airflow_tasks as steps
+    from userstream.orchestration import tasks as steps
     from userstream.streaming import control
 
     task = dagbag.dags["streaming_pipeline"].get_task("ensure_stream")
@@ -135,6 +135,6 @@ def test_failure_lines_come_from_the_exception_of_the_task_log() -> None:
 
 
 def test_seed_is_derived_from_the_run() -> None:
-    from userstream.stack._airflow_tasks import seed_for_run
+    from userstream.orchestration.tasks import seed_for_run
 
     assert seed_for_run("manual__1") == seed_for_run("manual__1") != seed_for_run("manual__2")
