@@ -238,3 +238,22 @@ def test_a_process_that_leads_no_group_is_stopped_alone(paths: StatePaths) -> No
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_tail_quotes_only_what_the_latest_start_wrote(paths: StatePaths) -> None:
+    # An earlier run of the same component left its own last words in the log.
+    first = process.start(paths, "talker", ["sh", "-c", "echo old-failure-from-the-last-run"])
+    _wait_for_text(first.log, "old-failure-from-the-last-run")
+    second = process.start(paths, "talker", ["sh", "-c", "echo this-run-says-this; exit 3"])
+    _wait_for_text(second.log, "this-run-says-this")
+    quoted = process.tail(second.log)
+    assert quoted == "this-run-says-this"
+    assert "old-failure" in second.log.read_text()  # kept in the log, just not quoted
+
+
+def test_tail_says_when_the_latest_start_wrote_nothing(paths: StatePaths) -> None:
+    proc = process.start(paths, "mute", ["sh", "-c", "exit 1"])
+    deadline = time.monotonic() + 30
+    while process.running(paths, "mute") is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.tail(proc.log).startswith("(nothing written since the line")

@@ -166,10 +166,13 @@ def spawn(
     cwd: Path | None = None,
     pass_fds: Sequence[int] = (),
 ) -> subprocess.Popen[bytes]:
-    """Start ``cmd`` in a session of its own with umask 077, output appended to ``log``."""
+    """Start ``cmd`` in a session of its own with umask 077, output appended to ``log``
+    after a ``START_MARK`` line (so ``tail`` quotes only what this start wrote)."""
     _require_proc()
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        os.write(out, f"{START_MARK} {Path(cmd[0]).name} at {started}\n".encode())
         return subprocess.Popen(
             list(cmd),
             stdin=subprocess.DEVNULL,
@@ -293,9 +296,20 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+#: The line ``spawn`` writes into a log before the process starts.
+START_MARK = "==== userstream: started"
+
+
 def tail(log: Path, lines: int = 20) -> str:
-    """The last lines of a log file, for error messages."""
+    """The last lines of a log file that its latest start wrote, for error messages: what
+    an earlier run of the process (or another process) left in the log is never quoted."""
     try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+        text = log.read_text(errors="replace").splitlines()
     except OSError:
         return ""
+    starts = [i for i, line in enumerate(text) if line.startswith(START_MARK)]
+    if starts:
+        mark, text = text[starts[-1]], text[starts[-1] + 1 :]
+        if not text:
+            return f"(nothing written since the line {mark!r})"
+    return "\n".join(text[-lines:])
