@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from userstream.config import StatePaths
-from userstream.errors import UserstreamError
+from userstream.errors import ConfigError
 from userstream.stack import process
 
 
@@ -215,11 +215,11 @@ def test_without_proc_it_refuses_rather_than_guesses(
 ) -> None:
     process.write_pid_file(paths, "kafka", stranger.pid)
     monkeypatch.setattr(process, "_PROC", paths.root / "no-proc")
-    with pytest.raises(UserstreamError, match="/proc"):
+    with pytest.raises(ConfigError, match="/proc"):
         process.running(paths, "kafka")
-    with pytest.raises(UserstreamError, match="/proc"):
+    with pytest.raises(ConfigError, match="/proc"):
         process.stop(paths, "kafka")
-    with pytest.raises(UserstreamError, match="/proc"):
+    with pytest.raises(ConfigError, match="/proc"):
         process.start(paths, "sleeper", ["sleep", "300"])
     assert not paths.pid_file("sleeper").exists()
     assert stranger.poll() is None

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from userstream.config import StatePaths
-from userstream.errors import UserstreamError
+from userstream.errors import ConfigError, TerminalError, TransientError
 from userstream.stack._state import PRIVATE_UMASK, ensure_root, write_private
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class Proc:
 
 def _require_proc() -> None:
     if not (_PROC / "self" / "stat").is_file():
-        raise UserstreamError(
+        raise ConfigError(
             "userstream tells the processes it started from others by their start time in "
             "/proc, which this system does not have.",
             hint="Run the local runtime on Linux (or `docker compose up`).",
@@ -128,7 +128,7 @@ def write_pid_file(paths: StatePaths, name: str, pid: int) -> None:
     """Record ``pid`` as this state folder's process ``name`` (for ``running``, ``stop``)."""
     recorded = identity(pid)
     if recorded is None:
-        raise UserstreamError(f"Process {pid} ({name}) exited before it could be recorded.")
+        raise TransientError(f"Process {pid} ({name}) exited before it could be recorded.")
     ensure_root(paths)
     paths.run.mkdir(exist_ok=True, mode=0o700)
     write_private(paths.pid_file(name), f"{pid} {recorded}\n{_owner(paths, name)}\n")
@@ -268,7 +268,7 @@ def end_group(pgid: int, *, grace: float = 5.0) -> None:
 def _kill_leader(proc: Proc) -> None:
     _signal_group(proc.pid, signal.SIGKILL)
     if not _wait_dead(proc.pid, 10.0):
-        raise UserstreamError(f"Process {proc.pid} ({proc.name}) did not exit after SIGKILL.")
+        raise TerminalError(f"Process {proc.pid} ({proc.name}) did not exit after SIGKILL.")
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from userstream import kafka_client
 from userstream.config import Settings
-from userstream.errors import TransientError, UserstreamError
+from userstream.errors import TerminalError, TransientError
 from userstream.stack import process
 from userstream.stack._lock import component_lock
 from userstream.stack.process import Proc
@@ -99,7 +99,7 @@ def _prepare(settings: Settings) -> None:
 def _refuse_if_running(settings: Settings) -> None:
     proc = running(settings)
     if proc is not None:
-        raise UserstreamError(
+        raise TerminalError(
             f"The stream {settings.spark.job_name!r} is already running (pid {proc.pid}).",
             hint="Stop it first with `userstream stream stop`.",
         )
@@ -109,7 +109,7 @@ def start(settings: Settings, *, timeout: float = START_TIMEOUT_S) -> Proc:
     """Start the supervised driver detached and wait until its query runs; idempotent.
 
     Returns the stream's process, its supervisor (the existing one when already running;
-    ``driver_pid`` names the driver). Raises ``UserstreamError`` with the log's tail when
+    ``driver_pid`` names the driver). Raises ``TransientError`` with the log's tail when
     the first driver exits or reports a failure before its query runs (then nothing is
     left running), and ``TransientError`` when it is not running within ``timeout``
     seconds (it is killed).
@@ -135,7 +135,7 @@ def _start_detached(settings: Settings, timeout: float) -> Proc:
             # A driver that cannot start is not restarted here: the caller hears why now.
             kill(settings)
             how = health.describe_exit(watched["last_exit"])
-            raise UserstreamError(
+            raise TransientError(
                 f"The stream's driver {how} while starting. Last lines of its log:\n"
                 + process.tail(proc.log),
                 log=proc.log,
@@ -153,13 +153,13 @@ def _start_detached(settings: Settings, timeout: float) -> Proc:
                 return proc
             if state.get("state") == "failed":
                 kill(settings)
-                raise UserstreamError(
+                raise TransientError(
                     f"The stream failed to start: {state.get('error')}",
                     log=proc.log,
                 )
         code = _exit_code(proc.pid)
         if code is not None:
-            raise UserstreamError(
+            raise TransientError(
                 f"The stream's supervisor exited while starting ({code}). Last lines of its "
                 "log:\n" + process.tail(proc.log),
                 log=proc.log,
@@ -300,7 +300,7 @@ def drain(settings: Settings, *, timeout: float = 600) -> dict[str, Any]:
     """Process what the topic holds now in a child process, then return its final state.
 
     For callers that must not host a JVM themselves (tests, Airflow tasks). Raises
-    ``UserstreamError`` with the log's tail when the child fails or exceeds ``timeout``.
+    ``TransientError`` with the log's tail when the child fails or exceeds ``timeout``.
     """
     name = settings.spark.job_name
     paths = settings.paths
@@ -328,7 +328,7 @@ def drain(settings: Settings, *, timeout: float = 600) -> dict[str, Any]:
     state = progress.read(settings)
     if code != 0 or state is None or state.get("state") != "drained":
         detail = (state or {}).get("error") or f"exit code {code}"
-        raise UserstreamError(
+        raise TransientError(
             f"Draining topic {settings.kafka.topic!r} failed: {detail}. Last lines of its log:\n"
             + process.tail(log_file),
             log=log_file,

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from userstream.config import Settings
+from userstream.errors import TerminalError
 from userstream.stack import process
 from userstream.stack.process import Proc
 from userstream.streaming import control
@@ -62,5 +63,5 @@ def test_foreground_run_records_its_pid_file(tmp_path, monkeypatch: pytest.Monke
     assert not settings.paths.pid_file(settings.spark.job_name).exists()
     # A second run while one is "running" is refused.
     settings.paths.pid_file(settings.spark.job_name).write_text(seen["pid_file"])
-    with pytest.raises(control.UserstreamError, match="already running"):
+    with pytest.raises(TerminalError, match="already running"):
         control.run(settings)
