@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 from userstream.errors import TerminalError
 from userstream.streaming import contract
+from userstream.streaming.schema import PROFILES_TABLE, REJECTS_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -320,7 +321,7 @@ def _uuid_or_none(key: str) -> uuid.UUID | None:
 def fetch_profiles(session: Any, keys: Iterable[str]) -> list[dict[str, Any]]:
     """The ``user_profiles`` rows of these user ids (keys that are not UUIDs are skipped)."""
     ids = sorted({u for u in (_uuid_or_none(k) for k in keys) if u is not None})
-    statement = session.prepare("SELECT * FROM user_profiles WHERE id IN ?")
+    statement = session.prepare(f"SELECT * FROM {PROFILES_TABLE} WHERE id IN ?")  # noqa: S608
     rows: list[dict[str, Any]] = []
     for chunk in _chunks(ids):
         result = session.execute(statement, (list(chunk),))
@@ -333,7 +334,7 @@ def fetch_profiles(session: Any, keys: Iterable[str]) -> list[dict[str, Any]]:
 def fetch_rejected(session: Any, topic: str, messages: Sequence[Message]) -> set[tuple[int, int]]:
     """(partition, offset) of the batch's messages that are in ``user_profiles_rejects``."""
     statement = session.prepare(
-        "SELECT kafka_partition, kafka_offset FROM user_profiles_rejects "
+        f"SELECT kafka_partition, kafka_offset FROM {REJECTS_TABLE} "  # noqa: S608
         "WHERE topic = ? AND kafka_partition = ? AND kafka_offset IN ?"
     )
     by_partition: dict[int, list[int]] = {}

@@ -5,6 +5,12 @@ The record's own shape (the API 1.4 user) and its rules live in ``records``.
 
 from __future__ import annotations
 
+#: The tables' names (their keyspace is ``cassandra.keyspace``); every module names them
+#: through these.
+PROFILES_TABLE = "user_profiles"
+BY_COUNTRY_TABLE = "users_by_country"
+REJECTS_TABLE = "user_profiles_rejects"
+
 #: The columns of ``user_profiles``, in table order (see cassandra/init.cql).
 PROFILE_COLUMNS: tuple[str, ...] = (
     "id",
