@@ -83,7 +83,7 @@ def local_logins(kafka: KafkaSettings) -> dict[str, Login] | None:
 def generate_logins(kafka: KafkaSettings) -> dict[str, Login]:
     """Write new random logins for every user of ``USERNAMES`` to ``kafka.logins_file``
     (0600, in a 0700 folder) and return them."""
-    from userstream.stack._state import write_secret_json
+    from userstream.files import write_json
 
     path = kafka.logins_file
     if path is None:
@@ -94,7 +94,7 @@ def generate_logins(kafka: KafkaSettings) -> dict[str, Login]:
         role: {"username": name, "password": secrets.token_urlsafe(32)}
         for role, name in USERNAMES.items()
     }
-    write_secret_json(path, generated)
+    write_json(path, generated)
     return {role: Login(**value) for role, value in generated.items()}
 
 

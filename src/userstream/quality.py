@@ -15,9 +15,7 @@ A batch is identified by what the producer reported: each message's key (the use
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
 import time
 import uuid
@@ -28,6 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from userstream.errors import TerminalError
+from userstream.files import write_json
 from userstream.streaming import contract
 from userstream.streaming.schema import PROFILES_TABLE, REJECTS_TABLE
 
@@ -285,11 +284,8 @@ def landed_counts(
 
 
 def write_report(report: QualityReport, path: Path) -> None:
-    """Write the report as JSON atomically (readers never see half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(report.to_json(), indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    """Write the report as JSON, whole (readers never see half a file)."""
+    write_json(path, report.to_json(), indent=2)
 
 
 def raise_for_report(report: QualityReport) -> None:

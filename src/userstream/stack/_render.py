@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import string
 from importlib import resources
 from pathlib import Path
 
 from userstream.errors import ConfigError
+from userstream.files import write_private
 
 
-def render(template: str, target: Path, values: dict[str, object], *, mode: int = 0o600) -> Path:
+def render(template: str, target: Path, values: dict[str, object]) -> Path:
     """Render ``templates/<template>`` (``${name}`` placeholders) to ``target``, a file
     private to this user from its first byte (a rendered file may hold a password).
 
@@ -22,12 +22,7 @@ def render(template: str, target: Path, values: dict[str, object], *, mode: int 
         rendered = string.Template(text).substitute({k: str(v) for k, v in values.items()})
     except KeyError as exc:
         raise ConfigError(f"The template {template} needs a value for {exc.args[0]}.") from exc
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "w") as out:
-        out.write(rendered)
-    os.replace(tmp, target)
+    write_private(target, rendered)
     return target
 
 

@@ -8,14 +8,13 @@ itself) or explicit 0600/0700 modes, and every process we start runs with it.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
-from collections.abc import Mapping
 from pathlib import Path
 
 from userstream.config import StatePaths
 from userstream.errors import ConfigError
+from userstream.files import write_json, write_private
 
 # Bump when the layout of the state folder changes in a way an older/newer release cannot read.
 LAYOUT_VERSION = "1"
@@ -71,18 +70,5 @@ def secrets_dir(paths: StatePaths) -> Path:
     return paths.secrets
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically; the file is 0600 from its first byte."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
-
-
-def write_secret_json(path: Path, data: Mapping[str, object]) -> None:
-    """Write ``data`` to ``path`` as JSON, atomically and 0600 from its first byte."""
-    write_private(path, json.dumps(data))
+#: A secret's JSON file: written whole and 0600 from its first byte.
+write_secret_json = write_json

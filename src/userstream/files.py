@@ -1,0 +1,33 @@
+"""Small files written whole: a reader sees the old content or the new one, never half a
+file, and nobody else reads them — each is 0600 from its first byte (they may hold a
+password, and the state folder is private)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one rename, synced to disk, mode 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Unique per writer, so two processes or threads replacing one file never collide.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Mapping[str, object], *, indent: int | None = None) -> None:
+    """``write_private`` of ``data`` as JSON (values JSON cannot hold are written as text)."""
+    write_private(path, json.dumps(data, indent=indent, default=str) + "\n")
