@@ -40,6 +40,8 @@ class KafkaSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 9092
     controller_port: int = 9093
+    # The broker's Prometheus metrics (JMX exporter agent), always on 127.0.0.1.
+    metrics_port: int = 7071
     heap: str = "512m"
     # Producer tuning (chosen by benchmarks/bench_producer.py).
     linger_ms: int = Field(default=20, ge=0)
@@ -95,6 +97,8 @@ class CassandraSettings(BaseModel):
 
     # Local node only.
     storage_port: int = 7000
+    # The node's Prometheus metrics (JMX exporter agent), always on 127.0.0.1.
+    metrics_port: int = 7072
     heap: str = "1G"
 
 
@@ -159,6 +163,11 @@ class AirflowSettings(BaseModel):
     max_landing_delay_s: float = Field(default=900.0, gt=0)
 
 
+class DashboardSettings(BaseModel):
+    # The live page `userstream up` starts (always on 127.0.0.1; README "Watching it").
+    port: int = Field(default=8090, ge=1, le=65535)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="USERSTREAM_",
@@ -173,6 +182,7 @@ class Settings(BaseSettings):
     source: SourceSettings = Field(default_factory=SourceSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @model_validator(mode="after")
     def _local_kafka_logins(self) -> Settings:

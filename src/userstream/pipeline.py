@@ -4,8 +4,8 @@
 running it twice, or after a crash of one part, converges to everything running. Order:
 Kafka + Cassandra → topics + schema → the source → the Spark stream → Airflow (with
 ``streaming_pipeline`` unpaused and a first run triggered, so users land within minutes
-instead of at the next schedule tick). ``down`` stops in the reverse order and keeps every
-byte of data; ``purge`` is the separate, explicit way to remove it.
+instead of at the next schedule tick) → the live dashboard. ``down`` stops in the reverse
+order and keeps every byte of data; ``purge`` is the separate, explicit way to remove it.
 """
 
 from __future__ import annotations
@@ -29,6 +29,17 @@ Say = Callable[[str], None]
 FAKE_API = "fake-api"
 PIPELINE_DAG = "streaming_pipeline"
 SOURCE_FILE = "source.json"
+#: The dashboard listens here only (README "Watching it": why it has no login).
+DASHBOARD_HOST = "127.0.0.1"
+
+
+def dashboard_name(settings: Settings) -> str:
+    """The dashboard's process name (pid and log files): one dashboard per port."""
+    return f"dashboard-{settings.dashboard.port}"
+
+
+def dashboard_url(settings: Settings) -> str:
+    return f"http://{DASHBOARD_HOST}:{settings.dashboard.port}/"
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,7 @@ class UpReport:
     airflow_user: str
     airflow_password_file: Path
     airflow_password_created: bool
+    dashboard_url: str
 
 
 def _start_fake_api(settings: Settings, say: Say) -> str:
@@ -72,6 +84,42 @@ def _start_fake_api(settings: Settings, say: Say) -> str:
                 )
             time.sleep(0.3)
     say(f"source: local stand-in started (pid {proc.pid})")
+    return url
+
+
+def _start_dashboard(settings: Settings, say: Say) -> str:
+    """Start ``userstream dashboard`` detached unless it runs; returns its URL once it answers."""
+    import httpx
+
+    name, url = dashboard_name(settings), dashboard_url(settings)
+    with component_lock(settings.paths, name):
+        if process.running(settings.paths, name) is not None:
+            say("dashboard: already running")
+            return url
+        proc = process.start(
+            settings.paths,
+            name,
+            [sys.executable, "-m", "userstream", "dashboard",
+             "--port", str(settings.dashboard.port)],
+            # Its other settings come from the same environment and .env as ours.
+            env={"USERSTREAM_STATE_DIR": str(settings.paths.root)},
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.running(settings.paths, name) is None or time.monotonic() > deadline:
+                process.stop(settings.paths, name)
+                raise TransientError(
+                    f"The dashboard did not start on {url}: {process.tail(proc.log, 3)}",
+                    hint="Is the port taken? Set USERSTREAM_DASHBOARD__PORT to a free one.",
+                    log=proc.log,
+                )
+            time.sleep(0.3)
+    say(f"dashboard: started (pid {proc.pid})")
     return url
 
 
@@ -124,22 +172,22 @@ def up(settings: Settings, *, source: str, say: Say, trigger_first_run: bool = T
 
     if source not in SOURCE_KINDS:
         check_url(source)  # a bad --source fails before anything is started
-    say("1/5 Kafka and Cassandra")
+    say("1/6 Kafka and Cassandra")
     stack_up(settings, progress=say)
-    say("2/5 topics and schema")
+    say("2/6 topics and schema")
     topics.ensure_topics(settings.kafka)
     schema.apply_schema(settings)
-    say("3/5 source")
+    say("3/6 source")
     choice = choose_source(settings, source, say)
     _write_json(settings.paths.results / SOURCE_FILE, asdict(choice))
     say(f"source: {choice.description}")
-    say("4/5 Spark stream")
+    say("4/6 Spark stream")
     if control.running(settings) is None:
         proc = control.start(settings)
         say(f"stream: started (pid {proc.pid}, log {proc.log})")
     else:
         say("stream: already running")
-    say("5/5 Airflow (first start takes a minute or two)")
+    say("5/6 Airflow (first start takes a minute or two)")
     # The DAG's tasks read their settings from the environment Airflow is started with.
     airflow_settings = settings.model_copy(
         update={"source": settings.source.model_copy(update={"kind": choice.url})}
@@ -150,7 +198,11 @@ def up(settings: Settings, *, source: str, say: Say, trigger_first_run: bool = T
     if trigger_first_run:
         run = client.trigger(PIPELINE_DAG, conf={})
         say(f"airflow: {PIPELINE_DAG} unpaused, first run {run.get('dag_run_id')} triggered")
-    return UpReport(choice, info.url, info.username, info.password_file, info.password_created)
+    say("6/6 dashboard")
+    dashboard = _start_dashboard(settings, say)
+    return UpReport(
+        choice, info.url, info.username, info.password_file, info.password_created, dashboard
+    )
 
 
 def down(settings: Settings, *, say: Say) -> None:
@@ -159,6 +211,10 @@ def down(settings: Settings, *, say: Say) -> None:
     from userstream.stack.local import stack_down
     from userstream.streaming import control
 
+    name = dashboard_name(settings)
+    with component_lock(settings.paths, name):
+        was_running = process.stop(settings.paths, name)
+    say(f"dashboard: {'stopped' if was_running else 'was not running'}")
     stopped = airflow.down(settings)
     say(f"airflow: {'stopped ' + ', '.join(stopped) if stopped else 'was not running'}")
     say(f"stream: {'stopped' if control.stop(settings) else 'was not running'}")

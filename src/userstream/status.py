@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from userstream.config import Settings
-from userstream.pipeline import FAKE_API, PIPELINE_DAG, read_source
+from userstream.pipeline import FAKE_API, PIPELINE_DAG, dashboard_name, dashboard_url, read_source
 from userstream.stack import process
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,8 @@ class Part:
     address: str = ""
     pid: int | None = None
     detail: str = ""
+    #: Where its Prometheus metrics are served, when it serves them.
+    metrics_url: str | None = None
 
 
 @dataclass
@@ -39,6 +41,8 @@ class PipelineStatus:
     #: The stream's own status (``streaming.control.report``): health, reason, since, pids.
     stream: dict[str, Any] | None = None
     quality: dict[str, Any] | None = None
+    #: Where the live dashboard is (or would be) served.
+    dashboard_url: str = ""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -55,7 +59,14 @@ def _stack_parts(settings: Settings) -> list[Part]:
     from userstream.stack.local import stack_status
 
     return [
-        Part(s.name, s.running and s.healthy, s.address, s.pid, s.version or s.detail)
+        Part(
+            s.name,
+            s.running and s.healthy,
+            s.address,
+            s.pid,
+            s.version or s.detail,
+            s.metrics_url if s.running else None,
+        )
         for s in stack_status(settings)
     ]
 
@@ -97,19 +108,26 @@ def _source_part(settings: Settings) -> Part:
                 "local stand-in" if proc else "local stand-in is not running")  # fmt: skip
 
 
+def _dashboard_part(settings: Settings) -> Part:
+    proc = process.running(settings.paths, dashboard_name(settings))
+    detail = "live page" if proc else "not running: `userstream dashboard` or `userstream up`"
+    return Part("dashboard", proc is not None, dashboard_url(settings),
+                proc.pid if proc else None, detail)  # fmt: skip
+
+
 def _lag(
     settings: Settings, topics: dict[str, dict[str, int]], state: dict[str, Any]
 ) -> int | None:
     """Messages between the last processed batch's end offsets and the topic's end offsets.
 
-    From what ``gather`` already has (``_topic_ends`` and the progress file), so no other
+    From what ``gather`` already has (``topic_ends`` and the progress file), so no other
     Kafka client is built; None when no batch has been processed or the ends are unknown.
     """
-    by_partition = _lag_by_partition(settings, topics, state)
+    by_partition = lag_by_partition(settings, topics, state)
     return None if by_partition is None else sum(by_partition.values())
 
 
-def _lag_by_partition(
+def lag_by_partition(
     settings: Settings, topics: dict[str, dict[str, int]], state: dict[str, Any]
 ) -> dict[int, int] | None:
     batch = state.get("last_batch") or {}
@@ -120,13 +138,16 @@ def _lag_by_partition(
     return {int(p): max(0, ends[str(p)] - int(o)) for p, o in done.items() if str(p) in ends}
 
 
-def _topic_ends(settings: Settings) -> dict[str, dict[str, int]]:
+def topic_ends(settings: Settings, admin: Any = None) -> dict[str, dict[str, int]]:
+    """End offsets of the topic and its DLQ: topic → partition (str) → offset.
+
+    ``admin``: an ``AdminClient`` to reuse (one is built when None)."""
     from confluent_kafka import TopicPartition
 
     from userstream.topics import admin_client
 
     ends: dict[str, dict[str, int]] = {}
-    admin = admin_client(settings.kafka)
+    admin = admin or admin_client(settings.kafka)
     meta = admin.list_topics(timeout=5)
     wanted = [t for t in (settings.kafka.topic, settings.kafka.dlq_topic) if t in meta.topics]
     if not wanted:
@@ -157,17 +178,20 @@ def _row_counts(settings: Settings) -> tuple[int | None, int | None]:
     return counts[0], counts[1]
 
 
-def _last_dag_run(settings: Settings) -> dict[str, Any] | None:
+def dag_runs(settings: Settings, limit: int = 1) -> list[dict[str, Any]]:
+    """The pipeline DAG's last ``limit`` runs, newest first: id, state, start and end."""
     from userstream.stack import airflow
 
     runs = airflow.api(settings).get(
-        f"/dags/{PIPELINE_DAG}/dagRuns", order_by="-run_after", limit=1
+        f"/dags/{PIPELINE_DAG}/dagRuns", order_by="-run_after", limit=limit
     )
     items = runs.get("dag_runs") if isinstance(runs, dict) else None
-    if not items:
-        return None
-    run = items[0]
-    return {k: run.get(k) for k in ("dag_run_id", "state", "start_date", "end_date")}
+    keys = ("dag_run_id", "state", "start_date", "end_date")
+    return [{k: run.get(k) for k in keys} for run in items or []]
+
+
+def _last_dag_run(settings: Settings) -> dict[str, Any] | None:
+    return next(iter(dag_runs(settings)), None)
 
 
 def _read_result(settings: Settings, name: str) -> dict[str, Any] | None:
@@ -197,8 +221,8 @@ def gather(settings: Settings) -> PipelineStatus:
     status.parts.extend(probe("kafka/cassandra", _stack_parts, settings) or [])
     # Asked whether or not a local process is healthy: the clients may point at an
     # external cluster. A broker or node that does not answer becomes a note.
-    status.topics = probe("topics", _topic_ends, settings) or {}
-    lag = probe("lag", _lag_by_partition, settings, status.topics, state)
+    status.topics = probe("topics", topic_ends, settings) or {}
+    lag = probe("lag", lag_by_partition, settings, status.topics, state)
     status.lag = None if lag is None else sum(lag.values())
     status.stream = probe("stream", control.report, settings, state, lag)
     status.parts.append(
@@ -206,7 +230,11 @@ def gather(settings: Settings) -> PipelineStatus:
         if status.stream is not None
         else Part("stream", False, detail="could not be probed")
     )
-    for what, fn in (("airflow", _airflow_part), ("source", _source_part)):
+    for what, fn in (
+        ("airflow", _airflow_part),
+        ("source", _source_part),
+        ("dashboard", _dashboard_part),
+    ):
         part = probe(what, fn, settings)
         status.parts.append(part or Part(what, False, detail="could not be probed"))
     status.last_batch = state.get("last_batch")
@@ -216,4 +244,5 @@ def gather(settings: Settings) -> PipelineStatus:
     if any(p.name == "airflow" and p.healthy for p in status.parts):
         status.last_dag_run = probe("last DAG run", _last_dag_run, settings)
     status.quality = _read_result(settings, "quality.json")
+    status.dashboard_url = dashboard_url(settings)
     return status

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,7 @@ def test_up_lands_users_status_reports_them_and_down_stops_everything(
     # Its own stream job, Airflow instance and ports too: a developer's running pipeline
     # (other topic and keyspace) must be neither reused nor stopped by this test.
     airflow_port = _free_port()
+    dashboard_port = _free_port()
     env = {
         **os.environ,
         "USERSTREAM_KAFKA__TOPIC": topic,
@@ -181,6 +183,7 @@ def test_up_lands_users_status_reports_them_and_down_stops_everything(
         "USERSTREAM_AIRFLOW__INSTANCE": f"e2e_airflow_{unique}",
         "USERSTREAM_AIRFLOW__PORT": str(airflow_port),
         "USERSTREAM_SOURCE__FAKE_PORT": str(_free_port()),
+        "USERSTREAM_DASHBOARD__PORT": str(dashboard_port),
     }
     started = time.monotonic()
     sessions: set[str] = set()
@@ -190,6 +193,8 @@ def test_up_lands_users_status_reports_them_and_down_stops_everything(
         assert "userstream is up" in up.stdout
         assert "local stand-in" in up.stdout
         assert f"127.0.0.1:{airflow_port}" in up.stdout
+        dashboard_url = f"http://127.0.0.1:{dashboard_port}/"
+        assert dashboard_url in up.stdout
 
         stored = 0
         deadline = time.monotonic() + 900
@@ -216,7 +221,13 @@ def test_up_lands_users_status_reports_them_and_down_stops_everything(
         report = json.loads(status.stdout)
         parts = {p["name"]: p for p in report["parts"]}
         assert status.returncode == 0 and report["healthy"], status.stdout + status.stderr
-        assert {"spark stream", "airflow", "source"} <= set(parts)
+        assert {"spark stream", "airflow", "source", "dashboard"} <= set(parts)
+        assert report["dashboard_url"] == dashboard_url
+        for name in ("kafka", "cassandra"):  # the JMX exporter agents answer
+            url = parts[name]["metrics_url"]
+            assert url.startswith("http://127.0.0.1:"), parts[name]
+            with urllib.request.urlopen(url, timeout=30) as reply:
+                assert b"jvm_memory" in reply.read(), url
         assert report["rows_stored"] >= stored
         assert report["topics"][topic], "status shows no end offsets for the topic"
         assert sum(report["topics"][topic].values()) >= report["rows_stored"]

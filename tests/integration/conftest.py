@@ -3,11 +3,16 @@
 A broker or node already answering at the configured address (ours from `userstream stack up`,
 or an external one named by USERSTREAM_* variables) is reused and left running. A missing one is
 started once for the session and stopped at the end — only what this session started.
+
+A test that starts and stops servers itself uses ``private``: a state folder of its own on free
+ports, sharing only the fetched jars.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -69,3 +74,41 @@ def kafka_admin(stack: Settings) -> AdminClient:
     from confluent_kafka.admin import AdminClient
 
     return AdminClient(kafka_client.config(stack.kafka, "admin"))
+
+
+def free_ports(count: int) -> list[int]:
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def private_settings(root: Path) -> Settings:
+    """Settings of an empty state folder ``root`` on free ports, with the shared jars linked in
+    (fetched there when missing; nothing of the shared stack is started or touched)."""
+    shared = load_settings()
+    ensure_layout(shared.paths)
+    kp, kc, km, cp, cs, cm = free_ports(6)
+    settings = load_settings(
+        state_dir=root,
+        kafka={
+            "port": kp,
+            "controller_port": kc,
+            "metrics_port": km,
+            "bootstrap_servers": f"127.0.0.1:{kp}",
+        },
+        cassandra={"port": cp, "storage_port": cs, "metrics_port": cm},
+    )
+    settings.paths.root.mkdir(parents=True)
+    settings.paths.lib.symlink_to(shared.paths.lib, target_is_directory=True)
+    return settings
+
+
+@pytest.fixture
+def private(tmp_path: Path) -> Settings:
+    """Settings of an empty state folder on free ports, with the shared jars linked in."""
+    return private_settings(tmp_path / "state")

@@ -14,7 +14,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import orjson
 import pytest
@@ -238,32 +237,8 @@ def test_restart_keeps_messages_and_rows(
         fresh.cluster.shutdown()
 
 
-# Failures, in a private state folder on private ports (sharing only the fetched jars).
-
-
-def _free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
-
-
-@pytest.fixture
-def private(stack: Settings, tmp_path: Path) -> Settings:
-    """Settings of an empty state folder on free ports, with the shared jars linked in."""
-    kp, kc, cp, cs = _free_ports(4)
-    settings = load_settings(
-        state_dir=tmp_path / "state",
-        kafka={"port": kp, "controller_port": kc, "bootstrap_servers": f"127.0.0.1:{kp}"},
-        cassandra={"port": cp, "storage_port": cs},
-    )
-    settings.paths.root.mkdir(parents=True)
-    settings.paths.lib.symlink_to(stack.paths.lib, target_is_directory=True)
-    return settings
+# Failures, in a private state folder on private ports sharing only the fetched jars
+# (`private`, in conftest.py).
 
 
 def test_taken_port_is_refused_before_starting(private: Settings) -> None:

@@ -17,11 +17,16 @@ from userstream.stack._render import render, template_lines
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return load_settings(
+    settings = load_settings(
         state_dir=tmp_path / "state",
         kafka={"host": "127.0.0.2", "port": 19092, "controller_port": 19093, "partitions": 3},
         cassandra={"hosts": ["127.0.0.3"], "port": 19042, "storage_port": 17000},
     )
+    # The metrics agent's jar, as `fetch-jars` leaves it (the command lines name it).
+    agent = settings.paths.lib / "jmx-exporter" / "jmx_prometheus_javaagent-1.0.1.jar"
+    agent.parent.mkdir(parents=True)
+    agent.touch()
+    return settings
 
 
 def _properties(path: Path) -> dict[str, str]:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 import time
+from types import FrameType
+from typing import NoReturn
 
 import typer
 from rich.console import Console, Group
@@ -60,6 +63,7 @@ def up(
     out.print(
         f"\n[green]userstream is up[/green] in {time.monotonic() - started:.0f}s. Users come from "
         f"{report.source.description}.\n"
+        f"  Dashboard      {report.dashboard_url}  (live; no login, on this machine only)\n"
         f"  Airflow UI     {report.airflow_url}  ({login})\n"
         f"  Kafka          {settings.kafka.bootstrap_servers}  topic {settings.kafka.topic}\n"
         f"  Cassandra      {', '.join(settings.cassandra.hosts)}:{settings.cassandra.port}  "
@@ -111,7 +115,8 @@ def _render(status: PipelineStatus) -> Group:
         # A part with a live process is not "down", whatever else is wrong with it.
         sick = "[red]unhealthy[/red]" if p.pid else "[red]down[/red]"
         health = "[green]healthy[/green]" if p.healthy else sick
-        parts.add_row(p.name, health, p.address, str(p.pid or ""), p.detail)
+        detail = f"{p.detail}  metrics {p.metrics_url}" if p.metrics_url else p.detail
+        parts.add_row(p.name, health, p.address, str(p.pid or ""), detail)
     data = Table(show_header=False, box=None)
     for topic, ends in status.topics.items():
         data.add_row(f"topic {topic}", f"{sum(ends.values())} messages  (end offsets {ends})")
@@ -144,6 +149,7 @@ def _render(status: PipelineStatus) -> Group:
             else f"[red]failed: {', '.join(map(str, failed))}[/red]"
         )
         data.add_row("quality checks", f"{verdict}  ({len(checks)} checks, run {q.get('run_id')})")
+    data.add_row("dashboard", status.dashboard_url)
     notes = Table(show_header=False, box=None)
     for note in status.notes:
         notes.add_row(f"[yellow]note[/yellow] {note}")
@@ -179,6 +185,37 @@ def status(
             pass
 
 
+def dashboard(
+    port: int | None = typer.Option(
+        None,
+        min=0,
+        max=65535,
+        help="Port on 127.0.0.1 (default: USERSTREAM_DASHBOARD__PORT, 8090; 0 = any free).",
+    ),
+) -> None:
+    """Serve the live dashboard on 127.0.0.1 until Ctrl-C: health, rates, lag, latency,
+    rejects, DAG runs, the data and the newest users, refreshed every two seconds.
+
+    `userstream up` starts it in the background; `userstream down` stops it.
+    """
+    from userstream.dashboard.server import Dashboard
+
+    _narrated()
+    board = Dashboard(load_settings(), port)
+    board.bind()
+    # Stopped by `process.stop` (SIGTERM) as well as by Ctrl-C: leave the same clean way.
+    signal.signal(signal.SIGTERM, _interrupt)
+    out.print(f"dashboard: serving {board.url} (Ctrl-C to stop)", highlight=False)
+    try:
+        board.serve()
+    except KeyboardInterrupt:
+        out.print("dashboard: stopped", highlight=False)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
+    raise KeyboardInterrupt
+
+
 def bootstrap() -> None:
     """For clusters and Docker Compose: secure Cassandra's login, create the Kafka users,
     topics and ACLs, apply the schema.
@@ -209,5 +246,5 @@ def bootstrap() -> None:
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
-    for command in (up, down, status, purge, bootstrap):
+    for command in (up, down, status, purge, dashboard, bootstrap):
         app.command()(command)

@@ -114,11 +114,12 @@ def stack_down() -> None:
 
 @stack_app.command("status")
 def stack_status() -> None:
-    """Each component: running, pid, address, version, health. Exit 1 when one is down."""
+    """Each component: running, pid, address, version, metrics, health. Exit 1 when one is
+    down."""
     from userstream.stack.local import stack_status as status
 
     components = status(load_settings())
-    table = Table("component", "running", "pid", "address", "version", "health")
+    table = Table("component", "running", "pid", "address", "version", "metrics", "health")
     for c in components:
         table.add_row(
             c.name,
@@ -126,6 +127,7 @@ def stack_status() -> None:
             str(c.pid or "-"),
             c.address,
             c.version or "-",
+            c.metrics_url or "-",
             f"[green]{c.detail}[/green]" if c.healthy else f"[red]{c.detail}[/red]",
         )
     out.print(table)

@@ -3,6 +3,9 @@
 Data lives in ``<state>/data/cassandra`` and survives ``stop_cassandra`` (SIGTERM runs the
 node's drain hook, flushing memtables). Clients log in with the generated superuser kept in
 ``<state>/secrets/cassandra.json``; the default ``cassandra`` login is disabled on first start.
+Its Prometheus metrics (``templates/cassandra-metrics.yaml``: client requests, thread pools,
+compaction, dropped messages, the project's tables, the JVM) are served by the JMX exporter
+agent on 127.0.0.1 (``_jmx_exporter``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 
 from userstream.config import Settings
 from userstream.errors import TerminalError, TransientError
-from userstream.stack import jars, process
+from userstream.stack import _jmx_exporter, jars, process
 from userstream.stack._cassandra_auth import secure_node
 from userstream.stack._java import require_java
 from userstream.stack._lock import component_lock
@@ -44,6 +47,10 @@ def address(settings: Settings) -> str:
     return f"{settings.cassandra.hosts[0]}:{settings.cassandra.port}"
 
 
+def metrics_url(settings: Settings) -> str:
+    return _jmx_exporter.metrics_url(settings.cassandra.metrics_port)
+
+
 def version(settings: Settings) -> str | None:
     """The node's version, read from the fetched jar's name (None before `fetch-jars`)."""
     for jar in jars.lib_dir(settings.paths.lib, NAME).glob("cassandra-all-*.jar"):
@@ -59,6 +66,9 @@ def _render_config(settings: Settings) -> Path:
     host = c.hosts[0]
     conf = config_file(settings)
     render("cassandra-logback.xml", conf.parent / "logback.xml", {})
+    render(
+        "cassandra-metrics.yaml", conf.parent / _jmx_exporter.RULES_FILE, {"keyspace": c.keyspace}
+    )
     return render(
         "cassandra.yaml",
         conf,
@@ -88,6 +98,9 @@ def _command(settings: Settings, java: str, conf: Path) -> list[str]:
         *template_lines("cassandra-jvm17.options"),
         # jamm measures object sizes for memtable accounting, as bin/cassandra does.
         *([f"-javaagent:{jamm[0]}"] if jamm else []),
+        _jmx_exporter.agent_option(
+            settings.paths.lib, c.metrics_port, conf.parent / _jmx_exporter.RULES_FILE
+        ),
         f"-Dcassandra.config=file://{conf}",
         "-Dcassandra-foreground=yes",
         f"-Dcassandra.storagedir={_home(settings)}",
@@ -95,7 +108,8 @@ def _command(settings: Settings, java: str, conf: Path) -> list[str]:
         f"-Dcassandra.triggers_dir={_home(settings) / 'triggers'}",
         f"-Dlogback.configurationFile={conf.parent / 'logback.xml'}",
         # No JMX port: it would be an unauthenticated way in (README: Security). Metrics
-        # come from inside the JVM; CQL (`userstream query`) covers what nodetool would.
+        # come from inside the JVM (the agent above); CQL (`userstream query`) covers what
+        # nodetool would.
         # One node: no one to gossip with, and the superuser is ours to create at once.
         "-Dcassandra.superuser_setup_delay_ms=0",
         "-Dcassandra.skip_wait_for_gossip_to_settle=0",
@@ -125,8 +139,10 @@ def _start_cassandra(settings: Settings) -> float | None:
     c = settings.cassandra
     host = c.hosts[0]
     require_free(LABEL, host, [c.port, c.storage_port], "USERSTREAM_CASSANDRA__PORT")
+    require_free(LABEL, _jmx_exporter.HOST, [c.metrics_port], "USERSTREAM_CASSANDRA__METRICS_PORT")
     java = require_java()
     jars.ensure_jars(paths.lib, NAME, log_dir=paths.logs)
+    jars.ensure_jars(paths.lib, _jmx_exporter.JAR_SET, log_dir=paths.logs)
     conf = _render_config(settings)
     (_home(settings) / "triggers").mkdir(parents=True, exist_ok=True)
     proc = process.start(paths, NAME, _command(settings, java, conf))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from userstream.config import Settings
 from userstream.errors import ConfigError
-from userstream.stack import process
+from userstream.stack import _jmx_exporter, process
 from userstream.stack._java import MIN_JAVA, java_executable, java_version
 from userstream.stack._net import listener_pids, port_free, process_group
 
@@ -71,12 +71,16 @@ def _our_groups(settings: Settings) -> dict[int, str]:
 
 def _ports(settings: Settings) -> list[Check]:
     k, c, a = settings.kafka, settings.cassandra, settings.airflow
+    metrics = _jmx_exporter.HOST
     wanted = [
         ("Kafka", k.host, k.port, "USERSTREAM_KAFKA__PORT"),
         ("Kafka controller", k.host, k.controller_port, "USERSTREAM_KAFKA__CONTROLLER_PORT"),
         ("Cassandra CQL", c.hosts[0], c.port, "USERSTREAM_CASSANDRA__PORT"),
         ("Cassandra storage", c.hosts[0], c.storage_port, "USERSTREAM_CASSANDRA__STORAGE_PORT"),
+        ("Kafka metrics", metrics, k.metrics_port, "USERSTREAM_KAFKA__METRICS_PORT"),
+        ("Cassandra metrics", metrics, c.metrics_port, "USERSTREAM_CASSANDRA__METRICS_PORT"),
         ("Airflow", a.host, a.port, "USERSTREAM_AIRFLOW__PORT"),
+        ("Dashboard", "127.0.0.1", settings.dashboard.port, "USERSTREAM_DASHBOARD__PORT"),
     ]
     ours = _our_groups(settings)
     checks = []

@@ -3,7 +3,8 @@
 Each component has a small POM in ``maven/``; ``mvn dependency:copy-dependencies`` copies
 its runtime closure into ``<state>/lib/<component>``. A marker file holding the POM's
 hash makes the second call free, and a changed POM refetches. Classpaths stay apart:
-the broker's Scala 2.13 jars never reach Spark.
+the broker's Scala 2.13 jars never reach Spark. ``jmx-exporter`` is no classpath but the
+Prometheus JMX exporter's agent jar, which Kafka and Cassandra load with ``-javaagent``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from userstream.errors import ConfigError, TransientError
 
 MAVEN_DIR = Path(__file__).with_name("maven")
-COMPONENTS = ("kafka", "cassandra", "spark-connectors")
+COMPONENTS = ("kafka", "cassandra", "spark-connectors", "jmx-exporter")
 _MARKER = ".pom.sha256"
 
 

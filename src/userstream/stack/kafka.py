@@ -9,6 +9,9 @@ an ACL allows (``topics.ensure_acls``). The logins are generated once into
 ``<state>/secrets/kafka.json`` (0600) before the storage is formatted; the admin user is
 written into the storage at format time (through a Java argument file, never a command
 line), the others are created by the admin once the broker answers.
+
+Its Prometheus metrics (``templates/kafka-metrics.yaml``: topics, requests, replicas, KRaft,
+the JVM) are served by the JMX exporter agent on 127.0.0.1 (``_jmx_exporter``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 from userstream import kafka_client
 from userstream.config import KafkaSettings, Settings
 from userstream.errors import TerminalError
-from userstream.stack import jars, process
+from userstream.stack import _jmx_exporter, jars, process
 from userstream.stack._java import require_java
 from userstream.stack._lock import component_lock
 from userstream.stack._net import port_open
@@ -56,6 +59,10 @@ def log_dirs(settings: Settings) -> Path:
 
 def address(settings: Settings) -> str:
     return f"{settings.kafka.host}:{settings.kafka.port}"
+
+
+def metrics_url(settings: Settings) -> str:
+    return _jmx_exporter.metrics_url(settings.kafka.metrics_port)
 
 
 def version(settings: Settings) -> str | None:
@@ -126,6 +133,7 @@ def _render_config(settings: Settings, logins: dict[str, kafka_client.Login]) ->
     k = settings.kafka
     conf = config_file(settings)
     render("kafka-log4j2.properties", conf.parent / "log4j2.properties", {})
+    render("kafka-metrics.yaml", conf.parent / _jmx_exporter.RULES_FILE, {})
     controller, admin = logins[kafka_client.CONTROLLER], logins["admin"]
     return render(
         "kafka-server.properties",
@@ -142,6 +150,15 @@ def _render_config(settings: Settings, logins: dict[str, kafka_client.Login]) ->
             "admin_password": admin.password,
         },
     )
+
+
+def _command(settings: Settings, java: str, conf: Path) -> list[str]:
+    """The broker's command line: the JVM, the metrics agent (not in the format tool's JVM:
+    it would take the port), the main class and its config."""
+    agent = _jmx_exporter.agent_option(
+        settings.paths.lib, settings.kafka.metrics_port, conf.parent / _jmx_exporter.RULES_FILE
+    )
+    return [*_jvm_base(settings, java), agent, MAIN_CLASS, str(conf)]
 
 
 def _format_storage(settings: Settings, java: str, admin: kafka_client.Login) -> None:
@@ -235,13 +252,14 @@ def _start_kafka(settings: Settings) -> float | None:
         return None
     k = settings.kafka
     require_free(LABEL, k.host, [k.port, k.controller_port], "USERSTREAM_KAFKA__PORT")
+    require_free(LABEL, _jmx_exporter.HOST, [k.metrics_port], "USERSTREAM_KAFKA__METRICS_PORT")
     java = require_java()
     jars.ensure_jars(paths.lib, NAME, log_dir=paths.logs)
+    jars.ensure_jars(paths.lib, _jmx_exporter.JAR_SET, log_dir=paths.logs)
     logins = _ensure_logins(settings)
     conf = _render_config(settings, logins)
     _format_storage(settings, java, logins["admin"])
-    cmd = [*_jvm_base(settings, java), MAIN_CLASS, str(conf)]
-    proc = process.start(paths, NAME, cmd)
+    proc = process.start(paths, NAME, _command(settings, java, conf))
     log.info("kafka starting pid=%s address=%s", proc.pid, address(settings))
     try:
         took = wait_ready(paths, NAME, LABEL, lambda: _answers(settings), timeout=START_TIMEOUT_S)

@@ -35,6 +35,8 @@ class ComponentStatus:
     version: str | None
     healthy: bool
     detail: str
+    #: Where its Prometheus metrics are served (when it runs).
+    metrics_url: str
 
 
 def stack_up(settings: Settings, *, progress: Progress = _log_progress) -> None:
@@ -111,7 +113,7 @@ def _kafka_status(settings: Settings) -> ComponentStatus:
         detail = "answers (topics listed)" if healthy else "running, not answering"
     return ComponentStatus(
         "kafka", proc is not None, proc.pid if proc else None, address,
-        kafka.version(settings), healthy, detail,
+        kafka.version(settings), healthy, detail, kafka.metrics_url(settings),
     )  # fmt: skip
 
 
@@ -134,5 +136,5 @@ def _cassandra_status(settings: Settings) -> ComponentStatus:
             detail = f"running, not answering: {exc.message}"
     return ComponentStatus(
         "cassandra", proc is not None, proc.pid if proc else None, address,
-        version, healthy, detail,
+        version, healthy, detail, cassandra.metrics_url(settings),
     )  # fmt: skip

@@ -47,7 +47,14 @@ from userstream.errors import TransientError
 from userstream.producing.messages import H_INGESTED_AT, H_SOURCE_URL
 from userstream.streaming import records
 from userstream.streaming.dlq import DeadLetters
-from userstream.streaming.schema import BY_COUNTRY_COLUMNS, PROFILE_COLUMNS, REJECT_COLUMNS
+from userstream.streaming.schema import (
+    BY_COUNTRY_COLUMNS,
+    BY_COUNTRY_TABLE,
+    PROFILE_COLUMNS,
+    PROFILES_TABLE,
+    REJECT_COLUMNS,
+    REJECTS_TABLE,
+)
 
 if TYPE_CHECKING:
     from cassandra.cluster import Session
@@ -55,9 +62,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PROFILES_TABLE = "user_profiles"
-BY_COUNTRY_TABLE = "users_by_country"
-REJECTS_TABLE = "user_profiles_rejects"
 #: Requests in flight per writer: with a commit log synced before each acknowledgement, more
 #: only queue up behind the syncs (12 measured best of 6–96 on 2 cores; README: Performance).
 CONCURRENCY = 12
@@ -70,6 +74,11 @@ BACKOFF_MAX_S = 1.0
 PROFILE_WRITE_COLUMNS = (*PROFILE_COLUMNS, "fingerprint")
 #: A reject row's values: its columns, then its time to live (``USING TTL ?``).
 REJECT_WRITE_VALUES = (*REJECT_COLUMNS, "ttl")
+#: The newest stored users a partition reports (the dashboard shows them), and the most
+#: latencies it keeps for the batch's percentiles (evenly spaced ranks of them all).
+NEWEST_USERS = 12
+NEWEST_COLUMNS = ("first_name", "last_name", "country", "picture_thumbnail")
+LATENCY_SAMPLE = 1000
 
 
 def _insert(table: str, columns: Iterable[str]) -> str:
@@ -121,6 +130,12 @@ class Counts:
     reasons: dict[str, int] = field(default_factory=dict)
     #: This partition's time in the worker (judge + Cassandra + DLQ), for the batch's log.
     worker_ms: int = 0
+    #: The last users stored (offset order), at most ``NEWEST_USERS``: id, names, country,
+    #: thumbnail URL, ingested_at (ISO-8601).
+    newest: list[dict[str, Any]] = field(default_factory=list)
+    #: Milliseconds from each stored user's ``ingested_at`` to the moment its write was
+    #: acknowledged, sorted; at most ``LATENCY_SAMPLE`` of them (``sample``).
+    latency_ms: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -129,7 +144,40 @@ class Counts:
             "rejected": self.rejected,
             "reasons": self.reasons,
             "worker_ms": self.worker_ms,
+            "newest": self.newest,
+            "latency_ms": self.latency_ms,
         }
+
+    def note_stored(self, profiles: list[records.Profile], written_at: float) -> None:
+        """``stored``, ``newest`` and ``latency_ms`` from the users just written (epoch s)."""
+        self.stored = len(profiles)
+        latencies = []
+        for profile in profiles:
+            at = profile.columns.get("ingested_at")
+            if at is not None:
+                latencies.append((written_at - at.timestamp()) * 1000)
+        self.latency_ms = sample(sorted(latencies), LATENCY_SAMPLE)
+        self.newest = [_shown(p) for p in profiles[-NEWEST_USERS:]]
+
+
+def _shown(profile: records.Profile) -> dict[str, Any]:
+    """What the dashboard shows of a stored user: never more than a listing's columns."""
+    columns = profile.columns
+    at = columns.get("ingested_at")
+    return {
+        "id": profile.id,
+        **{c: columns.get(c) for c in NEWEST_COLUMNS},
+        "ingested_at": None if at is None else at.isoformat(timespec="milliseconds"),
+    }
+
+
+def sample(ordered: list[float], most: int) -> list[float]:
+    """``ordered`` itself when it has at most ``most`` values, else ``most`` evenly spaced
+    ranks of it (first and last included): its percentiles stay those of the whole."""
+    n = len(ordered)
+    if n <= most:
+        return ordered
+    return [ordered[i * (n - 1) // (most - 1)] for i in range(most)]
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -282,9 +330,10 @@ class _Batch:
             else:
                 copies.setdefault(verdict.id, []).append((record, verdict))
         stored = self._stored_fingerprints(list(copies))
-        stored_ids = self._write_profiles(self._resolve(copies, stored), stored)
+        written = self._write_profiles(self._resolve(copies, stored), stored)
+        counts = Counts(valid=len(batch) - len(self.rejects))
+        counts.note_stored(written, time.time())  # visible in Cassandra from now on
         self._write_rejects()
-        counts = Counts(valid=len(batch) - len(self.rejects), stored=stored_ids)
         counts.rejected = len(self.rejects)
         for _, reason, _ in self.rejects:
             kind = _reason_kind(reason)
@@ -321,8 +370,10 @@ class _Batch:
                 found[str(row.id)] = row.fingerprint
         return found
 
-    def _write_profiles(self, chosen: list[Copy], stored: dict[str, bytes | None]) -> int:
-        """Write both tables; returns the number of users stored. A user Cassandra refuses
+    def _write_profiles(
+        self, chosen: list[Copy], stored: dict[str, bytes | None]
+    ) -> list[records.Profile]:
+        """Write both tables; returns the users stored. A user Cassandra refuses
         (either table) is rejected, and the half of a *new* user that was written is undone
         so ``users_by_country`` never lists a user ``user_profiles`` lacks (or the reverse)."""
         statements: list[Any] = []
@@ -358,7 +409,7 @@ class _Batch:
         for record, profile in chosen:
             if profile.id in refused:
                 self.reject(record, refused[profile.id], profile.columns.get("ingested_at"))
-        return len({p.id for _, p in chosen} - set(refused))
+        return [p for _, p in chosen if p.id not in refused]
 
     def _undo(self, statement: Any, profile: records.Profile) -> Any:
         user_id = uuid.UUID(profile.id)

@@ -51,8 +51,9 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def batch_summary(progress: dict[str, Any], counts: dict[str, int] | None) -> dict[str, Any]:
-    """The fields of a ``StreamingQueryProgress`` (as JSON) that status shows, plus counts."""
+def batch_summary(progress: dict[str, Any], counts: dict[str, Any] | None) -> dict[str, Any]:
+    """The fields of a ``StreamingQueryProgress`` (as JSON) that status shows, plus counts
+    and the batch's latency (``sinks.latency_summary``: p50/p99 ms, ingested → stored)."""
     durations = progress.get("durationMs") or {}
     sources = progress.get("sources") or [{}]
     end_offsets = sources[0].get("endOffset")
@@ -69,4 +70,5 @@ def batch_summary(progress: dict[str, Any], counts: dict[str, int] | None) -> di
         "valid_rows": (counts or {}).get("valid"),
         "rejected_rows": (counts or {}).get("rejected"),
         "stored_rows": (counts or {}).get("stored"),
+        "latency_ms": (counts or {}).get("latency_ms"),
     }

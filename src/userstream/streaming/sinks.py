@@ -12,6 +12,11 @@ parsed once. Where it runs depends on the batch's size:
   drain scales with the executors. The first, bounded ``collect`` is then thrown away; after
   a big batch the next goes to the executors without it.
 
+Beside its counts, each batch reports its latency (p50/p99 ms from each stored user's
+``ingested_at`` to the moment its write was acknowledged, from a bounded sorted sample per
+partition) and its newest stored users (at most ``NEWEST_USERS``); the totals keep the newest
+across batches. The progress file carries both, for the dashboard.
+
 Guarantee: effectively exactly-once into Cassandra. Spark records a micro-batch's offsets
 in the checkpoint before running it and commits it only after this function returns, so a
 crash replays the same offsets, and every write is an upsert keyed by what the record
@@ -24,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,6 +42,7 @@ from userstream.streaming import cassandra_sink
 from userstream.streaming.cassandra_sink import (
     BY_COUNTRY_TABLE,
     MAX_REASON_KINDS,
+    NEWEST_USERS,
     PROFILES_TABLE,
     REJECTS_TABLE,
     SinkConfig,
@@ -88,6 +95,32 @@ def kafka_client_options(settings: Settings) -> dict[str, str]:
     }
 
 
+def latency_summary(ordered: list[float]) -> dict[str, int] | None:
+    """p50 and p99 (nearest rank, ms) of sorted latencies; None when there are none."""
+    if not ordered:
+        return None
+    n = len(ordered)
+    return {
+        "p50": round(ordered[math.ceil(0.5 * n) - 1]),
+        "p99": round(ordered[math.ceil(0.99 * n) - 1]),
+    }
+
+
+def newest_users(*groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``NEWEST_USERS`` latest by ``ingested_at`` of ``groups`` (newest first), each id
+    once (a replayed batch shows its users again)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for user in sorted(
+        (u for group in groups for u in group),
+        key=lambda u: u.get("ingested_at") or "",
+        reverse=True,
+    ):
+        merged.setdefault(user["id"], user)
+        if len(merged) == NEWEST_USERS:
+            break
+    return list(merged.values())
+
+
 def sink_config(settings: Settings) -> SinkConfig:
     """What the workers need, as plain values (it is pickled with every task)."""
     from userstream.store import cassandra_credentials
@@ -129,6 +162,7 @@ class BatchWriter:
             "rejected": 0,
             "batch_ms": 0,
             "reasons": {},
+            "newest": [],
         }
     )
 
@@ -171,6 +205,9 @@ class BatchWriter:
                 counts["reasons"][reason] = counts["reasons"].get(reason, 0) + n
         # The slowest partition's time in the worker; the rest of batch_ms is Spark's.
         counts["worker_ms"] = max((part["worker_ms"] for part in parts), default=0)
+        counts["newest"] = newest_users(*(part["newest"] for part in parts))
+        latencies = sorted(ms for part in parts for ms in part["latency_ms"])
+        counts["latency_ms"] = latency_summary(latencies)
         counts["batch_ms"] = int((time.monotonic() - started) * 1000)
         self._last_rows = counts["valid"] + counts["rejected"]
         self._add(batch_id, counts)
@@ -200,6 +237,7 @@ class BatchWriter:
                 reason = "other"
             reasons[reason] = reasons.get(reason, 0) + delta
         self.totals["batches"] += 0 if replayed else 1
+        self.totals["newest"] = newest_users(counts["newest"], self.totals["newest"])
         self.counts[batch_id] = counts
         # Keep only recent batches; the progress file needs the last one.
         for old in [b for b in self.counts if b < batch_id - 10]:
