@@ -134,6 +134,9 @@ class SparkSettings(BaseModel):
     # `status` calls the stream unhealthy when a micro-batch runs, input waits without a
     # completed batch, or the driver's heartbeat is silent for longer than this.
     unhealthy_after_s: float = Field(default=60.0, gt=0)
+    # The driver's Prometheus metrics on 127.0.0.1 (0: any free port; a taken one falls back
+    # to any free port). `status` shows where.
+    metrics_port: int = Field(default=7073, ge=0, le=65535)
     shuffle_partitions: int = Field(default=2, ge=1)
     # Defaults to <state>/checkpoints/<topic>__<keyspace>.
     checkpoint_dir: Path | None = None

@@ -82,7 +82,7 @@ def _stream_part(settings: Settings, report: dict[str, Any]) -> Part:
         f"{totals.get('stored', 0)} stored, {totals.get('rejected', 0)} rejected since start"
     )
     return Part("spark stream", bool(report.get("healthy")), settings.spark.master,
-                report.get("pid"), detail)  # fmt: skip
+                report.get("pid"), detail, report.get("metrics_url"))  # fmt: skip
 
 
 def _airflow_part(settings: Settings) -> Part:

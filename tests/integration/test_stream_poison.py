@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest_stream import (
     fake_users,
@@ -115,6 +117,31 @@ def test_every_poison_is_one_reject_and_the_stream_keeps_going(settings, cassand
         for h in (dict(m.headers()) for m in read_dlq(settings, len(poison), timeout=30))
     }
     assert reasons == expected
+
+    # The driver's Prometheus metrics count the same, on 127.0.0.1.
+    url = control.report(settings, control.last_progress(settings), None)["metrics_url"]
+    assert url and url.startswith("http://127.0.0.1:"), url
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(
+            urllib.request.urlopen(url, timeout=10).read().decode()
+        )
+        for s in family.samples
+    }
+    stored = ("userstream_stream_rows_total", (("outcome", "stored"), ("table", "user_profiles")))
+    rejected = (
+        "userstream_stream_rows_total",
+        (("outcome", "rejected"), ("table", "user_profiles_rejects")),
+    )
+    assert samples[stored] == len(before + after)
+    assert samples[rejected] == len(poison)
+    rejects_by_reason = sum(
+        v for (name, _), v in samples.items() if name == "userstream_stream_rejects_total"
+    )
+    assert rejects_by_reason == len(poison)
+    assert samples[("userstream_end_to_end_latency_seconds_count", ())] > 0
+    lags = {k: v for k, v in samples.items() if k[0] == "userstream_stream_lag_messages"}
+    assert lags and set(lags.values()) == {0.0}, lags
 
     # Forced retry: the batches with the poison are run again from the checkpoint.
     assert control.stop(settings)

@@ -196,6 +196,7 @@ class Driver:
         if counts is None or batch_id == self._last_batch_id:
             return False
         self._last_batch_id = batch_id
+        self.writer.metrics.record_lag(last)
         summary = {**progress.batch_summary(last, counts), "completed_at": progress.now_iso()}
         self._publish(last_batch=summary, retrying_since=None, error=None)
         return True
@@ -208,6 +209,7 @@ class Driver:
 
         spark = build_session(self.settings)
         self.writer.warm_up()
+        self._publish(metrics_url=self.writer.metrics.serve(self.settings.spark.metrics_port))
         # What is loaded by now lives as long as the driver: keep it out of the collector's
         # scans, and collect less often (a micro-batch allocates ~100 objects per user).
         gc.collect()

@@ -48,6 +48,7 @@ from userstream.streaming.cassandra_sink import (
     SinkConfig,
     write_partition,
 )
+from userstream.streaming.metrics import StreamMetrics
 from userstream.streaming.records import MAX_KEY_BYTES, MAX_MESSAGE_BYTES, MAX_RAW_CHARS
 
 if TYPE_CHECKING:
@@ -171,6 +172,8 @@ class BatchWriter:
     #: Held while ``totals`` changes (Spark's callback thread) and while the driver writes
     #: it to the progress file (its main thread).
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The driver's Prometheus metrics (``streaming/metrics.py``), counted with the totals.
+    metrics: StreamMetrics = field(default_factory=StreamMetrics)
 
     def warm_up(self) -> None:
         """Open the driver's Cassandra session now, so the first micro-batch does not wait
@@ -210,7 +213,7 @@ class BatchWriter:
         counts["latency_ms"] = latency_summary(latencies)
         counts["batch_ms"] = int((time.monotonic() - started) * 1000)
         self._last_rows = counts["valid"] + counts["rejected"]
-        self._add(batch_id, counts)
+        self._add(batch_id, counts, latencies)
         log.info(
             "batch_written batch=%d valid=%d stored=%d rejected=%d ms=%d worker_ms=%d keyspace=%s",
             batch_id,
@@ -222,8 +225,14 @@ class BatchWriter:
             self.settings.cassandra.keyspace,
         )
 
-    def _add(self, batch_id: int, counts: dict[str, Any]) -> None:
+    def _add(
+        self,
+        batch_id: int,
+        counts: dict[str, Any],
+        latencies: list[float] = (),  # type: ignore[assignment]
+    ) -> None:
         with self.lock:
+            self.metrics.record_batch(counts, self.counts.get(batch_id) or {}, latencies)
             self._add_locked(batch_id, counts)
 
     def _add_locked(self, batch_id: int, counts: dict[str, Any]) -> None:

@@ -1,0 +1,123 @@
+"""The stream's Prometheus metrics, served by the driver on 127.0.0.1 (``spark.metrics_port``).
+
+- ``userstream_stream_rows_total{table, outcome}``: users stored in ``user_profiles`` and
+  records written to ``user_profiles_rejects``;
+- ``userstream_stream_rejects_total{reason}``: rejects by reason (without its particulars);
+- ``userstream_stream_batch_duration_seconds``: each micro-batch's write, a histogram;
+- ``userstream_stream_lag_messages{topic, partition}``: messages waiting after the last batch;
+- ``userstream_end_to_end_latency_seconds``: ``ingested_at`` → the write acknowledged, a
+  histogram of each batch's latency sample (at most 1,000 users per partition and batch, so
+  its count is not the number of users: ``rows_total`` is).
+
+A micro-batch replayed in the same driver counts once (the counters take the difference).
+Metrics never stop the stream: a port that cannot be bound is logged and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from userstream.streaming.schema import PROFILES_TABLE, REJECTS_TABLE
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+_LATENCY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+_BATCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+
+class StreamMetrics:
+    """One driver's metrics, in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.rows = Counter(
+            "userstream_stream_rows",
+            "Rows the stream wrote, by table and outcome.",
+            ["table", "outcome"],
+            registry=self.registry,
+        )
+        self.rejects = Counter(
+            "userstream_stream_rejects",
+            "Records rejected, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.batch_duration = Histogram(
+            "userstream_stream_batch_duration_seconds",
+            "Time to write one micro-batch (Spark's read included).",
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.lag = Gauge(
+            "userstream_stream_lag_messages",
+            "Messages of the topic not yet processed, after the last micro-batch.",
+            ["topic", "partition"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "userstream_end_to_end_latency_seconds",
+            "From the producer's ingested_at to the acknowledged write (sampled per batch).",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        # Every series exists from the start, so a dashboard shows 0 rather than nothing.
+        self.rows.labels(PROFILES_TABLE, "stored")
+        self.rows.labels(REJECTS_TABLE, "rejected")
+
+    def serve(self, port: int) -> str | None:
+        """Serve ``/metrics`` on 127.0.0.1:``port`` (0: any free port); the URL, or None
+        when it cannot be served (logged, never raised)."""
+        for candidate in dict.fromkeys((port, 0)):
+            try:
+                server, _ = start_http_server(candidate, addr=HOST, registry=self.registry)
+            except OSError as exc:
+                log.warning("stream_metrics_port_taken port=%d error=%s", candidate, exc)
+                continue
+            return f"http://{HOST}:{server.server_port}/metrics"
+        return None
+
+    def record_batch(
+        self, counts: dict[str, Any], replayed: dict[str, Any], latency_ms: Sequence[float]
+    ) -> None:
+        """Count one written micro-batch (``replayed``: its earlier counts, or empty;
+        ``latency_ms``: its latency sample)."""
+        self.rows.labels(PROFILES_TABLE, "stored").inc(
+            max(0, counts["stored"] - replayed.get("stored", 0))
+        )
+        self.rows.labels(REJECTS_TABLE, "rejected").inc(
+            max(0, counts["rejected"] - replayed.get("rejected", 0))
+        )
+        before = replayed.get("reasons", {})
+        for reason, n in counts["reasons"].items():
+            if n > before.get(reason, 0):
+                self.rejects.labels(reason).inc(n - before.get(reason, 0))
+        self.batch_duration.observe(counts["batch_ms"] / 1000)
+        if not replayed:
+            for ms in latency_ms:
+                self.latency.observe(ms / 1000)
+
+    def record_lag(self, progress: dict[str, Any]) -> None:
+        """Set the lag per partition from a ``StreamingQueryProgress`` (as JSON)."""
+        for source in progress.get("sources") or ():
+            latest, done = _offsets(source.get("latestOffset")), _offsets(source.get("endOffset"))
+            for topic, partitions in latest.items():
+                for partition, end in partitions.items():
+                    behind = max(0, int(end) - int(done.get(topic, {}).get(partition, end)))
+                    self.lag.labels(topic, str(partition)).set(behind)
+
+
+def _offsets(value: Any) -> dict[str, dict[str, int]]:
+    """Kafka source offsets (``{"topic": {"0": 12}}``, as JSON text or parsed)."""
+    import json
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,68 @@
+"""The driver's Prometheus metrics: counted once per batch, lag from Spark's progress, served
+on 127.0.0.1 (and on another port when the configured one is taken)."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from userstream.streaming.metrics import StreamMetrics
+
+
+def _values(metrics: StreamMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client import generate_latest
+
+    text = generate_latest(metrics.registry).decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+STORED = ("userstream_stream_rows_total", (("outcome", "stored"), ("table", "user_profiles")))
+
+
+def test_a_replayed_batch_counts_once() -> None:
+    metrics = StreamMetrics()
+    counts = {"stored": 10, "rejected": 2, "reasons": {"empty value": 2}, "batch_ms": 400}
+    metrics.record_batch(counts, {}, [120.0, 480.0])
+    metrics.record_batch(counts, counts, [120.0, 480.0])  # the same batch, replayed
+    values = _values(metrics)
+    assert values[STORED] == 10
+    assert values[("userstream_stream_rejects_total", (("reason", "empty value"),))] == 2
+    assert values[("userstream_stream_batch_duration_seconds_count", ())] == 2
+    assert values[("userstream_end_to_end_latency_seconds_count", ())] == 2
+    assert values[("userstream_end_to_end_latency_seconds_sum", ())] == 0.6
+
+
+def test_lag_per_partition_comes_from_the_progress() -> None:
+    metrics = StreamMetrics()
+    metrics.record_lag(
+        {
+            "sources": [
+                {
+                    "endOffset": '{"user_topic": {"0": 40, "1": 7}}',
+                    "latestOffset": '{"user_topic": {"0": 45, "1": 7}}',
+                }
+            ]
+        }
+    )
+    values = _values(metrics)
+    lag = "userstream_stream_lag_messages"
+    assert values[(lag, (("partition", "0"), ("topic", "user_topic")))] == 5
+    assert values[(lag, (("partition", "1"), ("topic", "user_topic")))] == 0
+
+
+def test_served_on_loopback_and_a_taken_port_falls_back() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        url = StreamMetrics().serve(port)
+    assert url is not None and url.startswith("http://127.0.0.1:")
+    assert not url.startswith(f"http://127.0.0.1:{port}/")
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        assert b"userstream_stream_rows_total" in reply.read()
