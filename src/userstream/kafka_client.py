@@ -156,6 +156,9 @@ def jaas_config(mechanism: str, login: Login) -> str:
 def spark_options(kafka: KafkaSettings, role: Role) -> dict[str, str]:
     """``kafka.*`` options for Spark's Kafka source or sink (Java client names)."""
     settings = config(kafka, role)
+    # librdkafka also takes the plural spelling; Java clients know only the singular one.
+    if "sasl.mechanisms" in settings:
+        settings.setdefault("sasl.mechanism", settings.pop("sasl.mechanisms"))
     options = {f"kafka.{k}": v for k, v in settings.items() if k not in _LIBRDKAFKA_ONLY}
     if "sasl.username" in settings and "kafka.sasl.jaas.config" not in options:
         login = Login(settings["sasl.username"], settings.get("sasl.password", ""))

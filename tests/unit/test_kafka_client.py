@@ -66,6 +66,25 @@ def test_spark_gets_a_jaas_config_with_the_password_escaped(tmp_path: Path) -> N
     assert options["groupIdPrefix"] == kafka_client.STREAM_GROUP_PREFIX
 
 
+def test_spark_understands_the_plural_mechanism_spelling_of_librdkafka(tmp_path: Path) -> None:
+    settings = load_settings(state_dir=tmp_path)
+    mine = {
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanisms": "PLAIN",
+        "sasl.username": "me",
+        "sasl.password": "pw",
+    }
+    kafka = settings.kafka.model_copy(update={"client_config": mine})
+    options = kafka_client.spark_options(kafka, "stream")
+    assert options["kafka.sasl.mechanism"] == "PLAIN"
+    assert "kafka.sasl.mechanisms" not in options
+    assert options["kafka.sasl.jaas.config"].startswith(
+        "org.apache.kafka.common.security.plain.PlainLoginModule required"
+    )
+    # librdkafka keeps the spelling it was given.
+    assert kafka_client.config(kafka, "stream")["sasl.mechanisms"] == "PLAIN"
+
+
 def test_the_acls_grant_each_role_only_its_topics(tmp_path: Path) -> None:
     kafka = _with_logins(tmp_path).kafka
     granted = {
