@@ -120,46 +120,13 @@ def _lag(
 ) -> int | None:
     """Messages between the last processed batch's end offsets and the topic's end offsets.
 
-    From what ``gather`` already has (``topic_ends`` and the progress file), so no other
-    Kafka client is built; None when no batch has been processed or the ends are unknown.
+    From what ``gather`` already has (``topics.end_offsets`` and the progress file), so no
+    other Kafka client is built; None when no batch has been processed or the ends are unknown.
     """
-    by_partition = lag_by_partition(settings, topics, state)
+    from userstream.streaming.control import lag_from
+
+    by_partition = lag_from(settings, topics, state)
     return None if by_partition is None else sum(by_partition.values())
-
-
-def lag_by_partition(
-    settings: Settings, topics: dict[str, dict[str, int]], state: dict[str, Any]
-) -> dict[int, int] | None:
-    batch = state.get("last_batch") or {}
-    done = (batch.get("end_offsets") or {}).get(settings.kafka.topic)
-    ends = topics.get(settings.kafka.topic)
-    if not done or not ends:
-        return None
-    return {int(p): max(0, ends[str(p)] - int(o)) for p, o in done.items() if str(p) in ends}
-
-
-def topic_ends(settings: Settings, admin: Any = None) -> dict[str, dict[str, int]]:
-    """End offsets of the topic and its DLQ: topic → partition (str) → offset.
-
-    ``admin``: an ``AdminClient`` to reuse (one is built when None)."""
-    from confluent_kafka import TopicPartition
-
-    from userstream.topics import admin_client
-
-    ends: dict[str, dict[str, int]] = {}
-    admin = admin or admin_client(settings.kafka)
-    meta = admin.list_topics(timeout=5)
-    wanted = [t for t in (settings.kafka.topic, settings.kafka.dlq_topic) if t in meta.topics]
-    if not wanted:
-        return ends
-    from confluent_kafka.admin import OffsetSpec
-
-    request = {
-        TopicPartition(t, p): OffsetSpec.latest() for t in wanted for p in meta.topics[t].partitions
-    }
-    for tp, future in admin.list_offsets(request, request_timeout=5).items():
-        ends.setdefault(tp.topic, {})[str(tp.partition)] = future.result().offset
-    return ends
 
 
 def _row_counts(settings: Settings) -> tuple[int | None, int | None]:
@@ -215,14 +182,15 @@ def gather(settings: Settings) -> PipelineStatus:
             return None
 
     from userstream.streaming import control
+    from userstream.topics import end_offsets
 
     # Read once: the stream's part, the last batch and the lag all come from it.
     state = probe("stream progress", control.last_progress, settings) or {}
     status.parts.extend(probe("kafka/cassandra", _stack_parts, settings) or [])
     # Asked whether or not a local process is healthy: the clients may point at an
     # external cluster. A broker or node that does not answer becomes a note.
-    status.topics = probe("topics", topic_ends, settings) or {}
-    lag = probe("lag", lag_by_partition, settings, status.topics, state)
+    status.topics = probe("topics", end_offsets, settings.kafka) or {}
+    lag = probe("lag", control.lag_from, settings, status.topics, state)
     status.lag = None if lag is None else sum(lag.values())
     status.stream = probe("stream", control.report, settings, state, lag)
     status.parts.append(

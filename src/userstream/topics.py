@@ -201,3 +201,23 @@ def _wait_for_leaders(
                 hint="Check the broker's log; retry when it is healthy.",
             )
         time.sleep(0.2)
+
+
+def end_offsets(
+    kafka: KafkaSettings, admin: AdminClient | None = None
+) -> dict[str, dict[str, int]]:
+    """End offsets of the topic and its DLQ (those that exist): topic → partition (str) →
+    offset. ``admin``: a client to reuse (one is built when None). Raises ``KafkaException``."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    admin = admin or admin_client(kafka)
+    meta = admin.list_topics(timeout=5)
+    wanted = [t for t in (kafka.topic, kafka.dlq_topic) if t in meta.topics]
+    request = {
+        TopicPartition(t, p): OffsetSpec.latest() for t in wanted for p in meta.topics[t].partitions
+    }
+    ends: dict[str, dict[str, int]] = {}
+    for tp, future in (admin.list_offsets(request, request_timeout=5) if request else {}).items():
+        ends.setdefault(tp.topic, {})[str(tp.partition)] = future.result().offset
+    return ends

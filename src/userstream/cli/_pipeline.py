@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import sys
 import time
-from types import FrameType
-from typing import NoReturn
 
 import typer
 from rich.console import Console, Group
@@ -198,22 +195,13 @@ def dashboard(
 
     `userstream up` starts it in the background; `userstream down` stops it.
     """
+    from userstream.cli import _foreground as foreground
     from userstream.dashboard.server import Dashboard
 
     _narrated()
     board = Dashboard(load_settings(), port)
     board.bind()
-    # Stopped by `process.stop` (SIGTERM) as well as by Ctrl-C: leave the same clean way.
-    signal.signal(signal.SIGTERM, _interrupt)
-    out.print(f"dashboard: serving {board.url} (Ctrl-C to stop)", highlight=False)
-    try:
-        board.serve()
-    except KeyboardInterrupt:
-        out.print("dashboard: stopped", highlight=False)
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
-    raise KeyboardInterrupt
+    foreground.serve("dashboard", board.url, board.serve, out)
 
 
 def bootstrap() -> None:

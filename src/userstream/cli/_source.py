@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
-from types import FrameType
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -77,6 +75,7 @@ def fake_api(
     ] = 0.0,
 ) -> None:
     # Imported here so `userstream --help` stays fast.
+    from userstream.cli import _foreground as foreground
     from userstream.config import load_settings
     from userstream.source.fake_server import FakeApiServer
     from userstream.source.faults import Faults
@@ -100,14 +99,4 @@ def fake_api(
         faults=faults,
     )
     server.bind()
-    # Stopped by `process.stop` (SIGTERM) as well as by Ctrl-C: leave the same clean way.
-    signal.signal(signal.SIGTERM, _interrupt)
-    err.print(f"fake-api: serving {server.url} (Ctrl-C to stop)", highlight=False)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        err.print("fake-api: stopped", highlight=False)
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
-    raise KeyboardInterrupt
+    foreground.serve("fake-api", server.url, server.serve_forever, err)

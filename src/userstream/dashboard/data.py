@@ -141,8 +141,8 @@ def assemble(
     """The JSON document the page renders (``/api/snapshot``).
 
     ``status`` is ``PipelineStatus.as_dict()`` (None until the first one is gathered),
-    ``state`` the stream's progress file, ``ends`` and ``lag`` from ``status.topic_ends``
-    and ``status.lag_by_partition``.
+    ``state`` the stream's progress file, ``ends`` and ``lag`` from ``topics.end_offsets``
+    and ``control.lag_from``.
     """
     status = status or {}
     totals = state.get("totals") or {}

@@ -130,18 +130,18 @@ class Sampler:
 
     def fast(self) -> None:
         """The progress file, the topic's end offsets, the lag; a sample for the rates."""
-        from userstream.status import lag_by_partition, topic_ends
         from userstream.streaming import control
-        from userstream.topics import admin_client
+        from userstream.streaming.control import lag_from
+        from userstream.topics import admin_client, end_offsets
 
         s, notes = self.settings, list[str]()
         state = self._probe(notes, "stream progress", control.last_progress, s) or {}
         if self._admin is None:
             self._admin = self._probe(notes, "kafka", admin_client, s.kafka)
         ends = None if self._admin is None else self._probe(
-            notes, "topics", topic_ends, s, self._admin
+            notes, "topics", end_offsets, s.kafka, self._admin
         )  # fmt: skip
-        lag = None if ends is None else lag_by_partition(s, ends, state)
+        lag = None if ends is None else lag_from(s, ends, state)
         totals = state.get("totals") or {}
         topic = (ends or {}).get(s.kafka.topic)
         now = time.time()

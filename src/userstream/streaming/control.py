@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from userstream import kafka_client
 from userstream.config import Settings
 from userstream.errors import TerminalError, TransientError
 from userstream.stack import process
@@ -343,30 +342,32 @@ def lag(settings: Settings, state: dict[str, Any] | None = None) -> dict[int, in
     None when no batch has been processed yet. Raises ``TransientError`` when Kafka does
     not answer.
     """
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
+    from confluent_kafka import KafkaException
+
+    from userstream.topics import end_offsets
 
     state = state if state is not None else progress.read(settings)
-    batch = (state or {}).get("last_batch") or {}
-    ends = (batch.get("end_offsets") or {}).get(settings.kafka.topic)
-    if not ends:
+    if not ((state or {}).get("last_batch") or {}).get("end_offsets"):
         return None
-    config: dict[str, Any] = {
-        **kafka_client.config(settings.kafka, "admin"),
-        "group.id": f"userstream-status-{os.getpid()}",
-        "enable.auto.commit": False,
-    }
-    consumer = Consumer(config)
     try:
-        result = {}
-        for partition, done in sorted(ends.items(), key=lambda kv: int(kv[0])):
-            tp = TopicPartition(settings.kafka.topic, int(partition))
-            _, high = consumer.get_watermark_offsets(tp, timeout=10)
-            result[int(partition)] = max(0, high - int(done))
-        return result
+        ends = end_offsets(settings.kafka)
     except KafkaException as exc:
         raise TransientError(
             f"Kafka at {settings.kafka.bootstrap_servers} did not report the topic's end offsets.",
             hint="Check that the broker is up (`userstream stack status`).",
         ) from exc
-    finally:
-        consumer.close()
+    return lag_from(settings, ends, state or {})
+
+
+def lag_from(
+    settings: Settings, ends: dict[str, dict[str, int]], state: dict[str, Any]
+) -> dict[int, int] | None:
+    """``lag`` from end offsets already fetched (``topics.end_offsets``); None when no batch
+    has been processed yet or the topic's ends are unknown."""
+    done = ((state.get("last_batch") or {}).get("end_offsets") or {}).get(settings.kafka.topic)
+    topic_ends = ends.get(settings.kafka.topic)
+    if not done or not topic_ends:
+        return None
+    return {
+        int(p): max(0, topic_ends[str(p)] - int(o)) for p, o in done.items() if str(p) in topic_ends
+    }

@@ -15,6 +15,7 @@ Metrics never stop the stream: a port that cannot be bound is logged and skipped
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -113,8 +114,6 @@ class StreamMetrics:
 
 def _offsets(value: Any) -> dict[str, dict[str, int]]:
     """Kafka source offsets (``{"topic": {"0": 12}}``, as JSON text or parsed)."""
-    import json
-
     if isinstance(value, str):
         try:
             value = json.loads(value)
