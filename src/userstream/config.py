@@ -137,6 +137,12 @@ class SparkSettings(BaseModel):
     # The driver's Prometheus metrics on 127.0.0.1 (0: any free port; a taken one falls back
     # to any free port). `status` shows where.
     metrics_port: int = Field(default=7073, ge=0, le=65535)
+    # Where the metrics listen: loopback unless a container network must reach them
+    # (docker-compose.yml sets 0.0.0.0 in the Airflow container; the port is not published).
+    metrics_host: str = "127.0.0.1"
+    # Spark's web UI (jobs, stages, the streaming query's batches). With a local master it
+    # listens on 127.0.0.1 only; a taken port falls back to the next ones. 0: no UI.
+    ui_port: int = Field(default=4040, ge=0, le=65535)
     shuffle_partitions: int = Field(default=2, ge=1)
     # Defaults to <state>/checkpoints/<topic>__<keyspace>.
     checkpoint_dir: Path | None = None

@@ -57,6 +57,8 @@ class UpReport:
     airflow_password_file: Path
     airflow_password_created: bool
     dashboard_url: str
+    #: Spark's web UI, once the driver has published it (None: off, or not yet started).
+    spark_ui_url: str | None = None
 
 
 def _start_fake_api(settings: Settings, say: Say) -> str:
@@ -200,9 +202,11 @@ def up(settings: Settings, *, source: str, say: Say, trigger_first_run: bool = T
         say(f"airflow: {PIPELINE_DAG} unpaused, first run {run.get('dag_run_id')} triggered")
     say("6/6 dashboard")
     dashboard = _start_dashboard(settings, say)
+    ui_url = control.report(settings, control.last_progress(settings), None).get("ui_url")
     return UpReport(
-        choice, info.url, info.username, info.password_file, info.password_created, dashboard
-    )
+        choice, info.url, info.username, info.password_file, info.password_created, dashboard,
+        ui_url,
+    )  # fmt: skip
 
 
 def down(settings: Settings, *, say: Say) -> None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from userstream.config import Settings
 from userstream.errors import ConfigError, TransientError
-from userstream.metrics import producer_metrics
+from userstream.metrics import producer_metrics, record_run
 from userstream.producing import messages
 from userstream.producing.plan import page_sequence, page_size
 from userstream.producing.progress import ProgressLine
@@ -200,6 +200,12 @@ def run_producer(
         sink.flush(kafka.delivery_timeout_ms / 1000 + _FLUSH_MARGIN_S)
         summary = _summary(sink, fetched, n_pages, started, seed, source_url, stop.is_set())
         summary.results, summary.start_page, summary.count = results, start_page, count
+        if sink.fatal is not None and not summary.failed:
+            summary.failed = summary.fetched - summary.produced - summary.dead_lettered
+            summary.errors.insert(0, f"fatal producer error: {sink.fatal.str()}")
+        counts = {"fetched": summary.fetched, "produced": summary.produced,
+                  "dead_lettered": summary.dead_lettered, "failed": summary.failed}  # fmt: skip
+        record_run(settings.paths, kafka.topic, counts, summary.pages)
         log.log(
             logging.WARNING if summary.failed else logging.INFO,
             "produce_done fetched=%d produced=%d dlq=%d failed=%d pages=%d seconds=%.2f "
@@ -214,9 +220,6 @@ def run_producer(
             summary.seed,
             summary.stopped,
         )
-    if sink.fatal is not None and not summary.failed:
-        summary.failed = summary.fetched - summary.produced - summary.dead_lettered
-        summary.errors.insert(0, f"fatal producer error: {sink.fatal.str()}")
     if summary.failed or sink.fatal is not None:
         raise ProduceError(summary)
     return summary

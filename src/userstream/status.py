@@ -27,6 +27,8 @@ class Part:
     detail: str = ""
     #: Where its Prometheus metrics are served, when it serves them.
     metrics_url: str | None = None
+    #: Its own web page, when it has one (Spark's UI for the stream).
+    ui_url: str | None = None
 
 
 @dataclass
@@ -82,7 +84,8 @@ def _stream_part(settings: Settings, report: dict[str, Any]) -> Part:
         f"{totals.get('stored', 0)} stored, {totals.get('rejected', 0)} rejected since start"
     )
     return Part("spark stream", bool(report.get("healthy")), settings.spark.master,
-                report.get("pid"), detail, report.get("metrics_url"))  # fmt: skip
+                report.get("pid"), detail, report.get("metrics_url"),
+                report.get("ui_url"))  # fmt: skip
 
 
 def _airflow_part(settings: Settings) -> Part:

@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from userstream.config import load_settings
 
@@ -195,6 +196,7 @@ def test_up_lands_users_status_reports_them_and_down_stops_everything(
         assert f"127.0.0.1:{airflow_port}" in up.stdout
         dashboard_url = f"http://127.0.0.1:{dashboard_port}/"
         assert dashboard_url in up.stdout
+        assert "Spark UI       http://127.0.0.1:" in up.stdout, up.stdout
 
         stored = 0
         deadline = time.monotonic() + 900
@@ -229,6 +231,20 @@ def test_up_lands_users_status_reports_them_and_down_stops_everything(
             with urllib.request.urlopen(url, timeout=30) as reply:
                 assert b"jvm_memory" in reply.read(), url
         assert report["rows_stored"] >= stored
+        # Spark's UI, on 127.0.0.1 (the listener check above covers every interface).
+        ui = parts["spark stream"]["ui_url"]
+        assert ui and ui.startswith("http://127.0.0.1:"), parts["spark stream"]
+        with urllib.request.urlopen(f"{ui}/api/v1/applications", timeout=30) as reply:
+            assert [a["name"] for a in json.load(reply)] == [settings.spark.app_name]
+        # The producer runs of the DAG's tasks, served by the dashboard for Prometheus.
+        with urllib.request.urlopen(f"{dashboard_url}metrics", timeout=30) as reply:
+            produced = {
+                s.labels["topic"]: s.value
+                for family in text_string_to_metric_families(reply.read().decode())
+                for s in family.samples
+                if s.name == "userstream_producer_users_total" and s.labels["outcome"] == "produced"
+            }
+        assert produced.get(topic, 0) > 0, produced
         assert report["topics"][topic], "status shows no end offsets for the topic"
         assert sum(report["topics"][topic].values()) >= report["rows_stored"]
     finally:

@@ -38,7 +38,10 @@ def test_kafka_runs_kraft_without_zookeeper() -> None:
     assert "zookeeper" not in (REPO / "docker-compose.yml").read_text().lower()
 
 
-@pytest.mark.parametrize("name", ["kafka", "cassandra", "spark-master", "spark-worker", "airflow"])
+@pytest.mark.parametrize(
+    "name",
+    ["kafka", "cassandra", "spark-master", "spark-worker", "airflow", "prometheus", "grafana"],
+)
 def test_long_running_services_have_health_checks(name: str) -> None:
     check = SERVICES[name]["healthcheck"]
     assert check["test"], name
@@ -197,4 +200,33 @@ def test_images_run_exactly_the_versions_of_the_local_stack() -> None:
     for name, service in SERVICES.items():
         if not service["image"].startswith("userstream-app:"):  # ours, built from the repo
             tag = service["image"].rsplit(":", 1)[1]
-            assert re.match(r"\d+\.\d+", tag), f"{name} floats: {service['image']}"
+            assert re.match(r"v?\d+\.\d+", tag), f"{name} floats: {service['image']}"
+
+
+def test_prometheus_and_grafana_run_pinned_on_loopback_with_the_repository_config() -> None:
+    prometheus, grafana = SERVICES["prometheus"], SERVICES["grafana"]
+    assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", prometheus["image"])
+    assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", grafana["image"])
+    assert prometheus["ports"] == ["127.0.0.1:9090:9090"]
+    assert grafana["ports"] == ["127.0.0.1:3000:3000"]
+    # What they read is the repository's monitoring/ folder (tests/unit/test_monitoring.py
+    # checks its contents), read-only.
+    for service in (prometheus, grafana):
+        for mount in service["volumes"]:
+            source, _target, *mode = mount.split(":")
+            if source.startswith("./"):
+                assert (REPO / source).exists(), mount
+                assert mode == ["ro"], mount
+    targets = {m.split(":")[1]: m.split(":")[0] for m in prometheus["volumes"]}
+    assert targets["/etc/prometheus/prometheus.yml"] == "./monitoring/prometheus-compose.yml"
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
+    assert grafana["depends_on"]["prometheus"]["condition"] == "service_healthy"
+
+
+def test_grafana_asks_for_a_login_whose_password_has_no_default() -> None:
+    env = _env(SERVICES["grafana"])
+    # Only from .env: compose refuses to start without it (the form is checked by
+    # test_no_secret_has_a_committed_default, the effect by the compose-go test).
+    assert env["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"

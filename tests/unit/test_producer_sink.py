@@ -21,14 +21,14 @@ def _sink(**update: object) -> KafkaSink:
 
 def test_messages_that_time_out_are_counted_as_failed_after_flush() -> None:
     sink = _sink(delivery_timeout_ms=1000)
-    before = producer_metrics().delivery_failures._value.get()
+    before = producer_metrics().failed._value.get()
     for i in range(5):
         sink.send(f"k{i}".encode(), b"{}", [], dlq=i == 4)
     sink.flush(30)
     assert (sink.counts.produced, sink.counts.dead_lettered, sink.counts.failed) == (0, 0, 5)
     assert sink.counts.errors and "t_unit" in sink.counts.errors[0]
     assert sink.counts.deliveries == []
-    assert producer_metrics().delivery_failures._value.get() == before + 5
+    assert producer_metrics().failed._value.get() == before + 5
 
 
 def test_a_flush_that_times_out_purges_and_counts_what_is_left() -> None:

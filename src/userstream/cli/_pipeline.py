@@ -57,11 +57,17 @@ def up(
     if report.airflow_password_created:
         login += " (generated just now; it is shown nowhere else)"
     sample = f"SELECT * FROM {ks}.user_profiles LIMIT 10"  # noqa: S608 - shown, not run
+    spark_ui = (
+        "off (USERSTREAM_SPARK__UI_PORT=0)"
+        if not settings.spark.ui_port
+        else ("starting: `userstream status` shows it")
+    )
     out.print(
         f"\n[green]userstream is up[/green] in {time.monotonic() - started:.0f}s. Users come from "
         f"{report.source.description}.\n"
         f"  Dashboard      {report.dashboard_url}  (live; no login, on this machine only)\n"
         f"  Airflow UI     {report.airflow_url}  ({login})\n"
+        f"  Spark UI       {report.spark_ui_url or spark_ui}\n"
         f"  Kafka          {settings.kafka.bootstrap_servers}  topic {settings.kafka.topic}\n"
         f"  Cassandra      {', '.join(settings.cassandra.hosts)}:{settings.cassandra.port}  "
         f"keyspace {ks}\n"
@@ -113,6 +119,7 @@ def _render(status: PipelineStatus) -> Group:
         sick = "[red]unhealthy[/red]" if p.pid else "[red]down[/red]"
         health = "[green]healthy[/green]" if p.healthy else sick
         detail = f"{p.detail}  metrics {p.metrics_url}" if p.metrics_url else p.detail
+        detail = f"{detail}  UI {p.ui_url}" if p.ui_url else detail
         parts.add_row(p.name, health, p.address, str(p.pid or ""), detail)
     data = Table(show_header=False, box=None)
     for topic, ends in status.topics.items():

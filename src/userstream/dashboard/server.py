@@ -2,7 +2,8 @@
 
 Routes: ``/`` the page, ``/static/…`` its script, styles and the vendored Chart.js,
 ``/api/snapshot`` the data (``data.assemble``, refreshed by ``probes.Sampler``),
-``/portraits/<id>`` a shown user's picture (``portraits``), ``/healthz``. Read-only: every
+``/portraits/<id>`` a shown user's picture (``portraits``), ``/healthz``, and ``/metrics``:
+the producer runs' counts for Prometheus (``metrics.record_run``). Read-only: every
 route is a GET. Requests naming another host than the loopback are refused (a web page
 cannot reach it through DNS rebinding), and the page may load nothing from elsewhere
 (Content-Security-Policy).
@@ -34,6 +35,7 @@ from userstream.config import Settings
 from userstream.dashboard.portraits import Portraits
 from userstream.dashboard.probes import FAST_S, SLOW_S, Sampler
 from userstream.errors import ConfigError
+from userstream.metrics import runs_file
 from userstream.pipeline import DASHBOARD_HOST, dashboard_name, dashboard_url
 from userstream.stack import process
 
@@ -64,7 +66,7 @@ class _SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def build_app(sampler: Sampler, portraits: Portraits) -> Starlette:
+def build_app(sampler: Sampler, portraits: Portraits, producer_runs: Path) -> Starlette:
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
 
@@ -76,6 +78,14 @@ def build_app(sampler: Sampler, portraits: Portraits) -> Starlette:
             sampler.snapshot(), media_type="application/json", headers={"cache-control": "no-store"}
         )
 
+    def metrics(request: Request) -> Response:  # sync: a file read
+        try:
+            body = producer_runs.read_text()
+        except FileNotFoundError:
+            body = ""  # no producer run yet
+        # The classic text format (what ``generate_latest`` writes), which every Prometheus reads.
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
     def portrait(request: Request) -> Response:  # sync: Starlette runs it in a thread
         user_id = str(request.path_params["user_id"])[:64]
         body, kind = portraits.get(user_id, sampler.user(user_id))
@@ -86,6 +96,7 @@ def build_app(sampler: Sampler, portraits: Portraits) -> Starlette:
             Route("/", index),
             Route("/healthz", healthz),
             Route("/api/snapshot", snapshot),
+            Route("/metrics", metrics),
             Route("/portraits/{user_id}", portrait),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
@@ -190,7 +201,7 @@ class Dashboard:
         sampler = Sampler(self.settings, fast_s=self.fast_s, slow_s=self.slow_s)
         portraits = Portraits()
         config = uvicorn.Config(
-            build_app(sampler, portraits),
+            build_app(sampler, portraits, runs_file(self.settings.paths)),
             log_level="warning",
             access_log=False,
             lifespan="off",

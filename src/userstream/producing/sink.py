@@ -272,7 +272,7 @@ class KafkaSink:
     def _fail(self, text: str) -> None:
         self.counts.failed += 1
         self.counts.note_error(text)
-        self._metrics.delivery_failures.inc()
+        self._metrics.failed.inc()
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         held = self._in_flight.pop(msg.topic() or "", msg.key())

@@ -249,6 +249,7 @@ def report(
         "supervisor_pid": proc.pid if supervised and proc is not None else None,
         "state": state.get("state"),
         "metrics_url": state.get("metrics_url") if pid else None,
+        "ui_url": state.get("ui_url") if pid else None,
         **verdict.as_dict(),
         "last_batch": state.get("last_batch"),
         "totals": state.get("totals"),

@@ -209,7 +209,12 @@ class Driver:
 
         spark = build_session(self.settings)
         self.writer.warm_up()
-        self._publish(metrics_url=self.writer.metrics.serve(self.settings.spark.metrics_port))
+        self._publish(
+            metrics_url=self.writer.metrics.serve(
+                self.settings.spark.metrics_port, self.settings.spark.metrics_host
+            ),
+            ui_url=spark.sparkContext.uiWebUrl,  # None when the UI is off
+        )
         # What is loaded by now lives as long as the driver: keep it out of the collector's
         # scans, and collect less often (a micro-batch allocates ~100 objects per user).
         gc.collect()

@@ -70,16 +70,17 @@ class StreamMetrics:
         self.rows.labels(PROFILES_TABLE, "stored")
         self.rows.labels(REJECTS_TABLE, "rejected")
 
-    def serve(self, port: int) -> str | None:
-        """Serve ``/metrics`` on 127.0.0.1:``port`` (0: any free port); the URL, or None
+    def serve(self, port: int, host: str = HOST) -> str | None:
+        """Serve ``/metrics`` on ``host``:``port`` (0: any free port); the URL, or None
         when it cannot be served (logged, never raised)."""
         for candidate in dict.fromkeys((port, 0)):
             try:
-                server, _ = start_http_server(candidate, addr=HOST, registry=self.registry)
+                server, _ = start_http_server(candidate, addr=host, registry=self.registry)
             except OSError as exc:
                 log.warning("stream_metrics_port_taken port=%d error=%s", candidate, exc)
                 continue
-            return f"http://{HOST}:{server.server_port}/metrics"
+            shown = HOST if host in ("0.0.0.0", "::") else host  # noqa: S104 - compared
+            return f"http://{shown}:{server.server_port}/metrics"
         return None
 
     def record_batch(

@@ -66,6 +66,7 @@ def batch_summary(progress: dict[str, Any], counts: dict[str, Any] | None) -> di
         "input_rows_per_second": progress.get("inputRowsPerSecond"),
         "processed_rows_per_second": progress.get("processedRowsPerSecond"),
         "batch_duration_ms": durations.get("triggerExecution"),
+        "durations_ms": durations,
         "end_offsets": end_offsets,
         "valid_rows": (counts or {}).get("valid"),
         "rejected_rows": (counts or {}).get("rejected"),

@@ -1,5 +1,8 @@
 """The job's SparkSession: the Kafka source's jars from the state folder, safe defaults.
 
+With a local master everything the driver serves (its RPC and Spark's web UI) listens on
+127.0.0.1 only.
+
 The jars are handed to Spark as a ``spark.jars`` list built from
 ``<state>/lib/spark-connectors`` (fetched from Maven Central once, never through Ivy at
 run time). Cassandra is written from the Python workers (``cassandra_sink``), so no
@@ -46,7 +49,12 @@ def spark_conf(settings: Settings, *, jars: list[str]) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         # Bad values become null for that column (then validated), never a failed batch.
         "spark.sql.ansi.enabled": "false",
-        "spark.ui.enabled": "false",
+        # The web UI (0: off). It keeps a bounded history of a stream that runs for days.
+        "spark.ui.enabled": "true" if s.ui_port else "false",
+        "spark.ui.port": str(s.ui_port or 4040),
+        "spark.ui.retainedJobs": "200",
+        "spark.ui.retainedStages": "200",
+        "spark.sql.ui.retainedExecutions": "200",
         # The console progress bar is noise in a log file.
         "spark.ui.showConsoleProgress": "false",
         # Python workers are kept between tasks: each keeps its Cassandra session.
@@ -75,6 +83,8 @@ def build_session(settings: Settings) -> SparkSession:
         # The workers must run this interpreter (it has our package); pyspark reads the
         # variable, not the conf, in local mode.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        # Spark's web UI binds to SPARK_LOCAL_IP (every interface without it).
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)

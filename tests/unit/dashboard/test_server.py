@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
+from userstream.config import StatePaths
 from userstream.dashboard.portraits import Portraits, initials_svg
 from userstream.dashboard.server import build_app
+from userstream.metrics import record_run, runs_file
 
 JPEG = b"\xff\xd8\xff\xe0 a tiny jpeg"
 ADA = {
@@ -63,8 +67,29 @@ class _Client:
         return self.request("POST", path, **kwargs)
 
 
-def _client(portraits: Portraits, users: dict[str, dict[str, Any]] | None = None) -> _Client:
-    return _Client(build_app(_Sampler(users or {}), portraits))  # type: ignore[arg-type]
+def _client(
+    portraits: Portraits,
+    users: dict[str, dict[str, Any]] | None = None,
+    producer_runs: Path = Path("/nonexistent/producer.prom"),
+) -> _Client:
+    return _Client(build_app(_Sampler(users or {}), portraits, producer_runs))  # type: ignore[arg-type]
+
+
+def test_metrics_serve_the_producer_runs(tmp_path: Path) -> None:
+    paths = StatePaths(tmp_path)
+    client = _client(Portraits(), producer_runs=runs_file(paths))
+    empty = client.get("/metrics")
+    assert empty.status_code == 200 and empty.text == ""  # before any run
+    record_run(paths, "t", {"fetched": 5, "produced": 4, "dead_lettered": 1, "failed": 0}, 1)
+    answer = client.get("/metrics")
+    assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(answer.text)
+        for s in family.samples
+    }
+    produced = ("userstream_producer_users_total", (("outcome", "produced"), ("topic", "t")))
+    assert samples[produced] == 4
 
 
 def test_the_page_its_assets_and_data_are_served_with_a_strict_policy() -> None:

@@ -19,20 +19,25 @@ def test_local_master_binds_loopback_and_lists_jars(tmp_path):
     assert conf["spark.jars"] == "/a/x.jar,/a/y.jar"
     assert "spark.jars.packages" not in conf
     assert conf["spark.driver.bindAddress"] == "127.0.0.1"
-    assert conf["spark.ui.enabled"] == "false"
+    assert conf["spark.ui.enabled"] == "true" and conf["spark.ui.port"] == "4040"
     # Cassandra is written from the Python workers: no Cassandra setting, no password.
     assert not [k for k in conf if "cassandra" in k or "password" in k]
     assert conf["spark.sql.session.timeZone"] == "UTC"
 
 
+def test_ui_port_zero_switches_the_ui_off(tmp_path):
+    conf = spark_conf(_settings(tmp_path, ui_port=0), jars=[])
+    assert conf["spark.ui.enabled"] == "false"
+
+
 def test_cluster_master_does_not_bind_loopback_and_user_conf_wins(tmp_path):
     s = _settings(tmp_path, master="spark://spark-master:7077",
-                  conf={"spark.executor.memory": "4g", "spark.ui.enabled": "true"})  # fmt: skip
+                  conf={"spark.executor.memory": "4g", "spark.ui.enabled": "false"})  # fmt: skip
     conf = spark_conf(s, jars=[])
     assert "spark.driver.bindAddress" not in conf
     assert "spark.driver.host" not in conf
     assert conf["spark.executor.memory"] == "4g"
-    assert conf["spark.ui.enabled"] == "true"
+    assert conf["spark.ui.enabled"] == "false"
 
 
 def test_progress_round_trip_is_atomic(tmp_path):
@@ -58,6 +63,8 @@ def test_batch_summary_from_a_real_progress():
     }  # fmt: skip
     summary = progress.batch_summary(real, {"valid": 149, "rejected": 1, "stored": 149})
     assert summary["batch_id"] == 7
+    # Where the batch's time went, as Spark measured it.
+    assert summary["durations_ms"] == {"addBatch": 4000, "triggerExecution": 4980}
     assert summary["batch_duration_ms"] == 4980
     assert summary["end_offsets"] == {"t": {"0": 85, "1": 87}}
     assert (summary["valid_rows"], summary["rejected_rows"]) == (149, 1)
