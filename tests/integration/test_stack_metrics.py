@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -217,3 +218,79 @@ def test_exporters_listen_on_loopback_only_and_show_no_secret(metered: Settings)
         assert not port_open("127.0.0.2", port)
         text, _ = _scrape(port)
         assert not [s for s in secrets if s in text], f"a generated secret in {name}'s metrics"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_prometheus_scrapes_the_stack_with_the_projects_config_and_rules(
+    metered: Settings, tmp_path: Path
+) -> None:
+    """A real Prometheus, started with ``monitoring/prometheus.yml`` and its alert rules
+    (only the ports moved to this stack's), finds Kafka and Cassandra up and loads every rule."""
+    import shutil
+    import signal
+    import subprocess
+
+    import yaml
+
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.skip("no prometheus binary (Debian/Ubuntu: apt-get install prometheus)")
+    monitoring = Path(__file__).parents[2] / "monitoring"
+    config = yaml.safe_load((monitoring / "prometheus.yml").read_text())
+    config["global"]["scrape_interval"] = config["global"]["evaluation_interval"] = "1s"
+    ports = {"kafka": metered.kafka.metrics_port, "cassandra": metered.cassandra.metrics_port}
+    for job in config["scrape_configs"]:
+        if job["job_name"] in ports:
+            job["static_configs"] = [{"targets": [f"127.0.0.1:{ports[job['job_name']]}"]}]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    shutil.copy(monitoring / "alerts.yml", tmp_path / "alerts.yml")
+    api = f"127.0.0.1:{_free_port()}"
+    server = subprocess.Popen(
+        [binary, f"--config.file={tmp_path / 'prometheus.yml'}",
+         f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address={api}"],
+        stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("w"),
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        health: dict[str, str] = {}
+        while time.monotonic() < deadline and not (
+            health.get("kafka") == health.get("cassandra") == "up"
+        ):
+            time.sleep(1)
+            assert server.poll() is None, (tmp_path / "prometheus.log").read_text()[-2000:]
+            with contextlib.suppress(httpx.HTTPError):
+                targets = httpx.get(f"http://{api}/api/v1/targets", timeout=5).json()
+                health = {t["labels"]["job"]: t["health"] for t in targets["data"]["activeTargets"]}
+        assert health.get("kafka") == health.get("cassandra") == "up", health
+        assert set(health) == {"kafka", "cassandra", "stream", "dashboard"}
+        heap = httpx.get(
+            f"http://{api}/api/v1/query",
+            params={"query": 'jvm_memory_used_bytes{area="heap",job="cassandra"}'},
+            timeout=10,
+        ).json()
+        assert heap["data"]["result"], heap
+        rules: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # every rule evaluated at least once, without error
+            rules = httpx.get(f"http://{api}/api/v1/rules", timeout=10).json()["data"]["groups"]
+            if all(r["health"] == "ok" for g in rules for r in g["rules"]):
+                break
+            time.sleep(1)
+        loaded = {rule["name"] for group in rules for rule in group["rules"]}
+        written = {
+            rule["alert"]
+            for group in yaml.safe_load((monitoring / "alerts.yml").read_text())["groups"]
+            for rule in group["rules"]
+        }
+        assert loaded == written and {"KafkaMetricsDown", "StreamStuck"} <= loaded
+        assert all(r["health"] == "ok" for g in rules for r in g["rules"]), rules
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=30)
