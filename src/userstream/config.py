@@ -7,13 +7,16 @@ directory. Inner code receives the typed section it needs, never ``os.environ``.
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from userstream.errors import ConfigError
 from userstream.source import MAX_RESULTS
 
 REAL_API_URL = "https://randomuser.me/api/1.4/"
@@ -144,13 +147,22 @@ class SparkSettings(BaseModel):
     # listens on 127.0.0.1 only; a taken port falls back to the next ones. 0: no UI.
     ui_port: int = Field(default=4040, ge=0, le=65535)
     shuffle_partitions: int = Field(default=2, ge=1)
-    # Defaults to <state>/checkpoints/<topic>__<keyspace>.
-    checkpoint_dir: Path | None = None
+    # Where the stream keeps its offsets, given to Spark verbatim: a local folder, or a URI
+    # (file://, hdfs://, s3a://) on clusters. Defaults to <state>/checkpoints/<topic>__<keyspace>.
+    checkpoint_dir: str | None = None
     # Extra Spark conf entries, e.g. {"spark.executor.memory": "4g"}.
     conf: dict[str, str] = Field(default_factory=dict)
     # Name of the job's pid/log/progress files in the state folder; tests running their own
     # stream beside the main one use another.
     job_name: str = Field(default="stream", pattern=r"^[A-Za-z0-9_.-]+$")
+
+    @field_validator("checkpoint_dir", mode="before")
+    @classmethod
+    def _checkpoint_as_text(cls, value: object) -> object:
+        """A ``Path`` is taken as its text; an empty value means the default."""
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        return value.strip() or None if isinstance(value, str) else value
 
 
 class AirflowSettings(BaseModel):
@@ -203,11 +215,29 @@ class Settings(BaseSettings):
     def paths(self) -> StatePaths:
         return StatePaths(self.state_dir.resolve())
 
-    def checkpoint_dir(self) -> Path:
-        if self.spark.checkpoint_dir is not None:
+    def checkpoint_location(self) -> str:
+        """The checkpoint as Spark is given it: ``spark.checkpoint_dir`` verbatim (a URI
+        keeps its ``//``), else the default folder in the state folder."""
+        if self.spark.checkpoint_dir:
             return self.spark.checkpoint_dir
-        name = f"{self.kafka.topic}__{self.cassandra.keyspace}"
-        return self.paths.checkpoints / name
+        return str(self.paths.checkpoints / f"{self.kafka.topic}__{self.cassandra.keyspace}")
+
+    def checkpoint_is_local(self) -> bool:
+        """True when the checkpoint is a folder of this machine (a path or a ``file:`` URI)."""
+        scheme = urlsplit(self.checkpoint_location()).scheme
+        return scheme in ("", "file") or len(scheme) == 1  # one letter: a Windows drive
+
+    def checkpoint_dir(self) -> Path:
+        """The checkpoint's local folder; a ``ConfigError`` when it lives elsewhere (hdfs://,
+        s3a://…), which only Spark reaches."""
+        location = self.checkpoint_location()
+        if not self.checkpoint_is_local():
+            raise ConfigError(
+                f"The stream's checkpoint {location} is not a folder of this machine.",
+                hint="Spark reaches it; inspect or remove it with that file system's tools.",
+            )
+        parts = urlsplit(location)
+        return Path(unquote(parts.path)) if parts.scheme == "file" else Path(location)
 
 
 class StatePaths:

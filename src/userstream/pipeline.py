@@ -243,6 +243,12 @@ def purge(settings: Settings, *, say: Say) -> None:
             child.unlink()
         say(f"removed {child}")
     # A checkpoint folder configured outside the state folder holds the stream's offsets too.
+    if not settings.checkpoint_is_local():
+        say(
+            f"kept the checkpoint {settings.checkpoint_location()}: it is not on this machine; "
+            "remove it yourself, or the next stream meets offsets Kafka no longer has"
+        )
+        return
     checkpoints = settings.checkpoint_dir().resolve()
     outside = not checkpoints.is_relative_to(root.resolve())
     # Never an ancestor of the state folder (that would take the jars, or far more, with it).

@@ -141,3 +141,19 @@ def test_db_init_is_idempotent_on_a_live_table(settings, cassandra_session):
     assert [(str(r.id), r.first_name) for r in rows] == [
         ("9f07341f-c7e6-45b7-bab0-af6de5a4582d", "Laura")
     ]
+
+
+def test_a_checkpoint_given_as_a_file_uri_reaches_spark_verbatim(stack, unique, tmp_path):
+    """``spark.checkpoint_dir`` as a URI (what a cluster gives: hdfs://, s3a://; here
+    file://) is Spark's checkpoint location as written, and a second driver resumes from it."""
+    folder = tmp_path / "checkpoint"
+    uri = f"file://{folder}"
+    with stream_env(isolated(stack, unique, checkpoint_dir=uri)) as s:
+        assert s.checkpoint_location() == uri and s.checkpoint_dir() == folder
+        produce(s, user_messages(fake_users(s.kafka.topic, 100)))
+        state = control.drain(s, timeout=600)
+        assert state["checkpoint"] == uri and state["totals"]["stored"] == 100
+        assert (folder / "offsets").is_dir() and (folder / "commits").is_dir()
+        produce(s, user_messages(fake_users(f"{s.kafka.topic}-more", 40)))
+        # A new driver: only what came after the checkpointed offsets.
+        assert control.drain(s, timeout=600)["totals"]["stored"] == 40

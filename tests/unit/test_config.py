@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from userstream.config import load_settings
+from userstream.config import Settings, load_settings
+from userstream.errors import ConfigError
 
 
 @pytest.fixture(autouse=True)
@@ -85,3 +86,24 @@ def test_keyword_overrides_win(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("USERSTREAM_KAFKA__TOPIC", "t_env")
     s = load_settings(kafka={"topic": "t_kw"})
     assert s.kafka.topic == "t_kw"
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["hdfs:///checkpoints/userstream", "s3a://bucket/ck", "hdfs://namenode:8020/ck/userstream"],
+)
+def test_a_remote_checkpoint_is_kept_verbatim(tmp_path: Path, given: str) -> None:
+    s = Settings(state_dir=tmp_path, spark={"checkpoint_dir": given})
+    assert s.checkpoint_location() == given  # not hdfs:/checkpoints, not a local "s3a:" folder
+    assert not s.checkpoint_is_local()
+    with pytest.raises(ConfigError, match="not a folder of this machine"):
+        s.checkpoint_dir()
+
+
+def test_a_local_checkpoint_is_a_path_or_a_file_uri(tmp_path: Path) -> None:
+    for given in (str(tmp_path / "ck"), f"file://{tmp_path}/ck", tmp_path / "ck"):
+        s = Settings(state_dir=tmp_path, spark={"checkpoint_dir": given})
+        assert s.checkpoint_is_local() and s.checkpoint_dir() == tmp_path / "ck"
+        assert s.checkpoint_location() == str(given)
+    default = Settings(state_dir=tmp_path, spark={"checkpoint_dir": " "})
+    assert default.checkpoint_dir() == default.paths.checkpoints / "user_topic__userstream"

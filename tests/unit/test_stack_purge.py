@@ -28,3 +28,12 @@ def test_purge_never_removes_an_ancestor_of_the_state_folder(tmp_path: Path) -> 
     settings.paths.lib.mkdir(parents=True)
     purge(settings, say=lambda line: None)
     assert settings.paths.lib.is_dir()
+
+
+def test_purge_keeps_a_remote_checkpoint_and_says_so(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    uri = "hdfs:///checkpoints/userstream"
+    settings = load_settings(state_dir=state, spark=SparkSettings(checkpoint_dir=uri))
+    said: list[str] = []
+    purge(settings, say=said.append)
+    assert any(uri in line and "not on this machine" in line for line in said), said

@@ -127,8 +127,9 @@ def start_query(
         .option("failOnDataLoss", "true")
         .load()
     )
-    checkpoint = settings.checkpoint_dir()
-    checkpoint.mkdir(parents=True, exist_ok=True)
+    checkpoint = settings.checkpoint_location()
+    if settings.checkpoint_is_local():
+        settings.checkpoint_dir().mkdir(parents=True, exist_ok=True)
     stream = (
         source.writeStream.queryName(s.job_name)
         .foreachBatch(writer)
@@ -156,7 +157,7 @@ class Driver:
             "state": "starting",
             "topic": settings.kafka.topic,
             "keyspace": settings.cassandra.keyspace,
-            "checkpoint": str(settings.checkpoint_dir()),
+            "checkpoint": settings.checkpoint_location(),
             "mode": "until_idle" if until_idle else "continuous",
             "last_batch": None,
             "totals": self.writer.totals,

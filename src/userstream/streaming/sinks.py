@@ -196,7 +196,8 @@ class BatchWriter:
         # After a big batch the next one is likely big too (a backlog): skip the probe.
         probe = most > 0 and self._last_rows <= most
         rows = source.limit(most + 1).collect() if probe else None
-        if rows is not None and len(rows) <= most:
+        in_driver = rows is not None and len(rows) <= most
+        if rows is not None and in_driver:
             parts = list(write(rows))
         else:
             parts = source.rdd.mapPartitions(write).collect()
@@ -215,13 +216,15 @@ class BatchWriter:
         self._last_rows = counts["valid"] + counts["rejected"]
         self._add(batch_id, counts, latencies)
         log.info(
-            "batch_written batch=%d valid=%d stored=%d rejected=%d ms=%d worker_ms=%d keyspace=%s",
+            "batch_written batch=%d valid=%d stored=%d rejected=%d ms=%d worker_ms=%d "
+            "written_by=%s keyspace=%s",
             batch_id,
             counts["valid"],
             counts["stored"],
             counts["rejected"],
             counts["batch_ms"],
             counts["worker_ms"],
+            "driver" if in_driver else "executors",
             self.settings.cassandra.keyspace,
         )
 

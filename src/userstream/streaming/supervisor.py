@@ -105,8 +105,12 @@ class Backoff:
 
 
 def lock_file(settings: Settings) -> Path:
-    """One lock per checkpoint folder, whatever job name uses it."""
-    checkpoint = str(settings.checkpoint_dir().resolve())
+    """One lock per checkpoint, whatever job name uses it (a local folder by its resolved
+    path, a remote one by its URI: drivers sharing a remote checkpoint share this machine)."""
+    local = settings.checkpoint_is_local()
+    checkpoint = (
+        str(settings.checkpoint_dir().resolve()) if local else settings.checkpoint_location()
+    )
     digest = hashlib.sha256(checkpoint.encode()).hexdigest()[:16]
     return settings.paths.run / f"checkpoint-{digest}.lock"
 
@@ -138,7 +142,7 @@ def checkpoint_lock(settings: Settings, *, wait_s: float = 0.0) -> Iterator[int]
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise UserstreamError(
-                        f"Another driver is using the checkpoint {settings.checkpoint_dir()} "
+                        f"Another driver is using the checkpoint {settings.checkpoint_location()} "
                         f"({_holder(path)}).",
                         hint="Stop it first (`userstream stream stop`); two drivers on one "
                         "checkpoint would corrupt it.",
@@ -148,7 +152,9 @@ def checkpoint_lock(settings: Settings, *, wait_s: float = 0.0) -> Iterator[int]
                     waiting_logged = True
                 time.sleep(POLL_S)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}, checkpoint {settings.checkpoint_dir()}\n".encode(), 0)
+        os.pwrite(
+            fd, f"pid {os.getpid()}, checkpoint {settings.checkpoint_location()}\n".encode(), 0
+        )
         yield fd
     finally:
         os.close(fd)

@@ -70,3 +70,12 @@ def test_batch_summary_from_a_real_progress():
     assert (summary["valid_rows"], summary["rejected_rows"]) == (149, 1)
     as_text = dict(real, sources=[dict(real["sources"][0], endOffset=json.dumps({"t": {"0": 1}}))])
     assert progress.batch_summary(as_text, None)["end_offsets"] == {"t": {"0": 1}}
+
+
+def test_drivers_of_one_remote_checkpoint_share_one_lock(tmp_path):
+    from userstream.streaming.supervisor import lock_file
+
+    one = _settings(tmp_path, checkpoint_dir="s3a://bucket/ck", job_name="a")
+    other = _settings(tmp_path, checkpoint_dir="s3a://bucket/ck", job_name="b")
+    elsewhere = _settings(tmp_path, checkpoint_dir="s3a://bucket/ck2", job_name="a")
+    assert lock_file(one) == lock_file(other) != lock_file(elsewhere)
