@@ -4,19 +4,34 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
+# Every extra of pyproject.toml: the lock's header names them (tests/unit/test_lock.py checks).
+LOCK_EXTRAS := airflow dev stream
+LOCK_ARGS ?=
+UV_VERSION := 0.13.9
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run down status test test-unit test-integration test-e2e lint format bench clean-venv
+.PHONY: help setup lock run down status test test-unit test-integration test-e2e lint format bench clean-venv
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml
+# The whole dependency tree, pinned with hashes, for every extra: `make lock` writes it from
+# pyproject.toml, `make setup` installs exactly it (tests/unit/test_lock.py keeps the two agreed).
+$(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required: set PYTHON=python3.11")'
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[airflow,dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $(STAMP)
+
+lock: ## Rewrite requirements.lock from pyproject.toml (uv; LOCK_ARGS=--upgrade to move unpinned packages)
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/pip install --quiet 'uv==$(UV_VERSION)'
+	$(BIN)/uv pip compile pyproject.toml $(foreach e,$(LOCK_EXTRAS),--extra $(e)) \
+		--universal --generate-hashes --python-version 3.11 -o $(LOCK) --quiet $(LOCK_ARGS)
+	@echo "$(LOCK): $$(grep -cE '^[A-Za-z0-9]' $(LOCK)) pins, each with its hashes"
 
 setup: $(STAMP) ## Create .venv, install the package and its dependencies, fetch the jars (idempotent)
 	$(BIN)/userstream fetch-jars

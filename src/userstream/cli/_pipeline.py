@@ -57,17 +57,15 @@ def up(
     if report.airflow_password_created:
         login += " (generated just now; it is shown nowhere else)"
     sample = f"SELECT * FROM {ks}.user_profiles LIMIT 10"  # noqa: S608 - shown, not run
-    spark_ui = (
-        "off (USERSTREAM_SPARK__UI_PORT=0)"
-        if not settings.spark.ui_port
-        else ("starting: `userstream status` shows it")
+    spark_ui = report.spark_ui_url or (
+        "starting: `userstream status` shows it" if settings.spark.ui_port else "off"
     )
     out.print(
         f"\n[green]userstream is up[/green] in {time.monotonic() - started:.0f}s. Users come from "
         f"{report.source.description}.\n"
         f"  Dashboard      {report.dashboard_url}  (live; no login, on this machine only)\n"
         f"  Airflow UI     {report.airflow_url}  ({login})\n"
-        f"  Spark UI       {report.spark_ui_url or spark_ui}\n"
+        f"  Spark UI       {spark_ui}\n"
         f"  Kafka          {settings.kafka.bootstrap_servers}  topic {settings.kafka.topic}\n"
         f"  Cassandra      {', '.join(settings.cassandra.hosts)}:{settings.cassandra.port}  "
         f"keyspace {ks}\n"
