@@ -23,7 +23,7 @@ from userstream.config import Settings
 from userstream.errors import TransientError
 from userstream.source.resolve import check_url, probe
 from userstream.stack import process
-from userstream.stack._lock import component_lock
+from userstream.stack.locks import component_lock
 
 Say = Callable[[str], None]
 FAKE_API = "fake-api"

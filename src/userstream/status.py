@@ -90,7 +90,7 @@ def _stream_part(settings: Settings, report: dict[str, Any]) -> Part:
 
 def _airflow_part(settings: Settings) -> Part:
     from userstream.stack import airflow
-    from userstream.stack._airflow_env import base_url
+    from userstream.stack.airflow import base_url
 
     states = airflow.status(settings)
     up = all(s.pid is not None for s in states)

@@ -12,8 +12,8 @@ import pytest
 
 from userstream.config import StatePaths
 from userstream.stack import process
-from userstream.stack._lock import component_lock
 from userstream.stack._state import ensure_layout
+from userstream.stack.locks import component_lock
 
 
 def mode(path: Path) -> int:

@@ -220,7 +220,7 @@ def bootstrap() -> None:
     folder. Idempotent.
     """
     from userstream import kafka_client, schema, topics
-    from userstream.stack._cassandra_auth import secure_configured_login
+    from userstream.stack.cassandra import secure_configured_login
 
     settings = load_settings()
     # The login first: without one configured this fails before anything is created.

@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
 def fetch_jars() -> None:
     """Fetch the Kafka, Cassandra and Spark connector jars from Maven Central (once)."""
     from userstream.stack import jars
-    from userstream.stack._state import ensure_layout
+    from userstream.stack.local import ensure_layout
 
     settings = load_settings()
     ensure_layout(settings.paths)

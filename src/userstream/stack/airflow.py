@@ -33,15 +33,17 @@ from userstream.stack._airflow_api import TERMINAL_RUN_STATES, AirflowApi, healt
 from userstream.stack._airflow_env import (
     airflow_env,
     airflow_home,
-    base_url,
     dags_folder,
     ensure_keys,
     passwords_file,
     process_name,
 )
-from userstream.stack._lock import component_lock
+from userstream.stack._airflow_env import (
+    base_url as base_url,
+)
 from userstream.stack._ports import require_free
 from userstream.stack._state import PRIVATE_UMASK, secrets_dir, write_secret_json
+from userstream.stack.locks import component_lock
 
 log = logging.getLogger(__name__)
 

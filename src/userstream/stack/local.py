@@ -15,7 +15,7 @@ from userstream.config import Settings
 from userstream.errors import UserstreamError
 from userstream.stack import cassandra, kafka, process
 from userstream.stack._net import port_open
-from userstream.stack._state import ensure_layout
+from userstream.stack._state import ensure_layout as ensure_layout
 
 log = logging.getLogger(__name__)
 

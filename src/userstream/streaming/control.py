@@ -25,7 +25,7 @@ from typing import Any
 from userstream.config import Settings
 from userstream.errors import TerminalError, TransientError
 from userstream.stack import process
-from userstream.stack._lock import component_lock
+from userstream.stack.locks import component_lock
 from userstream.stack.process import Proc
 from userstream.streaming import health, job, progress, supervisor
 from userstream.streaming.session import connector_jars, is_local_master
