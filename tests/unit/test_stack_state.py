@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import socket
 import stat
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from userstream.config import StatePaths, load_settings
+from userstream.config import Settings, StatePaths, load_settings
 from userstream.errors import ConfigError
 from userstream.stack import _java, _net, _ports, doctor
 from userstream.stack._cassandra_auth import _quote
@@ -139,3 +140,23 @@ def test_airflow_password_is_written_once_privately_and_atomically(tmp_path: Pat
     assert list(settings.paths.secrets.glob("*.tmp")) == []
     again, created_again = airflow.ensure_credentials(settings)
     assert (again.password, created_again) == (creds.password, False)
+
+
+def test_without_pyspark_doctor_and_stream_start_say_which_extra_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A producer-only install (no `stream` extra): told at once, not by a dying driver."""
+    from userstream.streaming import control, session
+
+    assert doctor._pyspark().ok  # this environment has the extra
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "pyspark" else real_find_spec(name, *a),
+    )
+    check = doctor._pyspark()
+    assert not check.ok and "userstream[stream]" in check.fix
+    with pytest.raises(ConfigError, match="needs pyspark") as raised:
+        control._prepare(Settings(state_dir=tmp_path))
+    assert raised.value.hint == session.PYSPARK_MISSING_HINT

@@ -26,7 +26,18 @@ class Check:
 
 def run_checks(settings: Settings) -> list[Check]:
     """Every check, in the order a user would fix them; none raises."""
-    return [_java(), _maven(), *_ports(settings), _disk(settings)]
+    return [_java(), _maven(), _pyspark(), *_ports(settings), _disk(settings)]
+
+
+def _pyspark() -> Check:
+    from userstream.streaming.session import PYSPARK_MISSING_HINT, pyspark_installed
+
+    if not pyspark_installed():
+        return Check("pyspark", False, "pyspark is not installed: no Spark stream",
+                     PYSPARK_MISSING_HINT)  # fmt: skip
+    from importlib.metadata import version
+
+    return Check("pyspark", True, f"pyspark {version('pyspark')}")
 
 
 def _java() -> Check:

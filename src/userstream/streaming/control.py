@@ -28,7 +28,7 @@ from userstream.stack import process
 from userstream.stack.locks import component_lock
 from userstream.stack.process import Proc
 from userstream.streaming import health, job, progress, supervisor
-from userstream.streaming.session import connector_jars, is_local_master
+from userstream.streaming.session import connector_jars, is_local_master, require_pyspark
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +87,10 @@ def _env(settings: Settings) -> dict[str, str]:
 
 
 def _prepare(settings: Settings) -> None:
-    """Fail fast, before the slow JVM start: jars, topics, tables."""
+    """Fail fast, before the slow JVM start: pyspark, jars, topics, tables."""
     from userstream.topics import ensure_topics
 
+    require_pyspark()
     connector_jars(settings)
     ensure_topics(settings.kafka)
     job.check_tables(settings)

@@ -18,10 +18,30 @@ import sys
 from typing import TYPE_CHECKING
 
 from userstream.config import Settings
+from userstream.errors import ConfigError
 from userstream.stack.jars import ensure_jars
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+
+#: What a producer-only install (``pip install userstream``) lacks to run the stream.
+PYSPARK_MISSING_HINT = (
+    "Install the stream's extra: pip install 'userstream[stream]' (or `make setup`)."
+)
+
+
+def pyspark_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("pyspark") is not None
+
+
+def require_pyspark() -> None:
+    """A ``ConfigError`` now, instead of a driver that dies on its first import."""
+    if not pyspark_installed():
+        raise ConfigError("The Spark stream needs pyspark, which is not installed.",
+                          hint=PYSPARK_MISSING_HINT)  # fmt: skip
 
 
 def is_local_master(master: str) -> bool:
