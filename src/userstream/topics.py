@@ -16,6 +16,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
     AclBinding,
+    AclBindingFilter,
     AclOperation,
     AclPermissionType,
     AdminClient,
@@ -135,6 +136,54 @@ def ensure_acls(admin: AdminClient, kafka: KafkaSettings, timeout: float = 30) -
                 f"Kafka at {kafka.bootstrap_servers} did not take the ACL {acl}: {exc}.",
                 hint="Check the broker's log; retry when it is healthy.",
             ) from exc
+    _wait_until_applied(admin, kafka, acls, timeout)
+
+
+def _acl_key(binding: AclBinding) -> tuple[str, ...]:
+    return tuple(
+        str(part)
+        for part in (binding.restype, binding.name, binding.resource_pattern_type,
+                     binding.principal, binding.host, binding.operation, binding.permission_type)
+    )  # fmt: skip
+
+
+def _wait_until_applied(
+    admin: AdminClient, kafka: KafkaSettings, acls: list[AclBinding], timeout: float
+) -> None:
+    """Return once the broker's authorizer lists every ACL of ``acls``.
+
+    The controller acknowledges an ACL before the broker applies it: a client that writes at
+    once can be refused (TOPIC_AUTHORIZATION_FAILED), and a producer counts that as a failed
+    delivery. The broker answers DescribeAcls from what its authorizer holds."""
+    # None matches any name, principal and host (the stubs say only str).
+    everything = AclBindingFilter(
+        ResourceType.ANY,
+        None,  # type: ignore[arg-type]
+        ResourcePatternType.ANY,
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        AclOperation.ANY,
+        AclPermissionType.ANY,
+    )
+    wanted = {_acl_key(acl) for acl in acls}
+    deadline = time.monotonic() + timeout
+    error: KafkaException | None = None
+    while True:
+        try:
+            listed = admin.describe_acls(everything, request_timeout=timeout).result()
+            missing = wanted - {_acl_key(b) for b in listed}
+            error = None
+        except KafkaException as exc:
+            missing, error = wanted, exc
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise TransientError(
+                f"Kafka at {kafka.bootstrap_servers} did not apply {len(missing)} new ACL(s) "
+                f"within {timeout:g} s{f' ({error})' if error else ''}.",
+                hint="Check the broker's log; retry when it is healthy.",
+            )
+        time.sleep(0.1)
 
 
 def _metadata(admin: AdminClient, kafka: KafkaSettings, timeout: float) -> ClusterMetadata:
