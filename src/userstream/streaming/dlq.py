@@ -12,6 +12,7 @@ The headers say why and where from: ``dlq_reason`` (the sentence), ``source_topi
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -42,9 +43,15 @@ class DeadLetters:
             "message.timeout.ms": MESSAGE_TIMEOUT_MS,
         }
         self._producer: Any = None
+        #: One send at a time: the sink's writer threads share this producer.
+        self._lock = threading.Lock()
 
     def send(self, rejects: Sequence[tuple[Record, str, dt.datetime | None]]) -> None:
         """Produce and flush; raises ``TransientError`` unless every message was acknowledged."""
+        with self._lock:
+            self._send(rejects)
+
+    def _send(self, rejects: Sequence[tuple[Record, str, dt.datetime | None]]) -> None:
         from confluent_kafka import Producer
 
         if self._producer is None:

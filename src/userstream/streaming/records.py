@@ -127,15 +127,31 @@ _WANT = {
 
 
 def _fits(value: Any, kind: str) -> bool:
-    if isinstance(value, bool):
-        return False
+    kind_of = type(value)  # JSON gives exact types; a bool is not a number here
     if kind == "text":
-        return isinstance(value, str)
+        return kind_of is str
     if kind == "int":
-        return isinstance(value, int)
+        return kind_of is int
     if kind == "text|int":
-        return isinstance(value, str | int)
-    return isinstance(value, str | int | float)
+        return kind_of is str or kind_of is int
+    return kind_of is str or kind_of is int or kind_of is float
+
+
+#: ``_SHAPE`` compiled once: (name, dotted path, kind, children) per field; an object has
+#: its fields as children (and no kind), a leaf its kind (and None).
+_Fields = tuple[tuple[str, str, str, Any], ...]
+
+
+def _compile(shape: dict[str, Any], prefix: str = "") -> _Fields:
+    return tuple(
+        (name, prefix + name, "", _compile(kind, prefix + name + "."))
+        if isinstance(kind, dict)
+        else (name, prefix + name, kind, None)
+        for name, kind in shape.items()
+    )
+
+
+_FIELDS = _compile(_SHAPE)
 
 
 # Stored text column → the field it comes from.
@@ -236,7 +252,7 @@ def judge(record: Record) -> Profile | Reject:
     try:
         at = ingested_at(record)
         user: dict[str, Any] = {}
-        _leaves(_parse(record), _SHAPE, "", user)
+        _leaves(_parse(record), _FIELDS, user)
         _check_key(record.key, user)
         return _profile(user, record, at)
     except _Bad as bad:
@@ -266,20 +282,60 @@ def _parse(record: Record) -> dict[str, Any]:
         raise _Bad(f"value is not valid UTF-8 (byte {exc.start})") from None
     if text.startswith("\ufeff"):
         raise _Bad("value starts with a byte order mark")
-    try:
-        parsed = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
-    except _Bad:
-        raise
-    except RecursionError:
-        raise _Bad(f"value nests deeper than {MAX_DEPTH} levels") from None
-    except ValueError:
-        raise _Bad("value is not valid JSON") from None
+    parsed = _parse_fast(value)
+    if parsed is None:
+        parsed = _parse_strict(text)
     if not isinstance(parsed, dict):
         raise _Bad(f"value is a JSON {_kind(parsed)}, not an object")
     # A real user has a dozen brackets; only a value with many can nest too deep.
     if value.count(b"{") + value.count(b"[") > 2 * MAX_DEPTH and _depth(parsed) > MAX_DEPTH:
         raise _Bad(f"value nests deeper than {MAX_DEPTH} levels")
     return parsed
+
+
+def _parse_fast(value: bytes) -> Any:
+    """``value`` parsed by orjson when that is certainly what ``_parse_strict`` would give,
+    else None (the strict parser then finds the reason, or the same result). Certain: orjson
+    takes it, it has no backslash (so every quote starts or ends a string), and its strings
+    are as many as the result's keys and text values (so no key is there twice)."""
+    if b"\\" in value:
+        return None
+    try:
+        parsed = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    if type(parsed) is not dict:
+        return parsed if type(parsed) is not list else None
+    try:
+        strings = _strings(parsed)
+    except RecursionError:
+        return None
+    return parsed if 2 * strings == value.count(b'"') else None
+
+
+def _strings(node: Any) -> int:
+    """Keys and text values in a parsed object or array, at every depth."""
+    items = node.items() if type(node) is dict else enumerate(node)
+    count = len(node) if type(node) is dict else 0
+    for _, child in items:
+        kind = type(child)
+        if kind is str:
+            count += 1
+        elif kind is dict or kind is list:
+            count += _strings(child)
+    return count
+
+
+def _parse_strict(text: str) -> Any:
+    """The standard library's parser with our rules: no key twice, no NaN or Infinity."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
+    except _Bad:
+        raise
+    except RecursionError:
+        raise _Bad(f"value nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError:
+        raise _Bad("value is not valid JSON") from None
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -336,28 +392,27 @@ def _check_key(key: bytes | None, user: dict[str, Any]) -> None:
         raise _Bad(f"message key {shown!r} does not match login.uuid")
 
 
-def _leaves(node: dict[str, Any], shape: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
-    """Check ``node`` against ``shape``; put its known leaves in ``out`` by dotted path."""
-    for name, kind in shape.items():
+def _leaves(node: dict[str, Any], fields: _Fields, out: dict[str, Any]) -> None:
+    """Check ``node`` against ``fields``; put its known leaves in ``out`` by dotted path."""
+    for name, path, kind, children in fields:
         value = node.get(name)
         if value is None:
             continue
-        path = prefix + name
-        if isinstance(kind, dict):
-            if not isinstance(value, dict):
+        if children is not None:
+            if type(value) is not dict:
                 raise _Bad(f"{path} must be an object, not a JSON {_kind(value)}")
-            _leaves(value, kind, path + ".", out)
+            _leaves(value, children, out)
             continue
         if not _fits(value, kind):
             raise _Bad(f"{path} must be {_WANT[kind]}, not a JSON {_kind(value)}")
-        if isinstance(value, str):
+        if type(value) is str:
             if len(value) > MAX_TEXT_CHARS:
                 raise _Bad(
                     f"{path} is {len(value)} characters long (the limit is {MAX_TEXT_CHARS})"
                 )
             if _hidden(value):
                 raise _Bad(f"{path} contains control or invisible characters")
-        elif isinstance(value, int) and not -_INT64 <= value < _INT64:
+        elif type(value) is int and not -_INT64 <= value < _INT64:
             raise _Bad(f"{path} is out of range")
         out[path] = value
 
