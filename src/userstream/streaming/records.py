@@ -295,34 +295,37 @@ def _parse(record: Record) -> dict[str, Any]:
 
 def _parse_fast(value: bytes) -> Any:
     """``value`` parsed by orjson when that is certainly what ``_parse_strict`` would give,
-    else None (the strict parser then finds the reason, or the same result). Certain: orjson
-    takes it, it has no backslash (so every quote starts or ends a string), and its strings
-    are as many as the result's keys and text values (so no key is there twice)."""
+    else None (the strict parser then finds the reason, or the same result). Certain: an
+    object orjson takes, without a backslash (so every quote starts or ends a string), with
+    as many strings as the result has keys and text values (so no key is there twice), and
+    no number beyond 64 bits (orjson reads a huge integer as a float)."""
     if b"\\" in value:
         return None
     try:
         parsed = orjson.loads(value)
-    except orjson.JSONDecodeError:
+        if type(parsed) is not dict:
+            return None
+        return parsed if 2 * _strings(parsed) == value.count(b'"') else None
+    except (orjson.JSONDecodeError, RecursionError, _Unsure):
         return None
-    if type(parsed) is not dict:
-        return parsed if type(parsed) is not list else None
-    try:
-        strings = _strings(parsed)
-    except RecursionError:
-        return None
-    return parsed if 2 * strings == value.count(b'"') else None
+
+
+class _Unsure(Exception):
+    """The fast parse may differ from the strict one."""
 
 
 def _strings(node: Any) -> int:
     """Keys and text values in a parsed object or array, at every depth."""
-    items = node.items() if type(node) is dict else enumerate(node)
+    items = node.values() if type(node) is dict else node
     count = len(node) if type(node) is dict else 0
-    for _, child in items:
+    for child in items:
         kind = type(child)
         if kind is str:
             count += 1
         elif kind is dict or kind is list:
             count += _strings(child)
+        elif kind is float and not -_INT64 <= child < _INT64:
+            raise _Unsure
     return count
 
 

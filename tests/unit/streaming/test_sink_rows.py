@@ -1,0 +1,90 @@
+"""The sink's row text and chunks: ``INSERT … JSON`` values as cassandra-driver would bind
+them, and every copy of a uuid in one chunk."""
+
+from __future__ import annotations
+
+import datetime as dt
+import struct
+import uuid
+
+import orjson
+from cassandra.cqltypes import DateType
+
+from userstream.streaming import cassandra_sink
+from userstream.streaming.cassandra_sink import Counts, _chunks, _json_row, _millis
+from userstream.streaming.records import Record
+
+UTC = dt.UTC
+
+
+def test_timestamps_are_cut_to_milliseconds_exactly_as_the_driver_cuts_them() -> None:
+    for at in (
+        dt.datetime(1993, 7, 20, 9, 44, 18, 674_999, tzinfo=UTC),
+        dt.datetime(1950, 1, 2, 3, 4, 5, 999_999, tzinfo=UTC),  # before 1970: negative
+        dt.datetime(1900, 1, 1, tzinfo=UTC),
+        dt.datetime(2026, 12, 1, 8, 0, 0, 1, tzinfo=UTC),
+    ):
+        (driver,) = struct.unpack(">q", DateType.serialize(at, 5))
+        assert _millis(at) == driver
+
+
+def test_a_row_text_leaves_absent_columns_out_and_encodes_what_json_lacks() -> None:
+    values = {
+        "id": "6a0c6bd1-7e3c-4b36-a3a1-6e0b32b2e0a4",
+        "first_name": "Laura",
+        "last_name": None,
+        "dob": dt.datetime(1993, 7, 20, 9, 44, 18, 674_000, tzinfo=UTC),
+        "latitude": -45.123456789,
+        "street_number": 42,
+        "fingerprint": b"\x00\xff\x10",
+        "unknown": "not a column",
+    }
+    row = orjson.loads(
+        _json_row(values, ("id", "first_name", "last_name", "dob", "latitude", "street_number",
+                           "fingerprint", "email"))  # fmt: skip
+    )
+    assert row == {
+        "id": "6a0c6bd1-7e3c-4b36-a3a1-6e0b32b2e0a4",
+        "first_name": "Laura",
+        "dob": "743161458674",
+        "latitude": -45.123456789,
+        "street_number": 42,
+        "fingerprint": "0x00ff10",
+    }
+
+
+def _record(key: bytes | None, offset: int) -> Record:
+    return Record(key, b"{}", "t", 0, offset)
+
+
+def test_chunks_keep_every_copy_of_a_key_together_and_lose_nothing() -> None:
+    keys = [str(uuid.UUID(int=i % 450)).encode() for i in range(1000)] + [None, None]
+    batch = [_record(k, offset) for offset, k in enumerate(keys)]
+    chunks = _chunks(batch)
+    assert len(chunks) > 1
+    assert sorted(r.offset for chunk in chunks for r in chunk) == list(range(len(batch)))
+    home = {}
+    for number, chunk in enumerate(chunks):
+        for r in chunk:
+            assert home.setdefault(r.key, number) == number
+    assert _chunks(batch[:10]) == [batch[:10]]
+
+
+def test_counts_of_chunks_add_up_to_the_partitions() -> None:
+    def counts(n: int, at: str, reasons: dict[str, int]) -> Counts:
+        shown = {"id": at, "ingested_at": at}
+        return Counts(valid=n, stored=n, rejected=1, reasons=reasons, newest=[shown],
+                      latency_ms=[float(n)])  # fmt: skip
+
+    total = counts(3, "2026-12-01T08:00:02", {"a": 1})
+    total.absorb(counts(5, "2026-12-01T08:00:01", {"a": 1}))
+    total.absorb(counts(1, "2026-12-01T08:00:03", {"b": 1}))
+    assert (total.valid, total.stored, total.rejected) == (9, 9, 3)
+    assert total.reasons == {"a": 2, "b": 1}
+    assert [u["id"] for u in total.newest] == [
+        "2026-12-01T08:00:01",
+        "2026-12-01T08:00:02",
+        "2026-12-01T08:00:03",
+    ]
+    assert total.latency_ms == [1.0, 3.0, 5.0]
+    assert cassandra_sink.NEWEST_USERS >= 3
