@@ -39,10 +39,9 @@ def test_a_row_text_leaves_absent_columns_out_and_encodes_what_json_lacks() -> N
         "fingerprint": b"\x00\xff\x10",
         "unknown": "not a column",
     }
-    row = orjson.loads(
-        _json_row(values, ("id", "first_name", "last_name", "dob", "latitude", "street_number",
-                           "fingerprint", "email"))  # fmt: skip
-    )
+    columns = ("id", "first_name", "last_name", "dob", "latitude", "street_number",
+               "fingerprint", "email")  # fmt: skip
+    row = orjson.loads(_json_row(values, columns))
     assert row == {
         "id": "6a0c6bd1-7e3c-4b36-a3a1-6e0b32b2e0a4",
         "first_name": "Laura",
