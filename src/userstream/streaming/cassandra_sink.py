@@ -7,8 +7,11 @@ micro-batch that meets a node going away waits for it and carries on.
 
 Guarantee: effectively exactly-once into Cassandra. Every write is an upsert keyed by what
 the record determines (``id``; ``(country, registered_at, id)``; ``(topic, partition,
-offset)`` for rejects), so a replayed micro-batch converges to the same rows. Absent fields
-are bound as UNSET: nothing is written for them, so no tombstone.
+offset)`` for rejects), so a replayed micro-batch converges to the same rows. A user's rows
+are written as ``INSERT … JSON ? DEFAULT UNSET`` (one text value per row: cheaper for this
+process than binding each column) and a reject's with bound values; either way an absent
+field is UNSET: nothing is written for it, so no tombstone. A partition is written in
+chunks (``CHUNK_RECORDS``, every copy of a uuid in one), ``WRITERS`` at a time.
 
 Per record, never per batch:
 
