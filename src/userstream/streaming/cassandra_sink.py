@@ -74,7 +74,7 @@ log = logging.getLogger(__name__)
 #: only queue up behind the syncs (12 measured best of 6–96 on 2 cores; README: Performance).
 CONCURRENCY = 12
 LOOKUP_CHUNK = 100
-#: Rows per unlogged batch and about how many bytes (the raw messages' size): batches cut the
+#: Rows per unlogged batch and about how many bytes (the rows' JSON text): batches cut the
 #: per-request cost several times; Cassandra refuses a batch over 50 KiB by default.
 BATCH_ROWS = 32
 BATCH_BYTES = 16 * 1024
@@ -432,9 +432,7 @@ class _Batch:
         """Write both tables; returns the users stored. A user Cassandra refuses
         (either table) is rejected, and the half of a *new* user that was written is undone
         so ``users_by_country`` never lists a user ``user_profiles`` lacks (or the reverse)."""
-        statements: list[Any] = []
-        keys: list[bytes] = []
-        owners: list[Copy] = []
+        rows: list[tuple[bool, bytes, Any, int, Copy]] = []
         refused: dict[str, str] = {}
         for record, profile in chosen:
             values = {
@@ -443,20 +441,24 @@ class _Batch:
                 "fingerprint": profile.fingerprint,
             }
             try:
-                bound = [self.store.insert_profile.bind([_json_row(values, PROFILE_WRITE_COLUMNS)])]
-                routing = [uuid.UUID(profile.id).bytes]
+                text = _json_row(values, PROFILE_WRITE_COLUMNS)
+                user = [(False, uuid.UUID(profile.id).bytes, self.store.insert_profile, text)]
                 country = values.get("country")
                 if country and values.get("registered_at"):
-                    row = _json_row(values, BY_COUNTRY_COLUMNS)
-                    bound.append(self.store.insert_by_country.bind([row]))
-                    routing.append(country.encode())
+                    text = _json_row(values, BY_COUNTRY_COLUMNS)
+                    user.append((True, country.encode(), self.store.insert_by_country, text))
+                bound = [(c, key, insert.bind([t]), len(t)) for c, key, insert, t in user]
             except Exception as exc:  # noqa: BLE001 - any encoding failure is this row's
                 refused[profile.id] = f"the Cassandra driver cannot encode the row: {exc}"
                 continue
-            statements.extend(bound)
-            keys.extend(routing)
-            owners.extend([(record, profile)] * len(bound))
-        sizes = [len(record.value or b"") for record, _ in owners]
+            rows.extend((*row, (record, profile)) for row in bound)
+        # The rows of one users_by_country partition side by side: Cassandra applies a
+        # batch's rows of one partition as one update (one memtable change, not one a row).
+        rows.sort(key=lambda row: (row[0], row[1]))
+        keys = [key for _, key, _, _, _ in rows]
+        statements = [statement for _, _, statement, _, _ in rows]
+        sizes = [size for _, _, _, size, _ in rows]
+        owners = [owner for _, _, _, _, owner in rows]
         failures = self._execute_rows(statements, keys, sizes)
         for index, reason in failures.items():
             refused.setdefault(owners[index][1].id, reason)
