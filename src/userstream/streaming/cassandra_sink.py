@@ -45,7 +45,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -672,7 +672,14 @@ def write_partition(
         return _Batch(store, deadline, processed_at).run(chunk)
 
     chunks = _chunks(batch)
-    counts, *others = map(run, chunks) if len(chunks) == 1 else _pool().map(run, chunks)
+    if len(chunks) == 1:
+        counts, others = run(chunks[0]), []
+    else:
+        # Every chunk ends before the batch does, failed or not: no write of this attempt
+        # may still run beside its replay.
+        futures = [_pool().submit(run, chunk) for chunk in chunks]
+        wait(futures)
+        counts, *others = (future.result() for future in futures)
     for other in others:
         counts.absorb(other)
     counts.worker_ms = int((time.monotonic() - started) * 1000)

@@ -87,3 +87,43 @@ def test_counts_of_chunks_add_up_to_the_partitions() -> None:
     ]
     assert total.latency_ms == [1.0, 3.0, 5.0]
     assert cassandra_sink.NEWEST_USERS >= 3
+
+
+def test_a_failed_chunk_fails_the_partition_only_once_every_chunk_has_ended(monkeypatch) -> None:
+    import threading
+    import time
+
+    ended: list[int] = []
+    lock = threading.Lock()
+
+    def run(self, chunk):
+        if any(r.offset == 0 for r in chunk):
+            raise RuntimeError("Cassandra away")
+        time.sleep(0.2)
+        with lock:
+            ended.append(len(chunk))
+        return Counts(valid=len(chunk))
+
+    monkeypatch.setattr(cassandra_sink, "_store_by", lambda config, deadline: object())
+    monkeypatch.setattr(cassandra_sink._Batch, "run", run)
+    config = cassandra_sink.SinkConfig(
+        hosts=("127.0.0.1",), port=9042, local_dc="dc1", username="u", password="p",
+        keyspace="k", bootstrap_servers="b", kafka_config=(), dlq_topic="d",
+        retry_deadline_s=1.0,
+    )  # fmt: skip
+    rows = [
+        (str(uuid.UUID(int=i)).encode(), 36, b"{}", 2, "t", 0, i, 0, None, None)
+        for i in range(4 * cassandra_sink.CHUNK_RECORDS)
+    ]
+    try:
+        list(cassandra_sink.write_partition(config, dt.datetime.now(UTC), rows))
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("the failed chunk did not fail the partition")
+    assert sum(ended) + len(next(c for c in _chunks_of(rows) if 0 in c)) == len(rows)
+
+
+def _chunks_of(rows):
+    batch = [cassandra_sink._record(row) for row in rows]
+    return [{r.offset for r in chunk} for chunk in _chunks(batch)]
