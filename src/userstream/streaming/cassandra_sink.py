@@ -37,7 +37,6 @@ of their batch: the TTL counts in days, a replay comes within minutes.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import logging
 import re
@@ -47,7 +46,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
@@ -175,9 +174,7 @@ class Counts:
         self.stored += other.stored
         self.rejected += other.rejected
         for kind, n in other.reasons.items():
-            if kind not in self.reasons and len(self.reasons) >= MAX_REASON_KINDS:
-                kind = "other"
-            self.reasons[kind] = self.reasons.get(kind, 0) + n
+            add_reason(self.reasons, kind, n)
         newest = sorted([*self.newest, *other.newest], key=lambda u: u["ingested_at"] or "")
         self.newest = newest[-NEWEST_USERS:]
         self.latency_ms = sample(sorted([*self.latency_ms, *other.latency_ms]), LATENCY_SAMPLE)
@@ -328,6 +325,13 @@ _PARTICULARS = re.compile(r"""[0-9a-f]{8}-[0-9a-f-]{27}|'.*'|".*"|\(.*\)|\d+""")
 MAX_REASON_KINDS = 32
 
 
+def add_reason(reasons: dict[str, int], kind: str, n: int) -> None:
+    """Count ``n`` rejects of ``kind``; past ``MAX_REASON_KINDS`` kinds a new one is "other"."""
+    if kind not in reasons and len(reasons) >= MAX_REASON_KINDS:
+        kind = "other"
+    reasons[kind] = reasons.get(kind, 0) + n
+
+
 def _reason_kind(reason: str) -> str:
     """A reason without its particulars (uuids, quoted values, details, numbers)."""
     return _PARTICULARS.sub("…", reason)[:120]
@@ -341,8 +345,11 @@ def _bind(statement: PreparedStatement, values: dict[str, Any], columns: Iterabl
 
 
 def _millis(at: dt.datetime) -> int:
-    """A timestamp column's value: epoch milliseconds, cut exactly as cassandra-driver cuts."""
-    return int(calendar.timegm(at.utctimetuple()) * 1e3 + at.microsecond / 1e3)
+    """A timestamp column's value in epoch milliseconds, as cassandra-driver binds it."""
+    from cassandra.cqltypes import DateType
+    from cassandra.marshal import int64_unpack
+
+    return int64_unpack(DateType.serialize(at, 0))
 
 
 def _json_row(values: dict[str, Any], columns: Iterable[str]) -> str:
@@ -363,6 +370,18 @@ def _json_row(values: dict[str, Any], columns: Iterable[str]) -> str:
 
 
 Copy = tuple[records.Record, records.Profile]
+
+
+class _Row(NamedTuple):
+    """One row to write: batches are ordered by (``by_country``, ``key``)."""
+
+    by_country: bool
+    #: The partition key, serialized (routes the row and its batch).
+    key: bytes
+    statement: Any
+    #: Its JSON text's length (what cuts batches at ``BATCH_BYTES``).
+    size: int
+    owner: Copy
 
 
 class _Batch:
@@ -392,10 +411,7 @@ class _Batch:
         self._write_rejects()
         counts.rejected = len(self.rejects)
         for _, reason, _ in self.rejects:
-            kind = _reason_kind(reason)
-            if kind not in counts.reasons and len(counts.reasons) >= MAX_REASON_KINDS:
-                kind = "other"
-            counts.reasons[kind] = counts.reasons.get(kind, 0) + 1
+            add_reason(counts.reasons, _reason_kind(reason), 1)
         return counts
 
     def _resolve(
@@ -432,7 +448,7 @@ class _Batch:
         """Write both tables; returns the users stored. A user Cassandra refuses
         (either table) is rejected, and the half of a *new* user that was written is undone
         so ``users_by_country`` never lists a user ``user_profiles`` lacks (or the reverse)."""
-        rows: list[tuple[bool, bytes, Any, int, Copy]] = []
+        rows: list[_Row] = []
         refused: dict[str, str] = {}
         for record, profile in chosen:
             values = {
@@ -441,24 +457,25 @@ class _Batch:
                 "fingerprint": profile.fingerprint,
             }
             try:
-                text = _json_row(values, PROFILE_WRITE_COLUMNS)
-                user = [(False, uuid.UUID(profile.id).bytes, self.store.insert_profile, text)]
+                user = [(False, uuid.UUID(profile.id).bytes, self.store.insert_profile,
+                         _json_row(values, PROFILE_WRITE_COLUMNS))]  # fmt: skip
                 country = values.get("country")
                 if country and values.get("registered_at"):
-                    text = _json_row(values, BY_COUNTRY_COLUMNS)
-                    user.append((True, country.encode(), self.store.insert_by_country, text))
-                bound = [(c, key, insert.bind([t]), len(t)) for c, key, insert, t in user]
+                    user.append((True, country.encode(), self.store.insert_by_country,
+                                 _json_row(values, BY_COUNTRY_COLUMNS)))  # fmt: skip
+                bound = [_Row(c, key, insert.bind([text]), len(text), (record, profile))
+                         for c, key, insert, text in user]  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - any encoding failure is this row's
                 refused[profile.id] = f"the Cassandra driver cannot encode the row: {exc}"
                 continue
-            rows.extend((*row, (record, profile)) for row in bound)
+            rows.extend(bound)
         # The rows of one users_by_country partition side by side: Cassandra applies a
         # batch's rows of one partition as one update (one memtable change, not one a row).
-        rows.sort(key=lambda row: (row[0], row[1]))
-        keys = [key for _, key, _, _, _ in rows]
-        statements = [statement for _, _, statement, _, _ in rows]
-        sizes = [size for _, _, _, size, _ in rows]
-        owners = [owner for _, _, _, _, owner in rows]
+        rows.sort(key=lambda row: (row.by_country, row.key))
+        statements = [row.statement for row in rows]
+        owners = [row.owner for row in rows]
+        keys = [row.key for row in rows]
+        sizes = [row.size for row in rows]
         failures = self._execute_rows(statements, keys, sizes)
         for index, reason in failures.items():
             refused.setdefault(owners[index][1].id, reason)

@@ -41,11 +41,11 @@ from userstream.producing.messages import H_INGESTED_AT, H_SOURCE_URL
 from userstream.streaming import cassandra_sink
 from userstream.streaming.cassandra_sink import (
     BY_COUNTRY_TABLE,
-    MAX_REASON_KINDS,
     NEWEST_USERS,
     PROFILES_TABLE,
     REJECTS_TABLE,
     SinkConfig,
+    add_reason,
     write_partition,
 )
 from userstream.streaming.metrics import StreamMetrics
@@ -245,9 +245,7 @@ class BatchWriter:
         reasons = self.totals["reasons"]
         for reason in set(counts["reasons"]) | set(replayed.get("reasons", {})):
             delta = counts["reasons"].get(reason, 0) - replayed.get("reasons", {}).get(reason, 0)
-            if reason not in reasons and len(reasons) >= MAX_REASON_KINDS:
-                reason = "other"
-            reasons[reason] = reasons.get(reason, 0) + delta
+            add_reason(reasons, reason, delta)
         self.totals["batches"] += 0 if replayed else 1
         self.totals["newest"] = newest_users(counts["newest"], self.totals["newest"])
         self.counts[batch_id] = counts
