@@ -185,8 +185,24 @@ class AirflowSettings(BaseModel):
 
 
 class DashboardSettings(BaseModel):
-    # The live page `userstream up` starts (always on 127.0.0.1; README "Watching it").
+    # The live page `userstream up` starts, on 127.0.0.1 (README "Watching it": why it has no
+    # login). docker-compose.yml sets 0.0.0.0 in its container, published on 127.0.0.1 only.
+    host: str = "127.0.0.1"
     port: int = Field(default=8090, ge=1, le=65535)
+    # The names a request may address it by (the Host header): other names are refused, so a
+    # web page elsewhere cannot read it through a DNS name that points at this machine.
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1", "localhost"])
+
+
+class MonitoringSettings(BaseModel):
+    # `userstream up` starts Prometheus (when a `prometheus` binary is on the PATH) on
+    # 127.0.0.1:<port>, scraping every part and evaluating monitoring/alerts.yml. 0: never.
+    prometheus_port: int = Field(default=9090, ge=0, le=65535)
+    # Airflow's own metrics: Airflow sends StatsD to 127.0.0.1:<statsd_port> (UDP), where the
+    # StatsD exporter (when a `statsd_exporter` binary is on the PATH) turns them into
+    # Prometheus metrics at 127.0.0.1:<statsd_exporter_port>/metrics. 0: neither.
+    statsd_port: int = Field(default=9125, ge=0, le=65535)
+    statsd_exporter_port: int = Field(default=9102, ge=1, le=65535)
 
 
 class Settings(BaseSettings):
@@ -204,6 +220,7 @@ class Settings(BaseSettings):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     @model_validator(mode="after")
     def _local_kafka_logins(self) -> Settings:

@@ -31,3 +31,13 @@ def write_private(path: Path, text: str) -> None:
 def write_json(path: Path, data: Mapping[str, object], *, indent: int | None = None) -> None:
     """``write_private`` of ``data`` as JSON (values JSON cannot hold are written as text)."""
     write_private(path, json.dumps(data, indent=indent, default=str) + "\n")
+
+
+def project_file(relative: str) -> Path | None:
+    """A file of the project's checkout beside the package (``cassandra/init.cql``,
+    ``monitoring/alerts.yml``), else of the working directory (an image's /opt/userstream);
+    None when neither has it."""
+    for root in (Path(__file__).resolve().parents[2], Path.cwd()):
+        if (root / relative).is_file():
+            return root / relative
+    return None

@@ -4,8 +4,10 @@
 running it twice, or after a crash of one part, converges to everything running. Order:
 Kafka + Cassandra → topics + schema → the source → the Spark stream → Airflow (with
 ``streaming_pipeline`` unpaused and a first run triggered, so users land within minutes
-instead of at the next schedule tick) → the live dashboard. ``down`` stops in the reverse
-order and keeps every byte of data; ``purge`` is the separate, explicit way to remove it.
+instead of at the next schedule tick; the StatsD exporter for its metrics first) → the live
+dashboard → Prometheus (it and the exporter only when installed: ``stack/monitoring.py``).
+``down`` stops in the reverse order and keeps every byte of data; ``purge`` is the separate,
+explicit way to remove it.
 """
 
 from __future__ import annotations
@@ -13,14 +15,12 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from userstream.config import Settings
-from userstream.errors import TransientError
 from userstream.source.resolve import check_url, probe
 from userstream.stack import process
 from userstream.stack.locks import component_lock
@@ -29,8 +29,6 @@ Say = Callable[[str], None]
 FAKE_API = "fake-api"
 PIPELINE_DAG = "streaming_pipeline"
 SOURCE_FILE = "source.json"
-#: The dashboard listens here only (README "Watching it": why it has no login).
-DASHBOARD_HOST = "127.0.0.1"
 
 
 def dashboard_name(settings: Settings) -> str:
@@ -39,7 +37,10 @@ def dashboard_name(settings: Settings) -> str:
 
 
 def dashboard_url(settings: Settings) -> str:
-    return f"http://{DASHBOARD_HOST}:{settings.dashboard.port}/"
+    """Where this machine reaches it (127.0.0.1 when it listens on every interface)."""
+    host = settings.dashboard.host
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - compared, not bound
+    return f"http://{host}:{settings.dashboard.port}/"
 
 
 @dataclass(frozen=True)
@@ -68,59 +69,39 @@ def _start_fake_api(settings: Settings, say: Say) -> str:
     with component_lock(settings.paths, FAKE_API):
         if process.running(settings.paths, FAKE_API) is not None:
             return url
-        proc = process.start(
+        proc = process.start_until(
             settings.paths,
             FAKE_API,
             [sys.executable, "-m", "userstream", "fake-api",
              "--host", src.fake_host, "--port", str(src.fake_port)],
+            lambda: probe(url, timeout_s=2) is None,
+            what=f"The local Random User API stand-in on {url}",
+            hint="Is the port taken? Set USERSTREAM_SOURCE__FAKE_PORT to a free one.",
         )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while probe(url, timeout_s=2) is not None:
-            if process.running(settings.paths, FAKE_API) is None or time.monotonic() > deadline:
-                process.stop(settings.paths, FAKE_API)
-                raise TransientError(
-                    f"The local Random User API stand-in did not start on {url}: "
-                    f"{process.tail(proc.log, 3)}",
-                    hint="Is the port taken? Set USERSTREAM_SOURCE__FAKE_PORT to a free one.",
-                    log=proc.log,
-                )
-            time.sleep(0.3)
     say(f"source: local stand-in started (pid {proc.pid})")
     return url
 
 
 def _start_dashboard(settings: Settings, say: Say) -> str:
     """Start ``userstream dashboard`` detached unless it runs; returns its URL once it answers."""
-    import httpx
+    from userstream.stack.net import answers_http
 
     name, url = dashboard_name(settings), dashboard_url(settings)
     with component_lock(settings.paths, name):
         if process.running(settings.paths, name) is not None:
             say("dashboard: already running")
             return url
-        proc = process.start(
+        proc = process.start_until(
             settings.paths,
             name,
             [sys.executable, "-m", "userstream", "dashboard",
              "--port", str(settings.dashboard.port)],
+            lambda: answers_http(f"{url}healthz"),
+            what=f"The dashboard on {url}",
+            hint="Is the port taken? Set USERSTREAM_DASHBOARD__PORT to a free one.",
             # Its other settings come from the same environment and .env as ours.
             env={"USERSTREAM_STATE_DIR": str(settings.paths.root)},
         )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.running(settings.paths, name) is None or time.monotonic() > deadline:
-                process.stop(settings.paths, name)
-                raise TransientError(
-                    f"The dashboard did not start on {url}: {process.tail(proc.log, 3)}",
-                    hint="Is the port taken? Set USERSTREAM_DASHBOARD__PORT to a free one.",
-                    log=proc.log,
-                )
-            time.sleep(0.3)
     say(f"dashboard: started (pid {proc.pid})")
     return url
 
@@ -168,28 +149,29 @@ def read_source(settings: Settings) -> dict[str, Any] | None:
 def up(settings: Settings, *, source: str, say: Say, trigger_first_run: bool = True) -> UpReport:
     """Bring every part up (idempotent); returns what the user needs to look at it."""
     from userstream import schema, topics
-    from userstream.stack import airflow
+    from userstream.stack import airflow, monitoring
     from userstream.stack.local import stack_up
     from userstream.streaming import control
 
     if source not in SOURCE_KINDS:
         check_url(source)  # a bad --source fails before anything is started
-    say("1/6 Kafka and Cassandra")
+    say("1/7 Kafka and Cassandra")
     stack_up(settings, progress=say)
-    say("2/6 topics and schema")
+    say("2/7 topics and schema")
     topics.ensure_topics(settings.kafka)
     schema.apply_schema(settings)
-    say("3/6 source")
+    say("3/7 source")
     choice = choose_source(settings, source, say)
     _write_json(settings.paths.results / SOURCE_FILE, asdict(choice))
     say(f"source: {choice.description}")
-    say("4/6 Spark stream")
+    say("4/7 Spark stream")
     if control.running(settings) is None:
         proc = control.start(settings)
         say(f"stream: started (pid {proc.pid}, log {proc.log})")
     else:
         say("stream: already running")
-    say("5/6 Airflow (first start takes a minute or two)")
+    say("5/7 Airflow (first start takes a minute or two)")
+    say(monitoring.start_statsd_exporter(settings))  # before Airflow: its metrics from the start
     # The DAG's tasks read their settings from the environment Airflow is started with.
     airflow_settings = settings.model_copy(
         update={"source": settings.source.model_copy(update={"kind": choice.url})}
@@ -200,8 +182,10 @@ def up(settings: Settings, *, source: str, say: Say, trigger_first_run: bool = T
     if trigger_first_run:
         run = client.trigger(PIPELINE_DAG, conf={})
         say(f"airflow: {PIPELINE_DAG} unpaused, first run {run.get('dag_run_id')} triggered")
-    say("6/6 dashboard")
+    say("6/7 dashboard")
     dashboard = _start_dashboard(settings, say)
+    say("7/7 Prometheus")
+    say(monitoring.start_prometheus(settings))
     ui_url = control.report(settings, control.last_progress(settings), None).get("ui_url")
     return UpReport(
         choice, info.url, info.username, info.password_file, info.password_created, dashboard,
@@ -211,10 +195,12 @@ def up(settings: Settings, *, source: str, say: Say, trigger_first_run: bool = T
 
 def down(settings: Settings, *, say: Say) -> None:
     """Stop every part, newest first; data, checkpoints and secrets are kept."""
-    from userstream.stack import airflow
+    from userstream.stack import airflow, monitoring
     from userstream.stack.local import stack_down
     from userstream.streaming import control
 
+    watchers = monitoring.stop_all(settings)
+    say(f"monitoring: {'stopped ' + ', '.join(watchers) if watchers else 'was not running'}")
     name = dashboard_name(settings)
     with component_lock(settings.paths, name):
         was_running = process.stop(settings.paths, name)

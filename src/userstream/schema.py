@@ -12,6 +12,7 @@ from pathlib import Path
 
 from userstream.config import CassandraSettings, Settings
 from userstream.errors import ConfigError, TerminalError, TransientError
+from userstream.files import project_file
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +27,9 @@ def init_cql_path() -> Path:
 
     Raises ``ConfigError`` when neither exists.
     """
-    candidates = (
-        Path(__file__).resolve().parents[2] / "cassandra" / "init.cql",
-        Path.cwd() / "cassandra" / "init.cql",
-    )
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
+    found = project_file("cassandra/init.cql")
+    if found is not None:
+        return found
     raise ConfigError(
         "cassandra/init.cql was not found beside the package nor in the working directory.",
         hint="Run from the project's checkout (or the image's /opt/userstream).",

@@ -114,8 +114,38 @@ def _source_part(settings: Settings) -> Part:
 def _dashboard_part(settings: Settings) -> Part:
     proc = process.running(settings.paths, dashboard_name(settings))
     detail = "live page" if proc else "not running: `userstream dashboard` or `userstream up`"
-    return Part("dashboard", proc is not None, dashboard_url(settings),
-                proc.pid if proc else None, detail)  # fmt: skip
+    url = dashboard_url(settings)
+    # It serves the producer runs' counts (the textfile pattern: metrics.py).
+    return Part("dashboard", proc is not None, url, proc.pid if proc else None, detail,
+                f"{url}metrics" if proc else None)  # fmt: skip
+
+
+def _monitoring_parts(settings: Settings, notes: list[str]) -> list[Part]:
+    """Prometheus and the StatsD exporter: a part each when installed (``up`` starts them),
+    a note saying how to get one that is not."""
+    from userstream.stack import monitoring as mon
+    from userstream.stack.net import answers_http
+
+    m = settings.monitoring
+    wanted = (
+        ("prometheus", m.prometheus_port, mon.prometheus_binary, mon.prometheus_name,
+         mon.prometheus_url(settings), "-/ready", mon.GET_PROMETHEUS),
+        ("airflow metrics", m.statsd_port, mon.statsd_exporter_binary, mon.statsd_exporter_name,
+         mon.statsd_metrics_url(settings), "", mon.GET_STATSD_EXPORTER),
+    )  # fmt: skip
+    parts = []
+    for label, port, binary, name, url, ready, get in wanted:
+        proc = process.running(settings.paths, name(settings)) if port else None
+        if proc is not None:
+            healthy = answers_http(url + ready)
+            detail = "answers" if healthy else "running, not answering"
+            metrics = url if url.endswith("/metrics") else f"{url}metrics"
+            parts.append(Part(label, healthy, url, proc.pid, detail, metrics))
+        elif port and binary() is not None:
+            parts.append(Part(label, False, url, None, "not running: `userstream up` starts it"))
+        elif port:
+            notes.append(f"{label}: not installed ({get})")
+    return parts
 
 
 def _lag(
@@ -208,6 +238,11 @@ def gather(settings: Settings) -> PipelineStatus:
     ):
         part = probe(what, fn, settings)
         status.parts.append(part or Part(what, False, detail="could not be probed"))
+    status.parts.extend(probe("monitoring", _monitoring_parts, settings, status.notes) or [])
+    exporter = next((p for p in status.parts if p.name == "airflow metrics" and p.pid), None)
+    for part in status.parts:  # Airflow's own metrics are served by the exporter
+        if part.name == "airflow" and exporter is not None:
+            part.metrics_url = exporter.metrics_url
     status.last_batch = state.get("last_batch")
     counts = probe("rows", _row_counts, settings)
     if counts:

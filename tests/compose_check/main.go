@@ -1,22 +1,28 @@
 // Loads a Compose file the way `docker compose config` does (compose-go), with the
 // environment of the caller, and prints the services it found; exits 1 on any error.
+// With -env it prints instead one line per environment variable of each service,
+// "service NAME", as compose-go resolved them (merged anchors included); never a value.
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
+	"sort"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 )
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: composecheck docker-compose.yml")
+	env := flag.Bool("env", false, "print each service's environment variable names")
+	flag.Parse()
+	if flag.NArg() != 1 {
+		fmt.Fprintln(os.Stderr, "usage: composecheck [-env] docker-compose.yml")
 		os.Exit(2)
 	}
 	options, err := cli.NewProjectOptions(
-		[]string{os.Args[1]},
+		[]string{flag.Arg(0)},
 		cli.WithOsEnv,
 		cli.WithName("userstream"),
 	)
@@ -30,6 +36,18 @@ func main() {
 		os.Exit(1)
 	}
 	for _, name := range project.ServiceNames() {
-		fmt.Println(name)
+		if !*env {
+			fmt.Println(name)
+			continue
+		}
+		service := project.Services[name]
+		keys := make([]string, 0, len(service.Environment))
+		for key := range service.Environment {
+			keys = append(keys, key)
+		}
+		sort.Strings(keys)
+		for _, key := range keys {
+			fmt.Println(name, key)
+		}
 	}
 }

@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.unit.test_monitoring import alert_and_dashboard_metrics
 from userstream.config import load_settings
+from userstream.stack import monitoring
 
 pytestmark = pytest.mark.e2e
 
@@ -166,6 +168,55 @@ def _secret_leaks(secrets: dict[str, str], state_dir: Path) -> list[str]:
     ]
 
 
+def _exposed_names(urls: list[str]) -> set[str]:
+    """Every metric name the parts serve right now: sample names, and the names of families
+    that have none yet (a labelled counter before its first label set is counted)."""
+    names: set[str] = set()
+    for url in urls:
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=30) as reply:
+            for family in text_string_to_metric_families(reply.read().decode()):
+                names.add(family.name)
+                names.update(sample.name for sample in family.samples)
+    return names
+
+
+def _targets_health(prometheus: str) -> dict[str, str]:
+    with (
+        contextlib.suppress(OSError),
+        urllib.request.urlopen(f"{prometheus}api/v1/targets", timeout=10) as reply,
+    ):
+        targets = json.load(reply)["data"]["activeTargets"]
+        return {t["labels"]["job"]: t["health"] for t in targets}
+    return {}
+
+
+def _check_monitoring(report: dict[str, object], prometheus: str) -> None:
+    """Prometheus (started by `up`) finds every part up, and every metric the alerts and the
+    Grafana dashboard use is one the running parts serve (so neither can drift from the code).
+
+    Some names appear only once something happened (a DAG run ended, a task finished):
+    waited for, bounded."""
+    parts = {p["name"]: p for p in report["parts"]}  # type: ignore[attr-defined]
+    assert parts["prometheus"]["healthy"] and parts["airflow metrics"]["healthy"], parts
+    assert parts["airflow"]["metrics_url"] == parts["airflow metrics"]["metrics_url"], parts
+    urls = [p["metrics_url"] for p in parts.values() if p.get("metrics_url")]
+    assert len(set(urls)) == 6, (
+        urls
+    )  # kafka, cassandra, stream, dashboard/producer, airflow, prometheus
+    used = alert_and_dashboard_metrics()
+    deadline = time.monotonic() + 420
+    while True:
+        health = _targets_health(prometheus)
+        missing = {n: w for n, w in used.items() if n not in _exposed_names(urls) | {"up"}}
+        done = not missing and set(health.values()) == {"up"} and len(health) == 5
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(10)
+    assert set(health) == {"kafka", "cassandra", "stream", "dashboard", "airflow"}, health
+    assert set(health.values()) == {"up"}, health
+    assert not missing, f"used but not served: {missing}"
+
+
 def test_up_lands_users_status_reports_them_and_down_stops_everything(
     unique: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -175,6 +226,7 @@ def test_up_lands_users_status_reports_them_and_down_stops_everything(
     # (other topic and keyspace) must be neither reused nor stopped by this test.
     airflow_port = _free_port()
     dashboard_port = _free_port()
+    prometheus_port = _free_port()
     env = {
         **os.environ,
         "USERSTREAM_KAFKA__TOPIC": topic,
@@ -185,7 +237,14 @@ def test_up_lands_users_status_reports_them_and_down_stops_everything(
         "USERSTREAM_AIRFLOW__PORT": str(airflow_port),
         "USERSTREAM_SOURCE__FAKE_PORT": str(_free_port()),
         "USERSTREAM_DASHBOARD__PORT": str(dashboard_port),
+        "USERSTREAM_MONITORING__PROMETHEUS_PORT": str(prometheus_port),
+        "USERSTREAM_MONITORING__STATSD_PORT": str(_free_port()),
+        "USERSTREAM_MONITORING__STATSD_EXPORTER_PORT": str(_free_port()),
     }
+    watched = monitoring.prometheus_binary() and monitoring.statsd_exporter_binary()
+    if not watched and os.geteuid() == 0:  # CI (root) installs both: .ci/run
+        pytest.fail(f"install Prometheus and the StatsD exporter: {monitoring.GET_PROMETHEUS}; "
+                    f"{monitoring.GET_STATSD_EXPORTER}")  # fmt: skip
     started = time.monotonic()
     sessions: set[str] = set()
     try:
@@ -247,6 +306,12 @@ def test_up_lands_users_status_reports_them_and_down_stops_everything(
         assert produced.get(topic, 0) > 0, produced
         assert report["topics"][topic], "status shows no end offsets for the topic"
         assert sum(report["topics"][topic].values()) >= report["rows_stored"]
+        if watched:
+            assert f"prometheus: started on http://127.0.0.1:{prometheus_port}/" in up.stdout
+            status = _run(["status", "--json"], env, timeout=180)
+            _check_monitoring(json.loads(status.stdout), f"http://127.0.0.1:{prometheus_port}/")
+        else:
+            assert "prometheus: not installed" in up.stdout, up.stdout
     finally:
         down = _run(["down"], env, timeout=600)
     assert down.returncode == 0, down.stdout + down.stderr

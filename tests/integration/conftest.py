@@ -20,8 +20,8 @@ import pytest
 from userstream import kafka_client
 from userstream.config import Settings, load_settings
 from userstream.stack import cassandra, kafka
-from userstream.stack._net import port_open
 from userstream.stack._state import ensure_layout
+from userstream.stack.net import port_open
 
 if TYPE_CHECKING:
     from cassandra.cluster import Session

@@ -21,8 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.integration.conftest import private_settings
 from userstream import kafka_client
 from userstream.config import Settings
-from userstream.stack._net import port_open
 from userstream.stack.local import stack_down, stack_status, stack_up
+from userstream.stack.net import port_open
 from userstream.store import connect
 
 pytestmark = pytest.mark.integration
@@ -228,69 +228,99 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_prometheus_scrapes_the_stack_with_the_projects_config_and_rules(
-    metered: Settings, tmp_path: Path
+def test_prometheus_and_the_statsd_exporter_as_up_starts_them(
+    metered: Settings,
 ) -> None:
-    """A real Prometheus, started with ``monitoring/prometheus.yml`` and its alert rules
-    (only the ports moved to this stack's), finds Kafka and Cassandra up and loads every rule."""
-    import shutil
-    import signal
-    import subprocess
+    """``up``'s Prometheus (generated config, the project's alert rules) finds Kafka, Cassandra
+    and the StatsD exporter up and evaluates every rule; the exporter serves what Airflow
+    sends it under the mapped names; ``stop_all`` stops both."""
+    import socket
 
     import yaml
 
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("no prometheus binary (Debian/Ubuntu: apt-get install prometheus)")
-    monitoring = Path(__file__).parents[2] / "monitoring"
-    config = yaml.safe_load((monitoring / "prometheus.yml").read_text())
-    config["global"]["scrape_interval"] = config["global"]["evaluation_interval"] = "1s"
-    ports = {"kafka": metered.kafka.metrics_port, "cassandra": metered.cassandra.metrics_port}
-    for job in config["scrape_configs"]:
-        if job["job_name"] in ports:
-            job["static_configs"] = [{"targets": [f"127.0.0.1:{ports[job['job_name']]}"]}]
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    shutil.copy(monitoring / "alerts.yml", tmp_path / "alerts.yml")
-    api = f"127.0.0.1:{_free_port()}"
-    server = subprocess.Popen(
-        [binary, f"--config.file={tmp_path / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address={api}"],
-        stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("w"),
-    )  # fmt: skip
+    from userstream.stack import monitoring, process
+
+    if monitoring.prometheus_binary() is None or monitoring.statsd_exporter_binary() is None:
+        pytest.skip(
+            f"Prometheus or the StatsD exporter is not installed ({monitoring.GET_PROMETHEUS}; "
+            f"{monitoring.GET_STATSD_EXPORTER})"
+        )
+    watched = metered.model_copy(
+        update={
+            "monitoring": metered.monitoring.model_copy(
+                update={
+                    "prometheus_port": _free_port(),
+                    "statsd_port": _free_port(),
+                    "statsd_exporter_port": _free_port(),
+                }
+            )
+        }
+    )
+    api = monitoring.prometheus_url(watched).rstrip("/")
     try:
+        assert "served on" in monitoring.start_statsd_exporter(watched)
+        assert "started on" in monitoring.start_prometheus(watched)
+        assert "already running" in monitoring.start_prometheus(watched)
+        # What Airflow's statsd client sends: a heartbeat and one DAG run's duration (ms).
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            for line in (
+                "airflow.scheduler_heartbeat:1|c",
+                "airflow.dagrun.duration.success.streaming_pipeline:1500|ms",
+            ):
+                udp.sendto(line.encode(), ("127.0.0.1", watched.monitoring.statsd_port))
+        port = watched.monitoring.statsd_exporter_port
+        samples = _eventually(port, lambda s: "airflow_dagrun_duration_seconds_sum" in s)
+        assert _value(samples, "airflow_scheduler_heartbeat_total") == 1
+        assert _value(
+            samples, "airflow_dagrun_duration_seconds_sum",
+            dag_id="streaming_pipeline", state="success",
+        ) == 1.5  # fmt: skip
+
         deadline = time.monotonic() + 90
         health: dict[str, str] = {}
         while time.monotonic() < deadline and not (
-            health.get("kafka") == health.get("cassandra") == "up"
+            health.get("kafka") == health.get("cassandra") == health.get("airflow") == "up"
         ):
             time.sleep(1)
-            assert server.poll() is None, (tmp_path / "prometheus.log").read_text()[-2000:]
             with contextlib.suppress(httpx.HTTPError):
-                targets = httpx.get(f"http://{api}/api/v1/targets", timeout=5).json()
+                targets = httpx.get(f"{api}/api/v1/targets", timeout=5).json()
                 health = {t["labels"]["job"]: t["health"] for t in targets["data"]["activeTargets"]}
-        assert health.get("kafka") == health.get("cassandra") == "up", health
-        assert set(health) == {"kafka", "cassandra", "stream", "dashboard"}
+        assert health.get("kafka") == health.get("cassandra") == health.get("airflow") == "up", (
+            health,
+            process.tail(watched.paths.log_file(monitoring.prometheus_name(watched))),
+        )
+        # The stream and the dashboard do not run here: scraped, and down.
+        assert set(health) == {"kafka", "cassandra", "stream", "dashboard", "airflow"}
         heap = httpx.get(
-            f"http://{api}/api/v1/query",
+            f"{api}/api/v1/query",
             params={"query": 'jvm_memory_used_bytes{area="heap",job="cassandra"}'},
             timeout=10,
         ).json()
         assert heap["data"]["result"], heap
         rules: list[dict[str, Any]] = []
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # every rule evaluated at least once, without error
-            rules = httpx.get(f"http://{api}/api/v1/rules", timeout=10).json()["data"]["groups"]
-            if all(r["health"] == "ok" for g in rules for r in g["rules"]):
+            rules = httpx.get(f"{api}/api/v1/rules", timeout=10).json()["data"]["groups"]
+            if rules and all(
+                r["health"] == "ok" and r.get("lastEvaluation", "").startswith("20")
+                for g in rules
+                for r in g["rules"]
+            ):
                 break
             time.sleep(1)
         loaded = {rule["name"] for group in rules for rule in group["rules"]}
+        monitoring_dir = Path(__file__).parents[2] / "monitoring"
         written = {
             rule["alert"]
-            for group in yaml.safe_load((monitoring / "alerts.yml").read_text())["groups"]
+            for group in yaml.safe_load((monitoring_dir / "alerts.yml").read_text())["groups"]
             for rule in group["rules"]
         }
-        assert loaded == written and {"KafkaMetricsDown", "StreamStuck"} <= loaded
+        assert loaded == written and {"KafkaMetricsDown", "AirflowSchedulerStopped"} <= loaded
         assert all(r["health"] == "ok" for g in rules for r in g["rules"]), rules
     finally:
-        server.send_signal(signal.SIGKILL)
-        server.wait(timeout=30)
+        stopped = monitoring.stop_all(watched)
+    assert set(stopped) == {
+        monitoring.prometheus_name(watched),
+        monitoring.statsd_exporter_name(watched),
+    }
+    assert monitoring.stop_all(watched) == []

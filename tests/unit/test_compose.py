@@ -11,6 +11,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from userstream.config import (
+    CassandraSettings,
+    DashboardSettings,
+    KafkaSettings,
+    MonitoringSettings,
+    SparkSettings,
+    load_settings,
+)
+from userstream.stack import _jmx_exporter, monitoring
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES: dict = COMPOSE["services"]
@@ -40,8 +50,11 @@ def test_kafka_runs_kraft_without_zookeeper() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["kafka", "cassandra", "spark-master", "spark-worker", "airflow", "prometheus", "grafana"],
-)
+    [
+        "kafka", "cassandra", "spark-master", "spark-worker", "airflow", "prometheus", "grafana",
+        "dashboard", "statsd-exporter",
+    ],
+)  # fmt: skip
 def test_long_running_services_have_health_checks(name: str) -> None:
     check = SERVICES[name]["healthcheck"]
     assert check["test"], name
@@ -151,14 +164,14 @@ def test_kafka_asks_every_client_for_a_login_and_init_creates_the_users() -> Non
     assert "security.protocol" not in app.get("USERSTREAM_KAFKA__CLIENT_CONFIG", "")
 
 
-def _compose_loader(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _compose_loader(env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
     """Load the file with compose-go, the loader `docker compose config` uses."""
     go = shutil.which("go")
     if go is None:
         pytest.skip("Go is not installed: the compose-go check needs it (CI machines have it)")
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("USERSTREAM_", "AIRFLOW"))}
     return subprocess.run(
-        [go, "run", ".", str(REPO / "docker-compose.yml")],
+        [go, "run", ".", *flags, str(REPO / "docker-compose.yml")],
         cwd=REPO / "tests" / "compose_check",
         env={**clean, **env},
         capture_output=True,
@@ -177,6 +190,19 @@ def test_compose_go_loads_the_file_and_refuses_it_without_the_secrets() -> None:
     assert refused.returncode != 0
     for name in required:
         assert f"required variable {name} is missing" in refused.stderr
+
+
+def test_compose_go_merges_the_shared_environments_as_read_here() -> None:
+    # The services' environments extend x-client-env and x-app-env with YAML merge keys
+    # (`<<:`): compose-go must give each service exactly the variables PyYAML gives it.
+    required = set(re.findall(r"\$\{([A-Z_]+):\?", (REPO / "docker-compose.yml").read_text()))
+    loaded = _compose_loader({name: "set-for-the-test" for name in required}, "-env")
+    assert loaded.returncode == 0, loaded.stderr
+    seen: dict[str, set[str]] = {}
+    for line in loaded.stdout.splitlines():
+        service, key = line.split()
+        seen.setdefault(service, set()).add(key)
+    assert seen == {n: set(_env(s)) for n, s in SERVICES.items() if _env(s)}
 
 
 def _pom_version(component: str, prop: str) -> str:
@@ -230,3 +256,185 @@ def test_grafana_asks_for_a_login_whose_password_has_no_default() -> None:
     assert env["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
     assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
     assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"
+
+
+# --- metrics: every part serves its own to Prometheus ------------------------------------------
+
+AGENT = re.compile(r"-javaagent:(?P<jar>[^=\s]+)=(?P<host>[^:\s]+):(?P<port>\d+):(?P<rules>\S+)")
+
+
+def _agent(service: str) -> re.Match[str]:
+    """The JMX exporter agent option of the kafka or cassandra service."""
+    env = _env(SERVICES[service])
+    options = env["KAFKA_OPTS"] if service == "kafka" else env["JVM_EXTRA_OPTS"]
+    (found,) = AGENT.finditer(options)
+    return found
+
+
+def _mounts(service: dict) -> dict[str, tuple[str, list[str]]]:
+    """Target folder → (source, options) of each of the service's volumes."""
+    mounts = {}
+    for mount in service.get("volumes", []):
+        source, target, *options = mount.split(":")
+        mounts[target] = (source, options)
+    return mounts
+
+
+def _listens(service: str) -> tuple[str, int]:
+    """Where the process a Prometheus target names listens, from its service's settings."""
+    env = _env(SERVICES[service])
+    if service in ("kafka", "cassandra"):
+        agent = _agent(service)
+        return agent["host"], int(agent["port"])
+    if service == "airflow":  # the stream's driver, started in that container
+        port = env.get("USERSTREAM_SPARK__METRICS_PORT", SparkSettings().metrics_port)
+        return env["USERSTREAM_SPARK__METRICS_HOST"], int(port)
+    if service == "dashboard":
+        port = env.get("USERSTREAM_DASHBOARD__PORT", DashboardSettings().port)
+        return env["USERSTREAM_DASHBOARD__HOST"], int(port)
+    if service == "statsd-exporter":
+        host, port = _flag(service, "--web.listen-address").rsplit(":", 1)
+        return host, int(port)
+    raise AssertionError(f"no known metrics listener in {service}")
+
+
+def _flag(service: str, name: str) -> str:
+    (value,) = [
+        a.split("=", 1)[1] for a in SERVICES[service]["command"] if a.startswith(name + "=")
+    ]
+    return value
+
+
+def test_the_metrics_agent_service_writes_the_agent_into_its_volume_once() -> None:
+    agent = SERVICES["metrics-agent"]
+    assert agent["image"] == SERVICES["init"]["image"]
+    assert agent["restart"] == "no"
+    (call,) = _userstream_commands(agent["command"])
+    assert call[:2] == ["stack", "metrics-agent"]
+    folder = call[2]
+    assert _mounts(agent) == {folder: ("metrics-agent", [])}
+    assert "metrics-agent" in COMPOSE["volumes"]
+    # The jar is read from the image's state folder, where `userstream fetch-jars` put it at
+    # build time: no volume may hide it.
+    dockerfile = (REPO / "docker" / "Dockerfile").read_text()
+    state = re.search(r"USERSTREAM_STATE_DIR=(\S+)", dockerfile).group(1)  # type: ignore[union-attr]
+    assert dockerfile.index(f"USERSTREAM_STATE_DIR={state}") < dockerfile.index("fetch-jars")
+    for target in _mounts(agent):
+        assert not (state + "/").startswith(target.rstrip("/") + "/"), target
+    # Made by the image's user, so a new volume mounted there is its own (writable).
+    assert re.search(rf"^RUN mkdir -p {re.escape(folder)}$", dockerfile, re.MULTILINE)
+    assert dockerfile.rindex("USER airflow") < dockerfile.index(f"mkdir -p {folder}")
+
+
+@pytest.mark.parametrize(
+    ("service", "port"),
+    [("kafka", KafkaSettings().metrics_port), ("cassandra", CassandraSettings().metrics_port)],
+)
+def test_kafka_and_cassandra_load_the_agent_the_one_shot_service_wrote(
+    service: str, port: int
+) -> None:
+    (written,) = _userstream_commands(SERVICES["metrics-agent"]["command"])
+    folder = written[2]
+    agent = _agent(service)
+    # The files `userstream stack metrics-agent` writes (tests/unit/test_stack_metrics_agent.py).
+    assert agent["jar"] == f"{folder}/{_jmx_exporter.EXPORTED_JAR}"
+    assert agent["rules"] == f"{folder}/{_jmx_exporter.RULES_TEMPLATES[service]}"
+    # On every interface of its container (Prometheus is another one), on the local port.
+    assert agent["host"] == "0.0.0.0"
+    assert int(agent["port"]) == port
+    assert _mounts(SERVICES[service])[folder] == ("metrics-agent", ["ro"])
+    condition = SERVICES[service]["depends_on"]["metrics-agent"]["condition"]
+    assert condition == "service_completed_successfully"
+    published = [str(p).rsplit(":", 1)[-1] for p in SERVICES[service].get("ports", [])]
+    assert str(port) not in published
+
+
+def test_cassandra_keeps_its_own_jvm_options_beside_the_agent() -> None:
+    options = _env(SERVICES["cassandra"])["JVM_EXTRA_OPTS"].split()
+    assert "-Dcassandra.superuser_setup_delay_ms=0" in options
+    assert len([o for o in options if o.startswith("-javaagent:")]) == 1
+
+
+def test_the_dashboard_listens_inside_is_published_on_loopback_and_answers_prometheus(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dashboard = SERVICES["dashboard"]
+    env = _env(dashboard)
+    assert ["dashboard"] in _userstream_commands(dashboard["command"])
+    port = DashboardSettings().port
+    assert dashboard["ports"] == [f"127.0.0.1:{port}:{port}"]
+    # The settings as the dashboard's process reads them from this environment (only: the
+    # image has no .env, and compose passes no other variable).
+    for key in [k for k in os.environ if k.startswith("USERSTREAM_")]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, "set-for-the-test" if value.startswith("${") else value)
+    settings = load_settings(_env_file=None)
+    assert settings.dashboard.host == "0.0.0.0"
+    assert settings.dashboard.port == port
+    # Prometheus asks for dashboard:8090, the host's browser for 127.0.0.1 or localhost.
+    assert {"dashboard", "127.0.0.1", "localhost"} <= set(settings.dashboard.allowed_hosts)
+    assert settings.airflow.host == "airflow"
+    assert settings.kafka.bootstrap_servers == "kafka:9092"
+    assert settings.cassandra.hosts == ["cassandra"]
+    # What the others leave in the state folder (the stream's progress, the Kafka logins,
+    # Airflow's password, the producer runs' counts), at the same place.
+    assert _mounts(dashboard) == _mounts(SERVICES["airflow"])
+    assert env["USERSTREAM_STATE_DIR"] == _env(SERVICES["airflow"])["USERSTREAM_STATE_DIR"]
+    assert dashboard["depends_on"]["init"]["condition"] == "service_completed_successfully"
+    # It reads; the broker's own login and Airflow's database are none of its business.
+    for key in ("USERSTREAM_KAFKA__USERS_ADMIN_CONFIG", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+        assert key not in env, key
+
+
+def test_every_prometheus_target_is_a_service_port_its_process_listens_on() -> None:
+    config = yaml.safe_load((REPO / "monitoring" / "prometheus-compose.yml").read_text())
+    targets = {
+        job["job_name"]: [t for sc in job["static_configs"] for t in sc["targets"]]
+        for job in config["scrape_configs"]
+    }
+    m = MonitoringSettings()
+    expected = {
+        "kafka": f"kafka:{KafkaSettings().metrics_port}",
+        "cassandra": f"cassandra:{CassandraSettings().metrics_port}",
+        "stream": f"airflow:{SparkSettings().metrics_port}",
+        "dashboard": f"dashboard:{DashboardSettings().port}",
+        "airflow": f"statsd-exporter:{m.statsd_exporter_port}",
+    }
+    assert targets == {job: [address] for job, address in expected.items()}
+    for job, (address,) in targets.items():
+        service, port = address.rsplit(":", 1)
+        assert service in SERVICES, f"{job}: {service} is not a Compose service"
+        host, listening = _listens(service)
+        assert listening == int(port), f"{job}: {service} listens on {listening}, not {port}"
+        # Reachable from the prometheus container: not on the target's loopback.
+        assert host in ("0.0.0.0", ""), f"{job}: {service} listens on {host} only"
+
+
+def test_statsd_exporter_runs_the_local_stacks_version_with_the_repository_mapping() -> None:
+    exporter = SERVICES["statsd-exporter"]
+    assert exporter["image"] == f"prom/statsd-exporter:{monitoring.STATSD_EXPORTER_VERSION}"
+    m = MonitoringSettings()
+    assert exporter["ports"] == [f"127.0.0.1:{m.statsd_exporter_port}:{m.statsd_exporter_port}"]
+    mapping = _flag("statsd-exporter", "--statsd.mapping-config")
+    assert _mounts(exporter)[mapping] == ("./monitoring/statsd-mapping.yml", ["ro"])
+    assert (REPO / "monitoring" / "statsd-mapping.yml").is_file()
+    assert _flag("statsd-exporter", "--statsd.listen-udp") == f":{m.statsd_port}"
+
+
+def test_airflow_sends_its_statsd_to_the_exporter() -> None:
+    env = _env(SERVICES["airflow"])
+    assert env["AIRFLOW__METRICS__STATSD_ON"] == "True"
+    assert env["AIRFLOW__METRICS__STATSD_HOST"] == "statsd-exporter"
+    udp = _flag("statsd-exporter", "--statsd.listen-udp").rsplit(":", 1)[1]
+    assert env["AIRFLOW__METRICS__STATSD_PORT"] == udp == str(MonitoringSettings().statsd_port)
+    # The prefix the mapping's rules match.
+    prefix = env["AIRFLOW__METRICS__STATSD_PREFIX"]
+    rules = yaml.safe_load((REPO / "monitoring" / "statsd-mapping.yml").read_text())["mappings"]
+    assert rules and all(r["match"].startswith(f"{prefix}.") for r in rules)
+    # Airflow resolves the exporter's name once, when it starts: it must be up by then.
+    assert SERVICES["airflow"]["depends_on"]["statsd-exporter"]["condition"] == "service_healthy"
+    # Only Airflow sends StatsD.
+    for name, service in SERVICES.items():
+        if name != "airflow":
+            assert "AIRFLOW__METRICS__STATSD_ON" not in _env(service), name

@@ -1,6 +1,6 @@
-"""The monitoring/ folder: Prometheus's configs and alerts pass promtool, its alerts fire when
-they should, it scrapes the ports the settings default to, and every metric the alerts and the
-Grafana dashboard name is one the project exposes."""
+"""Monitoring: the Prometheus configs (the one `up` generates, Compose's) and the alerts pass
+promtool, the alerts fire when they should, Prometheus scrapes the ports the settings say, and
+every metric the alerts and the Grafana dashboard name is one the project exposes."""
 
 from __future__ import annotations
 
@@ -18,14 +18,22 @@ from typing import Any
 import pytest
 import yaml
 
-from userstream.config import CassandraSettings, DashboardSettings, KafkaSettings, SparkSettings
+from userstream.config import (
+    CassandraSettings,
+    DashboardSettings,
+    KafkaSettings,
+    MonitoringSettings,
+    Settings,
+    SparkSettings,
+)
+from userstream.stack import monitoring
 
 REPO = Path(__file__).resolve().parents[2]
 MONITORING = REPO / "monitoring"
 GRAFANA = MONITORING / "grafana"
 DASHBOARD = json.loads((GRAFANA / "dashboards" / "userstream.json").read_text())
 ALERTS = yaml.safe_load((MONITORING / "alerts.yml").read_text())
-PROMETHEUS_CONFIGS = ("prometheus.yml", "prometheus-compose.yml")
+STATSD_MAPPING = yaml.safe_load((MONITORING / "statsd-mapping.yml").read_text())
 
 # The parts Prometheus scrapes, each on the port its setting defaults to.
 DEFAULT_PORTS = {
@@ -33,7 +41,13 @@ DEFAULT_PORTS = {
     "cassandra": CassandraSettings().metrics_port,
     "stream": SparkSettings().metrics_port,
     "dashboard": DashboardSettings().port,
+    "airflow": MonitoringSettings().statsd_exporter_port,
 }
+
+
+def _generated_config(tmp_path: Path, **sections: Any) -> Path:
+    """The Prometheus config `userstream up` writes, for settings with ``sections``."""
+    return monitoring.write_prometheus_config(Settings(state_dir=tmp_path / "state", **sections))
 
 
 # --- promtool ---------------------------------------------------------------------------------
@@ -55,11 +69,11 @@ def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("config", PROMETHEUS_CONFIGS)
-def test_prometheus_configs_pass_promtool(config: str) -> None:
+def test_the_generated_and_the_compose_prometheus_configs_pass_promtool(tmp_path: Path) -> None:
     # Checks the rule files they load as well.
-    checked = _promtool("check", "config", config)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    for config in (str(_generated_config(tmp_path)), "prometheus-compose.yml"):
+        checked = _promtool("check", "config", config)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_alert_rules_pass_promtool() -> None:
@@ -88,22 +102,38 @@ def test_the_dashboards_queries_are_valid_promql(tmp_path: Path) -> None:
 # --- scrape targets ---------------------------------------------------------------------------
 
 
-def _targets(config: str) -> dict[str, list[str]]:
-    scrape = yaml.safe_load((MONITORING / config).read_text())["scrape_configs"]
+def _targets(config: Path) -> dict[str, list[str]]:
+    scrape = yaml.safe_load(config.read_text())["scrape_configs"]
     return {
         job["job_name"]: [t for static in job["static_configs"] for t in static["targets"]]
         for job in scrape
     }
 
 
-def test_local_prometheus_scrapes_the_default_ports_on_loopback() -> None:
+def test_local_prometheus_scrapes_the_default_ports_on_loopback(tmp_path: Path) -> None:
     expected = {job: [f"127.0.0.1:{port}"] for job, port in DEFAULT_PORTS.items()}
-    assert _targets("prometheus.yml") == expected
+    assert _targets(_generated_config(tmp_path)) == expected
+
+
+def test_local_prometheus_follows_the_settings(tmp_path: Path) -> None:
+    config = _generated_config(
+        tmp_path,
+        kafka=KafkaSettings(metrics_port=17071),
+        dashboard=DashboardSettings(port=18090),
+        spark=SparkSettings(metrics_port=0),  # any free port: nothing fixed to scrape
+        monitoring=MonitoringSettings(statsd_port=0),  # no Airflow metrics
+    )
+    targets = _targets(config)
+    assert targets["kafka"] == ["127.0.0.1:17071"]
+    assert targets["dashboard"] == ["127.0.0.1:18090"]
+    assert set(targets) == {"kafka", "cassandra", "dashboard"}
+    assert (config.parent / "alerts.yml").read_text() == (MONITORING / "alerts.yml").read_text()
+    assert config.stat().st_mode & 0o077 == 0
 
 
 def test_compose_prometheus_scrapes_compose_services_on_the_same_ports() -> None:
     services = set(yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"])
-    targets = _targets("prometheus-compose.yml")
+    targets = _targets(MONITORING / "prometheus-compose.yml")
     assert set(targets) == set(DEFAULT_PORTS)
     for job, addresses in targets.items():
         for address in addresses:
@@ -112,9 +142,9 @@ def test_compose_prometheus_scrapes_compose_services_on_the_same_ports() -> None
             assert int(port) == DEFAULT_PORTS[job], f"{job}: {address}"
 
 
-def test_both_configs_load_the_alerts() -> None:
-    for config in PROMETHEUS_CONFIGS:
-        assert yaml.safe_load((MONITORING / config).read_text())["rule_files"] == ["alerts.yml"]
+def test_both_configs_load_the_alerts(tmp_path: Path) -> None:
+    for config in (_generated_config(tmp_path), MONITORING / "prometheus-compose.yml"):
+        assert yaml.safe_load(config.read_text())["rule_files"] == ["alerts.yml"]
 
 
 # --- alerts -----------------------------------------------------------------------------------
@@ -217,6 +247,17 @@ def _producer_names() -> set[str]:
     return {name + s for name in literals for s in suffixes}
 
 
+def _airflow_names() -> set[str]:
+    """The names the StatsD exporter gives Airflow's metrics by the mapping (its timers are
+    summaries: the name itself carries the quantiles)."""
+    summary = ("", "_count", "_sum")
+    return {
+        rule["name"] + suffix
+        for rule in STATSD_MAPPING["mappings"]
+        for suffix in (summary if not rule["name"].endswith("_total") else ("",))
+    }
+
+
 def _capture_groups(pattern: str) -> list[str]:
     """The text of each capturing group of a regular expression, in the order of `$1`, `$2`…"""
     groups: dict[int, str] = {}
@@ -298,8 +339,18 @@ _STANDARD = {"up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_
 _AGENT_PREFIXES = ("jvm_", "jmx_", "process_")
 
 
+def alert_and_dashboard_metrics() -> dict[str, str]:
+    """Every metric name the alerts and the Grafana dashboard use → where (the e2e test
+    checks them against the running parts' /metrics)."""
+    used = {
+        **{rule["expr"]: f"alert {rule['alert']}" for rule in _rules()},
+        **{expr: "dashboard" for expr in _dashboard_exprs()},
+    }
+    return {name: where for expr, where in used.items() for name in metric_names(expr)}
+
+
 def test_every_metric_the_alerts_and_dashboard_name_is_exposed(tmp_path: Path) -> None:
-    exposed = _stream_names() | _producer_names() | _STANDARD
+    exposed = _stream_names() | _producer_names() | _airflow_names() | _STANDARD
     jmx = _jmx_name_patterns(tmp_path)
     used = {
         **{expr: f"alert {rule['alert']}" for rule in _rules() for expr in [rule["expr"]]},

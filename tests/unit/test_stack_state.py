@@ -13,7 +13,7 @@ import pytest
 
 from userstream.config import Settings, StatePaths, load_settings
 from userstream.errors import ConfigError
-from userstream.stack import _java, _net, _ports, doctor
+from userstream.stack import _java, _ports, doctor, net
 from userstream.stack._cassandra_auth import _quote
 from userstream.stack._state import LAYOUT_VERSION, ensure_layout, secrets_dir, write_secret_json
 from userstream.store import cassandra_credentials
@@ -76,18 +76,18 @@ def held_port() -> Iterator[int]:
 
 
 def test_port_free_and_taken(held_port: int) -> None:
-    assert not _net.port_free("127.0.0.1", held_port)
-    assert _net.port_open("127.0.0.1", held_port)
+    assert not net.port_free("127.0.0.1", held_port)
+    assert net.port_open("127.0.0.1", held_port)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         unused = probe.getsockname()[1]
-    assert _net.port_free("127.0.0.1", unused)
+    assert net.port_free("127.0.0.1", unused)
 
 
 def test_taken_port_names_the_holder(held_port: int) -> None:
     import os
 
-    assert os.getpid() in _net.listener_pids(held_port)
+    assert os.getpid() in net.listener_pids(held_port)
     with pytest.raises(ConfigError, match=f"port {held_port} .* in use by pid {os.getpid()}"):
         _ports.require_free("Kafka", "127.0.0.1", [held_port], "USERSTREAM_KAFKA__PORT")
 

@@ -192,7 +192,8 @@ def dashboard(
         None,
         min=0,
         max=65535,
-        help="Port on 127.0.0.1 (default: USERSTREAM_DASHBOARD__PORT, 8090; 0 = any free).",
+        help="Port on USERSTREAM_DASHBOARD__HOST, 127.0.0.1 (default: USERSTREAM_DASHBOARD__PORT, "
+        "8090; 0 = any free).",
     ),
 ) -> None:
     """Serve the live dashboard on 127.0.0.1 until Ctrl-C: health, rates, lag, latency,

@@ -1,8 +1,10 @@
-"""`userstream fetch-jars | doctor | stack up|down|status | query`: the local Kafka + Cassandra."""
+"""`userstream fetch-jars | doctor | stack up|down|status|metrics-agent | query`: the local
+Kafka + Cassandra."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -16,7 +18,9 @@ out = Console()
 err = Console(stderr=True)
 
 stack_app = typer.Typer(
-    help="Only Kafka + Cassandra on this machine (no Docker).", no_args_is_help=True
+    help="Only Kafka + Cassandra on this machine (no Docker), and their metrics agent for "
+    "containers.",
+    no_args_is_help=True,
 )
 
 
@@ -133,6 +137,38 @@ def stack_status() -> None:
     out.print(table)
     if not all(c.healthy for c in components):
         raise typer.Exit(1)
+
+
+@stack_app.command("metrics-agent")
+def stack_metrics_agent(
+    target: Annotated[
+        Path,
+        typer.Argument(
+            file_okay=False,
+            help="Folder to write into (created when missing; the three files are replaced).",
+        ),
+    ],
+) -> None:
+    """Write the Prometheus JMX exporter agent and Kafka's and Cassandra's rules into TARGET.
+
+    For Kafka and Cassandra JVMs that `stack up` does not start: docker-compose.yml's
+    metrics-agent service runs it to fill the volume its kafka and cassandra containers load
+    the agent from.
+
+    TARGET gets jmx_prometheus_javaagent.jar (the one `userstream fetch-jars` put under the
+    state folder's lib/), kafka-metrics.yaml and cassandra-metrics.yaml (for the tables of
+    USERSTREAM_CASSANDRA__KEYSPACE), rendered from the templates `stack up` uses. Nothing in
+    them is secret: the folder is 0755 and the files 0644, for other users' JVMs. Load with
+    -javaagent:TARGET/jmx_prometheus_javaagent.jar=[HOST:]PORT:TARGET/kafka-metrics.yaml
+    (without HOST the agent listens on every interface). Exit 1 when the jar is missing.
+    """
+    from userstream.stack import _jmx_exporter
+
+    settings = load_settings()
+    for path in _jmx_exporter.export(
+        settings.paths.lib, target, keyspace=settings.cassandra.keyspace
+    ):
+        typer.echo(f"wrote {path}")  # plain: a path is never wrapped
 
 
 def _json_default(value: Any) -> Any:

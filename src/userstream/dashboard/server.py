@@ -17,7 +17,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -36,7 +36,7 @@ from userstream.dashboard.portraits import Portraits
 from userstream.dashboard.probes import FAST_S, SLOW_S, Sampler
 from userstream.errors import ConfigError
 from userstream.metrics import runs_file
-from userstream.pipeline import DASHBOARD_HOST, dashboard_name, dashboard_url
+from userstream.pipeline import dashboard_name, dashboard_url
 from userstream.stack import process
 
 STATIC = Path(__file__).parent / "static"
@@ -66,7 +66,12 @@ class _SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def build_app(sampler: Sampler, portraits: Portraits, producer_runs: Path) -> Starlette:
+def build_app(
+    sampler: Sampler,
+    portraits: Portraits,
+    producer_runs: Path,
+    allowed_hosts: Sequence[str] = ("127.0.0.1", "localhost"),
+) -> Starlette:
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
 
@@ -101,7 +106,7 @@ def build_app(sampler: Sampler, portraits: Portraits, producer_runs: Path) -> St
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[
-            Middleware(TrustedHostMiddleware, allowed_hosts=[DASHBOARD_HOST, "localhost"]),
+            Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)),
             Middleware(_SecurityHeaders),
         ],
     )
@@ -141,17 +146,17 @@ class Dashboard:
         """Take the port now (a taken one fails here, with the fix)."""
         if self._socket is not None:
             return
+        host = self.settings.dashboard.host
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((DASHBOARD_HOST, self.port))
+            sock.bind((host, self.port))
         except OSError as exc:
             sock.close()
             if exc.errno != errno.EADDRINUSE:
                 raise
             raise ConfigError(
-                f"The dashboard cannot start: port {self.port} on {DASHBOARD_HOST} is "
-                "already in use.",
+                f"The dashboard cannot start: port {self.port} on {host} is already in use.",
                 hint="Stop that program (`userstream status` shows a dashboard of ours), "
                 "or choose another port, e.g. USERSTREAM_DASHBOARD__PORT=8091.",
             ) from None
@@ -201,7 +206,12 @@ class Dashboard:
         sampler = Sampler(self.settings, fast_s=self.fast_s, slow_s=self.slow_s)
         portraits = Portraits()
         config = uvicorn.Config(
-            build_app(sampler, portraits, runs_file(self.settings.paths)),
+            build_app(
+                sampler,
+                portraits,
+                runs_file(self.settings.paths),
+                self.settings.dashboard.allowed_hosts,
+            ),
             log_level="warning",
             access_log=False,
             lifespan="off",

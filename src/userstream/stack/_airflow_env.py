@@ -168,5 +168,14 @@ def airflow_env(settings: Settings) -> dict[str, str]:
             home / "logs" / "dag_processor"
         ),
     }
+    if settings.monitoring.statsd_port:
+        # Airflow's own metrics, to the StatsD exporter `up` starts (stack/monitoring.py);
+        # UDP, so nothing waits or fails while no exporter listens.
+        env |= {
+            "AIRFLOW__METRICS__STATSD_ON": "True",
+            "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+            "AIRFLOW__METRICS__STATSD_PORT": str(settings.monitoring.statsd_port),
+            "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+        }
     env.update(userstream_env(settings))
     return env

@@ -20,11 +20,11 @@ from userstream.stack import _jmx_exporter, jars, process
 from userstream.stack._cassandra_auth import secure_configured_login as secure_configured_login
 from userstream.stack._cassandra_auth import secure_node
 from userstream.stack._java import require_java
-from userstream.stack._net import port_open
 from userstream.stack._ports import require_free
 from userstream.stack._render import render, template_lines
 from userstream.stack._wait import wait_ready
 from userstream.stack.locks import component_lock
+from userstream.stack.net import port_open
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from userstream.config import Settings
 from userstream.errors import ConfigError
-from userstream.stack import _jmx_exporter, process
+from userstream.stack import _jmx_exporter, monitoring, process
 from userstream.stack._java import MIN_JAVA, java_executable, java_version
-from userstream.stack._net import listener_pids, port_free, process_group
+from userstream.stack.net import listener_pids, port_free, process_group
 
 MIN_FREE_DISK_GB = 5.0
 
@@ -26,7 +26,23 @@ class Check:
 
 def run_checks(settings: Settings) -> list[Check]:
     """Every check, in the order a user would fix them; none raises."""
-    return [_java(), _maven(), _pyspark(), *_ports(settings), _disk(settings)]
+    return [_java(), _maven(), _pyspark(), *_monitoring_tools(), *_ports(settings), _disk(settings)]
+
+
+def _monitoring_tools() -> list[Check]:
+    """Optional: `up` starts them when found, and the pipeline runs the same without them."""
+    found = (
+        ("prometheus", monitoring.prometheus_binary(), monitoring.GET_PROMETHEUS,
+         "scrapes every part, evaluates the alerts"),
+        ("statsd exporter", monitoring.statsd_exporter_binary(), monitoring.GET_STATSD_EXPORTER,
+         "serves Airflow's own metrics"),
+    )  # fmt: skip
+    return [
+        Check(name, True, f"{path} ({role})")
+        if path
+        else Check(name, True, f"not installed, optional ({role}); to have it: {how}")
+        for name, path, how, role in found
+    ]
 
 
 def _pyspark() -> Check:
@@ -91,8 +107,20 @@ def _ports(settings: Settings) -> list[Check]:
         ("Kafka metrics", metrics, k.metrics_port, "USERSTREAM_KAFKA__METRICS_PORT"),
         ("Cassandra metrics", metrics, c.metrics_port, "USERSTREAM_CASSANDRA__METRICS_PORT"),
         ("Airflow", a.host, a.port, "USERSTREAM_AIRFLOW__PORT"),
-        ("Dashboard", "127.0.0.1", settings.dashboard.port, "USERSTREAM_DASHBOARD__PORT"),
-    ]
+        ("Dashboard", settings.dashboard.host, settings.dashboard.port,
+         "USERSTREAM_DASHBOARD__PORT"),
+    ]  # fmt: skip
+    m = settings.monitoring
+    if m.prometheus_port and monitoring.prometheus_binary():
+        wanted.append((
+            "Prometheus", monitoring.HOST, m.prometheus_port,
+            "USERSTREAM_MONITORING__PROMETHEUS_PORT",
+        ))  # fmt: skip
+    if m.statsd_port and monitoring.statsd_exporter_binary():
+        wanted.append((
+            "StatsD exporter", monitoring.HOST, m.statsd_exporter_port,
+            "USERSTREAM_MONITORING__STATSD_EXPORTER_PORT",
+        ))  # fmt: skip
     ours = _our_groups(settings)
     checks = []
     for label, host, port, env in wanted:

@@ -29,12 +29,12 @@ from userstream.config import KafkaSettings, Settings
 from userstream.errors import TerminalError
 from userstream.stack import _jmx_exporter, jars, process
 from userstream.stack._java import require_java
-from userstream.stack._net import port_open
 from userstream.stack._ports import require_free
 from userstream.stack._render import render
 from userstream.stack._state import secrets_dir
 from userstream.stack._wait import wait_ready
 from userstream.stack.locks import component_lock
+from userstream.stack.net import port_open
 
 log = logging.getLogger(__name__)
 

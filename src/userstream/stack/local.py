@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from userstream.config import Settings
 from userstream.errors import UserstreamError
 from userstream.stack import cassandra, kafka, process
-from userstream.stack._net import port_open
 from userstream.stack._state import ensure_layout as ensure_layout
+from userstream.stack.net import port_open
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -204,6 +204,34 @@ def start(
     child = spawn(cmd, log=log, env=env, cwd=cwd)
     write_pid_file(paths, name, child.pid)
     return Proc(name, child.pid, log)
+
+
+def start_until(
+    paths: StatePaths,
+    name: str,
+    cmd: Sequence[str],
+    ready: Callable[[], bool],
+    *,
+    what: str,
+    hint: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+) -> Proc:
+    """``start`` ``cmd`` as ``name`` and wait until ``ready()`` is true.
+
+    When the process exits first, or ``timeout`` passes, it is stopped again and a
+    ``TransientError`` says that ``what`` did not start, quoting the process's own last lines.
+    """
+    proc = start(paths, name, cmd, env=env)
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if running(paths, name) is None or time.monotonic() > deadline:
+            stop(paths, name)
+            raise TransientError(
+                f"{what} did not start: {tail(proc.log, 5)}", hint=hint, log=proc.log
+            )
+        time.sleep(0.3)
+    return proc
 
 
 def stop(paths: StatePaths, name: str, *, timeout: float = 30.0, leader_only: bool = False) -> bool:

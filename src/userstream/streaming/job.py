@@ -186,11 +186,13 @@ class Driver:
     def _record(self, query: StreamingQuery) -> bool:
         """Write the newest finished batch to the progress file; True when there was one.
 
-        Idle triggers also report progress (with the next, not yet run, batch id); they
-        are skipped so ``last_batch`` always describes a batch that wrote something.
+        Idle triggers also report progress, with the id of the next batch, which has not run
+        (no ``addBatch`` in its durations). They are skipped, so ``last_batch`` always
+        describes a batch that ran: once that next batch has written, its own report (with
+        its end offsets) is the one recorded, not the idle one that came before it.
         """
         last = query.lastProgress
-        if not last:
+        if not last or "addBatch" not in (last.get("durationMs") or {}):
             return False
         batch_id = int(last["batchId"])
         counts = self.writer.counts.get(batch_id)

@@ -45,7 +45,7 @@ class BacklogQuery:
         self.writer.counts.setdefault(
             batch_id, {"valid": 1, "rejected": 0, "stored": 1, "batch_ms": 1}
         )
-        return {"batchId": batch_id, "durationMs": {}, "sources": []}
+        return {"batchId": batch_id, "durationMs": {"addBatch": 1}, "sources": []}
 
     @property
     def status(self) -> dict[str, Any]:
@@ -99,3 +99,39 @@ def test_stop_under_a_backlog_waits_for_one_batch_not_the_full_grace(tmp_path, c
     driver._stop_between_batches(query)  # type: ignore[arg-type]
     assert query.stopped
     assert 10 <= clock.now < 11
+
+
+class _Query:
+    """Reports whatever progress the test sets."""
+
+    def __init__(self) -> None:
+        self.lastProgress: dict[str, Any] | None = None
+
+
+def _progress(batch_id: int, end: int, ran: bool) -> dict[str, Any]:
+    durations = {"latestOffset": 4, "triggerExecution": 9, **({"addBatch": 5} if ran else {})}
+    return {
+        "batchId": batch_id,
+        "numInputRows": 1000 if ran else 0,
+        "durationMs": durations,
+        "sources": [{"endOffset": {"user_topic": {"0": end}}}],
+    }
+
+
+def test_an_idle_report_with_the_next_batch_id_is_not_recorded_as_that_batch(tmp_path):
+    # Spark's idle report carries the id of the batch to come and the last batch's offsets.
+    # When that batch has written (its counts are in) but Spark has not yet reported it, the
+    # idle report must not stand for it: the real one, with the new end offsets, follows.
+    driver = _driver(tmp_path, batch_timeout_s=30)
+    query = _Query()
+    query.lastProgress = _progress(3, end=2000, ran=False)
+    assert driver._record(query) is False  # type: ignore[arg-type]
+    driver.writer.counts[3] = {"valid": 1000, "rejected": 0, "stored": 1000, "batch_ms": 9}
+    assert driver._record(query) is False  # type: ignore[arg-type]
+    query.lastProgress = _progress(3, end=3000, ran=True)
+    assert driver._record(query) is True  # type: ignore[arg-type]
+    last = driver.state["last_batch"]
+    assert (last["batch_id"], last["end_offsets"], last["num_input_rows"]) == (
+        3, {"user_topic": {"0": 3000}}, 1000,
+    )  # fmt: skip
+    assert driver._record(query) is False  # type: ignore[arg-type]  # recorded once

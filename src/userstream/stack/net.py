@@ -1,4 +1,4 @@
-"""Ports: is one free, who listens on it, is a server answering yet."""
+"""Ports: is one free, who listens on it, is a server answering yet (TCP, HTTP)."""
 
 from __future__ import annotations
 
@@ -66,3 +66,13 @@ def process_group(pid: int) -> int | None:
         return os.getpgid(pid)
     except OSError:
         return None
+
+
+def answers_http(url: str, timeout: float = 2.0) -> bool:
+    """True when a GET of ``url`` answers 200 (a server that is up and ready)."""
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
