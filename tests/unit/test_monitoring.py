@@ -210,7 +210,7 @@ def _dashboard_exprs() -> list[str]:
     ]
 
 
-def _family_names(family: Any) -> set[str]:
+def family_names(family: Any) -> set[str]:
     """The sample names a prometheus_client metric family is exposed under."""
     suffixes = {
         "counter": ("_total", "_created"),
@@ -224,7 +224,7 @@ def _family_names(family: Any) -> set[str]:
 def _stream_names() -> set[str]:
     from userstream.streaming.metrics import StreamMetrics
 
-    return {name for family in StreamMetrics().registry.collect() for name in _family_names(family)}
+    return {name for family in StreamMetrics().registry.collect() for name in family_names(family)}
 
 
 def _producer_names() -> set[str]:
