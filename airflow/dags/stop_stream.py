@@ -22,13 +22,7 @@ from userstream.orchestration import tasks as steps
     start_date=datetime(2025, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "userstream",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=10),
-        "retry_exponential_backoff": True,
-        "execution_timeout": timedelta(minutes=3),
-    },
+    default_args={**steps.DEFAULT_ARGS, "retry_delay": timedelta(seconds=10)},
     tags=["userstream"],
 )
 def stop_stream() -> None:

@@ -3,9 +3,27 @@
 check_services → ensure_topics_and_schema → ensure_stream → produce_batch → verify_landed
 → quality_checks. Each task calls one function of ``userstream.orchestration.tasks``;
 this file only wires them. Transient failures (a service briefly away) are retried with
-exponential backoff; terminal ones (bad data, bad configuration) fail at once, because a
-retry would only repeat them. The source seed derives from the run id, so a retried
-``produce_batch`` re-sends the same users and the upserts converge.
+exponential backoff; terminal ones (bad data, bad configuration, a stream broken for
+minutes) fail at once, because a retry would only repeat them. The source seed derives
+from the run id, so a retried ``produce_batch`` re-sends the same users and the upserts
+converge.
+
+Written the way Airflow's docs ("Best Practices": top-level code, idempotent tasks, XComs
+for small data; "Deferrable Operators & Triggers" / sensors in reschedule mode) and
+Astronomer's guides ("DAG writing best practices", "Sensors", "Passing data between
+tasks", "Assets", "Error notifications") advise:
+
+- The file does no work when parsed: settings only; every task body is a tested function.
+- ``verify_landed`` is a sensor in ``reschedule`` mode: each look holds a worker slot for
+  ``steps.LOOK_S`` at most, then gives it back until the next poke; it fails at once when
+  the stream has been broken for minutes, so runs do not queue behind it.
+- What a task hands on is small: the batch's message list goes to the XCom object-storage
+  backend that `userstream up` configures (``<airflow home>/xcom``), the database keeps a
+  reference.
+- ``verify_landed`` updates the Asset ``userstream.user_profiles``: a downstream DAG can
+  be scheduled on it.
+- Every task's failure is logged by ``steps.on_task_failure``: which task of which run,
+  why, and where to look.
 """
 
 from __future__ import annotations
@@ -15,7 +33,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Asset, Param, PokeReturnValue, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from userstream.config import Settings, load_settings
@@ -49,14 +67,14 @@ def _fail_fast_on_terminal(func: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-DEFAULT_ARGS = {
-    "owner": "userstream",
-    "retries": 2,
-    "retry_delay": timedelta(seconds=20),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(minutes=5),
-    "execution_timeout": timedelta(minutes=5),
-}
+#: The table every landed batch updates (its URI names this stack's Cassandra and keyspace).
+USER_PROFILES = Asset(
+    name="userstream.user_profiles",
+    uri=(
+        f"cassandra://{SETTINGS.cassandra.hosts[0]}:{SETTINGS.cassandra.port}/"
+        f"{SETTINGS.cassandra.keyspace}/user_profiles"
+    ),
+)
 
 
 @dag(
@@ -66,7 +84,7 @@ DEFAULT_ARGS = {
     start_date=datetime(2025, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    default_args=steps.DEFAULT_ARGS,
     params={
         "batch_size": Param(SETTINGS.airflow.batch_size, type="integer", minimum=1),
         "source": Param(SETTINGS.source.kind, type="string"),
@@ -102,13 +120,19 @@ def streaming_pipeline() -> None:
             source_kind=str(params["source"]),
         )
 
-    @task(
-        execution_timeout=timedelta(seconds=SETTINGS.airflow.landing_timeout_s + 120),
+    # A backstop only: check_landed fails the task once landing_timeout_s has passed.
+    @task.sensor(
+        mode="reschedule",
+        poke_interval=steps.POKE_S,
+        timeout=SETTINGS.airflow.landing_timeout_s + 120,
+        execution_timeout=timedelta(seconds=steps.LOOK_S + 120),
         retries=1,
+        outlets=[USER_PROFILES],
     )
     @_fail_fast_on_terminal
-    def verify_landed(batch: dict[str, Any]) -> dict[str, int]:
-        return steps.verify_landed(_settings(), batch)
+    def verify_landed(batch: dict[str, Any]) -> PokeReturnValue:
+        landed = steps.check_landed(_settings(), batch)
+        return PokeReturnValue(is_done=landed is not None, xcom_value=landed)
 
     @task(execution_timeout=timedelta(minutes=3))
     @_fail_fast_on_terminal

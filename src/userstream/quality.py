@@ -374,9 +374,9 @@ def wait_landed(
     timeout_s: float,
     poll_s: float = 2.0,
 ) -> Landing:
-    """Poll until every message landed; raise ``BatchNotLanded`` after ``timeout_s``."""
+    """Look until every message landed, for ``timeout_s`` at most; the last look (its
+    ``missing`` is empty when all landed)."""
     deadline = time.monotonic() + timeout_s
-    started = time.monotonic()
     while True:
         landing = find_landed(session, topic, messages)
         log.info(
@@ -386,14 +386,16 @@ def wait_landed(
             len(landing.rejected),
             len(landing.missing),
         )
-        if not landing.missing:
+        if not landing.missing or time.monotonic() >= deadline:
             return landing
-        if time.monotonic() >= deadline:
-            first = landing.missing[0]
-            raise BatchNotLanded(
-                f"{len(landing.missing)} of {len(messages)} users missing after "
-                f"{time.monotonic() - started:.0f} s: first missing key={first.key} "
-                f"partition={first.partition} offset={first.offset}.",
-                hint="Check that the stream runs (userstream stream status) and read its log.",
-            )
         time.sleep(poll_s)
+
+
+def not_landed(messages: Sequence[Message], landing: Landing, waited_s: float) -> BatchNotLanded:
+    """The error for a batch whose ``landing.missing`` messages did not land in time."""
+    first = landing.missing[0]
+    return BatchNotLanded(
+        f"{len(landing.missing)} of {len(messages)} users missing after {waited_s:.0f} s: "
+        f"first missing key={first.key} partition={first.partition} offset={first.offset}.",
+        hint="Check that the stream runs (userstream stream status) and read its log.",
+    )

@@ -160,6 +160,30 @@ def test_a_run_lands_the_batch_in_cassandra(af: Settings, good_run: str) -> None
     assert set(states.values()) == {"success"}, states
 
 
+def test_a_runs_message_list_is_kept_out_of_the_database(af: Settings, good_run: str) -> None:
+    """Small XComs: the database holds a reference; the batch's messages are in a file."""
+    import sqlite3
+
+    home = airflow_home(af)
+    with contextlib.closing(sqlite3.connect(home / "airflow.db")) as db:
+        (value,) = db.execute(
+            "SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = ? AND key = ?",
+            (DAG, good_run, "produce_batch", "return_value"),
+        ).fetchone()
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    assert len(text) < 500 and str(home / "xcom") in text, text[:500]
+    files = [p for p in (home / "xcom").rglob("*") if p.is_file() and p.name in text]
+    assert len(files) == 1, text
+    assert len(json.loads(files[0].read_text())["messages"]) == BATCH
+
+
+def test_a_landed_batch_updates_the_user_profiles_asset(af: Settings, good_run: str) -> None:
+    events = airflow.api(af).get("/assets/events", source_dag_id=DAG, source_run_id=good_run)
+    landed = [e for e in events["asset_events"] if e.get("source_task_id") == "verify_landed"]
+    assert len(landed) == 1, events
+    assert landed[0]["uri"].endswith(f"/{af.cassandra.keyspace}/user_profiles")
+
+
 def test_a_failed_quality_check_fails_the_run_with_its_reason(af: Settings, good_run: str) -> None:
     from userstream.store import session
 
@@ -191,6 +215,14 @@ def test_run_dag_exits_non_zero_and_names_the_failing_task(af: Settings, good_ru
     assert "failing task: produce_batch" in stderr
     assert "Unknown source 'no-such-source'" in stderr
     assert "upstream_failed" in result.stdout  # the table shows what did not run
+    # The failure callback said in the task's log what failed and where to look.
+    client = airflow.api(af)
+    run = client.get(f"/dags/{DAG}/dagRuns", order_by="-run_after", limit=1)["dag_runs"][0]
+    produce = next(t for t in client.task_instances(DAG, run["dag_run_id"])
+                   if t["task_id"] == "produce_batch")  # fmt: skip
+    events = client.task_log(DAG, run["dag_run_id"], "produce_batch", produce["try_number"])
+    said = json.dumps(events)
+    assert "task_failed" in said and "no-such-source" in said, said[-2000:]
 
 
 def test_run_dag_of_an_unknown_dag_says_which_exist(af: Settings) -> None:

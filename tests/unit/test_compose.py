@@ -438,3 +438,14 @@ def test_airflow_sends_its_statsd_to_the_exporter() -> None:
     for name, service in SERVICES.items():
         if name != "airflow":
             assert "AIRFLOW__METRICS__STATSD_ON" not in _env(service), name
+
+
+def test_long_running_services_restart_and_have_a_memory_limit() -> None:
+    one_shot = {name for name, svc in COMPOSE["services"].items() if svc.get("restart") == "no"}
+    assert one_shot == {"init", "metrics-agent"}
+    for name, service in COMPOSE["services"].items():
+        if name in one_shot:
+            continue
+        assert service.get("restart") == "unless-stopped", name
+        memory = service["deploy"]["resources"]["limits"]["memory"]
+        assert re.fullmatch(r"\d+[mg]", memory), (name, memory)

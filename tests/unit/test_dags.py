@@ -107,6 +107,38 @@ def test_airflow_env_is_local_small_and_passes_settings_through(tmp_path: Path) 
     assert "s3cret" not in "".join(env.values())
 
 
+def test_airflow_reads_its_xcom_and_statsd_settings_from_the_env_we_give_it(
+    tmp_path: Path,
+) -> None:
+    # Read back by Airflow's own config in a process of its own, as a task would: an env
+    # name Airflow does not map to its option is silently ignored.
+    import json
+    import subprocess
+    import sys
+
+    from userstream.config import load_settings
+    from userstream.stack._airflow_env import airflow_env
+
+    env = airflow_env(load_settings(state_dir=tmp_path))
+    probe = (
+        "import json\n"
+        "from airflow.sdk.configuration import conf\n"
+        "from airflow.sdk.execution_time.xcom import XCom\n"
+        "big = {'messages': [['k', 0, i] for i in range(500)]}\n"
+        "ref = XCom.serialize_value(big, key='return_value', dag_id='d', task_id='t',"
+        " run_id='r', map_index=-1)\n"
+        "print(json.dumps([str(ref), conf.getboolean('metrics', 'statsd_on'),"
+        " conf.getint('metrics', 'statsd_port')]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env={**os.environ, **env}, capture_output=True,
+        text=True, timeout=120, check=True,
+    )  # fmt: skip
+    ref, statsd_on, statsd_port = json.loads(out.stdout.strip().splitlines()[-1])
+    assert ref.startswith(f"file://{tmp_path / 'airflow' / 'xcom'}/d/r/t/"), ref
+    assert (statsd_on, statsd_port) == (True, 9125)
+
+
 def test_admin_password_is_generated_once_and_private(tmp_path: Path) -> None:
     from userstream.config import load_settings
     from userstream.stack.airflow import credentials, ensure_credentials
@@ -138,3 +170,50 @@ def test_seed_is_derived_from_the_run() -> None:
     from userstream.orchestration.tasks import seed_for_run
 
     assert seed_for_run("manual__1") == seed_for_run("manual__1") != seed_for_run("manual__2")
+
+
+# --- the Airflow way: sensors, assets, callbacks ------------------------------------------
+
+
+def test_verify_landed_gives_its_slot_back_between_looks(dagbag: Any) -> None:
+    from userstream.orchestration import tasks as steps
+
+    task = dagbag.dags["streaming_pipeline"].get_task("verify_landed")
+    assert task.mode == "reschedule"
+    assert task.poke_interval == steps.POKE_S
+    # One look holds the slot for LOOK_S at most, well inside the task's timeout.
+    assert task.execution_timeout >= timedelta(seconds=steps.LOOK_S + 60)
+    [asset] = task.outlets
+    assert asset.name == "userstream.user_profiles"
+    assert asset.uri.startswith("cassandra://") and asset.uri.endswith("/user_profiles")
+
+
+@pytest.mark.parametrize("dag_id", ["streaming_pipeline", "stop_stream"])
+def test_every_task_says_why_it_failed(dagbag: Any, dag_id: str) -> None:
+    from userstream.orchestration import tasks as steps
+
+    for task in dagbag.dags[dag_id].tasks:
+        assert steps.on_task_failure in (task.on_failure_callback or []), task.task_id
+
+
+def test_the_failure_callback_names_the_task_the_run_the_error_and_where_to_look(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from types import SimpleNamespace
+
+    from userstream.orchestration import tasks as steps
+
+    ti = SimpleNamespace(dag_id="streaming_pipeline", task_id="verify_landed", try_number=2,
+                         log_url="http://127.0.0.1:8080/log")  # fmt: skip
+    context = {
+        "ti": ti,
+        "dag_run": SimpleNamespace(run_id="manual__1"),
+        "exception": RuntimeError("3 of 200 users missing"),
+    }
+    with caplog.at_level("ERROR", logger="userstream.orchestration.tasks"):
+        steps.on_task_failure(context)
+    [record] = caplog.records
+    line = record.getMessage()
+    for part in ("task=verify_landed", "run=manual__1", "try=2", "3 of 200 users missing",
+                 "http://127.0.0.1:8080/log", "userstream stream status"):  # fmt: skip
+        assert part in line, line

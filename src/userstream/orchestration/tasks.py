@@ -8,14 +8,56 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from userstream import quality
 from userstream.config import Settings
-from userstream.errors import TransientError
+from userstream.errors import TerminalError, TransientError
 
 log = logging.getLogger(__name__)
+
+
+def on_task_failure(context: Any) -> None:
+    """An Airflow task's ``on_failure_callback``: say which task of which run failed, why,
+    and where to look (its log in the UI, ``userstream status``, the stream's status)."""
+    ti = context.get("ti") or context.get("task_instance")
+    run = context.get("dag_run")
+    exc = context.get("exception")
+    task_id = getattr(ti, "task_id", "?")
+    log.error(
+        "task_failed dag=%s run=%s task=%s try=%s error=%s log=%s next=%s",
+        getattr(ti, "dag_id", "?"),
+        getattr(run, "run_id", getattr(ti, "run_id", "?")),
+        task_id,
+        getattr(ti, "try_number", "?"),
+        f"{type(exc).__name__}: {exc}" if exc is not None else "unknown",
+        getattr(ti, "log_url", None) or "the task's log in the Airflow UI",
+        _where_to_look(task_id),
+    )
+
+
+def _where_to_look(task_id: str) -> str:
+    if task_id in ("ensure_stream", "verify_landed"):
+        return "`userstream stream status` and the stream's log (<state>/logs/stream.log)"
+    if task_id == "produce_batch":
+        return "`userstream status` (source, Kafka) and the producer's lines in this log"
+    if task_id == "quality_checks":
+        return "`userstream status` (quality checks) and <state>/results/quality.json"
+    return "`userstream status` (every part's health)"
+
+
+#: The default arguments of every task of the project's DAGs: transient failures retried
+#: with a growing delay, a bound on every try, and the failure said.
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "userstream",
+    "on_failure_callback": on_task_failure,
+    "retries": 2,
+    "retry_delay": timedelta(seconds=20),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=5),
+    "execution_timeout": timedelta(minutes=5),
+}
 
 #: How long ``ensure_stream`` waits for the driver's query to run (``control.start``).
 ENSURE_STREAM_START_TIMEOUT_S = 240.0
@@ -124,17 +166,64 @@ def _messages(batch: dict[str, Any]) -> list[quality.Message]:
     return [quality.Message(str(k), int(p), int(o)) for k, p, o in batch["messages"]]
 
 
-def verify_landed(settings: Settings, batch: dict[str, Any]) -> dict[str, int]:
-    """Wait (bounded) until every message of the batch is stored or rejected."""
+#: How long one look of ``check_landed`` waits for the batch before giving the slot back,
+#: and how long the sensor then waits before the next look.
+LOOK_S = 20.0
+POKE_S = 10.0
+#: A batch missing this long while the stream has been unhealthy as long fails
+#: ``check_landed`` at once: the run ends instead of holding the DAG's only active run for
+#: the whole landing timeout (the next runs would queue behind it).
+STREAM_BROKEN_S = 120.0
+
+
+def check_landed(settings: Settings, batch: dict[str, Any]) -> dict[str, int] | None:
+    """One look (up to ``LOOK_S``) at whether every message of the batch is stored or
+    rejected: the counts when it is, None when some are still missing.
+
+    Raises ``BatchNotLanded`` once ``airflow.landing_timeout_s`` has passed since the batch
+    was produced, and ``StreamBroken`` when the stream has been unhealthy for
+    ``STREAM_BROKEN_S`` while the batch waited as long (both terminal: waiting longer
+    cannot help).
+    """
     from userstream.store import session
 
     messages = _messages(batch)
     with session(settings, keyspace=settings.cassandra.keyspace) as cql:
-        landing = quality.wait_landed(
-            cql, batch["topic"], messages, timeout_s=settings.airflow.landing_timeout_s
-        )
+        landing = quality.wait_landed(cql, batch["topic"], messages, timeout_s=LOOK_S)
+    if landing.missing:
+        waited = (datetime.now(UTC) - datetime.fromisoformat(batch["produced_at"])).total_seconds()
+        if waited >= settings.airflow.landing_timeout_s:
+            raise quality.not_landed(messages, landing, waited)
+        if waited >= STREAM_BROKEN_S:
+            _fail_if_stream_broken(settings, missing=len(landing.missing))
+        return None
     stored, rejected = landing.counts(messages)
     return {"stored": stored, "rejected": rejected, "users": len(landing.rows)}
+
+
+class StreamBroken(TerminalError):
+    """The stream has been unhealthy too long for a batch to land."""
+
+
+def _fail_if_stream_broken(settings: Settings, *, missing: int) -> None:
+    from userstream.streaming import control
+    from userstream.streaming.health import parse_time
+    from userstream.topics import end_offsets
+
+    state = control.last_progress(settings) or {}
+    lag = control.lag_from(settings, end_offsets(settings.kafka), state)
+    report = control.report(settings, state, lag)
+    if report.get("healthy"):
+        return
+    since = parse_time(report.get("since"))
+    if since is None or (datetime.now(UTC) - since).total_seconds() < STREAM_BROKEN_S:
+        return
+    raise StreamBroken(
+        f"{missing} users of the batch are not stored, and the stream has been unhealthy "
+        f"since {report.get('since')}: {report.get('reason')}.",
+        hint="Run `userstream stream status` and read the stream's log; the next run "
+        "starts as usual once the stream is healthy.",
+    )
 
 
 def quality_checks(settings: Settings, batch: dict[str, Any]) -> dict[str, Any]:

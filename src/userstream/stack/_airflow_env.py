@@ -26,6 +26,8 @@ from userstream.config import Settings
 from userstream.errors import ConfigError
 from userstream.stack._state import secrets_dir, write_private
 
+XCOM_BACKEND = "airflow.providers.common.io.xcom.backend.XComObjectStorageBackend"
+
 #: The secrets Airflow generates on its first start, and how we make them instead.
 _KEYS = {
     # What cryptography's Fernet.generate_key() returns.
@@ -163,6 +165,11 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         # Re-scan the DAGs folder often so a new file shows up in seconds, not minutes.
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+        # XComs above 4 KiB (a batch's message list) go to files, the database keeps a
+        # reference: the object-storage backend of Airflow's common-io provider.
+        "AIRFLOW__CORE__XCOM_BACKEND": XCOM_BACKEND,
+        "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH": f"file://{home / 'xcom'}",
+        "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD": "4096",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(
             home / "logs" / "dag_processor"

@@ -367,6 +367,22 @@ def failure_lines(events: list[Any], limit: int = 8) -> list[str]:
     return [line for line in lines if line][:limit]
 
 
+def _queued_behind(client: AirflowApi, dag_id: str, run_id: str) -> str:
+    """ "queued", and why when another run of the DAG holds its active-run slots."""
+    try:
+        runs = client.get(f"/dags/{dag_id}/dagRuns", state=["running"], limit=5)
+    except UserstreamError:
+        return "queued"
+    holders = [r for r in (runs or {}).get("dag_runs", []) if r.get("dag_run_id") != run_id]
+    if not holders:
+        return "queued"
+    first = holders[0]
+    return (
+        f"queued behind run {first.get('dag_run_id')}, running since {first.get('start_date')} "
+        "(the DAG has as many runs active as its max_active_runs allows)"
+    )
+
+
 def wait_for_run(
     client: AirflowApi,
     dag_id: str,
@@ -382,7 +398,8 @@ def wait_for_run(
         state = str(client.run(dag_id, run_id).get("state"))
         tasks = _outcomes(client, dag_id, run_id)
         if on_progress:
-            on_progress(state, tasks)
+            on_progress(_queued_behind(client, dag_id, run_id) if state == "queued" else state,
+                        tasks)  # fmt: skip
         if state in TERMINAL_RUN_STATES:
             break
         if time.monotonic() >= deadline:
