@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required: set PYTHON=python3.11")'
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	@echo "Installing the locked dependency tree: $$(grep -cE '^[A-Za-z0-9]' $(LOCK)) packages (about 1 GB on a first run; pyspark and Airflow are the largest): pip shows each download."
+	$(BIN)/pip install --require-hashes -r $(LOCK)
 	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 

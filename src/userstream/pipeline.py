@@ -176,7 +176,8 @@ def up(settings: Settings, *, source: str, say: Say, trigger_first_run: bool = T
     airflow_settings = settings.model_copy(
         update={"source": settings.source.model_copy(update={"kind": choice.url})}
     )
-    info = airflow.up(airflow_settings)
+    api_log = settings.paths.log_file(airflow.process_name(settings, "api-server"))
+    info = process.with_ticks(lambda: airflow.up(airflow_settings), "airflow", api_log, say)
     client = airflow.api(airflow_settings)
     client.set_paused(PIPELINE_DAG, False)
     if trigger_first_run:

@@ -257,3 +257,51 @@ def test_tail_says_when_the_latest_start_wrote_nothing(paths: StatePaths) -> Non
     while process.running(paths, "mute") is not None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert process.tail(proc.log).startswith("(nothing written since the line")
+
+
+def test_a_long_start_says_how_long_it_has_waited_and_what_its_process_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "cassandra.log"
+    log.write_text(f"{process.START_MARK} java at now\nINFO  Initializing system keyspace\n")
+    monkeypatch.setattr(process, "TICK_S", 0.05)
+    said: list[str] = []
+
+    def slow_start() -> float:
+        time.sleep(0.3)
+        return 12.0
+
+    assert process.with_ticks(slow_start, "Cassandra", log, said.append) == 12.0
+    assert said, "no progress while it started"
+    assert all(line.startswith("Cassandra: still starting, ") for line in said), said
+    assert said[-1].endswith(": INFO  Initializing system keyspace"), said
+    count = len(said)
+    time.sleep(0.2)
+    assert len(said) == count  # no tick after the start returned
+
+
+def test_a_failed_start_raises_its_own_error_through_the_ticks(tmp_path: Path) -> None:
+    def failing() -> None:
+        raise ValueError("port taken")
+
+    with pytest.raises(ValueError, match="port taken"):
+        process.with_ticks(failing, "Kafka", tmp_path / "none.log", lambda _line: None)
+
+
+def test_a_jar_fetch_says_how_much_maven_has_downloaded(tmp_path: Path) -> None:
+    from userstream.stack import jars
+
+    log = tmp_path / "mvn-kafka.log"
+    assert jars.downloaded(log) == ""  # no log yet
+    log.write_text("[INFO] Scanning for projects...\n")
+    assert jars.downloaded(log) == "resolving"
+    base = "https://repo.maven.apache.org/maven2/org/apache/kafka"
+    log.write_text(
+        "[INFO] Scanning for projects...\n"
+        f"Downloading from central: {base}/kafka-clients/4.4.0/kafka-clients-4.4.0.pom\n"
+        f"Downloaded from central: {base}/kafka-clients/4.4.0/kafka-clients-4.4.0.pom "
+        "(1.8 kB at 9.0 kB/s)\n"
+        f"Downloaded from central: {base}/kafka-clients/4.4.0/kafka-clients-4.4.0.jar "
+        "(19 MB at 12 MB/s)\n"
+    )
+    assert jars.downloaded(log) == "2 files, 19.0 MB downloaded (last: kafka-clients-4.4.0.jar)"

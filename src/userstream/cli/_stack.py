@@ -47,8 +47,22 @@ def fetch_jars() -> None:
             out.print(f"{component}: up to date")
             continue
         out.print(f"{component}: fetching from Maven Central…")
-        folder = jars.ensure_jars(settings.paths.lib, component, log_dir=settings.paths.logs)
+        folder = _fetch_with_progress(settings.paths.lib, component, settings.paths.logs)
         out.print(f"{component}: {len(list(folder.glob('*.jar')))} jars in {folder}")
+
+
+def _fetch_with_progress(lib: Path, component: str, logs: Path) -> Path:
+    """``jars.ensure_jars``, saying every few seconds how much Maven has downloaded."""
+    from userstream.stack import jars, process
+
+    log = jars.fetch_log(lib, component, logs)
+    return process.with_ticks(
+        lambda: jars.ensure_jars(lib, component, log_dir=logs),
+        component,
+        log,
+        lambda line: out.print(line, highlight=False),
+        detail=lambda: jars.downloaded(log),
+    )
 
 
 def kafka_config(

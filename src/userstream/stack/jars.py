@@ -10,6 +10,7 @@ Prometheus JMX exporter's agent jar, which Kafka and Cassandra load with ``-java
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -38,6 +39,27 @@ def is_fetched(lib_root: Path, component: str) -> bool:
     return marker.is_file() and marker.read_text().strip() == _pom_digest(component)
 
 
+_DOWNLOADED = re.compile(r"Downloaded from \S+: \S+/([^/\s]+) \(([\d.,]+) (B|kB|MB|GB)")
+_UNIT = {"B": 1e-6, "kB": 1e-3, "MB": 1.0, "GB": 1e3}
+
+
+def fetch_log(lib_root: Path, component: str, log_dir: Path | None = None) -> Path:
+    """Maven's output of the latest fetch of ``component``'s jars."""
+    return (log_dir or lib_root) / f"mvn-{component}.log"
+
+
+def downloaded(log: Path) -> str:
+    """How far a fetch is, from Maven's log: files and MB downloaded so far, and the last."""
+    try:
+        found = _DOWNLOADED.findall(log.read_text(errors="replace"))
+    except OSError:
+        return ""
+    if not found:
+        return "resolving"
+    size = sum(float(n.replace(",", "")) * _UNIT[unit] for _, n, unit in found)
+    return f"{len(found)} files, {size:.1f} MB downloaded (last: {found[-1][0]})"
+
+
 def ensure_jars(lib_root: Path, component: str, *, log_dir: Path | None = None) -> Path:
     """Return the folder of ``component``'s jars, fetching them first when missing or stale.
 
@@ -59,11 +81,11 @@ def ensure_jars(lib_root: Path, component: str, *, log_dir: Path | None = None) 
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    log_root = log_dir or lib_root
-    log_root.mkdir(parents=True, exist_ok=True)
-    log = log_root / f"mvn-{component}.log"
+    log = fetch_log(lib_root, component, log_dir)
+    log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
-        mvn, "-B", "-q", "-f", str(pom_path(component)),
+        # Not quiet: each "Downloaded from central: <url> (<size> ...)" line is progress.
+        mvn, "-B", "-f", str(pom_path(component)),
         "dependency:copy-dependencies",
         "-DincludeScope=runtime",
         f"-DoutputDirectory={staging}",

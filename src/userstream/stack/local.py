@@ -79,7 +79,7 @@ def _up_one(
             cassandra.ensure_secured(settings)
         return False
     progress(f"{label}: starting on {address}…")
-    took = start()
+    took = process.with_ticks(start, label, settings.paths.log_file(name), progress)
     if took is None:
         progress(f"{label}: already running on {address}")
         return False

@@ -24,16 +24,19 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from userstream.config import StatePaths
 from userstream.errors import ConfigError, TerminalError, TransientError
 from userstream.stack._state import PRIVATE_UMASK, ensure_root, write_private
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 #: Where the kernel tells about processes (a variable, so tests can take it away).
 _PROC = Path("/proc")
 
@@ -341,3 +344,42 @@ def tail(log: Path, lines: int = 20) -> str:
         if not text:
             return f"(nothing written since the line {mark!r})"
     return "\n".join(text[-lines:])
+
+
+#: While a component starts, ``up`` says how long it has waited and its log's last line
+#: this often.
+TICK_S = 10.0
+
+
+def with_ticks(
+    start: Callable[[], T],
+    label: str,
+    log_file: Path,
+    progress: Callable[[str], None],
+    *,
+    detail: Callable[[], str] | None = None,
+) -> T:
+    """Run ``start`` and, every ``TICK_S`` until it returns, tell ``progress`` how long it
+    has taken and ``detail()`` (default: the last line its process wrote to ``log_file``):
+    a first start of Cassandra takes a minute or more, and the user sees it move.
+    ``start``'s result or exception, unchanged."""
+    done = threading.Event()
+    began = time.monotonic()
+
+    def last_line() -> str:
+        last = tail(log_file, 1).strip()
+        return "" if last.startswith("(nothing") else last[:120]
+
+    def tick() -> None:
+        while not done.wait(TICK_S):
+            said = (detail or last_line)()
+            said = f": {said}" if said else ""
+            progress(f"{label}: still starting, {time.monotonic() - began:.0f}s{said}")
+
+    ticker = threading.Thread(target=tick, name=f"{label}-ticks", daemon=True)
+    ticker.start()
+    try:
+        return start()
+    finally:
+        done.set()
+        ticker.join()
