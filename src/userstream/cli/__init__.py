@@ -58,9 +58,9 @@ def main() -> None:
     # private to this user from its first byte: files 0600, folders 0700. (The value of
     # stack._state.PRIVATE_UMASK, not imported: `userstream --help` stays fast.)
     os.umask(0o077)
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from userstream import logs
+
+    logs.setup(logging.WARNING)
     _register()
     try:
         app()

@@ -398,9 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--until-idle", action="store_true")
     parser.add_argument("--timeout", type=float, default=None)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from userstream import logs
+
+    logs.setup(logging.INFO)
     # py4j logs every callback (each micro-batch) at INFO: noise in the driver's log.
     logging.getLogger("py4j").setLevel(logging.WARNING)
     settings = load_settings_file(args.settings)

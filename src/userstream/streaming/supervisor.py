@@ -414,9 +414,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m {MODULE}")
     parser.add_argument("--settings", type=Path, required=True, help="JSON from dump_settings")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from userstream import logs
+
+    logs.setup(logging.INFO)
     settings = Settings.model_validate_json(args.settings.read_text())
     supervisor = Supervisor(
         driver_command(args.settings),
