@@ -22,7 +22,9 @@ instance never stops the user's.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -135,9 +137,12 @@ def start_prometheus(settings: Settings) -> str:
         return f"prometheus: not installed, skipped (to have it: {GET_PROMETHEUS})"
     name, url = prometheus_name(settings), prometheus_url(settings)
     with component_lock(settings.paths, name):
-        if process.running(settings.paths, name) is not None:
-            write_prometheus_config(settings)  # the settings may have moved a port
-            return f"prometheus: already running on {url}"
+        running = process.running(settings.paths, name)
+        if running is not None:
+            # The settings may have moved a port: rewrite, and SIGHUP makes it reload.
+            write_prometheus_config(settings)
+            os.kill(running.pid, signal.SIGHUP)
+            return f"prometheus: already running on {url} (configuration reloaded)"
         require_free("Prometheus", HOST, [port], "USERSTREAM_MONITORING__PROMETHEUS_PORT")
         config = write_prometheus_config(settings)
         proc = process.start_until(
