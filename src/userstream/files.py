@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 
-def write_private(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one rename, synced to disk, mode 0600."""
+def write_private(path: Path, text: str, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``text`` in one rename, mode 0600; synced to disk first unless
+    ``durable`` is False (a status file rewritten every second, which a crash may lose)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     # Unique per writer, so two processes or threads replacing one file never collide.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -21,16 +22,19 @@ def write_private(path: Path, text: str) -> None:
         with os.fdopen(fd, "w") as out:
             out.write(text)
             out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def write_json(path: Path, data: Mapping[str, object], *, indent: int | None = None) -> None:
+def write_json(
+    path: Path, data: Mapping[str, object], *, indent: int | None = None, durable: bool = True
+) -> None:
     """``write_private`` of ``data`` as JSON (values JSON cannot hold are written as text)."""
-    write_private(path, json.dumps(data, indent=indent, default=str) + "\n")
+    write_private(path, json.dumps(data, indent=indent, default=str) + "\n", durable=durable)
 
 
 def project_file(relative: str) -> Path | None:

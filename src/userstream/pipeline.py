@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from userstream.config import Settings
+from userstream.files import write_json
 from userstream.source.resolve import check_url, probe
 from userstream.stack import process
 from userstream.stack.locks import component_lock
@@ -131,13 +132,6 @@ def choose_source(settings: Settings, kind: str, say: Say) -> SourceChoice:
     return SourceChoice("url", base, f"the API at {base}")
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, default=str, indent=2))
-    tmp.replace(path)
-
-
 def read_source(settings: Settings) -> dict[str, Any] | None:
     try:
         data: dict[str, Any] = json.loads((settings.paths.results / SOURCE_FILE).read_text())
@@ -162,7 +156,7 @@ def up(settings: Settings, *, source: str, say: Say, trigger_first_run: bool = T
     schema.apply_schema(settings)
     say("3/7 source")
     choice = choose_source(settings, source, say)
-    _write_json(settings.paths.results / SOURCE_FILE, asdict(choice))
+    write_json(settings.paths.results / SOURCE_FILE, asdict(choice), indent=2)
     say(f"source: {choice.description}")
     say("4/7 Spark stream")
     if control.running(settings) is None:

@@ -164,13 +164,14 @@ def _lag(
 
 def _row_counts(settings: Settings) -> tuple[int | None, int | None]:
     from userstream.store import session
+    from userstream.streaming.schema import PROFILES_TABLE, REJECTS_TABLE
 
     ks = settings.cassandra.keyspace
     # COUNT(*) over a whole table is what this probe means to do; the server warns about it.
     logging.getLogger("cassandra.protocol").setLevel(logging.ERROR)
     with session(settings) as sess:
         counts = []
-        for table in ("user_profiles", "user_profiles_rejects"):
+        for table in (PROFILES_TABLE, REJECTS_TABLE):
             # Identifiers cannot be bound; both come from our settings and code, not input.
             query = f'SELECT COUNT(*) FROM "{ks}".{table}'  # noqa: S608
             row = sess.execute(query, timeout=30).one()

@@ -20,6 +20,7 @@ import orjson
 
 from userstream.config import Settings
 from userstream.dashboard.data import History, assemble
+from userstream.streaming.schema import BY_COUNTRY_TABLE, PROFILES_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def read_data(settings: Settings) -> tuple[dict[str, int], list[int | None]]:
 
     ks = settings.cassandra.keyspace
     # Identifiers cannot be bound; the keyspace comes from our settings, not input.
-    by_country = f'"{ks}".users_by_country'
+    by_country = f'"{ks}".{BY_COUNTRY_TABLE}'
     with session(settings) as sess:
         names = [
             row.country
@@ -61,7 +62,7 @@ def read_data(settings: Settings) -> tuple[dict[str, int], list[int | None]]:
             if ok
         }
         rows = sess.execute(
-            f'SELECT age FROM "{ks}".user_profiles LIMIT {AGE_SAMPLE}',  # noqa: S608
+            f'SELECT age FROM "{ks}".{PROFILES_TABLE} LIMIT {AGE_SAMPLE}',  # noqa: S608
             timeout=10,
         )
         return countries, [row.age for row in rows]

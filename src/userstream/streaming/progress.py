@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from userstream.config import Settings
+from userstream.files import write_json
 
 
 def progress_file(settings: Settings) -> Path:
@@ -26,15 +26,7 @@ def now_iso() -> str:
 
 def write(settings: Settings, data: dict[str, Any]) -> None:
     """Replace the progress file with ``data`` (plus ``updated_at``) in one rename."""
-    write_json(progress_file(settings), {**data, "updated_at": now_iso()})
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Replace ``path`` with ``data`` as JSON in one rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    write_json(progress_file(settings), {**data, "updated_at": now_iso()}, indent=2, durable=False)
 
 
 def read(settings: Settings) -> dict[str, Any] | None:

@@ -42,6 +42,7 @@ from typing import Any
 
 from userstream.config import Settings
 from userstream.errors import UserstreamError
+from userstream.files import write_json
 from userstream.stack import process
 from userstream.streaming import progress
 from userstream.streaming.health import iso
@@ -308,7 +309,7 @@ class Supervisor:
 
     def _publish(self, **changes: Any) -> None:
         self.state.update(changes, updated_at=progress.now_iso())
-        progress.write_json(self.state_path, self.state)
+        write_json(self.state_path, self.state, indent=2, durable=False)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         child = subprocess.Popen(

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from userstream.cli import _stream
 from userstream.config import Settings
+from userstream.files import write_json
 from userstream.stack import process
 from userstream.status import _stream_part
 from userstream.streaming import control, progress, supervisor
@@ -66,7 +67,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fake]:
         settings.paths.pid_file(settings.spark.job_name).write_text(
             f"{sup.pid}\n{supervisor.MODULE}\n"
         )
-        progress.write_json(
+        write_json(
             supervisor.state_file(settings),
             {
                 "pid": sup.pid,
@@ -161,7 +162,7 @@ def test_a_driver_pid_is_trusted_only_with_the_start_time_the_supervisor_recorde
     state = supervisor.read_state(fake.settings) or {}
     # Recorded with another start time: a process that reused the driver's pid.
     ticks, boot = str(process.identity(fake.driver)).split()
-    progress.write_json(
+    write_json(
         supervisor.state_file(fake.settings), {**state, "driver_identity": f"{ticks}0 {boot}"}
     )
     assert control.driver_pid(fake.settings) is None
@@ -169,7 +170,7 @@ def test_a_driver_pid_is_trusted_only_with_the_start_time_the_supervisor_recorde
     assert process.alive(fake.driver)
     # Recorded with its own: the driver.
     identity = process.identity(fake.driver)
-    progress.write_json(
+    write_json(
         supervisor.state_file(fake.settings), {**state, "driver_identity": identity}
     )
     assert control.driver_pid(fake.settings) == fake.driver
