@@ -1,7 +1,9 @@
 """The whole path a new user takes: `userstream up` → users land → `status` → `userstream down`.
 
-Runs the real CLI as subprocesses against real Kafka, Cassandra, Spark and Airflow. The topic
-and keyspace are the test's own, so a developer's pipeline data is never touched.
+Runs the real CLI as subprocesses against real Kafka, Cassandra, Spark and Airflow, in a world
+of its own: its own state folder (the fetched jars linked in) and free ports for every part,
+so it runs beside a developer's pipeline — which the test starts when none runs, and finds
+still running, untouched, after its own `down`.
 """
 
 from __future__ import annotations
@@ -15,14 +17,18 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.integration.conftest import free_ports, private_settings
 from tests.unit.test_monitoring import alert_and_dashboard_metrics, family_names
-from userstream.config import load_settings
-from userstream.stack import monitoring
+from userstream.config import Settings, load_settings
+from userstream.stack import cassandra, kafka, monitoring, process
+from userstream.stack._airflow_env import userstream_env
+from userstream.stack.local import stack_down, stack_up
 
 pytestmark = pytest.mark.e2e
 
@@ -216,18 +222,39 @@ def _check_monitoring(report: dict[str, object], prometheus: str) -> None:
     assert not missing, f"used but not served: {missing}"
 
 
+@pytest.fixture
+def developers_stack() -> Iterator[dict[str, int]]:
+    """The pipeline's own Kafka and Cassandra (the default state folder) running, as they
+    are while a developer's `make run` runs: their pids. Started here when not running, and
+    then stopped again at the end."""
+    shared = load_settings()
+    already = {name: process.running(shared.paths, name) for name in (kafka.NAME, cassandra.NAME)}
+    if not all(already.values()):
+        stack_up(shared, progress=lambda _line: None)
+    pids = {name: proc.pid for name in already if (proc := process.running(shared.paths, name))}
+    try:
+        yield pids
+    finally:
+        if not all(already.values()):
+            stack_down(shared, progress=lambda _line: None)
+
+
 def test_up_lands_users_status_reports_them_and_down_stops_everything(
-    unique: str, capsys: pytest.CaptureFixture[str]
+    unique: str,
+    tmp_path: Path,
+    developers_stack: dict[str, int],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    settings = load_settings()
+    # A state folder and ports of its own for every part: the developer's pipeline (default
+    # state folder and ports) must be neither reused nor stopped by this test.
+    settings: Settings = private_settings(tmp_path / "state")
     keyspace, topic = f"e2e_{unique}", f"e2e_{unique}"
-    # Its own stream job, Airflow instance and ports too: a developer's running pipeline
-    # (other topic and keyspace) must be neither reused nor stopped by this test.
-    airflow_port = _free_port()
-    dashboard_port = _free_port()
-    prometheus_port = _free_port()
+    airflow_port, dashboard_port, prometheus_port, spark_metrics, spark_ui = free_ports(5)
     env = {
         **os.environ,
+        **userstream_env(settings),  # its state folder, Kafka's and Cassandra's ports
+        "USERSTREAM_SPARK__METRICS_PORT": str(spark_metrics),
+        "USERSTREAM_SPARK__UI_PORT": str(spark_ui),
         "USERSTREAM_KAFKA__TOPIC": topic,
         "USERSTREAM_CASSANDRA__KEYSPACE": keyspace,
         "USERSTREAM_AIRFLOW__BATCH_SIZE": "500",
@@ -318,5 +345,11 @@ def test_up_lands_users_status_reports_them_and_down_stops_everything(
     assert leftover == [], f"still running after `userstream down`: {leftover}"
     stragglers = _processes_in(sessions)
     assert stragglers == {}, f"still running after `userstream down`: {stragglers}"
+    # The developer's stack ran beside it all along, and still does.
+    shared = load_settings()
+    assert {
+        name: proc.pid for name in developers_stack if (proc := process.running(shared.paths, name))
+    } == developers_stack
+    assert kafka.broker_answers(shared.kafka), "the developer's Kafka stopped answering"
     after = _run(["status", "--json"], env, timeout=180)
     assert after.returncode != 0 and not json.loads(after.stdout)["healthy"]
