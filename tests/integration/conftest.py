@@ -5,7 +5,9 @@ or an external one named by USERSTREAM_* variables) is reused and left running. 
 started once for the session and stopped at the end — only what this session started.
 
 A test that starts and stops servers itself uses ``private``: a state folder of its own on free
-ports, sharing only the fetched jars.
+ports, sharing only the fetched jars. A test that kills or stops Kafka or Cassandra uses
+``own_stack``: a running pair of its module's own (in such a folder), so a developer's running
+stack is never touched.
 """
 
 from __future__ import annotations
@@ -106,6 +108,20 @@ def private_settings(root: Path) -> Settings:
     settings.paths.root.mkdir(parents=True)
     settings.paths.lib.symlink_to(shared.paths.lib, target_is_directory=True)
     return settings
+
+
+@pytest.fixture(scope="module")
+def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A Kafka + Cassandra of this module's own, running (``private_settings``); stopped at
+    the end."""
+    from userstream.stack.local import stack_down, stack_up
+
+    settings = private_settings(tmp_path_factory.mktemp("own_stack") / "state")
+    try:
+        stack_up(settings, progress=lambda _line: None)
+        yield settings
+    finally:
+        stack_down(settings, progress=lambda _line: None)
 
 
 @pytest.fixture

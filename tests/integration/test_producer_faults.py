@@ -1,7 +1,7 @@
 """The producer under faults: a broker restart mid-run, SIGTERM mid-run, the CLI end to end.
 
-The broker-restart test stops the shared local Kafka for a few seconds and brings it back
-up (in ``finally``); every other test here leaves the stack alone.
+The broker-restart test stops Kafka for a few seconds and brings it back up (in ``finally``):
+this module's own Kafka (``own_stack``), never a developer's.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ USERSTREAM = Path(sys.executable).with_name("userstream")
 
 
 @pytest.fixture
-def settings(stack: Settings, unique: str) -> Iterator[Settings]:
-    kafka = stack.kafka.model_copy(update={"topic": f"t_{unique}"})
-    yield stack.model_copy(update={"kafka": kafka})
+def settings(own_stack: Settings, unique: str) -> Iterator[Settings]:
+    kafka = own_stack.kafka.model_copy(update={"topic": f"t_{unique}"})
+    yield own_stack.model_copy(update={"kafka": kafka})
     delete_topics(kafka)
 
 
@@ -64,11 +64,10 @@ def wait_for(predicate: object, *, timeout: float, what: str) -> None:
 
 
 def env_for(settings: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "USERSTREAM_KAFKA__TOPIC": settings.kafka.topic,
-        "USERSTREAM_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-    }
+    """The environment of a CLI run against ``settings`` (its state folder, ports, topic)."""
+    from userstream.stack._airflow_env import userstream_env
+
+    return {**os.environ, **userstream_env(settings)}
 
 
 def test_a_broker_restart_mid_run_loses_and_doubles_nothing(settings: Settings) -> None:

@@ -204,32 +204,38 @@ def test_up_is_idempotent(stack: Settings) -> None:
     assert sum("already running" in line for line in lines) == 2
 
 
-def test_restart_keeps_messages_and_rows(
-    stack: Settings, topic: str, keyspace: str, cassandra_session: object
-) -> None:
-    if not _ours(stack):
-        pytest.skip("the stack under test was not started from this state folder")
-    row_id = uuid.uuid4()
-    cassandra_session.execute(  # type: ignore[attr-defined]
-        cassandra_session.prepare(  # type: ignore[attr-defined]
-            f"INSERT INTO {keyspace}.kv (id, name) VALUES (?, ?)"
-        ),
-        (row_id, "survivor"),
-    )
-    _produce(stack, topic, "survivor", b"kept")
-    pids = [c.pid for c in stack_status(stack)]
+def test_restart_keeps_messages_and_rows(own_stack: Settings, unique: str) -> None:
+    # A stack of this module's own: stopping it never stops a developer's.
+    from userstream.topics import admin_client
 
-    stack_down(stack, progress=lambda _line: None)
+    topic = keyspace = f"it_stack_{unique}"
+    _create_topic(admin_client(own_stack.kafka), topic)
+    session = connect(own_stack)
     try:
-        assert all(not c.running for c in stack_status(stack))
+        session.execute(
+            f"CREATE KEYSPACE {keyspace} WITH replication = "
+            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+        )
+        session.execute(f"CREATE TABLE {keyspace}.kv (id uuid PRIMARY KEY, name text)")
+        row_id = uuid.uuid4()
+        insert = session.prepare(f"INSERT INTO {keyspace}.kv (id, name) VALUES (?, ?)")
+        session.execute(insert, (row_id, "survivor"))
+    finally:
+        session.cluster.shutdown()
+    _produce(own_stack, topic, "survivor", b"kept")
+    pids = [c.pid for c in stack_status(own_stack)]
+
+    stack_down(own_stack, progress=lambda _line: None)
+    try:
+        assert all(not c.running for c in stack_status(own_stack))
         for pid in pids:
             assert pid is not None
             assert not process._alive(pid), f"pid {pid} still running after stack down"
     finally:
-        stack_up(stack, progress=lambda _line: None)
+        stack_up(own_stack, progress=lambda _line: None)
 
-    assert _consume_all(stack, topic, 1) == [(b"survivor", b"kept")]
-    fresh = connect(stack)
+    assert _consume_all(own_stack, topic, 1) == [(b"survivor", b"kept")]
+    fresh = connect(own_stack)
     try:
         select = fresh.prepare(f"SELECT name FROM {keyspace}.kv WHERE id = ?")
         assert fresh.execute(select, (row_id,)).one().name == "survivor"

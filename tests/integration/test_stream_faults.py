@@ -1,5 +1,6 @@
 """Faults the stream must survive with no one acting: Cassandra and the broker SIGKILLed and
-started again (the driver SIGKILLed: test_stream_supervisor.py).
+started again (the driver SIGKILLed: test_stream_supervisor.py). The Kafka and Cassandra
+killed here are this module's own (``own_stack``), never a developer's.
 
 Every user ends up stored exactly once, nothing is missing, rejects are not doubled, and the
 time from the failed part answering to users landing again is printed as a figure (never
@@ -13,6 +14,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from cassandra.cluster import Session
 
 from tests.integration.conftest_stream import (
     POISON,
@@ -30,10 +32,23 @@ pytestmark = pytest.mark.integration
 log = logging.getLogger(__name__)
 
 
+@pytest.fixture(scope="module")
+def cassandra_session(own_stack: Settings) -> Iterator[Session]:
+    """A session to this module's own Cassandra (the one these tests kill)."""
+    from userstream.store import connect
+
+    sess = connect(own_stack)
+    try:
+        yield sess
+    finally:
+        sess.cluster.shutdown()
+
+
 @pytest.fixture
-def settings(stack: Settings, unique: str) -> Iterator[Settings]:
-    # Small micro-batches, so a backlog drains in several.
-    with stream_env(isolated(stack, unique, max_offsets_per_trigger=150)) as s:
+def settings(own_stack: Settings, unique: str) -> Iterator[Settings]:
+    # Its own Kafka and Cassandra (these tests kill them); small micro-batches, so a backlog
+    # drains in several.
+    with stream_env(isolated(own_stack, unique, max_offsets_per_trigger=150)) as s:
         yield s
 
 

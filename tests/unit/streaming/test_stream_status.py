@@ -170,7 +170,5 @@ def test_a_driver_pid_is_trusted_only_with_the_start_time_the_supervisor_recorde
     assert process.alive(fake.driver)
     # Recorded with its own: the driver.
     identity = process.identity(fake.driver)
-    write_json(
-        supervisor.state_file(fake.settings), {**state, "driver_identity": identity}
-    )
+    write_json(supervisor.state_file(fake.settings), {**state, "driver_identity": identity})
     assert control.driver_pid(fake.settings) == fake.driver
