@@ -100,6 +100,17 @@ def test_doctor_flags_a_foreign_port(held_port: int, tmp_path: Path) -> None:
     assert "USERSTREAM_AIRFLOW__PORT" in bad.fix
 
 
+def test_doctor_says_which_systems_the_local_runtime_supports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    here = doctor._system()
+    assert here.ok and here.detail.startswith("Linux "), here  # this suite runs on Linux
+    monkeypatch.setattr(doctor.platform, "system", lambda: "Darwin")
+    mac = doctor._system()
+    assert not mac.ok
+    assert "needs Linux's /proc" in mac.detail and "docker compose up" in mac.fix
+
+
 def test_java_version_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     import subprocess
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -26,7 +27,24 @@ class Check:
 
 def run_checks(settings: Settings) -> list[Check]:
     """Every check, in the order a user would fix them; none raises."""
-    return [_java(), _maven(), _pyspark(), *_monitoring_tools(), *_ports(settings), _disk(settings)]
+    return [
+        _system(), _java(), _maven(), _pyspark(), *_monitoring_tools(), *_ports(settings),
+        _disk(settings),
+    ]  # fmt: skip
+
+
+def _system() -> Check:
+    """The local runtime tells its processes from others by /proc (``stack.process``)."""
+    name = platform.system()
+    if name == "Linux" and Path("/proc/self/stat").is_file():
+        return Check("system", True, f"Linux {platform.release()}: the local runtime is supported")
+    return Check(
+        "system",
+        False,
+        f"{name}: the local runtime (Kafka, Cassandra, Spark, Airflow as processes of this "
+        "machine) needs Linux's /proc",
+        "Run the pipeline with `docker compose up --build`, or on a Linux machine.",
+    )
 
 
 def _monitoring_tools() -> list[Check]:
