@@ -12,7 +12,6 @@ import configparser
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -33,13 +32,6 @@ from userstream.stack.local import stack_down, stack_up
 pytestmark = pytest.mark.e2e
 
 CLI = [sys.executable, "-m", "userstream"]
-
-
-def _free_port() -> int:
-    """A TCP port nothing listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
@@ -249,7 +241,8 @@ def test_up_lands_users_status_reports_them_and_down_stops_everything(
     # state folder and ports) must be neither reused nor stopped by this test.
     settings: Settings = private_settings(tmp_path / "state")
     keyspace, topic = f"e2e_{unique}", f"e2e_{unique}"
-    airflow_port, dashboard_port, prometheus_port, spark_metrics, spark_ui = free_ports(5)
+    airflow_port, dashboard_port, prometheus_port, spark_metrics, spark_ui, *more = free_ports(8)
+    fake_api_port, statsd_port, statsd_exporter_port = more
     env = {
         **os.environ,
         **userstream_env(settings),  # its state folder, Kafka's and Cassandra's ports
@@ -261,11 +254,11 @@ def test_up_lands_users_status_reports_them_and_down_stops_everything(
         "USERSTREAM_SPARK__JOB_NAME": f"e2e_stream_{unique}",
         "USERSTREAM_AIRFLOW__INSTANCE": f"e2e_airflow_{unique}",
         "USERSTREAM_AIRFLOW__PORT": str(airflow_port),
-        "USERSTREAM_SOURCE__FAKE_PORT": str(_free_port()),
+        "USERSTREAM_SOURCE__FAKE_PORT": str(fake_api_port),
         "USERSTREAM_DASHBOARD__PORT": str(dashboard_port),
         "USERSTREAM_MONITORING__PROMETHEUS_PORT": str(prometheus_port),
-        "USERSTREAM_MONITORING__STATSD_PORT": str(_free_port()),
-        "USERSTREAM_MONITORING__STATSD_EXPORTER_PORT": str(_free_port()),
+        "USERSTREAM_MONITORING__STATSD_PORT": str(statsd_port),
+        "USERSTREAM_MONITORING__STATSD_EXPORTER_PORT": str(statsd_exporter_port),
     }
     watched = monitoring.prometheus_binary() and monitoring.statsd_exporter_binary()
     if not watched and os.geteuid() == 0:  # CI (root) installs both: .ci/run

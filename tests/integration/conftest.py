@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,16 +59,24 @@ def stack() -> Iterator[Settings]:
             kafka.stop_kafka(settings)
 
 
-@pytest.fixture(scope="session")
-def cassandra_session(stack: Settings) -> Iterator[Session]:
-    """One session for the whole run, logged in as the project's (generated) superuser."""
+@contextmanager
+def open_session(settings: Settings) -> Iterator[Session]:
+    """A session to ``settings``' Cassandra, logged in as the project's superuser; shut down
+    on the way out."""
     from userstream.store import connect
 
-    sess = connect(stack)
+    sess = connect(settings)
     try:
         yield sess
     finally:
         sess.cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def cassandra_session(stack: Settings) -> Iterator[Session]:
+    """One session for the whole run, logged in as the project's (generated) superuser."""
+    with open_session(stack) as sess:
+        yield sess
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.conftest import private_settings
 from userstream import kafka_client
 from userstream.config import Settings
-from userstream.stack.local import stack_down, stack_status, stack_up
+from userstream.stack.local import stack_status
 from userstream.stack.net import port_open
 from userstream.store import connect
 
@@ -32,13 +31,9 @@ LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F"}  # as /proc/net/tcp{
 
 
 @pytest.fixture(scope="module")
-def metered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    settings = private_settings(tmp_path_factory.mktemp("metrics") / "state")
-    try:
-        stack_up(settings, progress=lambda _line: None)
-        yield settings
-    finally:
-        stack_down(settings, progress=lambda _line: None)
+def metered(own_stack: Settings) -> Settings:
+    """A stack of this module's own: its counters start at zero."""
+    return own_stack
 
 
 def _scrape(port: int) -> tuple[str, Samples]:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 from cassandra.cluster import Session
 
+from tests.integration.conftest import open_session
 from tests.integration.conftest_stream import (
     POISON,
     fake_users,
@@ -35,13 +36,8 @@ log = logging.getLogger(__name__)
 @pytest.fixture(scope="module")
 def cassandra_session(own_stack: Settings) -> Iterator[Session]:
     """A session to this module's own Cassandra (the one these tests kill)."""
-    from userstream.store import connect
-
-    sess = connect(own_stack)
-    try:
+    with open_session(own_stack) as sess:
         yield sess
-    finally:
-        sess.cluster.shutdown()
 
 
 @pytest.fixture
