@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import uuid
 from pathlib import Path
 
 import pytest
@@ -105,10 +106,20 @@ def test_render_refuses_a_missing_value(tmp_path: Path) -> None:
 
 
 def test_cluster_id_is_a_kafka_uuid() -> None:
-    cid = kafka._cluster_id()
+    cid = kafka.cluster_id()
     assert len(cid) == 22
     assert len(base64.urlsafe_b64decode(cid + "==")) == 16
-    assert cid != kafka._cluster_id()
+    assert cid != kafka.cluster_id()
+
+
+def test_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 0xf8 encodes to "-" in URL-safe base64: the storage tool took such an id for an option.
+    dashed = uuid.UUID(bytes=b"\xf8" + bytes(15))
+    plain = uuid.UUID(bytes=b"\x10" + bytes(15))
+    drawn = iter([dashed, plain])
+    monkeypatch.setattr(kafka.uuid, "uuid4", lambda: next(drawn))
+    assert base64.urlsafe_b64encode(dashed.bytes).startswith(b"-")
+    assert kafka.cluster_id() == base64.urlsafe_b64encode(plain.bytes).rstrip(b"=").decode()
 
 
 def test_kafka_format_keeps_the_admin_password_off_the_command_line(

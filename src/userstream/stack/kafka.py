@@ -74,9 +74,14 @@ def version(settings: Settings) -> str | None:
     return None
 
 
-def _cluster_id() -> str:
-    # Kafka's Uuid text form: 16 random bytes, URL-safe base64 without padding.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+def cluster_id() -> str:
+    """A new cluster id in Kafka's Uuid text form: 16 random bytes, URL-safe base64 without
+    padding. Like Kafka's own Uuid.randomUuid, never one that starts with "-": the storage
+    tool would read it as an option (one id in 64 did, and failed the format)."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not text.startswith("-"):
+            return text
 
 
 def _jvm_base(settings: Settings, java: str) -> list[str]:
@@ -173,8 +178,7 @@ def _format_storage(settings: Settings, java: str, admin: kafka_client.Login) ->
         "kafka.tools.StorageTool",
         "format",
         "--standalone",
-        "-t",
-        _cluster_id(),
+        f"--cluster-id={cluster_id()}",
         "-c",
         str(config_file(settings)),
         "--add-scram",
