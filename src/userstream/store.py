@@ -19,11 +19,23 @@ from userstream.errors import ConfigError, TerminalError, TransientError
 
 if TYPE_CHECKING:
     from cassandra.cluster import Session
+    from cassandra.policies import ReconnectionPolicy
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10.0
 REQUEST_TIMEOUT_S = 30.0
+#: Seconds between attempts to reach a node that went away. The driver's default backs off
+#: exponentially to 10 minutes, so a session that saw a minute's outage would go on calling
+#: the node down for up to another minute after it answers again.
+RECONNECT_S = 1.0
+
+
+def reconnection_policy() -> ReconnectionPolicy:
+    """Every session's policy for a node that went away: try again each ``RECONNECT_S``."""
+    from cassandra.policies import ConstantReconnectionPolicy
+
+    return ConstantReconnectionPolicy(RECONNECT_S, max_attempts=None)
 
 
 def credentials_file(settings: Settings) -> Path:
@@ -85,6 +97,7 @@ def connect_as(
         auth_provider=PlainTextAuthProvider(username=username, password=password),
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         protocol_version=ProtocolVersion.V5,
+        reconnection_policy=reconnection_policy(),
         connect_timeout=timeout,
         control_connection_timeout=timeout,
     )

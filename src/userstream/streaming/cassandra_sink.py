@@ -52,6 +52,7 @@ import orjson
 
 from userstream.errors import TransientError
 from userstream.producing.messages import H_INGESTED_AT, H_SOURCE_URL
+from userstream.store import reconnection_policy
 from userstream.streaming import records
 from userstream.streaming.dlq import DeadLetters
 from userstream.streaming.schema import (
@@ -251,11 +252,7 @@ class _Store:
         from cassandra import ConsistencyLevel, ProtocolVersion  # type: ignore[attr-defined]
         from cassandra.auth import PlainTextAuthProvider
         from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-        from cassandra.policies import (
-            ConstantReconnectionPolicy,
-            DCAwareRoundRobinPolicy,
-            TokenAwarePolicy,
-        )
+        from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
         profile = ExecutionProfile(
             load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(config.local_dc)),
@@ -269,7 +266,7 @@ class _Store:
             execution_profiles={EXEC_PROFILE_DEFAULT: profile},
             protocol_version=ProtocolVersion.V5,
             # Back within a second of a node restart.
-            reconnection_policy=ConstantReconnectionPolicy(1.0, max_attempts=None),
+            reconnection_policy=reconnection_policy(),
             connect_timeout=10,
             control_connection_timeout=10,
         )
