@@ -210,16 +210,16 @@ def test_stop_ends_what_the_leader_leaves_of_its_group(paths: StatePaths) -> Non
         os.kill(child, 0)
 
 
-def test_without_proc_it_refuses_rather_than_guesses(
+def test_without_posix_process_groups_it_refuses_rather_than_guesses(
     paths: StatePaths, stranger: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     process.write_pid_file(paths, "kafka", stranger.pid)
-    monkeypatch.setattr(process, "_PROC", paths.root / "no-proc")
-    with pytest.raises(ConfigError, match="/proc"):
+    monkeypatch.setattr(process, "_POSIX", False)
+    with pytest.raises(ConfigError, match="POSIX"):
         process.running(paths, "kafka")
-    with pytest.raises(ConfigError, match="/proc"):
+    with pytest.raises(ConfigError, match="POSIX"):
         process.stop(paths, "kafka")
-    with pytest.raises(ConfigError, match="/proc"):
+    with pytest.raises(ConfigError, match="POSIX"):
         process.start(paths, "sleeper", ["sleep", "300"])
     assert not paths.pid_file("sleeper").exists()
     assert stranger.poll() is None

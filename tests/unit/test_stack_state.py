@@ -107,8 +107,12 @@ def test_doctor_says_which_systems_the_local_runtime_supports(
     assert here.ok and here.detail.startswith("Linux "), here  # this suite runs on Linux
     monkeypatch.setattr(doctor.platform, "system", lambda: "Darwin")
     mac = doctor._system()
-    assert not mac.ok
-    assert "needs Linux's /proc" in mac.detail and "docker compose up" in mac.fix
+    assert mac.ok and mac.detail.startswith("Darwin "), mac
+    monkeypatch.setattr(doctor.platform, "system", lambda: "Windows")
+    windows = doctor._system()
+    assert not windows.ok
+    assert "supports Linux and macOS only" in windows.detail
+    assert "docker compose up" in windows.fix
 
 
 def test_java_version_parsing(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,8 @@ from userstream.stack._java import MIN_JAVA, java_executable, java_version
 from userstream.stack.net import listener_pids, port_free, process_group
 
 MIN_FREE_DISK_GB = 5.0
+#: platform.system() of the systems the local runtime supports, and their names.
+SUPPORTED_SYSTEMS = {"Linux": "Linux", "Darwin": "macOS"}
 
 
 @dataclass(frozen=True)
@@ -34,16 +36,17 @@ def run_checks(settings: Settings) -> list[Check]:
 
 
 def _system() -> Check:
-    """The local runtime tells its processes from others by /proc (``stack.process``)."""
+    """The local runtime runs its processes in POSIX sessions and groups (``stack.process``,
+    through psutil): Linux and macOS."""
     name = platform.system()
-    if name == "Linux" and Path("/proc/self/stat").is_file():
-        return Check("system", True, f"Linux {platform.release()}: the local runtime is supported")
+    if name in SUPPORTED_SYSTEMS:
+        return Check("system", True, f"{name} {platform.release()}: the local runtime is supported")
     return Check(
         "system",
         False,
         f"{name}: the local runtime (Kafka, Cassandra, Spark, Airflow as processes of this "
-        "machine) needs Linux's /proc",
-        "Run the pipeline with `docker compose up --build`, or on a Linux machine.",
+        f"machine) supports {' and '.join(SUPPORTED_SYSTEMS.values())} only",
+        "Run the pipeline with `docker compose up --build`, or on a Linux or macOS machine.",
     )
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
-from pathlib import Path
+
+import psutil
 
 
 def port_free(host: str, port: int) -> bool:
@@ -30,35 +30,18 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def _listen_inodes(port: int) -> set[str]:
-    inodes: set[str] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError):
-            for line in Path(table).read_text().splitlines()[1:]:
-                fields = line.split()
-                local, state, inode = fields[1], fields[3], fields[9]
-                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
-                    inodes.add(inode)
-    return inodes
-
-
 def listener_pids(port: int) -> set[int]:
-    """Pids of the processes (of this user) listening on ``port``; empty when unknown."""
-    inodes = _listen_inodes(port)
-    if not inodes:
+    """Pids of the processes listening on TCP ``port``; empty when unknown (another user's
+    process, or a system that shows sockets to root alone, as macOS does)."""
+    try:
+        sockets = psutil.net_connections(kind="tcp")
+    except psutil.AccessDenied:
         return set()
-    wanted = {f"socket:[{i}]" for i in inodes}
-    pids: set[int] = set()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            for fd in (proc / "fd").iterdir():
-                with contextlib.suppress(OSError):
-                    if os.readlink(fd) in wanted:
-                        pids.add(int(proc.name))
-                        break
-    return pids
+    return {
+        s.pid
+        for s in sockets
+        if s.pid and s.status == psutil.CONN_LISTEN and s.laddr and s.laddr.port == port
+    }
 
 
 def process_group(pid: int) -> int | None:

@@ -6,11 +6,12 @@ Each runs in a session of its own (its pid is its process group's id) with umask
 what it writes into the state folder is private from its first byte.
 
 A pid file names one process for good: ``<pid> <start time> <boot id>`` on its first line,
-then the state folder and name it belongs to. The start time (field 22 of
-``/proc/<pid>/stat``, clock ticks since boot) and the boot's id tell our process from any
-other that had or will have its pid, so a pid file whose process is gone or is another one
-is stale, and ``stop``/``kill`` signal nothing. This needs Linux's /proc: elsewhere the
-functions here refuse with a clear error rather than guess.
+then the state folder and name it belongs to. The start time (in clock ticks since boot, as
+psutil reports it: on Linux field 22 of ``/proc/<pid>/stat``) and the boot's id tell our
+process from any other that had or will have its pid, so a pid file whose process is gone or
+is another one is stale, and ``stop``/``kill`` signal nothing. Processes are read through
+psutil, so this works on Linux and macOS; elsewhere (no POSIX process groups) the functions
+here refuse with a clear error rather than guess.
 
 Pid files of older releases (a pid, then a word of the command line) are still honoured
 with their own check, so a stack started before an upgrade can be stopped after it.
@@ -31,14 +32,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import psutil
+
 from userstream.config import StatePaths
 from userstream.errors import ConfigError, TerminalError, TransientError
 from userstream.stack._state import PRIVATE_UMASK, ensure_root, write_private
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-#: Where the kernel tells about processes (a variable, so tests can take it away).
-_PROC = Path("/proc")
+#: POSIX sessions and process groups, which ``spawn`` and ``stop`` rely on (a variable, so
+#: tests can take them away).
+_POSIX = os.name == "posix"
+#: The unit of a start time (Linux's /proc counts in it too).
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK") if _POSIX else 100
+#: Linux names each boot; elsewhere the boot's time stands for it.
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
 @dataclass(frozen=True)
@@ -48,53 +56,46 @@ class Proc:
     log: Path
 
 
-def _require_proc() -> None:
-    if not (_PROC / "self" / "stat").is_file():
+def _require_posix() -> None:
+    if not _POSIX:
         raise ConfigError(
-            "userstream tells the processes it started from others by their start time in "
-            "/proc, which this system does not have.",
-            hint="Run the local runtime on Linux (or `docker compose up`).",
+            "userstream runs its local processes in POSIX sessions and process groups, "
+            "which this system does not have.",
+            hint="Run the local runtime on Linux or macOS (or `docker compose up`).",
         )
 
 
 @functools.cache
 def _boot_id() -> str:
     try:
-        return (_PROC / "sys" / "kernel" / "random" / "boot_id").read_text().strip()
+        return _BOOT_ID.read_text().strip()
     except OSError:
-        return "unknown"
-
-
-def _stat(pid: int) -> list[str] | None:
-    """The fields of ``/proc/<pid>/stat`` after the command's name (which may hold spaces)."""
-    try:
-        return (_PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
+        return f"boot-{psutil.boot_time():.0f}"
 
 
 def identity(pid: int) -> str | None:
     """``"<start time> <boot id>"`` of process ``pid``; None when there is no such process.
 
-    Two processes never share it, even when one reuses the other's pid.
+    Two processes never share it, even when one reuses the other's pid. The start time is
+    counted from the boot, so setting the clock does not change it.
     """
-    _require_proc()
-    fields = _stat(pid)
-    if fields is None or len(fields) < 20:
+    _require_posix()
+    try:
+        started = psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
-    return f"{fields[19]} {_boot_id()}"  # fields[0] is field 3, so field 22 is fields[19]
+    ticks = round((started - psutil.boot_time()) * _TICKS_PER_S)
+    return f"{ticks} {_boot_id()}"
 
 
 def _alive(pid: int) -> bool:
+    """True while ``pid`` runs: a zombie (exited, not yet reaped) does not."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    # A zombie child still answers kill(0); it is not running.
-    fields = _stat(pid)
-    return fields is None or fields[0] != "Z"
 
 
 def alive(pid: int, marker: str | None = None) -> bool:
@@ -113,14 +114,19 @@ def same(pid: int, recorded: str | None) -> bool:
 
 def _cmdline(pid: int) -> str:
     try:
-        return (
-            (_PROC / str(pid) / "cmdline")
-            .read_bytes()
-            .replace(b"\0", b" ")
-            .decode(errors="replace")
-        )
-    except OSError:
+        return " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
         return ""
+
+
+def children() -> list[int]:
+    """This process's running children (zombies left out)."""
+    found = []
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            if child.status() != psutil.STATUS_ZOMBIE:
+                found.append(child.pid)
+    return found
 
 
 def _owner(paths: StatePaths, name: str) -> str:
@@ -152,7 +158,7 @@ def running(paths: StatePaths, name: str) -> Proc | None:
     if record is None:
         return None
     pid, recorded, owner = record
-    _require_proc()
+    _require_posix()
     if recorded is None:
         # An older release's pid file: ``owner`` is a word of the process's command line.
         ours = bool(owner) and alive(pid, owner)
@@ -171,7 +177,7 @@ def spawn(
 ) -> subprocess.Popen[bytes]:
     """Start ``cmd`` in a session of its own with umask 077, output appended to ``log``
     after a ``START_MARK`` line (so ``tail`` quotes only what this start wrote)."""
-    _require_proc()
+    _require_posix()
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         started = time.strftime("%Y-%m-%d %H:%M:%S")

@@ -19,7 +19,6 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
 from userstream.config import Settings
@@ -269,7 +268,7 @@ def _exit_code(pid: int) -> str | None:
         done, status = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         # Not our child (started by another command): the pid file is the only witness.
-        return None if Path(f"/proc/{pid}").exists() else "exited"
+        return None if process.alive(pid) else "exited"
     if done == 0:
         return None
     if os.WIFSIGNALED(status):

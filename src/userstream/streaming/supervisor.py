@@ -195,20 +195,6 @@ def _become_subreaper() -> bool:
     return prctl is not None and prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
 
 
-def _orphans() -> list[int]:
-    """Our children other than the driver: a killed driver's JVM, re-parented to us."""
-    me = os.getpid()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == me and fields[0] != "Z":
-                found.append(int(entry.name))
-    return found
-
-
 def _reap_orphans(timeout: float) -> None:
     """Wait for every remaining child to exit (SIGKILL after ``timeout``), reaping them."""
     deadline = time.monotonic() + timeout
@@ -219,7 +205,8 @@ def _reap_orphans(timeout: float) -> None:
                 pass
         except ChildProcessError:
             return  # no child left
-        left = _orphans() if sys.platform.startswith("linux") else []
+        # Our children other than the driver: a killed driver's JVM, re-parented to us.
+        left = process.children()
         if not left:
             return
         if time.monotonic() >= deadline and not killed:
