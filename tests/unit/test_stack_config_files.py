@@ -52,16 +52,28 @@ def test_kafka_properties_come_from_settings(settings: Settings) -> None:
     assert props["listener.name.clients.sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
     assert props["allow.everyone.if.no.acl.found"] == "false"
     assert props["super.users"] == "User:user_controller;User:user_admin"
-    assert 'password="pw_admin"' in props["listener.name.clients.scram-sha-512.sasl.jaas.config"]
-    # It holds passwords: private from its first byte.
-    assert path.stat().st_mode & 0o777 == 0o600
+    # No password in it: the broker reads each from a private file (DirectoryConfigProvider).
+    text = path.read_text()
+    assert "pw_" not in text
+    secrets = kafka.broker_secrets(settings)
+    assert props["config.providers.dir.param.allowed.paths"] == str(secrets)
+    admin_jaas = props["listener.name.clients.scram-sha-512.sasl.jaas.config"]
+    assert f'password="${{dir:{secrets}:admin_password}}"' in admin_jaas
+    controller_jaas = props["listener.name.controller.plain.sasl.jaas.config"]
+    assert controller_jaas.count(f'"${{dir:{secrets}:controller_password}}"') == 2
+    assert (secrets / "admin_password").read_text() == "pw_admin"
+    assert (secrets / "controller_password").read_text() == "pw_controller"
+    for private in (path, secrets / "admin_password", secrets / "controller_password"):
+        assert private.stat().st_mode & 0o777 == 0o600
+    assert secrets.stat().st_mode & 0o777 == 0o700
     assert props["controller.quorum.bootstrap.servers"] == "127.0.0.2:19093"
     # `--standalone` formatting and static voters are mutually exclusive.
     assert "controller.quorum.voters" not in props
     assert props["process.roles"] == "broker,controller"
     assert props["num.partitions"] == "3"
     assert Path(props["log.dirs"]).is_relative_to(settings.paths.data)
-    assert "${" not in kafka.config_file(settings).read_text()
+    # Every placeholder of ours is filled: what is left is Kafka's own ${dir:...}.
+    assert "${" not in text.replace("${dir:", "")
     assert (kafka.config_file(settings).parent / "log4j2.properties").is_file()
 
 

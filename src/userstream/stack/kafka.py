@@ -27,6 +27,7 @@ from pathlib import Path
 from userstream import kafka_client
 from userstream.config import KafkaSettings, Settings
 from userstream.errors import TerminalError
+from userstream.files import write_private
 from userstream.stack import _jmx_exporter, jars, process
 from userstream.stack._java import require_java
 from userstream.stack._ports import require_free
@@ -51,6 +52,14 @@ def _home(settings: Settings) -> Path:
 
 def config_file(settings: Settings) -> Path:
     return _home(settings) / "config" / "server.properties"
+
+
+def broker_secrets(settings: Settings) -> Path:
+    """The folder of the broker's own passwords, one file each (0600), which its config names
+    (``${dir:<folder>:<file>}``) instead of holding them."""
+    folder = secrets_dir(settings.paths) / "kafka-broker"
+    folder.mkdir(exist_ok=True, mode=0o700)
+    return folder
 
 
 def log_dirs(settings: Settings) -> Path:
@@ -140,6 +149,9 @@ def _render_config(settings: Settings, logins: dict[str, kafka_client.Login]) ->
     render("kafka-log4j2.properties", conf.parent / "log4j2.properties", {})
     render("kafka-metrics.yaml", conf.parent / _jmx_exporter.RULES_FILE, {})
     controller, admin = logins[kafka_client.CONTROLLER], logins["admin"]
+    passwords = broker_secrets(settings)
+    write_private(passwords / "controller_password", controller.password)
+    write_private(passwords / "admin_password", admin.password)
     return render(
         "kafka-server.properties",
         conf,
@@ -150,9 +162,8 @@ def _render_config(settings: Settings, logins: dict[str, kafka_client.Login]) ->
             "log_dirs": log_dirs(settings),
             "partitions": k.partitions,
             "controller_user": controller.username,
-            "controller_password": controller.password,
             "admin_user": admin.username,
-            "admin_password": admin.password,
+            "secrets_dir": passwords,
         },
     )
 
