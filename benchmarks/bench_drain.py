@@ -35,11 +35,12 @@ from _scratch import scratch_keyspace, scratch_pipeline, with_keyspace
 from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
 from cassandra.query import UNSET_VALUE, BatchStatement, BatchType, SimpleStatement
 
+from userstream import contract
 from userstream.config import Settings
+from userstream.contract import MAX_RESULTS
 from userstream.metrics import producer_metrics
 from userstream.producing import messages
 from userstream.producing.sink import KafkaSink
-from userstream.source import MAX_RESULTS
 from userstream.source.fake_data import VERSION, make_page
 from userstream.store import session
 from userstream.streaming import control
@@ -65,7 +66,7 @@ def prefill(settings: Settings, users: int) -> float:
         )
         for user in batch:
             out = messages.build(user)
-            stamped = [(messages.H_INGESTED_AT, clock.now()), *headers]
+            stamped = [(contract.H_INGESTED_AT, clock.now()), *headers]
             sink.send(out.key, out.value, stamped, dlq=out.dlq_reason is not None)
     sink.flush(settings.kafka.delivery_timeout_ms / 1000)
     if sink.counts.produced != users:

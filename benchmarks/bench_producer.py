@@ -19,6 +19,7 @@ import uuid
 
 from _report import arg_parser, emit_json
 
+from userstream import contract
 from userstream.config import KafkaSettings, load_settings
 from userstream.metrics import producer_metrics
 from userstream.producer import run_producer
@@ -42,7 +43,7 @@ def produce_only(kafka: KafkaSettings, users: list[dict]) -> float:
     started = time.perf_counter()
     for user in users:
         out = messages.build(user)
-        sink.send(out.key, out.value, [(messages.H_INGESTED_AT, clock.now()), *headers], dlq=False)
+        sink.send(out.key, out.value, [(contract.H_INGESTED_AT, clock.now()), *headers], dlq=False)
     sink.flush(60)
     seconds = time.perf_counter() - started
     assert sink.counts.produced == len(users) and not sink.counts.failed, sink.counts.errors

@@ -24,8 +24,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from userstream.contract import MAX_RESULTS
 from userstream.errors import ConfigError
-from userstream.source import MAX_RESULTS
 
 REAL_API_URL = "https://randomuser.me/api/1.4/"
 

@@ -25,6 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from userstream import contract
 from userstream.config import Settings
 from userstream.errors import ConfigError, TransientError
 from userstream.metrics import producer_metrics, record_run
@@ -180,10 +181,10 @@ def run_producer(
                     if rate is not None and i and i % pace_every == 0 and not stop.is_set():
                         stop.wait(started + (fetched + i) / rate - time.monotonic())
                     out = messages.build(user)
-                    message_headers = [(messages.H_INGESTED_AT, clock.now()), *headers]
+                    message_headers = [(contract.H_INGESTED_AT, clock.now()), *headers]
                     if out.dlq_reason is not None:
                         dlq += 1
-                        message_headers.append((messages.H_DLQ_REASON, out.dlq_reason.encode()))
+                        message_headers.append((contract.H_DLQ_REASON, out.dlq_reason.encode()))
                     sink.send(out.key, out.value, message_headers, dlq=out.dlq_reason is not None)
                 fetched += len(users)
                 n_pages += 1

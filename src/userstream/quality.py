@@ -25,10 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from userstream import contract
+from userstream.contract import PROFILES_TABLE, REJECTS_TABLE
 from userstream.errors import TerminalError
 from userstream.files import write_json
-from userstream.streaming import contract
-from userstream.streaming.schema import PROFILES_TABLE, REJECTS_TABLE
 
 log = logging.getLogger(__name__)
 

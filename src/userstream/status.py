@@ -163,8 +163,8 @@ def _lag(
 
 
 def _row_counts(settings: Settings) -> tuple[int | None, int | None]:
+    from userstream.contract import PROFILES_TABLE, REJECTS_TABLE
     from userstream.store import session
-    from userstream.streaming.schema import PROFILES_TABLE, REJECTS_TABLE
 
     ks = settings.cassandra.keyspace
     # COUNT(*) over a whole table is what this probe means to do; the server warns about it.

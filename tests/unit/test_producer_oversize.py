@@ -12,6 +12,7 @@ import orjson
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from userstream import contract
 from userstream.config import KafkaSettings
 from userstream.errors import ConfigError
 from userstream.metrics import producer_metrics
@@ -22,7 +23,7 @@ from userstream.producing.sink import KafkaSink, producer_config
 NOWHERE = "127.0.0.1:1"
 KEY = b"9f07341f-c7e6-45b7-bab0-af6de5a4582d"
 HEADERS: Headers = [
-    (messages.H_INGESTED_AT, b"2026-11-23T10:00:00.123Z"),
+    (contract.H_INGESTED_AT, b"2026-11-23T10:00:00.123Z"),
     *messages.page_headers(source_url="http://api/1.4/", api_version="1.4", seed="s", page=7),
 ]
 
@@ -99,11 +100,11 @@ def test_the_dead_letter_keeps_key_and_headers_and_the_first_64_kib_of_the_value
     assert headers[: len(HEADERS)] == HEADERS
     added = _headers(headers[len(HEADERS) :])
     assert added == {
-        messages.H_DLQ_REASON: b"too_large",
-        messages.H_DLQ_DETAIL: f"message of {too_large.size} bytes exceeds the limit of "
+        contract.H_DLQ_REASON: b"too_large",
+        contract.H_DLQ_DETAIL: f"message of {too_large.size} bytes exceeds the limit of "
         "1000000 bytes".encode(),
-        messages.H_ORIGINAL_SIZE: str(too_large.size).encode(),
-        messages.H_VALUE_TRUNCATED: b"true",
+        contract.H_ORIGINAL_SIZE: str(too_large.size).encode(),
+        contract.H_VALUE_TRUNCATED: b"true",
     }
     assert oversize.is_dead_letter(headers) and not oversize.is_dead_letter(HEADERS)
 
@@ -134,14 +135,14 @@ def test_a_refused_message_smaller_than_64_kib_keeps_its_whole_value() -> None:
         KEY, value, HEADERS, oversize.TooLarge(900, 1000, "the broker")
     )
     assert cut == value
-    assert _headers(headers)[messages.H_VALUE_TRUNCATED] == b"false"
+    assert _headers(headers)[contract.H_VALUE_TRUNCATED] == b"false"
 
 
 def test_a_user_already_headed_for_the_dlq_keeps_its_first_reason() -> None:
-    headers = [*HEADERS, (messages.H_DLQ_REASON, DlqReason.MISSING_UUID.value.encode())]
+    headers = [*HEADERS, (contract.H_DLQ_REASON, DlqReason.MISSING_UUID.value.encode())]
     _, dead = oversize.dead_letter(None, b"x" * 70_000, headers, oversize.TooLarge(70_300, 65_000))
-    assert [v for k, v in dead if k == messages.H_DLQ_REASON] == [b"missing_uuid"]
-    assert _headers(dead)[messages.H_DLQ_DETAIL].startswith(b"message of 70300 bytes exceeds")
+    assert [v for k, v in dead if k == contract.H_DLQ_REASON] == [b"missing_uuid"]
+    assert _headers(dead)[contract.H_DLQ_DETAIL].startswith(b"message of 70300 bytes exceeds")
 
 
 def test_a_too_large_user_is_dead_lettered_without_its_credentials() -> None:

@@ -123,7 +123,7 @@ def test_a_passing_report_does_not_raise() -> None:
 
 
 def test_required_columns_are_the_streams_contract() -> None:
-    from userstream.streaming import contract
+    from userstream import contract
 
     assert quality.REQUIRED_COLUMNS == contract.REQUIRED_FIELDS + contract.LINEAGE_COLUMNS
     # The stream stores users without these on purpose (API gaps for some nations).
@@ -148,7 +148,7 @@ def test_a_user_the_stream_stores_without_optional_fields_passes() -> None:
 def test_email_rule_is_the_streams_rule(email: str, valid: bool) -> None:
     import re
 
-    from userstream.streaming import contract
+    from userstream import contract
 
     assert bool(re.match(contract.EMAIL_PATTERN, email)) is valid
     assert quality.check_emails([good_row(email=email)]).passed is valid

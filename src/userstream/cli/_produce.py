@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from userstream.contract import MAX_PAGE, MAX_RESULTS
 from userstream.producer import ProduceError, ProduceSummary
-from userstream.source import MAX_PAGE, MAX_RESULTS
 
 out = Console()
 err = Console(stderr=True)

@@ -19,8 +19,8 @@ from typing import Any
 import orjson
 
 from userstream.config import Settings
+from userstream.contract import BY_COUNTRY_TABLE, PROFILES_TABLE
 from userstream.dashboard.data import History, assemble
-from userstream.streaming.schema import BY_COUNTRY_TABLE, PROFILES_TABLE
 
 log = logging.getLogger(__name__)
 

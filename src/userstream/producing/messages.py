@@ -51,24 +51,19 @@ from typing import Any
 import orjson
 
 from userstream import __version__
+from userstream.contract import (
+    H_API_VERSION,
+    H_PAGE,
+    H_PRODUCER,
+    H_SEED,
+    H_SOURCE_URL,
+    KEY_PATTERN,
+)
 from userstream.credentials import redact, without_credentials
-
-H_INGESTED_AT = "ingested_at"
-H_SOURCE_URL = "source_url"
-H_API_VERSION = "api_version"
-H_SEED = "seed"
-H_PAGE = "page"
-H_PRODUCER = "producer"
-H_DLQ_REASON = "dlq_reason"
-H_DLQ_DETAIL = "dlq_detail"
-H_ORIGINAL_SIZE = "original_size"
-H_VALUE_TRUNCATED = "value_truncated"
 
 PRODUCER_ID = f"userstream/{__version__}"
 
-_UUID_RE = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
+_UUID_RE = re.compile(KEY_PATTERN)
 
 # The shape confluent-kafka accepts (we only ever put bytes in).
 Headers = list[tuple[str, str | bytes | None]]

@@ -24,14 +24,8 @@ from typing import Final, Literal
 
 from confluent_kafka import KafkaError
 
-from userstream.producing.messages import (
-    H_DLQ_DETAIL,
-    H_DLQ_REASON,
-    H_ORIGINAL_SIZE,
-    H_VALUE_TRUNCATED,
-    DlqReason,
-    Headers,
-)
+from userstream.contract import H_DLQ_DETAIL, H_DLQ_REASON, H_ORIGINAL_SIZE, H_VALUE_TRUNCATED
+from userstream.producing.messages import DlqReason, Headers
 
 #: librdkafka's worst-case framing of one v2 record (length, attributes, timestamp and
 #: offset deltas, key and value lengths, header count), added before its size check.

@@ -10,11 +10,11 @@ import math
 from collections.abc import Iterator
 
 from userstream.config import SourceSettings
-from userstream.errors import ConfigError
 
 # The API answers page 1 beyond MAX_PAGE; an unbounded run continues with a derived seed
 # instead of re-sending page 1.
-from userstream.source import MAX_PAGE, MAX_RESULTS
+from userstream.contract import MAX_PAGE, MAX_RESULTS
+from userstream.errors import ConfigError
 
 
 def page_size(

@@ -3,8 +3,6 @@
 - :mod:`userstream.source.client` — :class:`RandomUserClient`, one page per call.
 - :mod:`userstream.source.fake_server` — :class:`FakeApiServer`, the offline stand-in.
 - :mod:`userstream.source.resolve` — :func:`open_source`, which of the two to use.
-"""
 
-#: The API's limits (version 1.4): users per request and pages per seed.
-MAX_RESULTS = 5000
-MAX_PAGE = 10000
+The API's limits (users per request, pages per seed) are part of ``userstream.contract``.
+"""

@@ -32,8 +32,8 @@ import httpx
 import orjson
 
 from userstream.config import SourceSettings
+from userstream.contract import MAX_PAGE, MAX_RESULTS
 from userstream.errors import ConfigError
-from userstream.source import MAX_PAGE, MAX_RESULTS
 from userstream.source._retry import backoff_s, parse_retry_after
 from userstream.source.errors import FetchStopped, SourceResponseError, SourceUnavailable
 

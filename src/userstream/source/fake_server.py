@@ -24,8 +24,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from userstream.contract import MAX_PAGE, MAX_RESULTS
 from userstream.errors import ConfigError
-from userstream.source import MAX_PAGE, MAX_RESULTS
 from userstream.source.fake_data import ALL_NATS, FIELDS, VERSION, make_page
 from userstream.source.faults import COWBOY, Faults, hits
 

@@ -50,19 +50,20 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
-from userstream.errors import TransientError
-from userstream.producing.messages import H_INGESTED_AT, H_SOURCE_URL
-from userstream.store import reconnection_policy
-from userstream.streaming import records
-from userstream.streaming.dlq import DeadLetters
-from userstream.streaming.schema import (
+from userstream.contract import (
     BY_COUNTRY_COLUMNS,
     BY_COUNTRY_TABLE,
+    H_INGESTED_AT,
+    H_SOURCE_URL,
     PROFILE_COLUMNS,
     PROFILES_TABLE,
     REJECT_COLUMNS,
     REJECTS_TABLE,
 )
+from userstream.errors import TransientError
+from userstream.store import reconnection_policy
+from userstream.streaming import records
+from userstream.streaming.dlq import DeadLetters
 
 if TYPE_CHECKING:
     from cassandra.cluster import Session

@@ -16,8 +16,8 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from userstream.contract import H_DLQ_REASON, H_INGESTED_AT, H_VALUE_TRUNCATED
 from userstream.errors import TransientError
-from userstream.producing.messages import H_DLQ_REASON, H_INGESTED_AT, H_VALUE_TRUNCATED
 from userstream.streaming.records import redact
 
 if TYPE_CHECKING:

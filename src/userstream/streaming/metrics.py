@@ -22,7 +22,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from userstream.streaming.schema import PROFILES_TABLE, REJECTS_TABLE
+from userstream.contract import PROFILES_TABLE, REJECTS_TABLE
 
 log = logging.getLogger(__name__)
 

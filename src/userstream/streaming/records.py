@@ -50,9 +50,8 @@ from typing import Any
 
 import orjson
 
+from userstream.contract import EMAIL_PATTERN, H_INGESTED_AT, H_SOURCE_URL, UUID_PATTERN
 from userstream.credentials import redact as redact  # what a reject keeps (table, DLQ)
-from userstream.producing.messages import H_INGESTED_AT, H_SOURCE_URL
-from userstream.streaming.contract import EMAIL_PATTERN, UUID_PATTERN
 
 #: The largest value accepted (a real user is ~1.1 KB).
 MAX_MESSAGE_BYTES = 32 * 1024

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from userstream import kafka_client
 from userstream.config import Settings
-from userstream.producing.messages import H_INGESTED_AT, H_SOURCE_URL
+from userstream.contract import H_INGESTED_AT, H_SOURCE_URL
 from userstream.streaming import cassandra_sink
 from userstream.streaming.cassandra_sink import (
     BY_COUNTRY_TABLE,
