@@ -19,7 +19,7 @@ from userstream.config import (
     SparkSettings,
     load_settings,
 )
-from userstream.stack import _jmx_exporter, monitoring
+from userstream.stack import jmx_exporter, monitoring
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -430,8 +430,8 @@ def test_kafka_and_cassandra_load_the_agent_the_one_shot_service_wrote(
     folder = written[2]
     agent = _agent(service)
     # The files `userstream stack metrics-agent` writes (tests/unit/test_stack_metrics_agent.py).
-    assert agent["jar"] == f"{folder}/{_jmx_exporter.EXPORTED_JAR}"
-    assert agent["rules"] == f"{folder}/{_jmx_exporter.RULES_TEMPLATES[service]}"
+    assert agent["jar"] == f"{folder}/{jmx_exporter.EXPORTED_JAR}"
+    assert agent["rules"] == f"{folder}/{jmx_exporter.RULES_TEMPLATES[service]}"
     # On every interface of its container (Prometheus is another one), on the local port.
     assert agent["host"] == "0.0.0.0"
     assert int(agent["port"]) == port

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from userstream.cli import _stack
 from userstream.config import Settings
 from userstream.errors import ConfigError
-from userstream.stack import _jmx_exporter, jars
+from userstream.stack import jars, jmx_exporter
 
 
 def _app() -> typer.Typer:
@@ -26,7 +26,7 @@ def _app() -> typer.Typer:
 def fetched_jar(base_settings: Settings) -> Path:
     """The agent's jar as `userstream fetch-jars` left it in the user's state folder."""
     found = sorted(
-        jars.lib_dir(base_settings.paths.lib, _jmx_exporter.JAR_SET).glob(
+        jars.lib_dir(base_settings.paths.lib, jmx_exporter.JAR_SET).glob(
             "jmx_prometheus_javaagent-*.jar"
         )
     )
@@ -52,9 +52,9 @@ def test_it_writes_the_jar_and_both_rendered_rules_for_other_users(
     }
     result = CliRunner().invoke(_app(), ["stack", "metrics-agent", str(target)], env=env)
     assert result.exit_code == 0, result.output
-    jar = target / _jmx_exporter.EXPORTED_JAR
-    kafka_rules = target / _jmx_exporter.RULES_TEMPLATES["kafka"]
-    cassandra_rules = target / _jmx_exporter.RULES_TEMPLATES["cassandra"]
+    jar = target / jmx_exporter.EXPORTED_JAR
+    kafka_rules = target / jmx_exporter.RULES_TEMPLATES["kafka"]
+    cassandra_rules = target / jmx_exporter.RULES_TEMPLATES["cassandra"]
     assert sorted(p.name for p in target.iterdir()) == sorted(
         [jar.name, kafka_rules.name, cassandra_rules.name]
     )
@@ -80,10 +80,10 @@ def test_a_second_run_replaces_the_files(
     env = {"USERSTREAM_STATE_DIR": str(base_settings.paths.root)}
     target = tmp_path / "agent"
     target.mkdir(mode=0o700)
-    (target / _jmx_exporter.EXPORTED_JAR).write_text("an older jar")
+    (target / jmx_exporter.EXPORTED_JAR).write_text("an older jar")
     result = CliRunner().invoke(_app(), ["stack", "metrics-agent", str(target)], env=env)
     assert result.exit_code == 0, result.output
-    assert (target / _jmx_exporter.EXPORTED_JAR).read_bytes() == fetched_jar.read_bytes()
+    assert (target / jmx_exporter.EXPORTED_JAR).read_bytes() == fetched_jar.read_bytes()
     assert _mode(target) == 0o755
     assert not [p for p in target.iterdir() if p.name.startswith(".")]  # no temporary file left
 
@@ -106,8 +106,8 @@ def test_help_says_what_it_writes_and_how_to_load_it() -> None:
     )
     assert result.exit_code == 0
     for text in (
-        _jmx_exporter.EXPORTED_JAR,
-        *_jmx_exporter.RULES_TEMPLATES.values(),
+        jmx_exporter.EXPORTED_JAR,
+        *jmx_exporter.RULES_TEMPLATES.values(),
         "docker-compose.yml",
         "-javaagent:",
         "fetch-jars",

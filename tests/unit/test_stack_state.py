@@ -161,7 +161,8 @@ def test_without_pyspark_doctor_and_stream_start_say_which_extra_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A producer-only install (no `stream` extra): told at once, not by a dying driver."""
-    from userstream.streaming import control, session
+    from userstream import extras
+    from userstream.streaming import control
 
     assert doctor._pyspark().ok  # this environment has the extra
     real_find_spec = importlib.util.find_spec
@@ -174,4 +175,4 @@ def test_without_pyspark_doctor_and_stream_start_say_which_extra_to_install(
     assert not check.ok and "userstream[stream]" in check.fix
     with pytest.raises(ConfigError, match="needs pyspark") as raised:
         control._prepare(Settings(state_dir=tmp_path))
-    assert raised.value.hint == session.PYSPARK_MISSING_HINT
+    assert raised.value.hint == extras.PYSPARK_MISSING_HINT

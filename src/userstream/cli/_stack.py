@@ -176,10 +176,10 @@ def stack_metrics_agent(
     -javaagent:TARGET/jmx_prometheus_javaagent.jar=[HOST:]PORT:TARGET/kafka-metrics.yaml
     (without HOST the agent listens on every interface). Exit 1 when the jar is missing.
     """
-    from userstream.stack import _jmx_exporter
+    from userstream.stack import jmx_exporter
 
     settings = load_settings()
-    for path in _jmx_exporter.export(
+    for path in jmx_exporter.export(
         settings.paths.lib, target, keyspace=settings.cassandra.keyspace
     ):
         typer.echo(f"wrote {path}")  # plain: a path is never wrapped

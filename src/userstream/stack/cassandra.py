@@ -5,7 +5,7 @@ node's drain hook, flushing memtables). Clients log in with the generated superu
 ``<state>/secrets/cassandra.json``; the default ``cassandra`` login is disabled on first start.
 Its Prometheus metrics (``templates/cassandra-metrics.yaml``: client requests, thread pools,
 compaction, dropped messages, the project's tables, the JVM) are served by the JMX exporter
-agent on 127.0.0.1 (``_jmx_exporter``).
+agent on 127.0.0.1 (``jmx_exporter``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from userstream.config import Settings
 from userstream.errors import TerminalError, TransientError
-from userstream.stack import _jmx_exporter, jars, process
+from userstream.stack import jars, jmx_exporter, process
 from userstream.stack._cassandra_auth import secure_configured_login as secure_configured_login
 from userstream.stack._cassandra_auth import secure_node
 from userstream.stack._java import require_java
@@ -49,7 +49,7 @@ def address(settings: Settings) -> str:
 
 
 def metrics_url(settings: Settings) -> str:
-    return _jmx_exporter.metrics_url(settings.cassandra.metrics_port)
+    return jmx_exporter.metrics_url(settings.cassandra.metrics_port)
 
 
 def version(settings: Settings) -> str | None:
@@ -68,7 +68,7 @@ def _render_config(settings: Settings) -> Path:
     conf = config_file(settings)
     render("cassandra-logback.xml", conf.parent / "logback.xml", {})
     render(
-        "cassandra-metrics.yaml", conf.parent / _jmx_exporter.RULES_FILE, {"keyspace": c.keyspace}
+        "cassandra-metrics.yaml", conf.parent / jmx_exporter.RULES_FILE, {"keyspace": c.keyspace}
     )
     return render(
         "cassandra.yaml",
@@ -99,8 +99,8 @@ def _command(settings: Settings, java: str, conf: Path) -> list[str]:
         *template_lines("cassandra-jvm17.options"),
         # jamm measures object sizes for memtable accounting, as bin/cassandra does.
         *([f"-javaagent:{jamm[0]}"] if jamm else []),
-        _jmx_exporter.agent_option(
-            settings.paths.lib, c.metrics_port, conf.parent / _jmx_exporter.RULES_FILE
+        jmx_exporter.agent_option(
+            settings.paths.lib, c.metrics_port, conf.parent / jmx_exporter.RULES_FILE
         ),
         f"-Dcassandra.config=file://{conf}",
         "-Dcassandra-foreground=yes",
@@ -140,10 +140,10 @@ def _start_cassandra(settings: Settings) -> float | None:
     c = settings.cassandra
     host = c.hosts[0]
     require_free(LABEL, host, [c.port, c.storage_port], "USERSTREAM_CASSANDRA__PORT")
-    require_free(LABEL, _jmx_exporter.HOST, [c.metrics_port], "USERSTREAM_CASSANDRA__METRICS_PORT")
+    require_free(LABEL, jmx_exporter.HOST, [c.metrics_port], "USERSTREAM_CASSANDRA__METRICS_PORT")
     java = require_java()
     jars.ensure_jars(paths.lib, NAME, log_dir=paths.logs)
-    jars.ensure_jars(paths.lib, _jmx_exporter.JAR_SET, log_dir=paths.logs)
+    jars.ensure_jars(paths.lib, jmx_exporter.JAR_SET, log_dir=paths.logs)
     conf = _render_config(settings)
     (_home(settings) / "triggers").mkdir(parents=True, exist_ok=True)
     proc = process.start(paths, NAME, _command(settings, java, conf))

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from userstream.config import Settings
 from userstream.errors import ConfigError
-from userstream.stack import _jmx_exporter, monitoring, process
+from userstream.extras import PYSPARK_MISSING_HINT, pyspark_installed
+from userstream.stack import jmx_exporter, monitoring, process
 from userstream.stack._java import MIN_JAVA, java_executable, java_version
 from userstream.stack.net import listener_pids, port_free, process_group
 
@@ -67,8 +68,6 @@ def _monitoring_tools() -> list[Check]:
 
 
 def _pyspark() -> Check:
-    from userstream.streaming.session import PYSPARK_MISSING_HINT, pyspark_installed
-
     if not pyspark_installed():
         return Check("pyspark", False, "pyspark is not installed: no Spark stream",
                      PYSPARK_MISSING_HINT)  # fmt: skip
@@ -119,7 +118,7 @@ def _our_groups(settings: Settings) -> dict[int, str]:
 
 def _ports(settings: Settings) -> list[Check]:
     k, c, a = settings.kafka, settings.cassandra, settings.airflow
-    metrics = _jmx_exporter.HOST
+    metrics = jmx_exporter.HOST
     wanted = [
         ("Kafka", k.host, k.port, "USERSTREAM_KAFKA__PORT"),
         ("Kafka controller", k.host, k.controller_port, "USERSTREAM_KAFKA__CONTROLLER_PORT"),

@@ -11,7 +11,7 @@ written into the storage at format time (through a Java argument file, never a c
 line), the others are created by the admin once the broker answers.
 
 Its Prometheus metrics (``templates/kafka-metrics.yaml``: topics, requests, replicas, KRaft,
-the JVM) are served by the JMX exporter agent on 127.0.0.1 (``_jmx_exporter``).
+the JVM) are served by the JMX exporter agent on 127.0.0.1 (``jmx_exporter``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from userstream import kafka_client
 from userstream.config import KafkaSettings, Settings
 from userstream.errors import TerminalError
 from userstream.files import write_private
-from userstream.stack import _jmx_exporter, jars, process
+from userstream.stack import jars, jmx_exporter, process
 from userstream.stack._java import require_java
 from userstream.stack._ports import require_free
 from userstream.stack._render import render
@@ -71,7 +71,7 @@ def address(settings: Settings) -> str:
 
 
 def metrics_url(settings: Settings) -> str:
-    return _jmx_exporter.metrics_url(settings.kafka.metrics_port)
+    return jmx_exporter.metrics_url(settings.kafka.metrics_port)
 
 
 def version(settings: Settings) -> str | None:
@@ -147,7 +147,7 @@ def _render_config(settings: Settings, logins: dict[str, kafka_client.Login]) ->
     k = settings.kafka
     conf = config_file(settings)
     render("kafka-log4j2.properties", conf.parent / "log4j2.properties", {})
-    render("kafka-metrics.yaml", conf.parent / _jmx_exporter.RULES_FILE, {})
+    render("kafka-metrics.yaml", conf.parent / jmx_exporter.RULES_FILE, {})
     controller, admin = logins[kafka_client.CONTROLLER], logins["admin"]
     passwords = broker_secrets(settings)
     write_private(passwords / "controller_password", controller.password)
@@ -171,8 +171,8 @@ def _render_config(settings: Settings, logins: dict[str, kafka_client.Login]) ->
 def _command(settings: Settings, java: str, conf: Path) -> list[str]:
     """The broker's command line: the JVM, the metrics agent (not in the format tool's JVM:
     it would take the port), the main class and its config."""
-    agent = _jmx_exporter.agent_option(
-        settings.paths.lib, settings.kafka.metrics_port, conf.parent / _jmx_exporter.RULES_FILE
+    agent = jmx_exporter.agent_option(
+        settings.paths.lib, settings.kafka.metrics_port, conf.parent / jmx_exporter.RULES_FILE
     )
     return [*_jvm_base(settings, java), agent, MAIN_CLASS, str(conf)]
 
@@ -267,10 +267,10 @@ def _start_kafka(settings: Settings) -> float | None:
         return None
     k = settings.kafka
     require_free(LABEL, k.host, [k.port, k.controller_port], "USERSTREAM_KAFKA__PORT")
-    require_free(LABEL, _jmx_exporter.HOST, [k.metrics_port], "USERSTREAM_KAFKA__METRICS_PORT")
+    require_free(LABEL, jmx_exporter.HOST, [k.metrics_port], "USERSTREAM_KAFKA__METRICS_PORT")
     java = require_java()
     jars.ensure_jars(paths.lib, NAME, log_dir=paths.logs)
-    jars.ensure_jars(paths.lib, _jmx_exporter.JAR_SET, log_dir=paths.logs)
+    jars.ensure_jars(paths.lib, jmx_exporter.JAR_SET, log_dir=paths.logs)
     logins = _ensure_logins(settings)
     conf = _render_config(settings, logins)
     _format_storage(settings, java, logins["admin"])

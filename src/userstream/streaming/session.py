@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from userstream.config import Settings
 from userstream.errors import ConfigError
+from userstream.extras import PYSPARK_MISSING_HINT, pyspark_installed
 from userstream.stack.jars import ensure_jars
 
 if TYPE_CHECKING:
@@ -26,17 +27,6 @@ if TYPE_CHECKING:
 
 
 #: What a producer-only install (``pip install userstream``) lacks to run the stream.
-PYSPARK_MISSING_HINT = (
-    "Install the stream's extra: pip install 'userstream[stream]' (or `make setup`)."
-)
-
-
-def pyspark_installed() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("pyspark") is not None
-
-
 def require_pyspark() -> None:
     """A ``ConfigError`` now, instead of a driver that dies on its first import."""
     if not pyspark_installed():
