@@ -81,7 +81,7 @@ def record_run(paths: StatePaths, topic: str, counts: dict[str, int], pages: int
     Best effort: the run's outcome does not depend on it, so a failure is logged, not raised.
     Runs that end at once take turns (a lock beside the file).
     """
-    from userstream.stack.locks import component_lock
+    from userstream.host.locks import component_lock
 
     try:
         with component_lock(paths, "producer-metrics"):

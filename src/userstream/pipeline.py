@@ -22,9 +22,9 @@ from typing import Any
 
 from userstream.config import Settings
 from userstream.files import write_json
+from userstream.host import process
+from userstream.host.locks import component_lock
 from userstream.source.resolve import check_url, probe
-from userstream.stack import process
-from userstream.stack.locks import component_lock
 
 Say = Callable[[str], None]
 FAKE_API = "fake-api"
@@ -85,7 +85,7 @@ def _start_fake_api(settings: Settings, say: Say) -> str:
 
 def _start_dashboard(settings: Settings, say: Say) -> str:
     """Start ``userstream dashboard`` detached unless it runs; returns its URL once it answers."""
-    from userstream.stack.net import answers_http
+    from userstream.host.net import answers_http
 
     name, url = dashboard_name(settings), dashboard_url(settings)
     with component_lock(settings.paths, name):

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from userstream.config import Settings
+from userstream.host import process
 from userstream.pipeline import FAKE_API, PIPELINE_DAG, dashboard_name, dashboard_url, read_source
-from userstream.stack import process
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +123,8 @@ def _dashboard_part(settings: Settings) -> Part:
 def _monitoring_parts(settings: Settings, notes: list[str]) -> list[Part]:
     """Prometheus and the StatsD exporter: a part each when installed (``up`` starts them),
     a note saying how to get one that is not."""
+    from userstream.host.net import answers_http
     from userstream.stack import monitoring as mon
-    from userstream.stack.net import answers_http
 
     m = settings.monitoring
     wanted = (

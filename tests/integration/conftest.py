@@ -22,9 +22,9 @@ import pytest
 
 from userstream import kafka_client
 from userstream.config import Settings, load_settings
+from userstream.host.net import port_open
+from userstream.host.state import ensure_layout
 from userstream.stack import cassandra, kafka
-from userstream.stack._state import ensure_layout
-from userstream.stack.net import port_open
 
 if TYPE_CHECKING:
     from cassandra.cluster import Session

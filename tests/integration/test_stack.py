@@ -21,7 +21,8 @@ import pytest
 from userstream import kafka_client
 from userstream.config import Settings, load_settings
 from userstream.errors import ConfigError, TerminalError
-from userstream.stack import cassandra, kafka, process
+from userstream.host import process
+from userstream.stack import cassandra, kafka
 from userstream.stack.local import stack_down, stack_status, stack_up
 from userstream.store import connect, connect_as
 

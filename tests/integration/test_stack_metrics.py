@@ -20,8 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from userstream import kafka_client
 from userstream.config import Settings
+from userstream.host.net import port_open
 from userstream.stack.local import stack_status
-from userstream.stack.net import port_open
 from userstream.store import connect
 
 pytestmark = pytest.mark.integration
@@ -233,7 +233,8 @@ def test_prometheus_and_the_statsd_exporter_as_up_starts_them(
 
     import yaml
 
-    from userstream.stack import monitoring, process
+    from userstream.host import process
+    from userstream.stack import monitoring
 
     if monitoring.prometheus_binary() is None or monitoring.statsd_exporter_binary() is None:
         pytest.skip(

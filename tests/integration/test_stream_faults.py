@@ -66,7 +66,8 @@ def test_cassandra_sigkilled_and_back_after_a_minute_heals_without_anyone(
 ):
     """Cassandra is SIGKILLed while users arrive and started again 60 s later: the same
     driver (no restart by anyone) stores every user exactly once once the node answers."""
-    from userstream.stack import cassandra, process
+    from userstream.host import process
+    from userstream.stack import cassandra
 
     ks = settings.cassandra.keyspace
     users = fake_users(f"{settings.kafka.topic}-outage", 1200)
@@ -119,7 +120,8 @@ def _batch_sizes(settings: Settings) -> list[int]:
 def test_broker_sigkilled_and_restarted_heals_without_anyone(settings, cassandra_session):
     """The broker is SIGKILLed while the stream runs and started again; users produced before
     and after are all stored exactly once, with no action on the stream."""
-    from userstream.stack import kafka, process
+    from userstream.host import process
+    from userstream.stack import kafka
 
     ks = settings.cassandra.keyspace
     users = fake_users(f"{settings.kafka.topic}-broker", 900)

@@ -14,8 +14,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from userstream.config import Settings, load_settings
-from userstream.stack import _airflow_env, airflow, process
-from userstream.stack.process import Proc
+from userstream.host import process
+from userstream.host.process import Proc
+from userstream.stack import _airflow_env, airflow
 
 KEYS = (("core", "fernet_key"), ("api_auth", "jwt_secret"), ("api", "secret_key"))
 

@@ -13,7 +13,7 @@ import pytest
 
 from userstream import pipeline
 from userstream.config import load_settings
-from userstream.stack import process
+from userstream.host import process
 
 
 def _free_port() -> int:

@@ -13,9 +13,10 @@ import pytest
 
 from userstream.config import Settings, StatePaths, load_settings
 from userstream.errors import ConfigError
-from userstream.stack import _java, _ports, doctor, net
+from userstream.host import net
+from userstream.host.state import LAYOUT_VERSION, ensure_layout, secrets_dir, write_secret_json
+from userstream.stack import _java, _ports, doctor
 from userstream.stack._cassandra_auth import _quote
-from userstream.stack._state import LAYOUT_VERSION, ensure_layout, secrets_dir, write_secret_json
 from userstream.store import cassandra_credentials
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from userstream import pipeline
 from userstream.config import load_settings
-from userstream.stack import process
+from userstream.host import process
 
 
 def _free_port() -> int:

@@ -56,7 +56,7 @@ def _register() -> None:
 def main() -> None:
     # What this process writes (into the state folder) and every process it starts is
     # private to this user from its first byte: files 0600, folders 0700. (The value of
-    # stack._state.PRIVATE_UMASK, not imported: `userstream --help` stays fast.)
+    # host.state.PRIVATE_UMASK, not imported: `userstream --help` stays fast.)
     os.umask(0o077)
     from userstream import logs
 

@@ -53,7 +53,8 @@ def fetch_jars() -> None:
 
 def _fetch_with_progress(lib: Path, component: str, logs: Path) -> Path:
     """``jars.ensure_jars``, saying every few seconds how much Maven has downloaded."""
-    from userstream.stack import jars, process
+    from userstream.host import process
+    from userstream.stack import jars
 
     log = jars.fetch_log(lib, component, logs)
     return process.with_ticks(

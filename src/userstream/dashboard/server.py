@@ -35,9 +35,9 @@ from userstream.config import Settings
 from userstream.dashboard.portraits import Portraits
 from userstream.dashboard.probes import FAST_S, SLOW_S, Sampler
 from userstream.errors import ConfigError
+from userstream.host import process
 from userstream.metrics import runs_file
 from userstream.pipeline import dashboard_name, dashboard_url
-from userstream.stack import process
 
 STATIC = Path(__file__).parent / "static"
 HEADERS = [

@@ -24,7 +24,7 @@ from pydantic import BaseModel, SecretStr
 
 from userstream.config import Settings
 from userstream.errors import ConfigError
-from userstream.stack._state import secrets_dir, write_private
+from userstream.host.state import secrets_dir, write_private
 
 XCOM_BACKEND = "airflow.providers.common.io.xcom.backend.XComObjectStorageBackend"
 

@@ -20,7 +20,7 @@ from cassandra.cluster import NoHostAvailable, Session
 
 from userstream.config import Settings
 from userstream.errors import TerminalError
-from userstream.stack._state import secrets_dir, write_secret_json
+from userstream.host.state import secrets_dir, write_secret_json
 from userstream.store import cassandra_credentials, connect_as, credentials_file
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from userstream.errors import ConfigError
-from userstream.stack.net import listener_pids, port_free
+from userstream.host.net import listener_pids, port_free
 
 
 def require_free(label: str, host: str, ports: list[int], env: str) -> None:

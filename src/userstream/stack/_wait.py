@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from userstream.config import StatePaths
 from userstream.errors import TerminalError, TransientError
-from userstream.stack import process
+from userstream.host import process
 
 
 def _still_alive(paths: StatePaths, name: str) -> bool:
@@ -17,7 +17,7 @@ def _still_alive(paths: StatePaths, name: str) -> bool:
         pid = int(paths.pid_file(name).read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return False
-    return process._alive(pid)
+    return process.alive(pid)
 
 
 def died_error(paths: StatePaths, name: str, label: str) -> TerminalError:

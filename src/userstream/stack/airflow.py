@@ -28,7 +28,9 @@ from typing import Any
 
 from userstream.config import Settings
 from userstream.errors import ConfigError, TerminalError, TransientError, UserstreamError
-from userstream.stack import process
+from userstream.host import process
+from userstream.host.locks import component_lock
+from userstream.host.state import PRIVATE_UMASK, secrets_dir, write_secret_json
 from userstream.stack._airflow_api import TERMINAL_RUN_STATES, AirflowApi, health
 from userstream.stack._airflow_env import (
     airflow_env,
@@ -42,8 +44,6 @@ from userstream.stack._airflow_env import (
     base_url as base_url,
 )
 from userstream.stack._ports import require_free
-from userstream.stack._state import PRIVATE_UMASK, secrets_dir, write_secret_json
-from userstream.stack.locks import component_lock
 
 log = logging.getLogger(__name__)
 

@@ -16,15 +16,16 @@ from pathlib import Path
 
 from userstream.config import Settings
 from userstream.errors import TerminalError, TransientError
-from userstream.stack import jars, jmx_exporter, process
+from userstream.host import process
+from userstream.host.locks import component_lock
+from userstream.host.net import port_open
+from userstream.stack import jars, jmx_exporter
 from userstream.stack._cassandra_auth import secure_configured_login as secure_configured_login
 from userstream.stack._cassandra_auth import secure_node
 from userstream.stack._java import require_java
 from userstream.stack._ports import require_free
 from userstream.stack._render import render, template_lines
 from userstream.stack._wait import wait_ready
-from userstream.stack.locks import component_lock
-from userstream.stack.net import port_open
 
 log = logging.getLogger(__name__)
 

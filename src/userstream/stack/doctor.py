@@ -11,9 +11,10 @@ from pathlib import Path
 from userstream.config import Settings
 from userstream.errors import ConfigError
 from userstream.extras import PYSPARK_MISSING_HINT, pyspark_installed
-from userstream.stack import jmx_exporter, monitoring, process
+from userstream.host import process
+from userstream.host.net import listener_pids, port_free, process_group
+from userstream.stack import jmx_exporter, monitoring
 from userstream.stack._java import MIN_JAVA, java_executable, java_version
-from userstream.stack.net import listener_pids, port_free, process_group
 
 MIN_FREE_DISK_GB = 5.0
 #: platform.system() of the systems the local runtime supports, and their names.
@@ -37,7 +38,7 @@ def run_checks(settings: Settings) -> list[Check]:
 
 
 def _system() -> Check:
-    """The local runtime runs its processes in POSIX sessions and groups (``stack.process``,
+    """The local runtime runs its processes in POSIX sessions and groups (``host.process``,
     through psutil): Linux and macOS."""
     name = platform.system()
     if name in SUPPORTED_SYSTEMS:

@@ -28,14 +28,15 @@ from userstream import kafka_client
 from userstream.config import KafkaSettings, Settings
 from userstream.errors import TerminalError
 from userstream.files import write_private
-from userstream.stack import jars, jmx_exporter, process
+from userstream.host import process
+from userstream.host.locks import component_lock
+from userstream.host.net import port_open
+from userstream.host.state import secrets_dir
+from userstream.stack import jars, jmx_exporter
 from userstream.stack._java import require_java
 from userstream.stack._ports import require_free
 from userstream.stack._render import render
-from userstream.stack._state import secrets_dir
 from userstream.stack._wait import wait_ready
-from userstream.stack.locks import component_lock
-from userstream.stack.net import port_open
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from userstream.config import Settings
 from userstream.errors import UserstreamError
-from userstream.stack import cassandra, kafka, process
-from userstream.stack._state import ensure_layout as ensure_layout
-from userstream.stack.net import port_open
+from userstream.host import process
+from userstream.host.net import port_open
+from userstream.host.state import ensure_layout as ensure_layout
+from userstream.stack import cassandra, kafka
 
 log = logging.getLogger(__name__)
 

@@ -31,10 +31,10 @@ from typing import Any
 from userstream.config import Settings
 from userstream.errors import ConfigError
 from userstream.files import project_file, write_private
-from userstream.stack import process
+from userstream.host import process
+from userstream.host.locks import component_lock
+from userstream.host.net import answers_http
 from userstream.stack._ports import require_free
-from userstream.stack.locks import component_lock
-from userstream.stack.net import answers_http
 
 HOST = "127.0.0.1"
 #: Upstream's binary name, then Debian's (its exporters are prefixed).

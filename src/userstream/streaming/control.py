@@ -23,9 +23,9 @@ from typing import Any
 
 from userstream.config import Settings
 from userstream.errors import TerminalError, TransientError
-from userstream.stack import process
-from userstream.stack.locks import component_lock
-from userstream.stack.process import Proc
+from userstream.host import process
+from userstream.host.locks import component_lock
+from userstream.host.process import Proc
 from userstream.streaming import health, job, progress, supervisor
 from userstream.streaming.session import connector_jars, is_local_master, require_pyspark
 

@@ -43,7 +43,7 @@ from typing import Any
 from userstream.config import Settings
 from userstream.errors import UserstreamError
 from userstream.files import write_json
-from userstream.stack import process
+from userstream.host import process
 from userstream.streaming import progress
 from userstream.streaming.health import iso
 

@@ -11,8 +11,8 @@ import pytest
 
 from userstream.config import Settings
 from userstream.errors import TerminalError
-from userstream.stack import process
-from userstream.stack.process import Proc
+from userstream.host import process
+from userstream.host.process import Proc
 from userstream.streaming import control
 
 

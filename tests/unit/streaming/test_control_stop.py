@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from userstream.config import Settings
-from userstream.stack import process
+from userstream.host import process
 from userstream.streaming import control
 
 # The "JVM": says, when it gets SIGTERM, whether its parent had exited by then.

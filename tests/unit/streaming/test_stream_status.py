@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from userstream.cli import _stream
 from userstream.config import Settings
 from userstream.files import write_json
-from userstream.stack import process
+from userstream.host import process
 from userstream.status import _stream_part
 from userstream.streaming import control, progress, supervisor
 from userstream.streaming.health import iso

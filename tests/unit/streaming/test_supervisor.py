@@ -18,7 +18,7 @@ import pytest
 
 from userstream.config import Settings
 from userstream.errors import UserstreamError
-from userstream.stack import process
+from userstream.host import process
 from userstream.streaming import supervisor
 from userstream.streaming.supervisor import Backoff, Supervisor, checkpoint_lock
 

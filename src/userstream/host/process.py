@@ -36,7 +36,7 @@ import psutil
 
 from userstream.config import StatePaths
 from userstream.errors import ConfigError, TerminalError, TransientError
-from userstream.stack._state import PRIVATE_UMASK, ensure_root, write_private
+from userstream.host.state import PRIVATE_UMASK, ensure_root, write_private
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from userstream.config import StatePaths
-from userstream.stack import process
-from userstream.stack._state import ensure_layout
-from userstream.stack.locks import component_lock
+from userstream.host import process
+from userstream.host.locks import component_lock
+from userstream.host.state import ensure_layout
 
 
 def mode(path: Path) -> int:

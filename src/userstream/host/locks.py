@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from userstream.config import StatePaths
-from userstream.stack._state import ensure_root
+from userstream.host.state import ensure_root
 
 
 @contextmanager

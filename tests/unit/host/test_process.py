@@ -14,7 +14,7 @@ import pytest
 
 from userstream.config import StatePaths
 from userstream.errors import ConfigError
-from userstream.stack import process
+from userstream.host import process
 
 
 def _wait_for_text(log: Path, text: str) -> None:
