@@ -142,9 +142,10 @@ def read_source(settings: Settings) -> dict[str, Any] | None:
 
 def up(settings: Settings, *, source: str, say: Say, trigger_first_run: bool = True) -> UpReport:
     """Bring every part up (idempotent); returns what the user needs to look at it."""
-    from userstream import schema, topics
+    from userstream import topics
     from userstream.stack import airflow, monitoring
     from userstream.stack.local import stack_up
+    from userstream.store import schema
     from userstream.streaming import control
 
     if source not in SOURCE_KINDS:

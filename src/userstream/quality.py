@@ -19,14 +19,13 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from userstream import contract
-from userstream.contract import PROFILES_TABLE, REJECTS_TABLE
 from userstream.errors import TerminalError
 from userstream.files import write_json
 
@@ -40,7 +39,6 @@ MAX_AGE_YEARS = 120
 # The stream's own email rule (stored emails are lower-cased); re.ASCII reads ``\s`` as
 # Java's regex (Spark's rlike) does.
 _EMAIL = re.compile(contract.EMAIL_PATTERN, re.ASCII)
-_IN_CHUNK = 100
 
 
 class Message(NamedTuple):
@@ -302,11 +300,6 @@ def raise_for_report(report: QualityReport) -> None:
 # --- reading a batch back from Cassandra -----------------------------------------------------
 
 
-def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _uuid_or_none(key: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(key)
@@ -316,32 +309,20 @@ def _uuid_or_none(key: str) -> uuid.UUID | None:
 
 def fetch_profiles(session: Any, keys: Iterable[str]) -> list[dict[str, Any]]:
     """The ``user_profiles`` rows of these user ids (keys that are not UUIDs are skipped)."""
+    from userstream.store import queries
+
     ids = sorted({u for u in (_uuid_or_none(k) for k in keys) if u is not None})
-    statement = session.prepare(f"SELECT * FROM {PROFILES_TABLE} WHERE id IN ?")  # noqa: S608
-    rows: list[dict[str, Any]] = []
-    for chunk in _chunks(ids):
-        result = session.execute(statement, (list(chunk),))
-        names = result.column_names
-        for row in result:
-            rows.append(dict(zip(names, row, strict=True)))
-    return rows
+    return queries.profiles(session, ids)
 
 
 def fetch_rejected(session: Any, topic: str, messages: Sequence[Message]) -> set[tuple[int, int]]:
     """(partition, offset) of the batch's messages that are in ``user_profiles_rejects``."""
-    statement = session.prepare(
-        f"SELECT kafka_partition, kafka_offset FROM {REJECTS_TABLE} "  # noqa: S608
-        "WHERE topic = ? AND kafka_partition = ? AND kafka_offset IN ?"
-    )
+    from userstream.store import queries
+
     by_partition: dict[int, list[int]] = {}
     for m in messages:
         by_partition.setdefault(m.partition, []).append(m.offset)
-    found: set[tuple[int, int]] = set()
-    for partition, offsets in by_partition.items():
-        for chunk in _chunks(sorted(offsets)):
-            for row in session.execute(statement, (topic, partition, list(chunk))):
-                found.add((row[0], row[1]))
-    return found
+    return queries.rejected_at(session, topic, by_partition)
 
 
 @dataclass(frozen=True)

@@ -164,19 +164,11 @@ def _lag(
 
 def _row_counts(settings: Settings) -> tuple[int | None, int | None]:
     from userstream.contract import PROFILES_TABLE, REJECTS_TABLE
-    from userstream.store import session
+    from userstream.store import queries, session
 
     ks = settings.cassandra.keyspace
-    # COUNT(*) over a whole table is what this probe means to do; the server warns about it.
-    logging.getLogger("cassandra.protocol").setLevel(logging.ERROR)
     with session(settings) as sess:
-        counts = []
-        for table in (PROFILES_TABLE, REJECTS_TABLE):
-            # Identifiers cannot be bound; both come from our settings and code, not input.
-            query = f'SELECT COUNT(*) FROM "{ks}".{table}'  # noqa: S608
-            row = sess.execute(query, timeout=30).one()
-            counts.append(int(row[0]) if row else None)
-    return counts[0], counts[1]
+        return queries.count(sess, ks, PROFILES_TABLE), queries.count(sess, ks, REJECTS_TABLE)
 
 
 def dag_runs(settings: Settings, limit: int = 1) -> list[dict[str, Any]]:

@@ -58,8 +58,8 @@ def isolated(stack: Settings, unique: str, **spark: Any) -> Settings:
 @contextmanager
 def stream_env(settings: Settings) -> Iterator[Settings]:
     """Create topics and schema; afterwards kill the driver and remove everything made."""
-    from userstream.schema import apply_schema
     from userstream.store import session
+    from userstream.store.schema import apply_schema
     from userstream.topics import admin_client, ensure_topics
 
     ensure_topics(settings.kafka)

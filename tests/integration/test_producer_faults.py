@@ -29,6 +29,8 @@ from userstream.stack import kafka as local_kafka
 from userstream.topics import admin_client
 
 pytestmark = pytest.mark.integration
+#: How long the broker stays down while the producer runs (the fault, not a wait).
+BROKER_DOWN_S = 3
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "tests" / "fixtures" / "randomuser_sample.json"
@@ -93,7 +95,7 @@ def test_a_broker_restart_mid_run_loses_and_doubles_nothing(settings: Settings) 
             )
             assert worker.is_alive(), "the run ended before the broker could be restarted"
             local_kafka.stop_kafka(settings)
-            time.sleep(3)  # fetching goes on meanwhile; messages wait in the producer queue
+            time.sleep(BROKER_DOWN_S)  # the fault: fetching goes on, messages queue up
         finally:
             local_kafka.start_kafka(settings)
         worker.join(timeout=600)

@@ -128,7 +128,7 @@ def test_a_second_run_over_the_same_users_changes_nothing(settings, cassandra_se
 
 
 def test_db_init_is_idempotent_on_a_live_table(settings, cassandra_session):
-    from userstream.schema import apply_schema
+    from userstream.store.schema import apply_schema
 
     ks = settings.cassandra.keyspace
     cassandra_session.execute(

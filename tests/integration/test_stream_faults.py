@@ -31,6 +31,10 @@ from userstream.streaming import control
 
 pytestmark = pytest.mark.integration
 log = logging.getLogger(__name__)
+#: How long each killed part stays down: the faults themselves (users keep arriving meanwhile),
+#: not waits for something to happen; what happens is waited for on published state.
+CASSANDRA_DOWN_S = 60
+BROKER_DOWN_S = 15  # several of the stream's triggers meet no broker
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +88,7 @@ def test_cassandra_sigkilled_and_back_after_a_minute_heals_without_anyone(
     assert process.kill(settings.paths, "cassandra")
     try:
         produce(settings, user_messages(during))
-        time.sleep(60)
+        time.sleep(CASSANDRA_DOWN_S)
     finally:
         cassandra.start_cassandra(settings)
     answered = time.monotonic()
@@ -135,7 +139,7 @@ def test_broker_sigkilled_and_restarted_heals_without_anyone(settings, cassandra
     wait_until("the users produced before the kill", lambda: stored() == len(before))
     assert process.kill(settings.paths, "kafka")
     try:
-        time.sleep(15)  # the stream's next triggers find no broker
+        time.sleep(BROKER_DOWN_S)
     finally:
         kafka.start_kafka(settings)
     answered = time.monotonic()

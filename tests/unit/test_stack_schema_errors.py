@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from cassandra import InvalidRequest, Unauthorized, Unavailable  # type: ignore[attr-defined]
 
-from userstream import schema, store
+from userstream import store
 from userstream.config import Settings
 from userstream.errors import TerminalError, TransientError
+from userstream.store import schema
 
 
 class _Refusing:

@@ -220,8 +220,9 @@ def bootstrap() -> None:
     pipeline's own Kafka users are created first, their passwords generated into the state
     folder. Idempotent.
     """
-    from userstream import kafka_client, schema, topics
+    from userstream import kafka_client, topics
     from userstream.stack.cassandra import secure_configured_login
+    from userstream.store import schema
 
     settings = load_settings()
     # The login first: without one configured this fails before anything is created.

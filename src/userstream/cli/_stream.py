@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
 @db_app.command("init")
 def db_init() -> None:
     """Create the keyspace and tables when missing. Idempotent; never drops or truncates."""
-    from userstream.schema import apply_schema
+    from userstream.store.schema import apply_schema
 
     settings = load_settings()
     statements = apply_schema(settings)

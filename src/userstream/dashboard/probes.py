@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 
 from userstream.config import Settings
-from userstream.contract import BY_COUNTRY_TABLE, PROFILES_TABLE
 from userstream.dashboard.data import History, assemble
 
 log = logging.getLogger(__name__)
@@ -39,33 +38,12 @@ KNOWN_USERS = 200
 def read_data(settings: Settings) -> tuple[dict[str, int], list[int | None]]:
     """Users per country (one ``COUNT(*)`` per partition of ``users_by_country``) and the
     ``age`` of at most ``AGE_SAMPLE`` users of ``user_profiles``, in one session."""
-    from cassandra.concurrent import execute_concurrent_with_args
-
-    from userstream.store import session
+    from userstream.store import queries, session
 
     ks = settings.cassandra.keyspace
-    # Identifiers cannot be bound; the keyspace comes from our settings, not input.
-    by_country = f'"{ks}".{BY_COUNTRY_TABLE}'
     with session(settings) as sess:
-        names = [
-            row.country
-            for row in sess.execute(
-                f"SELECT DISTINCT country FROM {by_country} LIMIT {MAX_COUNTRIES}",  # noqa: S608
-                timeout=10,
-            )
-        ]
-        count = sess.prepare(f"SELECT COUNT(*) FROM {by_country} WHERE country = ?")  # noqa: S608
-        results = execute_concurrent_with_args(sess, count, [(n,) for n in names], concurrency=8)
-        countries = {
-            name: int(outcome.one()[0])
-            for name, (ok, outcome) in zip(names, results, strict=True)
-            if ok
-        }
-        rows = sess.execute(
-            f'SELECT age FROM "{ks}".{PROFILES_TABLE} LIMIT {AGE_SAMPLE}',  # noqa: S608
-            timeout=10,
-        )
-        return countries, [row.age for row in rows]
+        countries = queries.users_per_country(sess, ks, limit=MAX_COUNTRIES)
+        return countries, queries.ages(sess, ks, limit=AGE_SAMPLE)
 
 
 class Sampler:

@@ -90,11 +90,10 @@ def check_kafka(settings: Settings, timeout_s: float = 10.0) -> int:
 
 def check_cassandra(settings: Settings) -> str:
     """Cassandra's release version; the store raises a clear error when it does not answer."""
-    from userstream.store import session
+    from userstream.store import queries, session
 
     with session(settings) as cql:
-        row = cql.execute("SELECT release_version FROM system.local").one()
-        return str(row[0])
+        return queries.release_version(cql)
 
 
 def check_services(settings: Settings) -> dict[str, Any]:
@@ -105,7 +104,7 @@ def check_services(settings: Settings) -> dict[str, Any]:
 
 
 def ensure_topics_and_schema(settings: Settings) -> None:
-    from userstream.schema import apply_schema
+    from userstream.store.schema import apply_schema
     from userstream.topics import ensure_topics
 
     ensure_topics(settings.kafka)

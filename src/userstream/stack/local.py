@@ -120,6 +120,7 @@ def _kafka_status(settings: Settings) -> ComponentStatus:
 
 def _cassandra_status(settings: Settings) -> ComponentStatus:
     from userstream import store
+    from userstream.store import queries
 
     proc = process.running(settings.paths, cassandra.NAME)
     address = cassandra.address(settings)
@@ -129,8 +130,7 @@ def _cassandra_status(settings: Settings) -> ComponentStatus:
     if proc is not None:
         try:
             with store.session(settings) as sess:
-                row = sess.execute("SELECT release_version FROM system.local").one()
-            version = row.release_version if row else version
+                version = queries.release_version(sess)
             healthy = True
             detail = "answers (CQL login ok)"
         except UserstreamError as exc:

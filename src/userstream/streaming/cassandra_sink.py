@@ -52,16 +52,14 @@ import orjson
 
 from userstream.contract import (
     BY_COUNTRY_COLUMNS,
-    BY_COUNTRY_TABLE,
     H_INGESTED_AT,
     H_SOURCE_URL,
     PROFILE_COLUMNS,
-    PROFILES_TABLE,
     REJECT_COLUMNS,
-    REJECTS_TABLE,
 )
 from userstream.errors import TransientError
 from userstream.store import reconnection_policy
+from userstream.store.queries import SINK
 from userstream.streaming import records
 from userstream.streaming.dlq import DeadLetters
 
@@ -94,35 +92,6 @@ LATENCY_SAMPLE = 1000
 #: adding up (README: Performance).
 CHUNK_RECORDS = 200
 WRITERS = 3
-
-
-def _insert(table: str, columns: Iterable[str]) -> str:
-    names = list(columns)
-    marks = ", ".join("?" for _ in names)
-    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"  # noqa: S608
-
-
-def _insert_json(table: str) -> str:
-    """A row as one JSON text: Cassandra decodes it, which costs it less than binding ~35
-    values costs the Python driver. ``DEFAULT UNSET``: a column absent from the text is not
-    written (no tombstone)."""
-    return f"INSERT INTO {table} JSON ? DEFAULT UNSET"
-
-
-# Every statement the sink runs. Names are this module's constants; values are always
-# bound markers, never text.
-CQL = {
-    "insert_profile": _insert_json(PROFILES_TABLE),
-    "insert_by_country": _insert_json(BY_COUNTRY_TABLE),
-    # A TTL of 0 keeps the row forever.
-    "insert_reject": _insert(REJECTS_TABLE, REJECT_COLUMNS) + " USING TTL ?",
-    "lookup": f"SELECT id, fingerprint FROM {PROFILES_TABLE} WHERE id IN ?",  # noqa: S608
-    "known_rejects": f"SELECT kafka_offset FROM {REJECTS_TABLE} "  # noqa: S608
-    "WHERE topic = ? AND kafka_partition = ? AND kafka_offset IN ?",
-    "delete_profile": f"DELETE FROM {PROFILES_TABLE} WHERE id = ?",  # noqa: S608
-    "delete_by_country": f"DELETE FROM {BY_COUNTRY_TABLE} "  # noqa: S608
-    "WHERE country = ? AND registered_at = ? AND id = ?",
-}
 
 
 @dataclass(frozen=True)
@@ -273,7 +242,7 @@ class _Store:
         )
         try:
             self.session: Session = self.cluster.connect(config.keyspace)
-            prepared = {name: self.session.prepare(cql) for name, cql in CQL.items()}
+            prepared = {name: self.session.prepare(cql) for name, cql in SINK.items()}
         except BaseException:
             self.cluster.shutdown()  # no half-built cluster (and its threads) left behind
             raise

@@ -37,13 +37,16 @@ from typing import TYPE_CHECKING, Any
 
 from userstream import kafka_client
 from userstream.config import Settings
-from userstream.contract import H_INGESTED_AT, H_SOURCE_URL
-from userstream.streaming import cassandra_sink
-from userstream.streaming.cassandra_sink import (
+from userstream.contract import (
     BY_COUNTRY_TABLE,
-    NEWEST_USERS,
+    H_INGESTED_AT,
+    H_SOURCE_URL,
     PROFILES_TABLE,
     REJECTS_TABLE,
+)
+from userstream.streaming import cassandra_sink
+from userstream.streaming.cassandra_sink import (
+    NEWEST_USERS,
     SinkConfig,
     add_reason,
     write_partition,

@@ -6,7 +6,7 @@ import pytest
 
 from userstream.config import CassandraSettings
 from userstream.errors import ConfigError
-from userstream.schema import init_cql_path, render, replication_cql
+from userstream.store.schema import init_cql_path, render, replication_cql
 
 
 def test_renders_keyspace_and_three_tables():
