@@ -143,7 +143,7 @@ def read_source(settings: Settings) -> dict[str, Any] | None:
 def up(settings: Settings, *, source: str, say: Say, trigger_first_run: bool = True) -> UpReport:
     """Bring every part up (idempotent); returns what the user needs to look at it."""
     from userstream import topics
-    from userstream.stack import airflow, monitoring
+    from userstream.stack import airflow, airflow_runs, monitoring
     from userstream.stack.local import stack_up
     from userstream.store import schema
     from userstream.streaming import control
@@ -173,7 +173,7 @@ def up(settings: Settings, *, source: str, say: Say, trigger_first_run: bool = T
     )
     api_log = settings.paths.log_file(airflow.process_name(settings, "api-server"))
     info = process.with_ticks(lambda: airflow.up(airflow_settings), "airflow", api_log, say)
-    client = airflow.api(airflow_settings)
+    client = airflow_runs.api(airflow_settings)
     client.set_paused(PIPELINE_DAG, False)
     if trigger_first_run:
         run = client.trigger(PIPELINE_DAG, conf={})

@@ -173,9 +173,9 @@ def _row_counts(settings: Settings) -> tuple[int | None, int | None]:
 
 def dag_runs(settings: Settings, limit: int = 1) -> list[dict[str, Any]]:
     """The pipeline DAG's last ``limit`` runs, newest first: id, state, start and end."""
-    from userstream.stack import airflow
+    from userstream.stack import airflow_runs
 
-    runs = airflow.api(settings).get(
+    runs = airflow_runs.api(settings).get(
         f"/dags/{PIPELINE_DAG}/dagRuns", order_by="-run_after", limit=limit
     )
     items = runs.get("dag_runs") if isinstance(runs, dict) else None

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from userstream.config import Settings, load_settings
-from userstream.stack import airflow
+from userstream.stack import airflow, airflow_credentials, airflow_runs
 from userstream.stack._airflow_api import AuthRefused, fetch_token
 from userstream.stack._airflow_env import airflow_home, keys_file, passwords_file
 
@@ -119,7 +119,7 @@ def test_default_password_is_refused_and_the_generated_one_works(af: Settings) -
     url = f"http://{af.airflow.host}:{af.airflow.port}"
     with pytest.raises(AuthRefused):
         fetch_token(url, "admin", "admin")
-    creds = airflow.credentials(af)
+    creds = airflow_credentials.credentials(af)
     assert creds.file.stat().st_mode & 0o777 == 0o600
     assert fetch_token(url, creds.username, creds.password)
     # The password never reaches a log of ours or of Airflow.
@@ -155,7 +155,7 @@ def test_a_run_lands_the_batch_in_cassandra(af: Settings, good_run: str) -> None
     # The keyspace is this test's own: everything in it came from this one batch.
     assert stored + rejected == BATCH
     assert stored > 0
-    client = airflow.api(af)
+    client = airflow_runs.api(af)
     states = {t["task_id"]: t["state"] for t in client.task_instances(DAG, good_run)}
     assert set(states.values()) == {"success"}, states
 
@@ -178,7 +178,7 @@ def test_a_runs_message_list_is_kept_out_of_the_database(af: Settings, good_run:
 
 
 def test_a_landed_batch_updates_the_user_profiles_asset(af: Settings, good_run: str) -> None:
-    events = airflow.api(af).get("/assets/events", source_dag_id=DAG, source_run_id=good_run)
+    events = airflow_runs.api(af).get("/assets/events", source_dag_id=DAG, source_run_id=good_run)
     landed = [e for e in events["asset_events"] if e.get("source_task_id") == "verify_landed"]
     assert len(landed) == 1, events
     assert landed[0]["uri"].endswith(f"/{af.cassandra.keyspace}/user_profiles")
@@ -191,9 +191,9 @@ def test_a_failed_quality_check_fails_the_run_with_its_reason(af: Settings, good
         victim = cql.execute("SELECT id FROM user_profiles LIMIT 1").one()[0]
         update = cql.prepare("UPDATE user_profiles SET email = ? WHERE id = ?")
         cql.execute(update, ("not-an-email", victim))
-    client = airflow.api(af)
+    client = airflow_runs.api(af)
     client.clear_tasks(DAG, good_run, ["quality_checks"])
-    result = airflow.wait_for_run(client, DAG, good_run, timeout=600)
+    result = airflow_runs.wait_for_run(client, DAG, good_run, timeout=600)
     assert result.state == "failed"
     assert result.failed_task == "quality_checks"
     assert result.failure is not None
@@ -216,7 +216,7 @@ def test_run_dag_exits_non_zero_and_names_the_failing_task(af: Settings, good_ru
     assert "Unknown source 'no-such-source'" in stderr
     assert "upstream_failed" in result.stdout  # the table shows what did not run
     # The failure callback said in the task's log what failed and where to look.
-    client = airflow.api(af)
+    client = airflow_runs.api(af)
     run = client.get(f"/dags/{DAG}/dagRuns", order_by="-run_after", limit=1)["dag_runs"][0]
     produce = next(t for t in client.task_instances(DAG, run["dag_run_id"])
                    if t["task_id"] == "produce_batch")  # fmt: skip

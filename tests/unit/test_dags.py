@@ -141,7 +141,7 @@ def test_airflow_reads_its_xcom_and_statsd_settings_from_the_env_we_give_it(
 
 def test_admin_password_is_generated_once_and_private(tmp_path: Path) -> None:
     from userstream.config import load_settings
-    from userstream.stack.airflow import credentials, ensure_credentials
+    from userstream.stack.airflow_credentials import credentials, ensure_credentials
 
     settings = load_settings(state_dir=tmp_path)
     first, created = ensure_credentials(settings)
@@ -153,7 +153,7 @@ def test_admin_password_is_generated_once_and_private(tmp_path: Path) -> None:
 
 
 def test_failure_lines_come_from_the_exception_of_the_task_log() -> None:
-    from userstream.stack.airflow import failure_lines
+    from userstream.stack.airflow_runs import failure_lines
 
     events = [
         {"event": "starting", "level": "info"},

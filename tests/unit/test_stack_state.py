@@ -145,7 +145,7 @@ def test_role_ddl_quoting() -> None:
 
 
 def test_airflow_password_is_written_once_privately_and_atomically(tmp_path: Path) -> None:
-    from userstream.stack import airflow
+    from userstream.stack import airflow_credentials as airflow
 
     settings = load_settings(state_dir=tmp_path)
     creds, created = airflow.ensure_credentials(settings)

@@ -49,9 +49,9 @@ def credentials_command() -> None:
     `airflow up` does this itself; Docker Compose's init service runs it so that Airflow
     never generates a password of its own and prints it to its log.
     """
-    from userstream.stack import airflow
+    from userstream.stack.airflow_credentials import ensure_credentials
 
-    creds, created = airflow.ensure_credentials(load_settings())
+    creds, created = ensure_credentials(load_settings())
     what = "generated" if created else "already there"
     out.print(f"Airflow admin {creds.username!r}: password {what} in {creds.file}.")
 
@@ -104,12 +104,12 @@ def run_dag_command(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the run.")] = 900.0,
 ) -> None:
     """Trigger a DAG run, wait for it, print each task's outcome; exit 1 when it failed."""
-    from userstream.stack import airflow
+    from userstream.stack import airflow_runs
 
     settings = load_settings()
     last: list[str] = []
 
-    def progress(state: str, tasks: list[airflow.TaskOutcome]) -> None:
+    def progress(state: str, tasks: list[airflow_runs.TaskOutcome]) -> None:
         done = sum(1 for t in tasks if t.state in ("success", "skipped"))
         line = f"run {state}: {done}/{len(tasks)} tasks done" + "".join(
             f", {t.task_id} {t.state}" for t in tasks if t.state in ("running", "up_for_retry")
@@ -118,7 +118,7 @@ def run_dag_command(
             out.print(line, highlight=False)
             last.append(line)
 
-    result = airflow.run_dag(
+    result = airflow_runs.run_dag(
         settings, dag_id, conf=_parse_conf(conf), timeout=timeout, on_progress=progress
     )
     table = Table("task", "state", "tries", "seconds", title=f"{dag_id} {result.run_id}")
