@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from userstream import kafka_client
 from userstream.config import Settings
 from userstream.source.fake_data import make_page
-from userstream.streaming import control, job, progress, supervisor
+from userstream.streaming import control, driver_settings, progress, supervisor
 
 SOURCE_URL = b"http://127.0.0.1:8765/api/1.4/"
 
@@ -79,7 +79,7 @@ def stream_env(settings: Settings) -> Iterator[Settings]:
         # The driver's log stays in the state folder's logs/ for a post-mortem.
         for path in (
             progress.progress_file(settings),
-            job.settings_file(settings),
+            driver_settings.settings_file(settings),
             supervisor.state_file(settings),
             supervisor.lock_file(settings),
         ):

@@ -26,7 +26,7 @@ from userstream.errors import TerminalError, TransientError
 from userstream.host import process
 from userstream.host.locks import component_lock
 from userstream.host.process import Proc
-from userstream.streaming import health, job, progress, supervisor
+from userstream.streaming import driver_settings, health, job, progress, query, supervisor
 from userstream.streaming.session import connector_jars, is_local_master, require_pyspark
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def last_progress(settings: Settings) -> dict[str, Any] | None:
 
 
 def _command(settings: Settings, *extra: str) -> list[str]:
-    return [*supervisor.driver_command(job.dump_settings(settings)), *extra]
+    return [*supervisor.driver_command(driver_settings.dump_settings(settings)), *extra]
 
 
 def _env(settings: Settings) -> dict[str, str]:
@@ -92,7 +92,7 @@ def _prepare(settings: Settings) -> None:
     require_pyspark()
     connector_jars(settings)
     ensure_topics(settings.kafka)
-    job.check_tables(settings)
+    query.check_tables(settings)
 
 
 def _refuse_if_running(settings: Settings) -> None:
@@ -124,7 +124,7 @@ def start(settings: Settings, *, timeout: float = START_TIMEOUT_S) -> Proc:
 def _start_detached(settings: Settings, timeout: float) -> Proc:
     _prepare(settings)
     name = settings.spark.job_name
-    cmd = supervisor.command(job.dump_settings(settings))
+    cmd = supervisor.command(driver_settings.dump_settings(settings))
     proc = process.start(settings.paths, name, cmd, env=_env(settings))
     log.info("stream_starting supervisor_pid=%d log=%s", proc.pid, proc.log)
     deadline = time.monotonic() + timeout

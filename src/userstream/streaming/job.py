@@ -1,10 +1,11 @@
-"""The streaming query and the driver's main loop (``python -m userstream.streaming.job``).
+"""The driver's main loop (``python -m userstream.streaming.job``).
 
-One process, one query: Kafka ``settings.kafka.topic`` → ``sinks.BatchWriter`` → Cassandra.
-The loop owns the lifecycle: it writes the progress file, stops the query between
-micro-batches on SIGTERM/SIGINT, and restarts the query from its checkpoint with bounded
-exponential backoff when a batch fails (Cassandra or Kafka away for a while), giving up
-after ``MAX_CONSECUTIVE_FAILURES`` failures in a row without a successful batch.
+One process, one query (``streaming.query``): Kafka ``settings.kafka.topic`` →
+``sinks.BatchWriter`` → Cassandra. The loop owns the lifecycle: it writes the progress file,
+stops the query between micro-batches on SIGTERM/SIGINT, and restarts the query from its
+checkpoint with bounded exponential backoff when a batch fails (Cassandra or Kafka away for
+a while), giving up after ``MAX_CONSECUTIVE_FAILURES`` failures in a row without a
+successful batch.
 
 A micro-batch that runs past ``spark.batch_timeout_s`` is stalled (the workers give up
 on Cassandra before that, so this is the last line of defence against a hung call). The
@@ -15,18 +16,12 @@ The progress file is the driver's voice for ``status``: ``state`` and ``state_si
 ``batch_active_since`` while a micro-batch runs, ``retrying_since`` while failures repeat,
 ``last_batch`` (with ``completed_at``), and ``updated_at`` rewritten at least every
 ``HEARTBEAT_S`` seconds while the driver lives.
-
-Source choices: ``startingOffsets=earliest`` applies only to the first start (afterwards the
-checkpoint decides); ``failOnDataLoss=true`` because offsets that vanished before being
-processed (retention, a recreated topic) are lost users, which must stop the stream loudly
-rather than be skipped silently.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import json
 import logging
 import os
 import signal
@@ -37,15 +32,11 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from userstream.config import Settings
-from userstream.errors import ConfigError, TransientError, UserstreamError
+from userstream.errors import TransientError, UserstreamError
 from userstream.streaming import progress
-from userstream.streaming.sinks import (
-    BY_COUNTRY_TABLE,
-    PROFILES_TABLE,
-    REJECTS_TABLE,
-    BatchWriter,
-    kafka_client_options,
-)
+from userstream.streaming.driver_settings import load_settings_file
+from userstream.streaming.query import check_tables, start_query
+from userstream.streaming.sinks import BatchWriter
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -90,56 +81,6 @@ class _StopFlag:
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self)
         signal.signal(signal.SIGINT, self)
-
-
-def check_tables(settings: Settings) -> None:
-    """Raise ``ConfigError`` unless the job's keyspace and tables exist."""
-    from userstream.store import session
-
-    keyspace = settings.cassandra.keyspace
-    with session(settings) as sess:
-        meta = sess.cluster.metadata.keyspaces.get(keyspace)
-        tables = set(meta.tables) if meta is not None else set()
-        profiles = meta.tables.get(PROFILES_TABLE) if meta is not None else None
-        outdated = profiles is not None and "fingerprint" not in profiles.columns
-    missing = {PROFILES_TABLE, BY_COUNTRY_TABLE, REJECTS_TABLE} - tables
-    if missing or outdated:
-        if not missing:
-            missing = {f"{PROFILES_TABLE}.fingerprint"}
-        raise ConfigError(
-            f"Keyspace {keyspace!r} lacks {', '.join(sorted(missing))}.",
-            hint="Run `userstream db init` first (it applies cassandra/init.cql).",
-        )
-
-
-def start_query(
-    spark: SparkSession, settings: Settings, writer: BatchWriter, *, available_now: bool
-) -> StreamingQuery:
-    """Start the query from the checkpoint (or the topic's beginning on the first run)."""
-    s = settings.spark
-    source = (
-        spark.readStream.format("kafka")
-        .options(**kafka_client_options(settings))
-        .option("subscribe", settings.kafka.topic)
-        .option("startingOffsets", "earliest")
-        .option("maxOffsetsPerTrigger", str(s.max_offsets_per_trigger))
-        .option("includeHeaders", "true")
-        .option("failOnDataLoss", "true")
-        .load()
-    )
-    checkpoint = settings.checkpoint_location()
-    if settings.checkpoint_is_local():
-        settings.checkpoint_dir().mkdir(parents=True, exist_ok=True)
-    stream = (
-        source.writeStream.queryName(s.job_name)
-        .foreachBatch(writer)
-        .option("checkpointLocation", str(checkpoint))
-    )
-    if available_now:
-        stream = stream.trigger(availableNow=True)
-    else:
-        stream = stream.trigger(processingTime=s.trigger_interval)
-    return stream.start()
 
 
 class Driver:
@@ -368,28 +309,6 @@ def run(
     ensure_topics(settings.kafka)
     check_tables(settings)
     return Driver(settings, until_idle=until_idle, timeout=timeout).run()
-
-
-def settings_file(settings: Settings) -> Path:
-    return settings.paths.run / f"{settings.spark.job_name}.settings.json"
-
-
-def dump_settings(settings: Settings) -> Path:
-    """Write the settings for a detached driver (mode 0600: it may hold a password)."""
-    data = settings.model_dump(mode="json")
-    if settings.cassandra.password is not None:
-        data["cassandra"]["password"] = settings.cassandra.password.get_secret_value()
-    path = settings_file(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(data, out)
-    os.chmod(path, 0o600)
-    return path
-
-
-def load_settings_file(path: Path) -> Settings:
-    return Settings.model_validate(json.loads(path.read_text()))
 
 
 def main(argv: list[str] | None = None) -> int:

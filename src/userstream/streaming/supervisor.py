@@ -77,7 +77,7 @@ def read_state(settings: Settings) -> dict[str, Any] | None:
 
 
 def command(settings_path: Path) -> list[str]:
-    """The supervisor's command line for a settings file written by ``job.dump_settings``."""
+    """The supervisor's command line for a settings file of ``driver_settings.dump_settings``."""
     return [sys.executable, "-m", MODULE, "--settings", str(settings_path)]
 
 
