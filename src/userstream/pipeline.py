@@ -24,7 +24,7 @@ from userstream.config import Settings
 from userstream.files import write_json
 from userstream.host import process
 from userstream.host.locks import component_lock
-from userstream.source.resolve import check_url, probe
+from userstream.source.resolve import check_url, decide, probe, stand_in_description
 
 Say = Callable[[str], None]
 FAKE_API = "fake-api"
@@ -111,25 +111,13 @@ SOURCE_KINDS = ("auto", "randomuser", "local")
 
 
 def choose_source(settings: Settings, kind: str, say: Say) -> SourceChoice:
-    """Decide where users come from; start the stand-in when it is the one."""
-    url = settings.source.url
-    if kind == "randomuser":
-        return SourceChoice(
-            "randomuser", settings.source.url, f"the Random User API at {settings.source.url}"
-        )
-    reason = probe(settings.source.url, timeout_s=5) if kind == "auto" else "not asked"
-    if reason is None:
-        return SourceChoice(
-            "randomuser",
-            settings.source.url,
-            f"the Random User API at {settings.source.url} (it answered)",
-        )
-    if kind in ("auto", "local"):
-        why = f" ({url} did not answer: {reason})" if kind == "auto" else ""
-        local = _start_fake_api(settings, say)
-        return SourceChoice("local", local, f"the local stand-in at {local}{why}")
-    base = check_url(kind)
-    return SourceChoice("url", base, f"the API at {base}")
+    """Decide where users come from (``source.resolve.decide``); start the stand-in as a
+    background process when it is the one."""
+    decision = decide(settings.source, kind, probe_timeout_s=5)
+    if decision.url is not None:
+        return SourceChoice(decision.kind, decision.url, decision.description)
+    local = _start_fake_api(settings, say)
+    return SourceChoice("local", local, stand_in_description(local, decision.description))
 
 
 def read_source(settings: Settings) -> dict[str, Any] | None:

@@ -1,7 +1,9 @@
 """Which Random User API to use: the real one, the local stand-in, or a given URL.
 
-``open_source(settings, kind)`` is a context manager because the stand-in, when chosen,
-runs in-process for exactly as long as the caller needs it.
+``decide(settings, kind)`` is the one choice, and starts nothing. Its callers provide the
+stand-in when it is the one: ``open_source`` (a context manager) runs it in-process for as
+long as the caller needs it; ``userstream up`` (``pipeline.choose_source``) starts it as a
+background process of the local runtime.
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ log = logging.getLogger(__name__)
 
 # `auto` must decide quickly: the probe asks for one user and waits this long at most.
 PROBE_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: Literal["randomuser", "local", "url"]
+    #: The versioned base URL; None for "local": the caller starts a stand-in.
+    url: str | None
+    #: One line for the user; for "local", why it is the stand-in ("" when asked for).
+    description: str
 
 
 @dataclass(frozen=True)
@@ -71,36 +82,49 @@ def check_url(url: str) -> str:
     return choice if choice.endswith("/") else choice + "/"
 
 
-@contextmanager
-def open_source(settings: SourceSettings, kind: str) -> Iterator[ResolvedSource]:
-    """Resolve ``kind`` to a usable API base URL for the duration of the ``with`` block.
+def decide(
+    settings: SourceSettings, kind: str, *, probe_timeout_s: float = PROBE_TIMEOUT_S
+) -> Decision:
+    """Resolve ``kind``, starting nothing:
 
-    - ``auto``: ``settings.url`` when it answers a 1-user probe within ~3 s, otherwise an
-      in-process stand-in (the description says why);
+    - ``auto``: ``settings.url`` when it answers a 1-user probe within ``probe_timeout_s``,
+      otherwise the stand-in (the description says why);
     - ``randomuser``: ``settings.url``, unprobed;
-    - ``local``: an in-process stand-in on ``settings.fake_host``, ephemeral port, stopped on exit;
-    - anything else: taken as the base URL of a compatible API (``http://`` or ``https://``).
+    - ``local``: the stand-in;
+    - anything else: taken as the base URL of a compatible API (``http://`` or ``https://``);
+      ``ConfigError`` when it is not one.
     """
     choice = kind.strip()
     if choice == "randomuser":
-        yield ResolvedSource(settings.url, "randomuser", f"the Random User API at {settings.url}")
-    elif choice == "local":
-        with FakeApiServer(settings.fake_host, 0) as api:
-            yield ResolvedSource(api.url, "local", f"local stand-in at {api.url}")
-    elif choice == "auto":
-        reason = probe(settings.url)
+        return Decision("randomuser", settings.url, f"the Random User API at {settings.url}")
+    if choice == "local":
+        return Decision("local", None, "")
+    if choice == "auto":
+        reason = probe(settings.url, timeout_s=probe_timeout_s)
         if reason is None:
             log.info("source_resolved kind=randomuser url=%s", settings.url)
-            yield ResolvedSource(
-                settings.url, "randomuser", f"the Random User API at {settings.url}"
+            return Decision(
+                "randomuser", settings.url, f"the Random User API at {settings.url} (it answered)"
             )
-            return
         host = httpx.URL(settings.url).host or settings.url
         log.warning("source_fallback url=%s reason=%r", settings.url, reason)
-        with FakeApiServer(settings.fake_host, 0) as api:
-            yield ResolvedSource(
-                api.url, "local", f"local stand-in at {api.url} ({host} did not answer: {reason})"
-            )
-    else:
-        base = check_url(choice)
-        yield ResolvedSource(base, "url", f"the API at {base}")
+        return Decision("local", None, f"{host} did not answer: {reason}")
+    base = check_url(choice)
+    return Decision("url", base, f"the API at {base}")
+
+
+def stand_in_description(url: str, why: str) -> str:
+    return f"the local stand-in at {url}" + (f" ({why})" if why else "")
+
+
+@contextmanager
+def open_source(settings: SourceSettings, kind: str) -> Iterator[ResolvedSource]:
+    """``decide`` ``kind`` and yield the source for the duration of the ``with`` block; the
+    stand-in, when it is the one, runs in-process on ``settings.fake_host`` (an ephemeral
+    port) and stops on exit."""
+    decision = decide(settings, kind)
+    if decision.url is not None:
+        yield ResolvedSource(decision.url, decision.kind, decision.description)
+        return
+    with FakeApiServer(settings.fake_host, 0) as api:
+        yield ResolvedSource(api.url, "local", stand_in_description(api.url, decision.description))

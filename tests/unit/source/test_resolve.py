@@ -1,4 +1,4 @@
-"""open_source: which API the pipeline talks to."""
+"""decide and open_source: which API the pipeline talks to."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from userstream.config import SourceSettings
 from userstream.errors import ConfigError
-from userstream.source.resolve import check_url, open_source
+from userstream.source.resolve import check_url, decide, open_source
 
 
 def closed_url() -> str:
@@ -78,3 +78,17 @@ def test_up_validates_a_url_source_like_open_source(base_settings):
         choose_source(base_settings, "bogus", said.append)
     choice = choose_source(base_settings, "http://127.0.0.1:9/api/1.4", said.append)
     assert (choice.kind, choice.url) == ("url", "http://127.0.0.1:9/api/1.4/")
+
+
+def test_decide_chooses_and_starts_nothing():
+    # One choice for `produce`, the DAG's tasks and `up`; the stand-in is the caller's to run.
+    unreachable = SourceSettings(url=closed_url())
+    fallback = decide(unreachable, "auto", probe_timeout_s=1)
+    assert (fallback.kind, fallback.url) == ("local", None)
+    assert fallback.description.startswith("127.0.0.1 did not answer: ")
+    assert decide(unreachable, "local") == type(fallback)("local", None, "")
+    assert decide(unreachable, "randomuser").url == unreachable.url  # not probed
+    with open_source(SourceSettings(), "local") as stand_in:
+        answered = decide(SourceSettings(url=stand_in.url), "auto")
+    assert (answered.kind, answered.url) == ("randomuser", stand_in.url)
+    assert answered.description.endswith("(it answered)")
