@@ -24,6 +24,10 @@ tasks", "Assets", "Error notifications") advise:
   be scheduled on it.
 - Every task's failure is logged by ``steps.on_task_failure``: which task of which run,
   why, and where to look.
+- The stream is not owned by a task: its supervisor runs outside Airflow (``userstream up``
+  starts it; a service manager may run ``userstream stream supervise``). ``ensure_stream``
+  starts one only as the local runtime's last resort; with ``airflow.starts_stream`` false
+  (Compose, any multi-worker executor) it only checks the driver's heartbeat.
 """
 
 from __future__ import annotations

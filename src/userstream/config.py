@@ -190,6 +190,13 @@ class AirflowSettings(BaseModel):
     landing_timeout_s: float = Field(default=300.0, gt=0)
     # Quality: a stored row older than this after ingestion is not fresh.
     max_landing_delay_s: float = Field(default=900.0, gt=0)
+    # Whether the DAG's ensure_stream starts a stream that is not running (the local runtime:
+    # one machine, where it is the last resort when the stream's supervisor itself was
+    # killed). False where a service manager keeps `userstream stream supervise` running (a
+    # Compose service, a systemd unit, a Kubernetes pod; any multi-worker executor, whose
+    # tasks must not own the stream): ensure_stream then only checks the stream's heartbeat
+    # and fails the run when it is not healthy.
+    starts_stream: bool = True
 
 
 class DashboardSettings(BaseModel):

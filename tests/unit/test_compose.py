@@ -35,7 +35,7 @@ def _env(service: dict) -> dict[str, str]:
 
 
 def test_the_pipeline_services_are_all_there() -> None:
-    needed = {"kafka", "cassandra", "spark-master", "spark-worker", "airflow", "init"}
+    needed = {"kafka", "cassandra", "spark-master", "spark-worker", "stream", "airflow", "init"}
     assert needed <= set(SERVICES)
     assert SERVICES["kafka"]["image"].startswith("apache/kafka:4.")
     assert SERVICES["cassandra"]["image"].startswith("cassandra:5.0")
@@ -51,8 +51,8 @@ def test_kafka_runs_kraft_without_zookeeper() -> None:
 @pytest.mark.parametrize(
     "name",
     [
-        "kafka", "cassandra", "spark-master", "spark-worker", "airflow", "prometheus", "grafana",
-        "dashboard", "statsd-exporter",
+        "kafka", "cassandra", "spark-master", "spark-worker", "stream", "airflow", "prometheus",
+        "grafana", "dashboard", "statsd-exporter",
     ],
 )  # fmt: skip
 def test_long_running_services_have_health_checks(name: str) -> None:
@@ -208,6 +208,29 @@ def test_app_commands_exist_in_the_cli() -> None:
     for call in calls:
         result = runner.invoke(app, [*call, "--help"])
         assert result.exit_code == 0, f"userstream {' '.join(call)}\n{result.output}"
+
+
+def test_the_stream_is_a_service_of_its_own_and_airflow_only_checks_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Supervised outside Airflow's tasks: Compose restarts the supervisor, the supervisor the
+    # driver; the DAG's ensure_stream starts nothing here, it checks the driver's heartbeat.
+    stream = SERVICES["stream"]
+    assert ["stream", "supervise"] in _userstream_commands(stream["command"])
+    assert stream["restart"] == "unless-stopped"
+    assert stream["hostname"] == "stream"  # where the executors reach the driver back
+    assert (
+        _mounts(stream)["/opt/userstream/state"]
+        == _mounts(SERVICES["airflow"])["/opt/userstream/state"]
+    )  # the heartbeat, the checkpoint and its lock, shared
+    assert stream["depends_on"]["init"]["condition"] == "service_completed_successfully"
+    for key in [k for k in os.environ if k.startswith("USERSTREAM_")]:
+        monkeypatch.delenv(key)
+    for key, value in _mounted(_env(SERVICES["airflow"]), tmp_path / "secrets").items():
+        monkeypatch.setenv(key, "set-for-the-test" if value.startswith("${") else value)
+    airflow = load_settings(_env_file=None)
+    assert airflow.airflow.starts_stream is False
+    assert airflow.spark.master == "spark://spark-master:7077"
 
 
 def test_airflow_password_is_generated_before_airflow_starts() -> None:
@@ -379,7 +402,7 @@ def _listens(service: str) -> tuple[str, int]:
     if service in ("kafka", "cassandra"):
         agent = _agent(service)
         return agent["host"], int(agent["port"])
-    if service == "airflow":  # the stream's driver, started in that container
+    if service == "stream":  # the stream's driver, under `userstream stream supervise`
         port = env.get("USERSTREAM_SPARK__METRICS_PORT", SparkSettings().metrics_port)
         return env["USERSTREAM_SPARK__METRICS_HOST"], int(port)
     if service == "dashboard":
@@ -502,7 +525,7 @@ def test_every_prometheus_target_is_a_service_port_its_process_listens_on() -> N
     expected = {
         "kafka": f"kafka:{KafkaSettings().metrics_port}",
         "cassandra": f"cassandra:{CassandraSettings().metrics_port}",
-        "stream": f"airflow:{SparkSettings().metrics_port}",
+        "stream": f"stream:{SparkSettings().metrics_port}",
         "dashboard": f"dashboard:{DashboardSettings().port}",
         "airflow": f"statsd-exporter:{m.statsd_exporter_port}",
     }

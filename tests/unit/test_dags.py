@@ -217,3 +217,20 @@ def test_the_failure_callback_names_the_task_the_run_the_error_and_where_to_look
     for part in ("task=verify_landed", "run=manual__1", "try=2", "3 of 200 users missing",
                  "http://127.0.0.1:8080/log", "userstream stream status"):  # fmt: skip
         assert part in line, line
+
+
+def test_ensure_stream_starts_nothing_where_a_service_manager_owns_the_stream(
+    tmp_path: Path,
+) -> None:
+    # No stream runs in this state folder, and Airflow is told not to start one: the task
+    # fails (it is retried, then the run fails and alerts) and nothing is started.
+    from userstream.config import load_settings
+    from userstream.orchestration import tasks
+    from userstream.streaming import control
+
+    settings = load_settings(state_dir=tmp_path, airflow={"starts_stream": False})
+    with pytest.raises(tasks.StreamNotRunning, match="no driver process") as failed:
+        tasks.ensure_stream(settings)
+    assert "stream supervise" in str(failed.value.hint)
+    assert control.running(settings) is None
+    assert not settings.paths.run.exists() or not list(settings.paths.run.glob("*.pid"))

@@ -64,6 +64,21 @@ def stream_start() -> None:
     out.print(f"Stream {verb} ({who}); log {proc.log}. `userstream stream status`.")
 
 
+@stream_app.command("supervise")
+def stream_supervise() -> None:
+    """Run the stream's supervisor in the foreground until SIGTERM/Ctrl-C.
+
+    For a service manager that keeps this command running (a Compose service, a systemd
+    unit, a Kubernetes pod): it restarts the driver whenever it dies, as `stream start`'s
+    background supervisor does, and `stream stop` stops it the same way. Set
+    USERSTREAM_AIRFLOW__STARTS_STREAM=false for Airflow then, so its DAG only checks the
+    stream.
+    """
+    from userstream.streaming import control
+
+    raise typer.Exit(control.supervise(load_settings()))
+
+
 @stream_app.command("stop")
 def stream_stop(
     timeout: Annotated[

@@ -111,14 +111,21 @@ def ensure_topics_and_schema(settings: Settings) -> None:
     apply_schema(settings)
 
 
+class StreamNotRunning(TransientError):
+    """The stream is not healthy, and starting it is its service manager's job."""
+
+
 def ensure_stream(settings: Settings) -> dict[str, Any]:
-    """Leave a running stream alone; start it otherwise."""
+    """Leave a running stream alone; start it otherwise, unless ``airflow.starts_stream`` is
+    false: then only check it (``check_stream``)."""
     from userstream.streaming import control
 
     proc = control.running(settings)
     if proc is not None:
         log.info("stream already running pid=%d", proc.pid)
         return {"started": False, "pid": proc.pid}
+    if not settings.airflow.starts_stream:
+        return check_stream(settings)
     # Below the task's execution_timeout (ENSURE_STREAM_TASK_TIMEOUT_S in the DAG), so a
     # slow start fails as this function's TransientError (driver killed), not as Airflow
     # killing the task and leaving a half-started driver behind.
@@ -126,6 +133,40 @@ def ensure_stream(settings: Settings) -> dict[str, Any]:
     pid = getattr(started, "pid", None)
     log.info("stream started pid=%s", pid)
     return {"started": True, "pid": pid}
+
+
+def check_stream(settings: Settings) -> dict[str, Any]:
+    """The stream's health as its driver's heartbeat tells it, for a driver that runs beside
+    this task rather than under it (another container or machine sharing the state folder);
+    ``StreamNotRunning`` (retried, then the run fails) when it is not healthy."""
+    import datetime as dt
+
+    from userstream.streaming import control, health
+
+    state = control.last_progress(settings)
+    heartbeat = health.parse_time((state or {}).get("updated_at"))
+    now = dt.datetime.now(dt.UTC)
+    fresh = heartbeat is not None and (now - heartbeat).total_seconds() <= (
+        settings.spark.unhealthy_after_s
+    )
+    lag = control.lag(settings, state) if fresh else None
+    verdict = health.assess(
+        state,
+        driver_pid=(state or {}).get("pid") if fresh else None,
+        supervisor=None,
+        lag=None if lag is None else sum(lag.values()),
+        now=now,
+        unhealthy_after_s=settings.spark.unhealthy_after_s,
+    )
+    if not verdict.healthy:
+        raise StreamNotRunning(
+            f"The stream is not healthy: {verdict.reason}. Airflow does not start it here "
+            "(airflow.starts_stream is false).",
+            hint="Look at the service that runs `userstream stream supervise` (for example "
+            "`docker compose logs stream`); it restarts the stream itself.",
+        )
+    log.info("stream healthy pid=%s (supervised outside Airflow)", (state or {}).get("pid"))
+    return {"started": False, "pid": (state or {}).get("pid")}
 
 
 def _text(key: object) -> str:

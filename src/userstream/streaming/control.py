@@ -297,6 +297,29 @@ def run(
             pid_file.unlink(missing_ok=True)
 
 
+def supervise(settings: Settings) -> int:
+    """Run the stream's supervisor in this process until SIGTERM/SIGINT; its exit code.
+
+    For a service manager that keeps this process itself running (a Compose service, a
+    systemd unit, a Kubernetes pod): the supervisor restarts the driver, the service
+    manager restarts the supervisor. The pid file names this process, so ``status``,
+    ``stream stop`` and ``down`` treat it as they treat ``start``'s detached supervisor.
+    """
+    paths = settings.paths
+    name = settings.spark.job_name
+    with component_lock(paths, name):
+        _refuse_if_running(settings)
+        _prepare(settings)
+        settings_path = driver_settings.dump_settings(settings)
+        process.write_pid_file(paths, name, os.getpid())
+    os.environ.update(_env(settings))
+    log.info("stream_supervising pid=%d", os.getpid())
+    try:
+        return supervisor.main(["--settings", str(settings_path)])
+    finally:
+        paths.pid_file(name).unlink(missing_ok=True)
+
+
 def drain(settings: Settings, *, timeout: float = 600) -> dict[str, Any]:
     """Process what the topic holds now in a child process, then return its final state.
 
