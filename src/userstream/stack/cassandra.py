@@ -11,7 +11,6 @@ agent on 127.0.0.1 (``jmx_exporter``).
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 from userstream.config import Settings
@@ -54,12 +53,8 @@ def metrics_url(settings: Settings) -> str:
 
 
 def version(settings: Settings) -> str | None:
-    """The node's version, read from the fetched jar's name (None before `fetch-jars`)."""
-    for jar in jars.lib_dir(settings.paths.lib, NAME).glob("cassandra-all-*.jar"):
-        match = re.fullmatch(r"cassandra-all-(.+)\.jar", jar.name)
-        if match:
-            return match.group(1)
-    return None
+    """The node version, read from the fetched jar's name (None before `fetch-jars`)."""
+    return jars.jar_version(settings.paths.lib, NAME, "cassandra-all")
 
 
 def _render_config(settings: Settings) -> Path:

@@ -30,6 +30,16 @@ def lib_dir(lib_root: Path, component: str) -> Path:
     return lib_root / component
 
 
+def jar_version(lib_root: Path, component: str, artifact: str) -> str | None:
+    """The version of ``artifact`` among ``component``'s fetched jars, read from the jar's
+    name (``<artifact>-<version>.jar``); None before `fetch-jars`."""
+    for jar in lib_dir(lib_root, component).glob(f"{artifact}-*.jar"):
+        match = re.fullmatch(rf"{re.escape(artifact)}-(.+)\.jar", jar.name)
+        if match:
+            return match.group(1)
+    return None
+
+
 def _pom_digest(component: str) -> str:
     return hashlib.sha256(pom_path(component).read_bytes()).hexdigest()
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -77,11 +76,7 @@ def metrics_url(settings: Settings) -> str:
 
 def version(settings: Settings) -> str | None:
     """The broker version, read from the fetched jar's name (None before `fetch-jars`)."""
-    for jar in jars.lib_dir(settings.paths.lib, NAME).glob("kafka_2.13-*.jar"):
-        match = re.fullmatch(r"kafka_2\.13-(.+)\.jar", jar.name)
-        if match:
-            return match.group(1)
-    return None
+    return jars.jar_version(settings.paths.lib, NAME, "kafka_2.13")
 
 
 def cluster_id() -> str:
