@@ -199,6 +199,19 @@ class AirflowSettings(BaseModel):
     starts_stream: bool = True
 
 
+class ClusterSettings(BaseModel):
+    # The local runtime as a cluster on this one machine (`userstream stack up --cluster`,
+    # `userstream up --cluster`): a Spark standalone master and workers from pyspark's own
+    # distribution, on 127.0.0.1; the stream runs on it (spark://127.0.0.1:<master port>).
+    spark_master_port: int = Field(default=7077, ge=1, le=65535)
+    # The master's web UI (it links each worker's, on a free port).
+    spark_master_ui_port: int = Field(default=8081, ge=1, le=65535)
+    spark_workers: int = Field(default=2, ge=1, le=8)
+    spark_worker_cores: int = Field(default=1, ge=1)
+    # What each worker offers its executors (an executor asks for spark.executor.memory).
+    spark_worker_memory: str = "1g"
+
+
 class DashboardSettings(BaseModel):
     # The live page `userstream up` starts, on 127.0.0.1 (README "Watching it": why it has no
     # login). docker-compose.yml sets 0.0.0.0 in its container, published on 127.0.0.1 only.
@@ -272,6 +285,7 @@ class Settings(BaseSettings):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     @classmethod

@@ -128,8 +128,27 @@ def read_source(settings: Settings) -> dict[str, Any] | None:
         return None
 
 
-def up(settings: Settings, *, source: str, say: Say, trigger_first_run: bool = True) -> UpReport:
-    """Bring every part up (idempotent); returns what the user needs to look at it."""
+def on_local_cluster(settings: Settings) -> Settings:
+    """``settings`` with the stream on this machine's Spark cluster (``stack.spark``)."""
+    from userstream.stack import spark
+
+    master = spark.master_url(settings)
+    return settings.model_copy(
+        update={"spark": settings.spark.model_copy(update={"master": master})}
+    )
+
+
+def up(
+    settings: Settings,
+    *,
+    source: str,
+    say: Say,
+    trigger_first_run: bool = True,
+    cluster: bool = False,
+) -> UpReport:
+    """Bring every part up (idempotent); returns what the user needs to look at it. With
+    ``cluster``, a Spark cluster of this machine too (``settings`` name it as the stream's
+    master: ``on_local_cluster``)."""
     from userstream import topics
     from userstream.stack import airflow, airflow_runs, monitoring
     from userstream.stack.local import stack_up
@@ -138,8 +157,8 @@ def up(settings: Settings, *, source: str, say: Say, trigger_first_run: bool = T
 
     if source not in SOURCE_KINDS:
         check_url(source)  # a bad --source fails before anything is started
-    say("1/7 Kafka and Cassandra")
-    stack_up(settings, progress=say)
+    say("1/7 Kafka and Cassandra" + (" and the Spark cluster" if cluster else ""))
+    stack_up(settings, cluster=cluster, progress=say)
     say("2/7 topics and schema")
     topics.ensure_topics(settings.kafka)
     schema.apply_schema(settings)

@@ -137,13 +137,20 @@ def _generated_secrets(state_dir: Path) -> dict[str, str]:
         elif isinstance(value, str) and len(value) >= 12:
             found[where] = value
 
-    for path in (state_dir / "secrets").iterdir():
+    for path in sorted((state_dir / "secrets").rglob("*")):
+        where = str(path.relative_to(state_dir / "secrets"))
+        if path.is_dir():
+            continue
         if path.suffix == ".cfg":  # Airflow's keys, an ini file
             keys = configparser.ConfigParser(interpolation=None)
             keys.read(path)
-            walk({s: dict(keys[s]) for s in keys.sections()}, path.name)
-        else:
-            walk(json.loads(path.read_text()), path.name)
+            walk({s: dict(keys[s]) for s in keys.sections()}, where)
+        elif path.suffix == ".json":
+            walk(json.loads(path.read_text()), where)
+        elif path.suffix == ".conf":  # Spark's, "key value" lines
+            walk(dict(line.split(" ", 1) for line in path.read_text().splitlines()), where)
+        else:  # one secret a file (the broker's, read by Kafka's DirectoryConfigProvider)
+            walk(path.read_text(), where)
     return found
 
 

@@ -8,7 +8,6 @@ checks the stream by its driver's heartbeat and never starts one.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -41,14 +40,10 @@ def settings(stack: Settings, unique: str) -> Iterator[Settings]:
 def _environment(settings: Settings) -> dict[str, str]:
     """``settings`` as the variables a service manager would give the command (secrets
     excepted: the local stack's come from its state folder)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("USERSTREAM_")}
-    env["USERSTREAM_STATE_DIR"] = str(settings.paths.root)
-    for section in ("kafka", "cassandra", "spark"):
-        for key, value in getattr(settings, section).model_dump(mode="json").items():
-            if value is not None and key not in ("password",):
-                text = value if isinstance(value, str) else json.dumps(value)
-                env[f"USERSTREAM_{section.upper()}__{key.upper()}"] = text
-    return env
+    from userstream.stack._airflow_env import userstream_env
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("USERSTREAM_")}
+    return {**clean, **userstream_env(settings)}
 
 
 def _batch_of(settings: Settings, pid: int | None) -> bool:

@@ -39,6 +39,13 @@ def up(
     first_run: bool = typer.Option(
         True, help="Trigger a first streaming_pipeline run now instead of at the next tick."
     ),
+    cluster: bool = typer.Option(
+        False,
+        "--cluster",
+        help="Run the stream on a Spark standalone cluster of this machine (a master and "
+        "cluster.spark_workers workers on 127.0.0.1) instead of local[2]; Airflow's tasks use "
+        "it too. Set USERSTREAM_SPARK__MASTER=spark://127.0.0.1:7077 for later commands.",
+    ),
 ) -> None:
     """Bring the whole pipeline up: Kafka, Cassandra, schema, topics, source, Spark stream, Airflow.
 
@@ -48,10 +55,12 @@ def up(
 
     _narrated()
     settings = load_settings()
+    if cluster:
+        settings = pipeline.on_local_cluster(settings)
     started = time.monotonic()
     out.print("[bold]Starting userstream[/bold]")
     report = pipeline.up(settings, source=source or settings.source.kind, say=_say,
-                         trigger_first_run=first_run)  # fmt: skip
+                         trigger_first_run=first_run, cluster=cluster)  # fmt: skip
     ks = settings.cassandra.keyspace
     login = f"user [bold]{report.airflow_user}[/bold], password in {report.airflow_password_file}"
     if report.airflow_password_created:

@@ -114,12 +114,21 @@ def doctor() -> None:
 
 
 @stack_app.command("up")
-def stack_up() -> None:
+def stack_up(
+    cluster: Annotated[
+        bool,
+        typer.Option(
+            "--cluster",
+            help="Also a Spark standalone master and workers on 127.0.0.1 (cluster.* "
+            "settings), for a stream with USERSTREAM_SPARK__MASTER=spark://127.0.0.1:7077.",
+        ),
+    ] = False,
+) -> None:
     """Start Kafka (KRaft) and Cassandra (auth on), wait until both answer. Idempotent."""
     from userstream.stack.local import stack_up as up
 
     settings = load_settings()
-    up(settings, progress=out.print)
+    up(settings, cluster=cluster, progress=out.print)
     out.print(f"Stack up; state folder {settings.paths.root}. Next: `userstream stack status`.")
 
 

@@ -76,7 +76,7 @@ def stream_supervise() -> None:
     """
     from userstream.streaming import control
 
-    raise typer.Exit(control.supervise(load_settings()))
+    control.supervise(load_settings())
 
 
 @stream_app.command("stop")

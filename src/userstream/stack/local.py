@@ -1,4 +1,5 @@
-"""Kafka + Cassandra on this machine, as one unit: up, down, status.
+"""Kafka + Cassandra on this machine, as one unit: up, down, status; with ``cluster``, also
+a Spark standalone master and workers (``stack.spark``) for the stream to run on.
 
 ``stack_up`` is idempotent (a running component is reported, not started twice) and leaves
 nothing half-started: if Cassandra fails after Kafka was started by the same call, Kafka is
@@ -16,7 +17,7 @@ from userstream.errors import UserstreamError
 from userstream.host import process
 from userstream.host.net import port_open
 from userstream.host.state import ensure_layout as ensure_layout
-from userstream.stack import cassandra, kafka
+from userstream.stack import cassandra, kafka, spark
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,11 @@ class ComponentStatus:
     metrics_url: str
 
 
-def stack_up(settings: Settings, *, progress: Progress = _log_progress) -> None:
-    """Start Kafka, then Cassandra (each only when not already running), ready when this returns.
+def stack_up(
+    settings: Settings, *, cluster: bool = False, progress: Progress = _log_progress
+) -> None:
+    """Start Kafka, then Cassandra (each only when not already running), ready when this
+    returns; with ``cluster``, then the Spark master and its workers.
 
     ``progress`` receives one line per step (`starting…`, `ready in Ns`). Raises the
     ``UserstreamError`` of the first component that fails, after stopping what this call started.
@@ -57,6 +61,13 @@ def stack_up(settings: Settings, *, progress: Progress = _log_progress) -> None:
             "Cassandra", cassandra.NAME, cassandra.address(settings),
             lambda: cassandra.start_cassandra(settings), settings, progress,
         )  # fmt: skip
+        if cluster:
+            workers = settings.cluster.spark_workers
+            _up_one(
+                f"Spark cluster (master and {workers} workers)", spark.MASTER,
+                spark.master_url(settings), lambda: spark.start_cluster(settings), settings,
+                progress,
+            )  # fmt: skip
     except BaseException:
         if started_kafka:
             progress("Kafka: stopping it again, because the stack did not come up")
@@ -73,6 +84,8 @@ def _up_one(
     progress: Progress,
 ) -> bool:
     running = process.running(settings.paths, name)
+    if running is not None and name == spark.MASTER:
+        running = None  # the master alone is not the cluster: start_cluster adds workers
     if running is not None:
         progress(f"{label}: already running (pid {running.pid}) on {address}")
         if name == cassandra.NAME:
@@ -89,7 +102,11 @@ def _up_one(
 
 
 def stack_down(settings: Settings, *, progress: Progress = _log_progress) -> None:
-    """Stop Cassandra, then Kafka: SIGTERM, SIGKILL after a bound. Data is kept."""
+    """Stop the Spark cluster when it runs, then Cassandra, then Kafka: SIGTERM, SIGKILL after
+    a bound. Data is kept."""
+    stopped = spark.stop_cluster(settings)
+    if stopped:
+        progress(f"Spark cluster: stopped ({', '.join(stopped)})")
     for label, stop in (
         ("Cassandra", lambda: cassandra.stop_cassandra(settings)),
         ("Kafka", lambda: kafka.stop_kafka(settings)),
@@ -98,8 +115,43 @@ def stack_down(settings: Settings, *, progress: Progress = _log_progress) -> Non
 
 
 def stack_status(settings: Settings) -> list[ComponentStatus]:
-    """What runs, where, which version, and whether it answers its protocol right now."""
-    return [_kafka_status(settings), _cassandra_status(settings)]
+    """What runs, where, which version, and whether it answers its protocol right now (the
+    Spark cluster's processes too, once it was started)."""
+    return [_kafka_status(settings), _cassandra_status(settings), *_spark_status(settings)]
+
+
+def _spark_status(settings: Settings) -> list[ComponentStatus]:
+    """The master and each worker, while the cluster is up (a pid file of it remains: one
+    that died shows as not running; ``down`` removes them)."""
+    names = spark.names(settings)
+    if not any(settings.paths.pid_file(n).exists() for n in names):
+        return []
+    alive = spark.workers_alive(settings)
+    version = spark.version()
+    parts = []
+    for name in names:
+        proc = process.running(settings.paths, name)
+        if name == spark.MASTER:
+            healthy = proc is not None and port_open(spark.HOST, settings.cluster.spark_master_port)
+            detail = f"{alive} workers alive" if healthy else "not answering"
+            address = spark.master_url(settings)
+        else:
+            healthy = proc is not None and alive > 0
+            detail = "running" if proc is not None else "not running"
+            address = f"{spark.HOST} (registered with {spark.master_url(settings)})"
+        parts.append(
+            ComponentStatus(
+                name,
+                proc is not None,
+                proc.pid if proc else None,
+                address,
+                version,
+                healthy,
+                detail if proc is not None else "not running",
+                spark.ui_url(settings),
+            )
+        )
+    return parts
 
 
 def _kafka_status(settings: Settings) -> ComponentStatus:

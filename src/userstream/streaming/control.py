@@ -19,7 +19,7 @@ import os
 import signal
 import subprocess
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from userstream.config import Settings
 from userstream.errors import TerminalError, TransientError
@@ -27,7 +27,7 @@ from userstream.host import process
 from userstream.host.locks import component_lock
 from userstream.host.process import Proc
 from userstream.streaming import driver_settings, health, job, progress, query, supervisor
-from userstream.streaming.session import connector_jars, is_local_master, require_pyspark
+from userstream.streaming.session import connector_jars, on_this_machine, require_pyspark
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def _command(settings: Settings, *extra: str) -> list[str]:
 
 def _env(settings: Settings) -> dict[str, str]:
     env = {"PYTHONUNBUFFERED": "1"}
-    if is_local_master(settings.spark.master):
+    if on_this_machine(settings.spark.master):
         env["SPARK_LOCAL_IP"] = "127.0.0.1"
     return env
 
@@ -297,13 +297,14 @@ def run(
             pid_file.unlink(missing_ok=True)
 
 
-def supervise(settings: Settings) -> int:
-    """Run the stream's supervisor in this process until SIGTERM/SIGINT; its exit code.
+def supervise(settings: Settings) -> NoReturn:
+    """Become the stream's supervisor, in the foreground, until SIGTERM/SIGINT.
 
     For a service manager that keeps this process itself running (a Compose service, a
     systemd unit, a Kubernetes pod): the supervisor restarts the driver, the service
-    manager restarts the supervisor. The pid file names this process, so ``status``,
-    ``stream stop`` and ``down`` treat it as they treat ``start``'s detached supervisor.
+    manager restarts the supervisor. The pid file names this process, which then replaces
+    itself with the supervisor (same pid, so ``status``, ``stream stop`` and ``down`` treat
+    it as they treat ``start``'s detached one).
     """
     paths = settings.paths
     name = settings.spark.job_name
@@ -314,10 +315,9 @@ def supervise(settings: Settings) -> int:
         process.write_pid_file(paths, name, os.getpid())
     os.environ.update(_env(settings))
     log.info("stream_supervising pid=%d", os.getpid())
-    try:
-        return supervisor.main(["--settings", str(settings_path)])
-    finally:
-        paths.pid_file(name).unlink(missing_ok=True)
+    logging.shutdown()
+    command = supervisor.command(settings_path)
+    os.execv(command[0], command)  # noqa: S606 - our own interpreter and module
 
 
 def drain(settings: Settings, *, timeout: float = 600) -> dict[str, Any]:

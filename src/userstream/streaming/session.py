@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from userstream.config import Settings
 from userstream.errors import ConfigError
 from userstream.extras import PYSPARK_MISSING_HINT, pyspark_installed
+from userstream.stack import spark as spark_cluster
 from userstream.stack.jars import ensure_jars
 
 if TYPE_CHECKING:
@@ -36,6 +37,14 @@ def require_pyspark() -> None:
 
 def is_local_master(master: str) -> bool:
     return master == "local" or master.startswith("local[")
+
+
+def on_this_machine(master: str) -> bool:
+    """A local master, or a standalone master on this machine's loopback (the local runtime's
+    cluster): the driver then binds to 127.0.0.1 and the executors run this interpreter."""
+    return is_local_master(master) or master.startswith(
+        ("spark://127.0.0.1:", "spark://localhost:")
+    )
 
 
 def connector_jars(settings: Settings) -> list[str]:
@@ -77,7 +86,7 @@ def spark_conf(settings: Settings, *, jars: list[str]) -> dict[str, str]:
         # Spark redacts keys matching this in logs and event data; keep the default's words.
         "spark.redaction.regex": "(?i)secret|password|token|access[.]key",
     }
-    if is_local_master(s.master):
+    if on_this_machine(s.master):
         conf["spark.driver.bindAddress"] = "127.0.0.1"
         conf["spark.driver.host"] = "127.0.0.1"
     conf.update(s.conf)
@@ -89,12 +98,17 @@ def build_session(settings: Settings) -> SparkSession:
     from pyspark.sql import SparkSession
 
     conf = spark_conf(settings, jars=connector_jars(settings))
-    if is_local_master(settings.spark.master):
+    if on_this_machine(settings.spark.master):
         # The workers must run this interpreter (it has our package); pyspark reads the
         # variable, not the conf, in local mode.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         # Spark's web UI binds to SPARK_LOCAL_IP (every interface without it).
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    if spark_cluster.is_local_cluster(settings):
+        # The local cluster's shared secret comes from its Spark configuration file, which
+        # spark-submit reads (never a --conf on the driver's command line).
+        for key, value in spark_cluster.environment(settings).items():
+            os.environ.setdefault(key, value)
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)

@@ -1,0 +1,107 @@
+"""The stream on a Spark standalone cluster of this machine (``stack up --cluster``): a master
+and two workers from pyspark's distribution, on a Kafka and Cassandra of this module's own.
+
+A worker SIGKILLed while its executor writes users: its tasks are run again on the other
+worker, and every user is stored exactly once. ``status`` names each node of the cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.conftest import free_ports, open_session
+from tests.integration.conftest_stream import (
+    POISON,
+    fake_users,
+    isolated,
+    produce,
+    stream_env,
+    user_messages,
+    wait_until,
+)
+from userstream.config import Settings
+from userstream.host import process
+from userstream.pipeline import on_local_cluster
+from userstream.stack import spark
+from userstream.stack.local import stack_status, stack_up
+from userstream.streaming import control
+
+pytestmark = pytest.mark.integration
+
+N = 1500
+
+
+@pytest.fixture(scope="module")
+def cluster(own_stack: Settings) -> Iterator[Settings]:
+    """``own_stack`` with a running Spark cluster on free ports, stopped at the end."""
+    master_port, ui_port = free_ports(2)
+    ports = {"spark_master_port": master_port, "spark_master_ui_port": ui_port}
+    settings = own_stack.model_copy(update={"cluster": own_stack.cluster.model_copy(update=ports)})
+    try:
+        stack_up(settings, cluster=True, progress=lambda _line: None)
+        yield settings
+    finally:
+        spark.stop_cluster(settings)
+
+
+@pytest.fixture
+def settings(cluster: Settings, unique: str) -> Iterator[Settings]:
+    # Every micro-batch written by the executors' Python workers, in small batches, so a
+    # worker dies while it writes.
+    on_cluster = isolated(
+        on_local_cluster(cluster), unique, max_offsets_per_trigger=150, driver_write_max_rows=0
+    )
+    with stream_env(on_cluster) as s:
+        yield s
+
+
+def test_the_cluster_starts_secured_and_status_names_each_node(cluster: Settings) -> None:
+    assert spark.workers_alive(cluster) == cluster.cluster.spark_workers == 2
+    parts = {p.name: p for p in stack_status(cluster)}
+    assert {"spark-master", "spark-worker-1", "spark-worker-2"} <= set(parts)
+    assert all(parts[n].running and parts[n].healthy for n in spark.names(cluster))
+    assert parts["spark-master"].address == spark.master_url(cluster)
+    # The shared secret is on: the master says so, and it is in no command line.
+    log = cluster.paths.log_file(spark.MASTER).read_text()
+    assert "SecurityManager: authentication enabled" in log
+    secret = (spark.conf_dir(cluster) / "spark-defaults.conf").read_text().split()[-1]
+    for name in spark.names(cluster):
+        proc = process.running(cluster.paths, name)
+        assert proc is not None
+        assert secret not in process._cmdline(proc.pid)
+    assert (spark.conf_dir(cluster) / "spark-defaults.conf").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_worker_lost_mid_stream_loses_and_doubles_nothing(settings: Settings) -> None:
+    ks = settings.cassandra.keyspace
+    users = fake_users(f"{settings.kafka.topic}-cluster", N)
+    messages = user_messages(users)
+    for i, (key, value, _) in enumerate(POISON):
+        messages.insert(i * (N // len(POISON)), (key, value))
+    produce(settings, messages[: N // 2])
+
+    with open_session(settings) as cql:
+
+        def stored() -> int:
+            return cql.execute(f"SELECT count(*) FROM {ks}.user_profiles").one()[0]
+
+        control.start(settings)
+        wait_until("the first users stored by the executors", lambda: stored() > 0)
+        assert process.kill(settings.paths, spark.worker_name(1))
+        produce(settings, messages[N // 2 :])
+        assert spark.workers_alive(settings) >= 1
+        wait_until("every user stored", lambda: stored() == N, timeout=300)
+        wait_until("the end of the topic", lambda: control.lag(settings) == {0: 0, 1: 0})
+        ids = [str(r.id) for r in cql.execute(f"SELECT id FROM {ks}.user_profiles")]
+        rejects = [r.reason for r in cql.execute(f"SELECT reason FROM {ks}.user_profiles_rejects")]
+    assert sorted(ids) == sorted(u["login"]["uuid"] for u in users)
+    assert sorted(rejects) == sorted(reason for _, _, reason in POISON)
+    driver_log = settings.paths.log_file(settings.spark.job_name).read_text()
+    assert '"written_by": "executors"' in driver_log
+    assert '"written_by": "driver"' not in driver_log
+    assert control.stop(settings)
+    parts = {p.name: p for p in stack_status(settings)}
+    assert not parts["spark-worker-1"].running
+    assert parts["spark-master"].healthy and parts["spark-worker-2"].healthy
