@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import psutil
 import pytest
 
 from tests.integration.conftest import free_ports, open_session
@@ -57,6 +58,10 @@ def settings(cluster: Settings, unique: str) -> Iterator[Settings]:
         yield s
 
 
+def _is_executor(proc: psutil.Process) -> bool:
+    return "org.apache.spark.executor.CoarseGrainedExecutorBackend" in (proc.info["cmdline"] or [])
+
+
 def test_the_cluster_starts_secured_and_status_names_each_node(cluster: Settings) -> None:
     assert spark.workers_alive(cluster) == cluster.cluster.spark_workers == 2
     parts = {p.name: p for p in stack_status(cluster)}
@@ -89,6 +94,12 @@ def test_a_worker_lost_mid_stream_loses_and_doubles_nothing(settings: Settings) 
 
         control.start(settings)
         wait_until("the first users stored by the executors", lambda: stored() > 0)
+        # The driver and the executors run: the secret is on no command line of any of them.
+        secret = (spark.conf_dir(settings) / "spark-defaults.conf").read_text().split()[-1]
+        executors = [p for p in psutil.process_iter(["cmdline"]) if _is_executor(p)]
+        assert executors, "no executor runs"
+        for proc in psutil.process_iter(["cmdline"]):
+            assert secret not in " ".join(proc.info["cmdline"] or []), proc.pid
         assert process.kill(settings.paths, spark.worker_name(1))
         produce(settings, messages[N // 2 :])
         assert spark.workers_alive(settings) >= 1
