@@ -16,8 +16,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from userstream.config import KafkaSettings, Settings, load_settings
-from userstream.store.schema import apply_schema
 from userstream.store import session
+from userstream.store.schema import apply_schema
 from userstream.streaming import control
 from userstream.topics import admin_client, ensure_topics
 

@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    DotEnvSettingsSource,
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
@@ -149,7 +150,7 @@ class SparkSettings(BaseModel):
     # to any free port). `status` shows where.
     metrics_port: int = Field(default=7073, ge=0, le=65535)
     # Where the metrics listen: loopback unless a container network must reach them
-    # (docker-compose.yml sets 0.0.0.0 in the Airflow container; the port is not published).
+    # (docker-compose.yml sets 0.0.0.0 in the stream service; the port is not published).
     metrics_host: str = "127.0.0.1"
     # Spark's web UI (jobs, stages, the streaming query's batches). With a local master it
     # listens on 127.0.0.1 only; a taken port falls back to the next ones. 0: no UI.
@@ -237,37 +238,60 @@ class MonitoringSettings(BaseModel):
 FILE_SUFFIX = "_FILE"
 
 
+def _without_file_variables(found: Mapping[str, str | None]) -> dict[str, str | None]:
+    suffix = FILE_SUFFIX.lower()
+    return {k: v for k, v in found.items() if not k.lower().endswith(suffix)}
+
+
+def _from_files(found: Mapping[str, str | None], prefix: str) -> dict[str, str | None]:
+    """``<prefix><NAME>_FILE=<path>`` as ``<prefix><NAME>``: the file's content, less one
+    trailing newline; ``ConfigError`` when the file cannot be read."""
+    prefix, suffix = prefix.lower(), FILE_SUFFIX.lower()
+    values: dict[str, str | None] = {}
+    for name, path in found.items():
+        key = name.lower()
+        if not (key.startswith(prefix) and key.endswith(suffix)) or not path:
+            continue
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(
+                f"{name.upper()} names {path}, which cannot be read "
+                f"({exc.strerror or type(exc).__name__}).",
+                hint=f"Point it at the file that holds {name.upper()[: -len(suffix)]}"
+                " (in Compose: /run/secrets/<secret>), or unset it.",
+            ) from exc
+        values[key[: -len(suffix)]] = text.removesuffix("\n")
+    return values
+
+
 class _EnvVariables(EnvSettingsSource):
     """The environment as pydantic-settings reads it, less the ``…_FILE`` variables (which
     would otherwise become keys of a dict setting such as ``kafka.users_admin_config``)."""
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
-        suffix = FILE_SUFFIX.lower()
-        return {k: v for k, v in super()._load_env_vars().items() if not k.lower().endswith(suffix)}
+        return _without_file_variables(super()._load_env_vars())
 
 
-class _FileVariables(EnvSettingsSource):
-    """``USERSTREAM_<NAME>_FILE=<path>``: the setting ``USERSTREAM_<NAME>`` is the content of
-    the file at ``<path>``, less one trailing newline."""
+class _EnvFiles(EnvSettingsSource):
+    """``USERSTREAM_<NAME>_FILE`` of the environment: the setting read from that file."""
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
-        prefix, suffix = self.env_prefix.lower(), FILE_SUFFIX.lower()
-        found: dict[str, str | None] = {}
-        for name, path in super()._load_env_vars().items():
-            key = name.lower()
-            if not (key.startswith(prefix) and key.endswith(suffix)) or not path:
-                continue
-            try:
-                text = Path(path).read_text()
-            except OSError as exc:
-                raise ConfigError(
-                    f"{name.upper()} names {path}, which cannot be read "
-                    f"({exc.strerror or type(exc).__name__}).",
-                    hint=f"Point it at the file that holds {name.upper()[: -len(suffix)]}"
-                    " (in Compose: /run/secrets/<secret>), or unset it.",
-                ) from exc
-            found[key[: -len(suffix)]] = text.removesuffix("\n")
-        return found
+        return _from_files(super()._load_env_vars(), self.env_prefix)
+
+
+class _DotEnvVariables(DotEnvSettingsSource):
+    """``.env`` less its ``…_FILE`` variables (as ``_EnvVariables``)."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return _without_file_variables(super()._load_env_vars())
+
+
+class _DotEnvFiles(DotEnvSettingsSource):
+    """``USERSTREAM_<NAME>_FILE`` of ``.env``: the setting read from that file."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return _from_files(super()._load_env_vars(), self.env_prefix)
 
 
 class Settings(BaseSettings):
@@ -297,12 +321,16 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Keyword overrides, then files named by ``…_FILE``, the environment, ``.env``.
+        # Keyword overrides, then the environment (files its ``…_FILE`` variables name
+        # first), then ``.env`` (the same way).
+        dotenv = dotenv_settings if isinstance(dotenv_settings, DotEnvSettingsSource) else None
+        env_file = dotenv.env_file if dotenv is not None else None
         return (
             init_settings,
-            _FileVariables(settings_cls),
+            _EnvFiles(settings_cls),
             _EnvVariables(settings_cls),
-            dotenv_settings,
+            _DotEnvFiles(settings_cls, env_file=env_file),
+            _DotEnvVariables(settings_cls, env_file=env_file),
             file_secret_settings,
         )
 

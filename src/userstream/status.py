@@ -167,6 +167,8 @@ def _row_counts(settings: Settings) -> tuple[int | None, int | None]:
     from userstream.store import queries, session
 
     ks = settings.cassandra.keyspace
+    # A whole-table count is what this probe means to do; the server warns about it.
+    logging.getLogger("cassandra.protocol").setLevel(logging.ERROR)
     with session(settings) as sess:
         return queries.count(sess, ks, PROFILES_TABLE), queries.count(sess, ks, REJECTS_TABLE)
 

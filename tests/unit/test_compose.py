@@ -219,6 +219,9 @@ def test_the_stream_is_a_service_of_its_own_and_airflow_only_checks_it(
     assert ["stream", "supervise"] in _userstream_commands(stream["command"])
     assert stream["restart"] == "unless-stopped"
     assert stream["hostname"] == "stream"  # where the executors reach the driver back
+    # `docker stop` reaches the supervisor alone, which lets the driver finish its batch.
+    assert _env(stream)["DUMB_INIT_SETSID"] == "0"
+    assert stream["stop_grace_period"] == "90s"
     assert (
         _mounts(stream)["/opt/userstream/state"]
         == _mounts(SERVICES["airflow"])["/opt/userstream/state"]
@@ -315,9 +318,10 @@ def test_compose_go_gives_each_service_its_secrets_from_the_env() -> None:
         assert SECRETS[secret] == variable, line
         seen.setdefault(service, set()).add(secret)
     assert seen == {n: set(s["secrets"]) for n, s in SERVICES.items() if s.get("secrets")}
-    assert set(seen["airflow"]) == set(seen["init"]) == {
-        "cassandra_password", "kafka_broker_password", "airflow_db_password"
-    }  # fmt: skip
+    assert seen["airflow"] == {"cassandra_password", "airflow_db_password"}
+    # The broker's superuser password: init alone, which creates the users with it.
+    assert seen["init"] == seen["airflow"] | {"kafka_broker_password"}
+    assert [n for n, got in seen.items() if "kafka_broker_password" in got] == ["init", "kafka"]
 
 
 def _pom_version(component: str, prop: str) -> str:

@@ -110,6 +110,22 @@ def test_a_file_variable_holds_the_value(monkeypatch: pytest.MonkeyPatch, tmp_pa
     }
 
 
+def test_a_file_variable_in_dotenv_works_the_same(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("from-a-file\n")
+    (tmp_path / "broker").write_text("broker-pw")
+    (tmp_path / ".env").write_text(
+        "USERSTREAM_CASSANDRA__USERNAME=ops\n"
+        f"USERSTREAM_CASSANDRA__PASSWORD_FILE={tmp_path / 'pw'}\n"
+        'USERSTREAM_KAFKA__USERS_ADMIN_CONFIG={"sasl.username": "broker"}\n'
+        f"USERSTREAM_KAFKA__USERS_ADMIN_CONFIG__SASL.PASSWORD_FILE={tmp_path / 'broker'}\n"
+    )
+    s = load_settings()  # the working directory is tmp_path
+    assert s.cassandra.password is not None
+    assert s.cassandra.password.get_secret_value() == "from-a-file"
+    # One key from its file; no stray "sasl.password_file" key reaches librdkafka.
+    assert s.kafka.users_admin_config == {"sasl.username": "broker", "sasl.password": "broker-pw"}
+
+
 def test_an_unreadable_file_variable_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

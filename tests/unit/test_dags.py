@@ -234,3 +234,6 @@ def test_ensure_stream_starts_nothing_where_a_service_manager_owns_the_stream(
     assert "stream supervise" in str(failed.value.hint)
     assert control.running(settings) is None
     assert not settings.paths.run.exists() or not list(settings.paths.run.glob("*.pid"))
+    # Nor does its stop_stream DAG touch a stream it does not own (its pid file included).
+    with pytest.raises(tasks.TerminalError, match="does not own the stream"):
+        tasks.stop_stream(settings)

@@ -76,8 +76,10 @@ def _boot_id() -> str:
 def identity(pid: int) -> str | None:
     """``"<start time> <boot id>"`` of process ``pid``; None when there is no such process.
 
-    Two processes never share it, even when one reuses the other's pid. The start time is
-    counted from the boot, so setting the clock does not change it.
+    Two processes never share it, even when one reuses the other's pid. On Linux the start
+    time counts clock ticks from the boot, as /proc does, so setting the clock does not
+    change it; elsewhere it follows the wall clock, and a clock step makes pid files stale
+    (``down`` then stops nothing: stop the processes by hand).
     """
     _require_posix()
     try:

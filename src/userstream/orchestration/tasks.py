@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from userstream import quality
 from userstream.config import Settings
 from userstream.errors import TerminalError, TransientError
+
+if TYPE_CHECKING:
+    from userstream.streaming.health import Health
 
 log = logging.getLogger(__name__)
 
@@ -135,29 +138,35 @@ def ensure_stream(settings: Settings) -> dict[str, Any]:
     return {"started": True, "pid": pid}
 
 
-def check_stream(settings: Settings) -> dict[str, Any]:
-    """The stream's health as its driver's heartbeat tells it, for a driver that runs beside
-    this task rather than under it (another container or machine sharing the state folder);
-    ``StreamNotRunning`` (retried, then the run fails) when it is not healthy."""
+def _heartbeat_health(settings: Settings) -> tuple[Health, dict[str, Any]]:
+    """The stream's health as its driver's heartbeat in the state folder tells it (and the
+    progress read), for a driver that runs beside Airflow rather than under it (another
+    container or machine): no pid of it is visible here."""
     import datetime as dt
 
     from userstream.streaming import control, health
 
-    state = control.last_progress(settings)
-    heartbeat = health.parse_time((state or {}).get("updated_at"))
+    state = control.last_progress(settings) or {}
+    heartbeat = health.parse_time(state.get("updated_at"))
     now = dt.datetime.now(dt.UTC)
-    fresh = heartbeat is not None and (now - heartbeat).total_seconds() <= (
-        settings.spark.unhealthy_after_s
-    )
+    limit = settings.spark.unhealthy_after_s
+    fresh = heartbeat is not None and (now - heartbeat).total_seconds() <= limit
     lag = control.lag(settings, state) if fresh else None
     verdict = health.assess(
-        state,
-        driver_pid=(state or {}).get("pid") if fresh else None,
+        state or None,
+        driver_pid=state.get("pid") if fresh else None,
         supervisor=None,
         lag=None if lag is None else sum(lag.values()),
         now=now,
-        unhealthy_after_s=settings.spark.unhealthy_after_s,
+        unhealthy_after_s=limit,
     )
+    return verdict, state
+
+
+def check_stream(settings: Settings) -> dict[str, Any]:
+    """``ensure_stream`` where Airflow does not own the stream (``airflow.starts_stream``
+    false): ``StreamNotRunning`` (retried, then the run fails) unless it is healthy."""
+    verdict, state = _heartbeat_health(settings)
     if not verdict.healthy:
         raise StreamNotRunning(
             f"The stream is not healthy: {verdict.reason}. Airflow does not start it here "
@@ -165,8 +174,8 @@ def check_stream(settings: Settings) -> dict[str, Any]:
             hint="Look at the service that runs `userstream stream supervise` (for example "
             "`docker compose logs stream`); it restarts the stream itself.",
         )
-    log.info("stream healthy pid=%s (supervised outside Airflow)", (state or {}).get("pid"))
-    return {"started": False, "pid": (state or {}).get("pid")}
+    log.info("stream healthy pid=%s (supervised outside Airflow)", state.get("pid"))
+    return {"started": False, "pid": state.get("pid")}
 
 
 def _text(key: object) -> str:
@@ -250,9 +259,12 @@ def _fail_if_stream_broken(settings: Settings, *, missing: int) -> None:
     from userstream.streaming.health import parse_time
     from userstream.topics import end_offsets
 
-    state = control.last_progress(settings) or {}
-    lag = control.lag_from(settings, end_offsets(settings.kafka), state)
-    report = control.report(settings, state, lag)
+    if settings.airflow.starts_stream:
+        state = control.last_progress(settings) or {}
+        lag = control.lag_from(settings, end_offsets(settings.kafka), state)
+        report = control.report(settings, state, lag)
+    else:  # the driver runs beside Airflow: its heartbeat is what this side can see
+        report = _heartbeat_health(settings)[0].as_dict()
     if report.get("healthy"):
         return
     since = parse_time(report.get("since"))
@@ -295,6 +307,12 @@ def quality_checks(settings: Settings, batch: dict[str, Any]) -> dict[str, Any]:
 def stop_stream(settings: Settings) -> dict[str, Any]:
     from userstream.streaming import control
 
+    if not settings.airflow.starts_stream:
+        raise TerminalError(
+            "Airflow does not own the stream here (airflow.starts_stream is false): its "
+            "service manager does.",
+            hint="Stop it there (for example `docker compose stop stream`).",
+        )
     stopped = control.stop(settings)
     log.info("stream stopped=%s", stopped)
     return {"stopped": bool(stopped)}

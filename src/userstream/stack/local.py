@@ -126,19 +126,20 @@ def _spark_status(settings: Settings) -> list[ComponentStatus]:
     names = spark.names(settings)
     if not any(settings.paths.pid_file(n).exists() for n in names):
         return []
-    alive = spark.workers_alive(settings)
+    alive = spark.alive_worker_ports(settings)
     version = spark.version()
     parts = []
     for name in names:
         proc = process.running(settings.paths, name)
         if name == spark.MASTER:
             healthy = proc is not None and port_open(spark.HOST, settings.cluster.spark_master_port)
-            detail = f"{alive} workers alive" if healthy else "not answering"
+            detail = f"{len(alive)} workers alive" if healthy else "not answering"
             address = spark.master_url(settings)
         else:
-            healthy = proc is not None and alive > 0
-            detail = "running" if proc is not None else "not running"
-            address = f"{spark.HOST} (registered with {spark.master_url(settings)})"
+            # Healthy when the master counts this very process among its live workers.
+            healthy = proc is not None and bool(spark.listening_ports(proc.pid) & alive)
+            detail = "registered" if healthy else "not registered with the master"
+            address = f"{spark.HOST} (worker of {spark.master_url(settings)})"
         parts.append(
             ComponentStatus(
                 name,

@@ -20,6 +20,7 @@ import secrets
 from pathlib import Path
 
 import httpx
+import psutil
 
 from userstream.config import Settings
 from userstream.errors import ConfigError
@@ -30,7 +31,7 @@ from userstream.host.net import port_open
 from userstream.host.state import secrets_dir
 from userstream.stack._java import require_java
 from userstream.stack._ports import require_free
-from userstream.stack._wait import wait_ready
+from userstream.stack._wait import died_error, wait_ready
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ DAEMON_HEAP = "256m"
 
 
 def worker_name(index: int) -> str:
-    return f"spark-worker-{index}"
+    return f"spark-worker-{index}"  # stop_cluster finds every one by this pattern
 
 
 def names(settings: Settings) -> list[str]:
@@ -129,13 +130,28 @@ def _command(java: str, main: str, *args: str) -> list[str]:
     ]  # fmt: skip
 
 
-def workers_alive(settings: Settings) -> int:
-    """How many workers the master counts as ALIVE (0 when it does not answer)."""
+def alive_worker_ports(settings: Settings) -> set[int]:
+    """The RPC ports of the workers the master counts as ALIVE (none when it does not
+    answer): a worker process is registered when one of the ports it listens on is here."""
     try:
         state = httpx.get(ui_url(settings) + "json/", timeout=2).json()
     except (httpx.HTTPError, ValueError):
-        return 0
-    return sum(1 for w in state.get("workers", []) if w.get("state") == "ALIVE")
+        return set()
+    return {int(w["port"]) for w in state.get("workers", []) if w.get("state") == "ALIVE"}
+
+
+def workers_alive(settings: Settings) -> int:
+    """How many workers the master counts as ALIVE (0 when it does not answer)."""
+    return len(alive_worker_ports(settings))
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process ``pid`` listens on (none when it cannot be read)."""
+    try:
+        sockets = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.Error:
+        return set()
+    return {s.laddr.port for s in sockets if s.status == psutil.CONN_LISTEN and s.laddr}
 
 
 def start_cluster(settings: Settings) -> float | None:
@@ -187,10 +203,15 @@ def _start_cluster(settings: Settings) -> float | None:
             )  # fmt: skip
             process.start(paths, name, cmd, env=env)
             started.append(name)
-        took += wait_ready(
-            paths, MASTER, LABEL, lambda: workers_alive(settings) >= c.spark_workers,
-            timeout=START_TIMEOUT_S,
-        )  # fmt: skip
+        workers = [n for n in started if n != MASTER]
+
+        def registered() -> bool:
+            for name in workers:  # a worker that died says why, in its own words
+                if process.running(paths, name) is None:
+                    raise died_error(paths, name, f"Spark {name}")
+            return len(alive_worker_ports(settings)) >= c.spark_workers
+
+        took += wait_ready(paths, MASTER, LABEL, registered, timeout=START_TIMEOUT_S)
     except BaseException:
         for name in reversed(started):
             process.stop(paths, name, timeout=STOP_TIMEOUT_S)
@@ -200,10 +221,14 @@ def _start_cluster(settings: Settings) -> float | None:
 
 
 def stop_cluster(settings: Settings) -> list[str]:
-    """Stop the workers, then the master; the names of those that were running."""
+    """Stop the workers, then the master; the names of those that were running (every
+    worker with a pid file, also beyond today's ``cluster.spark_workers``)."""
+    run = settings.paths.run
+    recorded = [p.name.removesuffix(".pid") for p in run.glob("spark-worker-*.pid")]
+    workers = sorted({*names(settings)[1:], *recorded}, reverse=True)
     stopped = []
     with component_lock(settings.paths, MASTER):
-        for name in reversed(names(settings)):
+        for name in [*workers, MASTER]:
             if process.stop(settings.paths, name, timeout=STOP_TIMEOUT_S):
                 stopped.append(name)
     return stopped
@@ -211,4 +236,5 @@ def stop_cluster(settings: Settings) -> list[str]:
 
 def is_local_cluster(settings: Settings) -> bool:
     """True when the stream's master is this machine's cluster (its secret then applies)."""
-    return settings.spark.master == master_url(settings)
+    port = settings.cluster.spark_master_port
+    return settings.spark.master in (f"spark://{HOST}:{port}", f"spark://localhost:{port}")

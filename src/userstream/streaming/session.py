@@ -107,8 +107,8 @@ def build_session(settings: Settings) -> SparkSession:
     if spark_cluster.is_local_cluster(settings):
         # The local cluster's shared secret comes from its Spark configuration file, which
         # spark-submit reads (never a --conf on the driver's command line).
-        for key, value in spark_cluster.environment(settings).items():
-            os.environ.setdefault(key, value)
+        # Assigned, not defaulted: this cluster runs pyspark's own distribution and secret.
+        os.environ.update(spark_cluster.environment(settings))
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)
