@@ -13,6 +13,7 @@ stack is never touched.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,6 +86,23 @@ def kafka_admin(stack: Settings) -> AdminClient:
     from confluent_kafka.admin import AdminClient
 
     return AdminClient(kafka_client.config(stack.kafka, "admin"))
+
+
+def unlock_default_login(session: Session) -> None:
+    """Make the node look fresh: the default cassandra/cassandra superuser can log in.
+    Cassandra refuses a password change within 5 s of the last (the node's own securing, or
+    another test), so this waits that out."""
+    for attempt in range(3):
+        try:
+            session.execute(
+                "ALTER ROLE cassandra WITH PASSWORD = 'cassandra' AND SUPERUSER = true "
+                "AND LOGIN = true"
+            )
+            return
+        except Exception as exc:
+            if "can only be changed every" not in str(exc) or attempt == 2:
+                raise
+            time.sleep(5.5)
 
 
 def free_ports(count: int) -> list[int]:

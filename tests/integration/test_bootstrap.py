@@ -1,8 +1,9 @@
 """`userstream bootstrap`: the path for clusters and Docker Compose, on the real node.
 
 A fresh cluster (the official Cassandra image) has only the default cassandra/cassandra
-superuser. The test recreates that situation on the shared node, runs the real command with
-a configured login, and checks what Compose relies on: the configured login exists and is a
+superuser. The test recreates that situation on a node of this module's own (``own_stack``:
+never a developer's, whose default login must stay locked), runs the real command with a
+configured login, and checks what Compose relies on: the configured login exists and is a
 superuser, the default login is refused again, the topics and the schema exist.
 """
 
@@ -12,9 +13,14 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
+from cassandra.cluster import Session
+from confluent_kafka.admin import AdminClient
 
+from tests.integration.conftest import open_session, unlock_default_login
+from userstream import kafka_client
 from userstream.config import Settings
 from userstream.errors import TerminalError
 from userstream.stack._cassandra_auth import _disable_default
@@ -23,17 +29,35 @@ from userstream.store import connect_as
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module")
+def cassandra_session(own_stack: Settings) -> Iterator[Session]:
+    with open_session(own_stack) as sess:
+        yield sess
+
+
+@pytest.fixture(scope="module")
+def kafka_admin(own_stack: Settings) -> AdminClient:
+    return AdminClient(kafka_client.config(own_stack.kafka, "admin"))
+
+
+def _environment(settings: Settings) -> dict[str, str]:
+    """The environment of a `userstream` command run against ``settings``' stack."""
+    from userstream.stack._airflow_env import userstream_env
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("USERSTREAM_")}
+    return {**clean, **userstream_env(settings)}
+
+
 def test_bootstrap_creates_the_configured_login_and_disables_the_default(
-    stack: Settings, cassandra_session, kafka_admin, unique: str
+    own_stack: Settings, cassandra_session, kafka_admin, unique: str
 ) -> None:
+    stack = own_stack
     user, password = f"compose_{unique}", secrets.token_urlsafe(24)
     name = f"it_boot_{unique}"
     # What a fresh node looks like: the default superuser can log in.
-    cassandra_session.execute(
-        "ALTER ROLE cassandra WITH PASSWORD = 'cassandra' AND SUPERUSER = true AND LOGIN = true"
-    )
+    unlock_default_login(cassandra_session)
     env = {
-        **os.environ,
+        **_environment(stack),
         "USERSTREAM_CASSANDRA__USERNAME": user,
         "USERSTREAM_CASSANDRA__PASSWORD": password,
         "USERSTREAM_CASSANDRA__KEYSPACE": name,
@@ -84,9 +108,10 @@ def test_bootstrap_creates_the_configured_login_and_disables_the_default(
 
 
 def test_bootstrap_without_a_configured_login_says_what_to_set(
-    stack: Settings, kafka_admin, unique: str
+    own_stack: Settings, kafka_admin, unique: str
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("USERSTREAM_CASSANDRA__")}
+    unset = ("USERSTREAM_CASSANDRA__USERNAME", "USERSTREAM_CASSANDRA__PASSWORD")
+    env = {k: v for k, v in _environment(own_stack).items() if k not in unset}
     name = f"it_boot_unused_{unique}"
     env["USERSTREAM_KAFKA__TOPIC"] = name
     try:

@@ -8,13 +8,13 @@ import copy
 import dataclasses
 import datetime as dt
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
 
+from tests.integration.conftest import open_session, unlock_default_login
 from tests.integration.conftest_stream import (
     SOURCE_URL,
     isolated,
@@ -196,24 +196,16 @@ def test_no_credential_reaches_kafka_cassandra_or_a_dlq(
     assert_clean([m.value() for m in everything], secrets, names=True)
 
 
-def test_the_default_login_is_refused_once_the_node_is_secured(
-    stack: Settings, cassandra_session
-) -> None:
-    if stack.cassandra.username:
-        pytest.skip("an operator-managed cluster: its default role is not ours to check")
-    # What a fresh node looks like: the default superuser can log in. Cassandra refuses a
-    # password change within 5 s of the last (another test may just have made one).
-    for attempt in range(3):
-        try:
-            cassandra_session.execute(
-                "ALTER ROLE cassandra WITH PASSWORD = 'cassandra' AND SUPERUSER = true "
-                "AND LOGIN = true"
-            )
-            break
-        except Exception as exc:
-            if "can only be changed every" not in str(exc) or attempt == 2:
-                raise
-            time.sleep(5.5)
+def test_the_default_login_is_refused_once_the_node_is_secured(own_stack: Settings) -> None:
+    # On a node of this module's own: a developer's default login is never unlocked.
+    stack = own_stack
+    with open_session(stack) as cassandra_session:
+        _default_login_is_refused_once_secured(stack, cassandra_session)
+
+
+def _default_login_is_refused_once_secured(stack: Settings, cassandra_session) -> None:
+    # What a fresh node looks like: the default superuser can log in.
+    unlock_default_login(cassandra_session)
     try:
         connect_as(stack, "cassandra", "cassandra").cluster.shutdown()
         secure_node(stack)
