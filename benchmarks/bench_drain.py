@@ -38,6 +38,7 @@ from cassandra.query import UNSET_VALUE, BatchStatement, BatchType, SimpleStatem
 from userstream import contract
 from userstream.config import Settings
 from userstream.contract import MAX_RESULTS
+from userstream.errors import UserstreamError
 from userstream.metrics import producer_metrics
 from userstream.producing import messages
 from userstream.producing.sink import KafkaSink
@@ -187,4 +188,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UserstreamError as exc:  # what is wrong and what to do, without a traceback
+        print(f"{sys.argv[0]}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -48,6 +48,7 @@ from _scratch import scratch_pipeline
 from cassandra.query import SimpleStatement
 
 from userstream.config import Settings
+from userstream.errors import UserstreamError
 from userstream.producer import run_producer
 from userstream.producing.plan import page_size
 from userstream.source.fake_server import FakeApiServer
@@ -343,4 +344,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UserstreamError as exc:  # what is wrong and what to do, without a traceback
+        print(f"{sys.argv[0]}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
