@@ -12,6 +12,7 @@ stack is never touched.
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -86,6 +87,23 @@ def kafka_admin(stack: Settings) -> AdminClient:
     from confluent_kafka.admin import AdminClient
 
     return AdminClient(kafka_client.config(stack.kafka, "admin"))
+
+
+@pytest.fixture(scope="module")
+def own_session(own_stack: Settings) -> Iterator[Session]:
+    """A session to the module's own Cassandra (``own_stack``), as its superuser."""
+    with open_session(own_stack) as sess:
+        yield sess
+
+
+def command_env(settings: Settings) -> dict[str, str]:
+    """The environment of a `userstream` command run against ``settings`` (as a service
+    manager would give it): this one's, less its ``USERSTREAM_*``, plus ``settings``' own
+    (secrets excepted: the local stack's come from its state folder)."""
+    from userstream.stack._airflow_env import userstream_env
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("USERSTREAM_")}
+    return {**clean, **userstream_env(settings)}
 
 
 def unlock_default_login(session: Session) -> None:

@@ -9,17 +9,14 @@ superuser, the default login is refused again, the topics and the schema exist.
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
-from cassandra.cluster import Session
 from confluent_kafka.admin import AdminClient
 
-from tests.integration.conftest import open_session, unlock_default_login
+from tests.integration.conftest import command_env, unlock_default_login
 from userstream import kafka_client
 from userstream.config import Settings
 from userstream.errors import TerminalError
@@ -30,34 +27,20 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def cassandra_session(own_stack: Settings) -> Iterator[Session]:
-    with open_session(own_stack) as sess:
-        yield sess
-
-
-@pytest.fixture(scope="module")
 def kafka_admin(own_stack: Settings) -> AdminClient:
     return AdminClient(kafka_client.config(own_stack.kafka, "admin"))
 
 
-def _environment(settings: Settings) -> dict[str, str]:
-    """The environment of a `userstream` command run against ``settings``' stack."""
-    from userstream.stack._airflow_env import userstream_env
-
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("USERSTREAM_")}
-    return {**clean, **userstream_env(settings)}
-
-
 def test_bootstrap_creates_the_configured_login_and_disables_the_default(
-    own_stack: Settings, cassandra_session, kafka_admin, unique: str
+    own_stack: Settings, own_session, kafka_admin, unique: str
 ) -> None:
     stack = own_stack
     user, password = f"compose_{unique}", secrets.token_urlsafe(24)
     name = f"it_boot_{unique}"
     # What a fresh node looks like: the default superuser can log in.
-    unlock_default_login(cassandra_session)
+    unlock_default_login(own_session)
     env = {
-        **_environment(stack),
+        **command_env(stack),
         "USERSTREAM_CASSANDRA__USERNAME": user,
         "USERSTREAM_CASSANDRA__PASSWORD": password,
         "USERSTREAM_CASSANDRA__KEYSPACE": name,
@@ -100,9 +83,9 @@ def test_bootstrap_creates_the_configured_login_and_disables_the_default(
         assert again.returncode == 0, again.stdout + again.stderr
     finally:
         # Leave the default login locked whatever happened (bootstrap normally did it).
-        _disable_default(cassandra_session)
-        cassandra_session.execute(f"DROP ROLE IF EXISTS {user}")
-        cassandra_session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=60)
+        _disable_default(own_session)
+        own_session.execute(f"DROP ROLE IF EXISTS {user}")
+        own_session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=60)
         for future in kafka_admin.delete_topics([name, f"{name}.dlq"]).values():
             future.result()
 
@@ -111,7 +94,7 @@ def test_bootstrap_without_a_configured_login_says_what_to_set(
     own_stack: Settings, kafka_admin, unique: str
 ) -> None:
     unset = ("USERSTREAM_CASSANDRA__USERNAME", "USERSTREAM_CASSANDRA__PASSWORD")
-    env = {k: v for k, v in _environment(own_stack).items() if k not in unset}
+    env = {k: v for k, v in command_env(own_stack).items() if k not in unset}
     name = f"it_boot_unused_{unique}"
     env["USERSTREAM_KAFKA__TOPIC"] = name
     try:

@@ -14,9 +14,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from cassandra.cluster import Session
 
-from tests.integration.conftest import open_session
 from tests.integration.conftest_stream import (
     POISON,
     fake_users,
@@ -37,13 +35,6 @@ CASSANDRA_DOWN_S = 60
 BROKER_DOWN_S = 15  # several of the stream's triggers meet no broker
 
 
-@pytest.fixture(scope="module")
-def cassandra_session(own_stack: Settings) -> Iterator[Session]:
-    """A session to this module's own Cassandra (the one these tests kill)."""
-    with open_session(own_stack) as sess:
-        yield sess
-
-
 @pytest.fixture
 def settings(own_stack: Settings, unique: str) -> Iterator[Settings]:
     # Its own Kafka and Cassandra (these tests kill them); small micro-batches, so a backlog
@@ -52,8 +43,8 @@ def settings(own_stack: Settings, unique: str) -> Iterator[Settings]:
         yield s
 
 
-def _stored_ids(cassandra_session, ks: str) -> list[str]:
-    return [str(r.id) for r in cassandra_session.execute(f"SELECT id FROM {ks}.user_profiles")]
+def _stored_ids(own_session, ks: str) -> list[str]:
+    return [str(r.id) for r in own_session.execute(f"SELECT id FROM {ks}.user_profiles")]
 
 
 def _recovery(what: str, answered_at: float, before: int, stored) -> float:
@@ -65,9 +56,7 @@ def _recovery(what: str, answered_at: float, before: int, stored) -> float:
     return seconds
 
 
-def test_cassandra_sigkilled_and_back_after_a_minute_heals_without_anyone(
-    settings, cassandra_session
-):
+def test_cassandra_sigkilled_and_back_after_a_minute_heals_without_anyone(settings, own_session):
     """Cassandra is SIGKILLed while users arrive and started again 60 s later: the same
     driver (no restart by anyone) stores every user exactly once once the node answers."""
     from userstream.host import process
@@ -79,7 +68,7 @@ def test_cassandra_sigkilled_and_back_after_a_minute_heals_without_anyone(
     produce(settings, user_messages(before) + [(k, v) for k, v, _ in POISON])
 
     def stored() -> int:
-        return cassandra_session.execute(f"SELECT count(*) FROM {ks}.user_profiles").one()[0]
+        return own_session.execute(f"SELECT count(*) FROM {ks}.user_profiles").one()[0]
 
     control.start(settings)
     driver = control.driver_pid(settings)
@@ -97,9 +86,9 @@ def test_cassandra_sigkilled_and_back_after_a_minute_heals_without_anyone(
     wait_until("the end of the topic", lambda: control.lag(settings) == {0: 0, 1: 0})
     wait_until("every user stored", lambda: stored() == len(users), timeout=120)
     assert control.driver_pid(settings) == driver, "the driver was replaced"
-    ids = _stored_ids(cassandra_session, ks)
+    ids = _stored_ids(own_session, ks)
     assert sorted(ids) == sorted(u["login"]["uuid"] for u in users)
-    rejects = list(cassandra_session.execute(f"SELECT reason FROM {ks}.user_profiles_rejects"))
+    rejects = list(own_session.execute(f"SELECT reason FROM {ks}.user_profiles_rejects"))
     assert sorted(r.reason for r in rejects) == sorted(reason for _, _, reason in POISON)
     assert control.stop(settings)
     sizes = _batch_sizes(settings)
@@ -121,7 +110,7 @@ def _batch_sizes(settings: Settings) -> list[int]:
     return [b - a for a, b in zip([0, *totals], totals, strict=False)]
 
 
-def test_broker_sigkilled_and_restarted_heals_without_anyone(settings, cassandra_session):
+def test_broker_sigkilled_and_restarted_heals_without_anyone(settings, own_session):
     """The broker is SIGKILLed while the stream runs and started again; users produced before
     and after are all stored exactly once, with no action on the stream."""
     from userstream.host import process
@@ -133,7 +122,7 @@ def test_broker_sigkilled_and_restarted_heals_without_anyone(settings, cassandra
     produce(settings, user_messages(before))
 
     def stored() -> int:
-        return cassandra_session.execute(f"SELECT count(*) FROM {ks}.user_profiles").one()[0]
+        return own_session.execute(f"SELECT count(*) FROM {ks}.user_profiles").one()[0]
 
     control.start(settings)
     wait_until("the users produced before the kill", lambda: stored() == len(before))
@@ -149,6 +138,6 @@ def test_broker_sigkilled_and_restarted_heals_without_anyone(settings, cassandra
     wait_until("the end of the topic", lambda: control.lag(settings) == {0: 0, 1: 0})
     wait_until("every user stored", lambda: stored() == len(users), timeout=120)
     assert control.running(settings) is not None
-    ids = _stored_ids(cassandra_session, ks)
+    ids = _stored_ids(own_session, ks)
     assert sorted(ids) == sorted(u["login"]["uuid"] for u in users)
     assert control.stop(settings)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.integration.conftest import command_env
 from tests.integration.conftest_stream import (
     fake_users,
     isolated,
@@ -37,15 +38,6 @@ def settings(stack: Settings, unique: str) -> Iterator[Settings]:
         yield s
 
 
-def _environment(settings: Settings) -> dict[str, str]:
-    """``settings`` as the variables a service manager would give the command (secrets
-    excepted: the local stack's come from its state folder)."""
-    from userstream.stack._airflow_env import userstream_env
-
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("USERSTREAM_")}
-    return {**clean, **userstream_env(settings)}
-
-
 def _batch_of(settings: Settings, pid: int | None) -> bool:
     state = control.last_progress(settings) or {}
     return state.get("pid") == pid and bool(state.get("last_batch"))
@@ -65,7 +57,7 @@ def test_supervise_heals_the_driver_in_the_foreground_and_stop_ends_it(
     log = (tmp_path / "supervise.log").open("w")
     service = subprocess.Popen(
         [sys.executable, "-m", "userstream", "stream", "supervise"],
-        env=_environment(settings),
+        env=command_env(settings),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -24,6 +24,7 @@ import psutil
 
 from userstream.config import Settings
 from userstream.errors import ConfigError
+from userstream.extras import PYSPARK_MISSING_HINT
 from userstream.files import write_private
 from userstream.host import process
 from userstream.host.locks import component_lock
@@ -118,7 +119,7 @@ def _pyspark_home() -> Path:
         raise ConfigError(
             "The local Spark cluster runs from pyspark's distribution, and pyspark is not "
             "installed.",
-            hint="Install the stream's extra: pip install 'userstream[stream]' (or `make setup`).",
+            hint=PYSPARK_MISSING_HINT,
         ) from exc
     return Path(pyspark.__file__).parent
 
