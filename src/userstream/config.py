@@ -132,7 +132,12 @@ class SparkSettings(BaseModel):
     master: str = "local[2]"
     app_name: str = "userstream-stream"
     driver_memory: str = "1g"
-    max_offsets_per_trigger: int = Field(default=20_000, ge=1)
+    # The largest micro-batch. At the default, every batch is one the driver writes itself
+    # (driver_write_max_rows): on a machine shared with the executors, Kafka and Cassandra,
+    # batches sent to the executors drained slower (787-860 users/s against 1,414 in batches
+    # of 5,000), so a burst that tipped the stream into them kept it there, ever further
+    # behind (README: Performance). On a cluster, raise both.
+    max_offsets_per_trigger: int = Field(default=5_000, ge=1)
     # Real time without burning an idle core: a trigger checks Kafka's end offsets (~5 % of
     # one core at 250 ms, ~2 % at 5 s: README section "Performance").
     trigger_interval: str = "250 milliseconds"

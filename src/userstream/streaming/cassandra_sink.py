@@ -311,12 +311,18 @@ def _bind(statement: PreparedStatement, values: dict[str, Any], columns: Iterabl
     return statement.bind([values.get(c, UNSET_VALUE) for c in columns])
 
 
-def _millis(at: dt.datetime) -> int:
-    """A timestamp column's value in epoch milliseconds, as cassandra-driver binds it."""
-    from cassandra.cqltypes import DateType
-    from cassandra.marshal import int64_unpack
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_NAIVE_EPOCH = _EPOCH.replace(tzinfo=None)
+_SECOND = dt.timedelta(seconds=1)
 
-    return int64_unpack(DateType.serialize(at, 0))
+
+def _millis(at: dt.datetime) -> int:
+    """A timestamp column's value in epoch milliseconds, exactly as cassandra-driver binds it
+    (``DateType.serialize``: whole UTC seconds, then ``int(s * 1e3 + µs / 1e3)``, the same
+    float sum cut toward zero), without its ``timegm(utctimetuple())``, which cost a tenth
+    of the writer's CPU. A naive datetime is UTC, as the driver reads it."""
+    seconds = (at - (_NAIVE_EPOCH if at.tzinfo is None else _EPOCH)) // _SECOND
+    return int(seconds * 1e3 + at.microsecond / 1e3)
 
 
 def _json_row(values: dict[str, Any], columns: Iterable[str]) -> str:

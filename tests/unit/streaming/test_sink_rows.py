@@ -4,6 +4,7 @@ them, and every copy of a uuid in one chunk."""
 from __future__ import annotations
 
 import datetime as dt
+import random
 import uuid
 
 import orjson
@@ -26,6 +27,30 @@ def test_timestamps_are_in_milliseconds_as_the_driver_binds_them() -> None:
     }
     for at, millis in cases.items():
         assert _millis(at) == millis, at
+
+
+def test_timestamps_match_the_drivers_own_encoding_everywhere() -> None:
+    from cassandra.cqltypes import DateType
+    from cassandra.marshal import int64_unpack
+
+    rng = random.Random(7)
+    zones = [
+        UTC,
+        dt.timezone(dt.timedelta(hours=-11, minutes=-30)),
+        dt.timezone(dt.timedelta(hours=14)),
+    ]
+    instants = [
+        dt.datetime(1, 1, 2, tzinfo=UTC),
+        dt.datetime(9999, 12, 30, 23, 59, 59, 999_999, tzinfo=UTC),
+    ]
+    for _ in range(20_000):
+        at = dt.datetime(1, 1, 2, tzinfo=UTC) + dt.timedelta(
+            microseconds=rng.randrange(315_000_000_000_000_000)
+        )
+        instants.append(at.astimezone(rng.choice(zones)))
+    instants += [at.replace(tzinfo=None) for at in instants[:2_000]]  # naive: read as UTC
+    for at in instants:
+        assert _millis(at) == int64_unpack(DateType.serialize(at, 0)), at
 
 
 def test_a_row_text_leaves_absent_columns_out_and_encodes_what_json_lacks() -> None:
