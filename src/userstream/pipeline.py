@@ -129,12 +129,22 @@ def read_source(settings: Settings) -> dict[str, Any] | None:
 
 
 def on_local_cluster(settings: Settings) -> Settings:
-    """``settings`` with the stream on this machine's Spark cluster (``stack.spark``)."""
-    from userstream.stack import spark
+    """``settings`` with the stream on this machine's Spark cluster (``stack.spark``) and
+    every Kafka client on its Kafka cluster (``stack.kafka``: all three nodes to bootstrap
+    from, so a client starting while one is down still connects; new topics with a replica
+    on each)."""
+    from userstream.stack import kafka, spark
 
     master = spark.master_url(settings)
+    brokers = {
+        "bootstrap_servers": kafka.address(settings, cluster=True),
+        "replication_factor": kafka.CLUSTER_NODES,
+    }
     return settings.model_copy(
-        update={"spark": settings.spark.model_copy(update={"master": master})}
+        update={
+            "spark": settings.spark.model_copy(update={"master": master}),
+            "kafka": settings.kafka.model_copy(update=brokers),
+        }
     )
 
 

@@ -155,6 +155,69 @@ def test_kafka_format_keeps_the_admin_password_off_the_command_line(
     assert not Path(cmd[-1].removeprefix("@")).exists()  # removed after the run
 
 
+def test_the_single_node_is_a_quorum_of_one_with_one_copy_of_everything(
+    settings: Settings,
+) -> None:
+    logins = {role: Login(f"user_{role}", f"pw_{role}") for role in USERNAMES}
+    props = _properties(kafka._render_config(settings, logins))
+    assert props["node.id"] == "1"
+    assert props["controller.quorum.bootstrap.servers"] == "127.0.0.2:19093"
+    assert "controller.quorum.voters" not in props
+    assert props["default.replication.factor"] == props["min.insync.replicas"] == "1"
+
+
+def test_cluster_nodes_are_three_voters_on_their_own_addresses_with_three_copies(
+    settings: Settings,
+) -> None:
+    logins = {role: Login(f"user_{role}", f"pw_{role}") for role in USERNAMES}
+    nodes = kafka.cluster_nodes(settings)
+    assert [n.name for n in nodes] == ["kafka-1", "kafka-2", "kafka-3"]
+    assert kafka.address(settings, cluster=True) == (
+        "127.0.0.1:19092,127.0.0.2:19092,127.0.0.3:19092"
+    )
+    voters = "1@127.0.0.1:19093,2@127.0.0.2:19093,3@127.0.0.3:19093"
+    for i, node in enumerate(nodes, start=1):
+        props = _properties(kafka._render_config(settings, logins, node))
+        assert props["node.id"] == str(i)
+        assert props["controller.quorum.voters"] == voters
+        assert "controller.quorum.bootstrap.servers" not in props
+        assert props["listeners"] == f"CLIENTS://127.0.0.{i}:19092,CONTROLLER://127.0.0.{i}:19093"
+        assert props["log.dirs"] == str(node.log_dirs)
+        for key in ("default.replication.factor", "offsets.topic.replication.factor",
+                    "transaction.state.log.replication.factor"):  # fmt: skip
+            assert props[key] == "3", key
+        assert props["min.insync.replicas"] == props["transaction.state.log.min.isr"] == "2"
+    # Each keeps its own storage, apart from the single node's.
+    homes = {n.home for n in nodes} | {kafka.single_node(settings).home}
+    assert len(homes) == 4
+
+
+def test_cluster_nodes_are_formatted_with_one_shared_id_and_no_standalone_quorum(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = Login("user_admin", "pw")
+    seen: list[str] = []
+
+    def run(cmd: list[str], **_: object) -> object:
+        seen.append(Path(cmd[-1].removeprefix("@")).read_text())
+        return type("Done", (), {"returncode": 0})()
+
+    monkeypatch.setattr(kafka.subprocess, "run", run)
+    first, *others = kafka.cluster_nodes(settings)
+    # A start interrupted after the first format: the others join the id it was given.
+    first.log_dirs.mkdir(parents=True)
+    (first.log_dirs / "meta.properties").write_text("version=1\ncluster.id=AbC_123\n")
+    shared = kafka._cluster_id([first, *others])
+    assert shared == "AbC_123"
+    for node in others:
+        kafka._render_config(settings, {role: admin for role in USERNAMES}, node)
+        kafka._format_storage(settings, "java", admin, node, shared)
+    assert len(seen) == 2
+    for args in seen:
+        assert '"--cluster-id=AbC_123"' in args
+        assert '"--standalone"' not in args
+
+
 def test_an_old_kafka_store_without_logins_is_refused_with_what_to_do(settings: Settings) -> None:
     kafka.log_dirs(settings).mkdir(parents=True)
     (kafka.log_dirs(settings) / "meta.properties").write_text("version=1\n")

@@ -49,14 +49,27 @@ def test_kafka_serves_its_metrics_on_loopback_with_its_rules(
     settings: Settings, agent: Path
 ) -> None:
     conf = _kafka_conf(settings)
-    cmd = kafka._command(settings, "java", conf)
+    node = kafka.single_node(settings)
+    cmd = kafka._command(settings, node, "java")
     rules = conf.parent / "jmx-exporter.yaml"
     assert cmd[-2:] == [kafka.MAIN_CLASS, str(conf)]
     # Host, port, rules: without the host the agent would listen on 0.0.0.0.
     assert f"-javaagent:{agent}=127.0.0.1:17071:{rules}" in cmd[:-2]
     assert rules.is_file()
     # Not in the storage formatter's JVM, which would take the port too.
-    assert not [arg for arg in kafka._jvm_base(settings, "java") if "javaagent" in arg]
+    assert not [arg for arg in kafka._jvm_base(settings, node, "java") if "javaagent" in arg]
+
+
+def test_each_cluster_node_serves_its_metrics_on_its_own_address(
+    settings: Settings, agent: Path
+) -> None:
+    logins = {role: Login(f"u_{role}", "pw") for role in USERNAMES}
+    for node in kafka.cluster_nodes(settings):
+        conf = kafka._render_config(settings, logins, node)
+        rules = conf.parent / "jmx-exporter.yaml"
+        cmd = kafka._command(settings, node, "java")
+        assert f"-javaagent:{agent}={node.host}:17071:{rules}" in cmd[:-2]
+        assert kafka.metrics_url(settings, node) == f"http://{node.host}:17071/metrics"
 
 
 def test_cassandra_serves_its_metrics_on_loopback_with_its_rules(

@@ -119,12 +119,16 @@ def stack_up(
         bool,
         typer.Option(
             "--cluster",
-            help="Also a Spark standalone master and workers on 127.0.0.1 (cluster.* "
-            "settings), for a stream with USERSTREAM_SPARK__MASTER=spark://127.0.0.1:7077.",
+            help="Kafka as three nodes on 127.0.0.1-3 (three replicas, min.insync.replicas "
+            "2), and a Spark standalone master and workers on 127.0.0.1 (cluster.* settings), "
+            "for a stream with USERSTREAM_SPARK__MASTER=spark://127.0.0.1:7077 (README: A "
+            "cluster on this machine).",
         ),
     ] = False,
 ) -> None:
-    """Start Kafka (KRaft) and Cassandra (auth on), wait until both answer. Idempotent."""
+    """Start Kafka (KRaft) and Cassandra (auth on), wait until both answer. Idempotent.
+
+    With --cluster, Kafka runs as three nodes and a Spark cluster starts too."""
     from userstream.stack.local import stack_up as up
 
     settings = load_settings()

@@ -30,17 +30,18 @@ EXPORTED_JAR = "jmx_prometheus_javaagent.jar"
 RULES_TEMPLATES = {"kafka": "kafka-metrics.yaml", "cassandra": "cassandra-metrics.yaml"}
 
 
-def metrics_url(port: int) -> str:
-    return f"http://{HOST}:{port}/metrics"
+def metrics_url(port: int, *, host: str = HOST) -> str:
+    return f"http://{host}:{port}/metrics"
 
 
-def agent_option(lib_root: Path, port: int, rules: Path) -> str:
-    """The ``-javaagent:`` option serving ``rules`` on 127.0.0.1:``port``.
+def agent_option(lib_root: Path, port: int, rules: Path, *, host: str = HOST) -> str:
+    """The ``-javaagent:`` option serving ``rules`` on ``host`` (127.0.0.1, or a local
+    cluster node's own loopback address):``port``.
 
     Without a host the agent would listen on 0.0.0.0. Raises ``ConfigError`` when the
     agent's jar has not been fetched (``jars.ensure_jars(lib_root, JAR_SET)``).
     """
-    return f"-javaagent:{agent_jar(lib_root)}={HOST}:{port}:{rules}"
+    return f"-javaagent:{agent_jar(lib_root)}={host}:{port}:{rules}"
 
 
 def agent_jar(lib_root: Path) -> Path:

@@ -1,6 +1,13 @@
-"""The local Kafka broker: one KRaft node (broker + controller) from Maven Central jars.
+"""The local Kafka: one KRaft node (broker + controller) from Maven Central jars, or with
+``cluster`` three of them, a quorum of three voters.
 
-Data lives in ``<state>/data/kafka`` and survives ``stop_kafka``; the storage is formatted
+The single node listens on ``kafka.host``; the cluster's nodes ``kafka-1``…``kafka-3`` on
+127.0.0.1, 127.0.0.2 and 127.0.0.3 (Linux routes all of 127.0.0.0/8 to the loopback), each
+with the same ports, and topics get three replicas with ``min.insync.replicas=2``: a node
+may be lost without losing or refusing a write.
+
+Data lives in ``<state>/data/kafka`` (``<state>/data/kafka-cluster/kafka-N`` for the
+cluster, which keeps its own) and survives ``stop_kafka``; a node's storage is formatted
 only when it has never been (no ``meta.properties``), so a restart finds every message.
 
 Nobody gets in without a login: the client listener takes SCRAM-SHA-512 users, the
@@ -17,15 +24,19 @@ the JVM) are served by the JMX exporter agent on 127.0.0.1 (``jmx_exporter``).
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import os
 import subprocess
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from userstream import kafka_client
 from userstream.config import KafkaSettings, Settings
-from userstream.errors import TerminalError
+from userstream.errors import ConfigError, TerminalError
 from userstream.files import write_private
 from userstream.host import process
 from userstream.host.locks import component_lock
@@ -46,32 +57,90 @@ START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 60.0
 
 
-def _home(settings: Settings) -> Path:
-    return settings.paths.data / NAME
+#: The local cluster's size: three voters survive the loss of one.
+CLUSTER_NODES = 3
+CLUSTER_MIN_INSYNC = 2
+
+
+@dataclass(frozen=True)
+class Node:
+    """One local Kafka process: its pid-file name, KRaft node id, address and storage."""
+
+    name: str
+    node_id: int
+    host: str
+    home: Path
+    #: The static quorum (``id@host:port,…``) of a cluster node; None for the single node.
+    voters: str | None = None
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "config" / "server.properties"
+
+    @property
+    def log_dirs(self) -> Path:
+        return self.home / "kraft-logs"
+
+    @property
+    def metrics_host(self) -> str:
+        """Where its metrics agent listens: 127.0.0.1, or a cluster node's own address (the
+        three share the port)."""
+        return jmx_exporter.HOST if self.voters is None else self.host
+
+    @property
+    def formatted(self) -> bool:
+        return (self.log_dirs / "meta.properties").is_file()
+
+
+def single_node(settings: Settings) -> Node:
+    return Node(NAME, 1, settings.kafka.host, settings.paths.data / NAME)
+
+
+def cluster_nodes(settings: Settings) -> list[Node]:
+    """The local cluster's nodes: ``kafka-N`` on 127.0.0.N, the ports of ``kafka.*``."""
+    hosts = {i: f"127.0.0.{i}" for i in range(1, CLUSTER_NODES + 1)}
+    voters = ",".join(f"{i}@{h}:{settings.kafka.controller_port}" for i, h in hosts.items())
+    root = settings.paths.data / "kafka-cluster"
+    return [Node(f"{NAME}-{i}", i, h, root / f"{NAME}-{i}", voters) for i, h in hosts.items()]
+
+
+def nodes(settings: Settings, *, cluster: bool) -> list[Node]:
+    return cluster_nodes(settings) if cluster else [single_node(settings)]
+
+
+def cluster_running(settings: Settings) -> bool:
+    """True when a node of the local cluster runs (then it, not the single node, is Kafka)."""
+    return any(process.running(settings.paths, n.name) for n in cluster_nodes(settings))
 
 
 def config_file(settings: Settings) -> Path:
-    return _home(settings) / "config" / "server.properties"
+    return single_node(settings).config_file
 
 
 def broker_secrets(settings: Settings) -> Path:
     """The folder of the broker's own passwords, one file each (0600), which its config names
-    (``${dir:<folder>:<file>}``) instead of holding them."""
+    (``${dir:<folder>:<file>}``) instead of holding them. Every node reads the same."""
     folder = secrets_dir(settings.paths) / "kafka-broker"
     folder.mkdir(exist_ok=True, mode=0o700)
     return folder
 
 
 def log_dirs(settings: Settings) -> Path:
-    return _home(settings) / "kraft-logs"
+    return single_node(settings).log_dirs
 
 
-def address(settings: Settings) -> str:
-    return f"{settings.kafka.host}:{settings.kafka.port}"
+def node_address(settings: Settings, node: Node) -> str:
+    return f"{node.host}:{settings.kafka.port}"
 
 
-def metrics_url(settings: Settings) -> str:
-    return jmx_exporter.metrics_url(settings.kafka.metrics_port)
+def address(settings: Settings, *, cluster: bool = False) -> str:
+    """The bootstrap servers of the single node, or of every node of the cluster."""
+    return ",".join(node_address(settings, n) for n in nodes(settings, cluster=cluster))
+
+
+def metrics_url(settings: Settings, node: Node | None = None) -> str:
+    host = node.metrics_host if node is not None else jmx_exporter.HOST
+    return jmx_exporter.metrics_url(settings.kafka.metrics_port, host=host)
 
 
 def version(settings: Settings) -> str | None:
@@ -89,8 +158,8 @@ def cluster_id() -> str:
             return text
 
 
-def _jvm_base(settings: Settings, java: str) -> list[str]:
-    conf = config_file(settings).parent
+def _jvm_base(settings: Settings, node: Node, java: str) -> list[str]:
+    conf = node.config_file.parent
     lib = jars.lib_dir(settings.paths.lib, NAME)
     return [
         java,
@@ -109,7 +178,7 @@ def _jvm_base(settings: Settings, java: str) -> list[str]:
 
 
 def _formatted(settings: Settings) -> bool:
-    return (log_dirs(settings) / "meta.properties").is_file()
+    return single_node(settings).formatted
 
 
 def _ensure_logins(settings: Settings) -> dict[str, kafka_client.Login]:
@@ -130,8 +199,9 @@ def _ensure_logins(settings: Settings) -> dict[str, kafka_client.Login]:
             "without logins; this one needs the broker's users written when the storage is "
             "first formatted.",
             hint="Stop the stack, drain or give up what the topics still hold, remove "
-            f"{_home(settings)}, and run `userstream stack up` again (Cassandra's data and "
-            "the stream's checkpoints are not affected; the stream then starts from the new "
+            f"{single_node(settings).home}, and run `userstream stack up` again (Cassandra's "
+            "data and the stream's checkpoints are not affected; the stream then starts from the "
+            "new "
             "topic's beginning).",
         )
     logins = kafka_client.generate_logins(settings.kafka)
@@ -139,24 +209,43 @@ def _ensure_logins(settings: Settings) -> dict[str, kafka_client.Login]:
     return logins
 
 
-def _render_config(settings: Settings, logins: dict[str, kafka_client.Login]) -> Path:
+def _render_config(
+    settings: Settings, logins: dict[str, kafka_client.Login], node: Node | None = None
+) -> Path:
     k = settings.kafka
-    conf = config_file(settings)
+    node = node or single_node(settings)
+    conf = node.config_file
     render("kafka-log4j2.properties", conf.parent / "log4j2.properties", {})
     render("kafka-metrics.yaml", conf.parent / jmx_exporter.RULES_FILE, {})
     controller, admin = logins[kafka_client.CONTROLLER], logins["admin"]
     passwords = broker_secrets(settings)
     write_private(passwords / "controller_password", controller.password)
     write_private(passwords / "admin_password", admin.password)
+    if node.voters is None:
+        quorum, replication, min_isr = (
+            f"controller.quorum.bootstrap.servers={node.host}:{k.controller_port}",
+            1,
+            1,
+        )
+    else:
+        quorum, replication, min_isr = (
+            f"controller.quorum.voters={node.voters}",
+            CLUSTER_NODES,
+            CLUSTER_MIN_INSYNC,
+        )
     return render(
         "kafka-server.properties",
         conf,
         {
-            "host": k.host,
+            "node_id": node.node_id,
+            "quorum": quorum,
+            "host": node.host,
             "port": k.port,
             "controller_port": k.controller_port,
-            "log_dirs": log_dirs(settings),
+            "log_dirs": node.log_dirs,
             "partitions": k.partitions,
+            "replication": replication,
+            "min_isr": min_isr,
             "controller_user": controller.username,
             "admin_user": admin.username,
             "secrets_dir": passwords,
@@ -164,40 +253,63 @@ def _render_config(settings: Settings, logins: dict[str, kafka_client.Login]) ->
     )
 
 
-def _command(settings: Settings, java: str, conf: Path) -> list[str]:
+def _command(settings: Settings, node: Node, java: str) -> list[str]:
     """The broker's command line: the JVM, the metrics agent (not in the format tool's JVM:
     it would take the port), the main class and its config."""
+    conf = node.config_file
     agent = jmx_exporter.agent_option(
-        settings.paths.lib, settings.kafka.metrics_port, conf.parent / jmx_exporter.RULES_FILE
+        settings.paths.lib,
+        settings.kafka.metrics_port,
+        conf.parent / jmx_exporter.RULES_FILE,
+        host=node.metrics_host,
     )
-    return [*_jvm_base(settings, java), agent, MAIN_CLASS, str(conf)]
+    return [*_jvm_base(settings, node, java), agent, MAIN_CLASS, str(conf)]
 
 
-def _format_storage(settings: Settings, java: str, admin: kafka_client.Login) -> None:
-    """Format the KRaft storage once, with the admin's SCRAM login in it; a formatted log
-    dir is never touched again."""
-    if _formatted(settings):
+def _cluster_id(group: list[Node]) -> str:
+    """The id the nodes of ``group`` share: a formatted node's (a start interrupted between
+    two formats), else a new one."""
+    for node in group:
+        if node.formatted:
+            for line in (node.log_dirs / "meta.properties").read_text().splitlines():
+                if line.startswith("cluster.id="):
+                    return line.removeprefix("cluster.id=").strip()
+    return cluster_id()
+
+
+def _format_storage(
+    settings: Settings,
+    java: str,
+    admin: kafka_client.Login,
+    node: Node | None = None,
+    cluster: str | None = None,
+) -> None:
+    """Format a node's KRaft storage once, with the admin's SCRAM login in it; a formatted
+    log dir is never touched again. The single node is a quorum of one (``--standalone``);
+    a cluster node names its voters in its config and shares ``cluster``, the cluster id."""
+    node = node or single_node(settings)
+    if node.formatted:
         return
-    out_log = settings.paths.log_file("kafka-format")
+    out_log = settings.paths.log_file(f"{node.name}-format")
     out_log.parent.mkdir(parents=True, exist_ok=True)
     scram = f"{kafka_client.MECHANISM}=[name={admin.username},password={admin.password}]"
     tool_args = [
         "kafka.tools.StorageTool",
         "format",
-        "--standalone",
-        f"--cluster-id={cluster_id()}",
+        *(["--standalone"] if node.voters is None else []),
+        f"--cluster-id={cluster or cluster_id()}",
         "-c",
-        str(config_file(settings)),
+        str(node.config_file),
         "--add-scram",
         scram,
     ]
     # The password goes in a Java argument file (0600, removed after), not on the command
     # line that `ps` shows; the launcher reads the main class and its arguments from it.
-    argfile = secrets_dir(settings.paths) / "kafka-format.args"
+    argfile = secrets_dir(settings.paths) / f"{node.name}-format.args"
     argfile.unlink(missing_ok=True)
     with os.fdopen(os.open(argfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
         out.write("\n".join(f'"{arg}"' for arg in tool_args) + "\n")
-    cmd = [*_jvm_base(settings, java), f"@{argfile}"]
+    cmd = [*_jvm_base(settings, node, java), f"@{argfile}"]
     try:
         with out_log.open("w") as out:
             result = subprocess.run(
@@ -207,88 +319,124 @@ def _format_storage(settings: Settings, java: str, admin: kafka_client.Login) ->
         argfile.unlink(missing_ok=True)
     if result.returncode != 0:
         raise TerminalError(
-            f"Formatting Kafka's storage in {log_dirs(settings)} failed "
-            f"(exit {result.returncode}).",
+            f"Formatting Kafka's storage in {node.log_dirs} failed (exit {result.returncode}).",
             hint=f"The last lines of its output:\n{process.tail(out_log, 15)}",
             log=out_log,
         )
-    log.info("kafka storage formatted dir=%s", log_dirs(settings))
+    log.info("kafka storage formatted dir=%s", node.log_dirs)
 
 
-def _local(settings: Settings) -> KafkaSettings:
-    """The Kafka settings pointed at the local broker's own address."""
-    return settings.kafka.model_copy(update={"bootstrap_servers": address(settings)})
+def _local(settings: Settings, *, cluster: bool = False) -> KafkaSettings:
+    """The Kafka settings pointed at the local node's (or cluster's) own address."""
+    return settings.kafka.model_copy(
+        update={"bootstrap_servers": address(settings, cluster=cluster)}
+    )
 
 
-def _answers(settings: Settings) -> bool:
-    if not port_open(settings.kafka.host, settings.kafka.port):
+def node_answers(settings: Settings, node: Node, *, brokers: int = 1) -> bool:
+    """True when ``node`` alone answers the admin role and its metadata lists ``brokers``
+    brokers (a cluster node answers before its peers have joined)."""
+    if not port_open(node.host, settings.kafka.port):
         return False
-    return broker_answers(_local(settings), timeout=5.0)
+    alone = settings.kafka.model_copy(update={"bootstrap_servers": node_address(settings, node)})
+    return broker_answers(alone, timeout=5.0, brokers=brokers)
 
 
-def broker_answers(kafka: KafkaSettings, timeout: float = 5.0) -> bool:
-    """True when the admin role can list the cluster's topics within ``timeout``."""
+def broker_answers(kafka: KafkaSettings, timeout: float = 5.0, *, brokers: int = 1) -> bool:
+    """True when the admin role can list the cluster's topics within ``timeout``, and the
+    metadata lists at least ``brokers`` brokers."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({**kafka_client.config(kafka, "admin"), "socket.timeout.ms": 5000})
     try:
-        admin.list_topics(timeout=timeout)
+        metadata = admin.list_topics(timeout=timeout)
     except KafkaException:
         return False
-    return True
+    return len(metadata.brokers) >= brokers
 
 
-def _ensure_users(settings: Settings, logins: dict[str, kafka_client.Login]) -> None:
+def _ensure_users(
+    settings: Settings, logins: dict[str, kafka_client.Login], *, cluster: bool = False
+) -> None:
     """Create (or re-set) the SCRAM users of the roles other than admin. Idempotent."""
     others = [role for role in kafka_client.ROLES if role != "admin"]
-    kafka_client.ensure_users(kafka_client.config(_local(settings), "admin"), logins, others)
+    config = kafka_client.config(_local(settings, cluster=cluster), "admin")
+    kafka_client.ensure_users(config, logins, others)
 
 
-def start_kafka(settings: Settings) -> float | None:
-    """Start the broker and wait until it answers; return the seconds it took.
+def start_kafka(settings: Settings, *, cluster: bool = False) -> float | None:
+    """Start the single node, or with ``cluster`` the cluster's three, and wait until every
+    node answers (a cluster node: once it sees all three); return the seconds it took.
 
-    Returns None when our broker is already running (nothing is started twice). Raises
-    ``ConfigError`` for a taken port or a missing Java/Maven, ``TerminalError`` when the
-    broker dies while starting, ``TransientError`` when it does not answer in time; on
-    any error the broker is stopped again, so nothing is left half-started.
+    Returns None when they already run (nothing is started twice). Raises ``ConfigError``
+    for a taken port, a missing Java/Maven or the other kind of Kafka still running,
+    ``TerminalError`` when a node dies while starting, ``TransientError`` when one does not
+    answer in time; on any error the nodes this call started are stopped again, so nothing
+    is left half-started.
     """
     with component_lock(settings.paths, NAME):
-        return _start_kafka(settings)
+        return _start_kafka(settings, cluster=cluster)
 
 
-def _start_kafka(settings: Settings) -> float | None:
+def _start_kafka(settings: Settings, *, cluster: bool) -> float | None:
     paths = settings.paths
-    if process.running(paths, NAME) is not None:
+    group = nodes(settings, cluster=cluster)
+    other = nodes(settings, cluster=not cluster)
+    if any(process.running(paths, n.name) for n in other):
+        raise ConfigError(
+            f"The local Kafka runs as {'one node' if cluster else 'a cluster'}; it cannot "
+            f"also run as {'a cluster' if cluster else 'one node'}.",
+            hint="Stop it first with `userstream stack down` (its data is kept), then run "
+            f"`userstream stack up{' --cluster' if cluster else ''}`. The cluster keeps its "
+            "own data: it does not see the single node's topics, nor they its.",
+        )
+    pending = [n for n in group if process.running(paths, n.name) is None]
+    if not pending:
         return None
     k = settings.kafka
-    require_free(LABEL, k.host, [k.port, k.controller_port], "USERSTREAM_KAFKA__PORT")
-    require_free(LABEL, jmx_exporter.HOST, [k.metrics_port], "USERSTREAM_KAFKA__METRICS_PORT")
+    for node in pending:
+        require_free(LABEL, node.host, [k.port, k.controller_port], "USERSTREAM_KAFKA__PORT")
+        require_free(LABEL, node.metrics_host, [k.metrics_port], "USERSTREAM_KAFKA__METRICS_PORT")
     java = require_java()
     jars.ensure_jars(paths.lib, NAME, log_dir=paths.logs)
     jars.ensure_jars(paths.lib, jmx_exporter.JAR_SET, log_dir=paths.logs)
     logins = _ensure_logins(settings)
-    conf = _render_config(settings, logins)
-    _format_storage(settings, java, logins["admin"])
-    proc = process.start(paths, NAME, _command(settings, java, conf))
-    log.info("kafka starting pid=%s address=%s", proc.pid, address(settings))
+    shared_id = _cluster_id(group) if cluster else None
+    for node in pending:
+        _render_config(settings, logins, node)
+        _format_storage(settings, java, logins["admin"], node, shared_id)
+    started = time.monotonic()
     try:
-        took = wait_ready(paths, NAME, LABEL, lambda: _answers(settings), timeout=START_TIMEOUT_S)
-        _ensure_users(settings, logins)
+        for node in pending:
+            proc = process.start(paths, node.name, _command(settings, node, java))
+            log.info("kafka starting node=%s pid=%s address=%s", node.name, proc.pid,
+                     node_address(settings, node))  # fmt: skip
+        for node in pending:
+            label = f"{LABEL} ({node.name})" if cluster else LABEL
+            ready = functools.partial(node_answers, settings, node, brokers=len(group))
+            wait_ready(paths, node.name, label, ready, timeout=START_TIMEOUT_S)
+        _ensure_users(settings, logins, cluster=cluster)
     except BaseException:
-        process.stop(paths, NAME, timeout=STOP_TIMEOUT_S)
+        for node in pending:
+            process.stop(paths, node.name, timeout=STOP_TIMEOUT_S)
         raise
-    log.info("kafka ready pid=%s seconds=%.1f", proc.pid, took)
+    took = time.monotonic() - started
+    log.info("kafka ready nodes=%d seconds=%.1f", len(pending), took)
     return took
 
 
 def stop_kafka(settings: Settings) -> bool:
-    """Stop the broker gracefully (SIGTERM; SIGKILL after a bound). Data is kept.
-
-    True when a running broker was stopped.
-    """
-    with component_lock(settings.paths, NAME):
-        stopped = process.stop(settings.paths, NAME, timeout=STOP_TIMEOUT_S)
+    """Stop every local Kafka node that runs, single or cluster (SIGTERM; SIGKILL after a
+    bound). Data is kept. True when one was stopped."""
+    every = [single_node(settings), *cluster_nodes(settings)]
+    with component_lock(settings.paths, NAME), ThreadPoolExecutor(len(every)) as pool:
+        # All at once: one by one, the last nodes would wait out the timeout for a quorum
+        # that had already left, to shut down in order.
+        done = pool.map(
+            lambda n: process.stop(settings.paths, n.name, timeout=STOP_TIMEOUT_S), every
+        )
+        stopped = [n.name for n, was in zip(every, done, strict=True) if was]
     if stopped:
-        log.info("kafka stopped")
-    return stopped
+        log.info("kafka stopped nodes=%s", ",".join(stopped))
+    return bool(stopped)

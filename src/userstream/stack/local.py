@@ -1,5 +1,6 @@
-"""Kafka + Cassandra on this machine, as one unit: up, down, status; with ``cluster``, also
-a Spark standalone master and workers (``stack.spark``) for the stream to run on.
+"""Kafka + Cassandra on this machine, as one unit: up, down, status; with ``cluster``, Kafka
+as three nodes (``stack.kafka``: 127.0.0.1-3, three copies of every message), and a Spark
+standalone master and workers (``stack.spark``) for the stream to run on.
 
 ``stack_up`` is idempotent (a running component is reported, not started twice) and leaves
 nothing half-started: if Cassandra fails after Kafka was started by the same call, Kafka is
@@ -45,18 +46,25 @@ def stack_up(
     settings: Settings, *, cluster: bool = False, progress: Progress = _log_progress
 ) -> None:
     """Start Kafka, then Cassandra (each only when not already running), ready when this
-    returns; with ``cluster``, then the Spark master and its workers.
+    returns; with ``cluster``, Kafka as its three nodes, and then the Spark master and its
+    workers. A Kafka cluster already running is kept, with or without ``cluster``.
 
     ``progress`` receives one line per step (`starting…`, `ready in Ns`). Raises the
     ``UserstreamError`` of the first component that fails, after stopping what this call started.
     """
     ensure_layout(settings.paths)
     started_kafka = False
+    kafka_cluster = cluster or kafka.cluster_running(settings)
     try:
         started_kafka = _up_one(
-            "Kafka", kafka.NAME, kafka.address(settings), lambda: kafka.start_kafka(settings),
-            settings, progress,
-        )  # fmt: skip
+            f"Kafka cluster ({kafka.CLUSTER_NODES} nodes)" if kafka_cluster else "Kafka",
+            None if kafka_cluster else kafka.NAME,
+            kafka.address(settings, cluster=kafka_cluster),
+            lambda: kafka.start_kafka(settings, cluster=kafka_cluster),
+            settings,
+            progress,
+            log_name=kafka.cluster_nodes(settings)[0].name if kafka_cluster else None,
+        )
         _up_one(
             "Cassandra", cassandra.NAME, cassandra.address(settings),
             lambda: cassandra.start_cassandra(settings), settings, progress,
@@ -77,13 +85,17 @@ def stack_up(
 
 def _up_one(
     label: str,
-    name: str,
+    name: str | None,
     address: str,
     start: Callable[[], float | None],
     settings: Settings,
     progress: Progress,
+    log_name: str | None = None,
 ) -> bool:
-    running = process.running(settings.paths, name)
+    """Start one part unless ``name``'s process runs; a part of several processes (no
+    ``name``; ``log_name`` is the log its progress quotes) is always asked, and its
+    ``start`` returns None when all of them run."""
+    running = process.running(settings.paths, name) if name is not None else None
     if running is not None and name == spark.MASTER:
         running = None  # the master alone is not the cluster: start_cluster adds workers
     if running is not None:
@@ -93,7 +105,8 @@ def _up_one(
             cassandra.ensure_secured(settings)
         return False
     progress(f"{label}: starting on {address}…")
-    took = process.with_ticks(start, label, settings.paths.log_file(name), progress)
+    log_file = settings.paths.log_file(log_name or name or label)
+    took = process.with_ticks(start, label, log_file, progress)
     if took is None:
         progress(f"{label}: already running on {address}")
         return False
@@ -117,7 +130,7 @@ def stack_down(settings: Settings, *, progress: Progress = _log_progress) -> Non
 def stack_status(settings: Settings) -> list[ComponentStatus]:
     """What runs, where, which version, and whether it answers its protocol right now (the
     Spark cluster's processes too, once it was started)."""
-    return [_kafka_status(settings), _cassandra_status(settings), *_spark_status(settings)]
+    return [*_kafka_status(settings), _cassandra_status(settings), *_spark_status(settings)]
 
 
 def _spark_status(settings: Settings) -> list[ComponentStatus]:
@@ -155,20 +168,32 @@ def _spark_status(settings: Settings) -> list[ComponentStatus]:
     return parts
 
 
-def _kafka_status(settings: Settings) -> ComponentStatus:
-    proc = process.running(settings.paths, kafka.NAME)
-    address = kafka.address(settings)
-    healthy = False
-    detail = "not running"
-    if proc is not None:
-        healthy = port_open(settings.kafka.host, settings.kafka.port) and kafka.broker_answers(
-            settings.kafka.model_copy(update={"bootstrap_servers": address})
+def _kafka_status(settings: Settings) -> list[ComponentStatus]:
+    """The single node, or each node of the cluster while one was started (a pid file of it
+    remains: one that died shows as not running; ``down`` removes them)."""
+    group = kafka.cluster_nodes(settings)
+    if not any(settings.paths.pid_file(n.name).exists() for n in group):
+        group = [kafka.single_node(settings)]
+    parts = []
+    for node in group:
+        proc = process.running(settings.paths, node.name)
+        healthy = proc is not None and kafka.node_answers(settings, node)
+        detail = "not running"
+        if proc is not None:
+            detail = "answers (topics listed)" if healthy else "running, not answering"
+        parts.append(
+            ComponentStatus(
+                node.name,
+                proc is not None,
+                proc.pid if proc else None,
+                kafka.node_address(settings, node),
+                kafka.version(settings),
+                healthy,
+                detail,
+                kafka.metrics_url(settings, node),
+            )
         )
-        detail = "answers (topics listed)" if healthy else "running, not answering"
-    return ComponentStatus(
-        "kafka", proc is not None, proc.pid if proc else None, address,
-        kafka.version(settings), healthy, detail, kafka.metrics_url(settings),
-    )  # fmt: skip
+    return parts
 
 
 def _cassandra_status(settings: Settings) -> ComponentStatus:
