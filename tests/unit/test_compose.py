@@ -581,3 +581,33 @@ def test_long_running_services_restart_and_have_a_memory_limit() -> None:
         assert service.get("restart") == "unless-stopped", name
         memory = service["deploy"]["resources"]["limits"]["memory"]
         assert re.fullmatch(r"\d+[mg]", memory), (name, memory)
+
+
+def test_cassandra_is_edited_to_ask_for_a_login_and_sync_its_commit_log_before_acking(
+    tmp_path: Path,
+) -> None:
+    """The entrypoint's sed, run on the lines of the image's cassandra.yaml it edits."""
+    import shlex
+
+    script = SERVICES["cassandra"]["entrypoint"][-1]
+    edit, _, start = script.partition("&&")
+    assert start.split() == ["exec", "docker-entrypoint.sh", "cassandra", "-f"]
+    words = shlex.split(edit)
+    assert words[:2] == ["sed", "-i"] and words[-1] == "/etc/cassandra/cassandra.yaml"
+    conf = tmp_path / "cassandra.yaml"
+    conf.write_text(
+        "authenticator: AllowAllAuthenticator\n"
+        "authorizer: AllowAllAuthorizer\n"
+        "# commitlog_sync: periodic is the default\n"
+        "commitlog_sync: periodic\n"
+        "commitlog_sync_period: 10000ms\n"
+        "commitlog_segment_size: 32MiB\n"
+    )
+    subprocess.run([*words[:-1], str(conf)], check=True)
+    assert conf.read_text().splitlines() == [
+        "authenticator: PasswordAuthenticator",
+        "authorizer: CassandraAuthorizer",
+        "# commitlog_sync: periodic is the default",
+        "commitlog_sync: batch",
+        "commitlog_segment_size: 32MiB",
+    ]
