@@ -48,11 +48,13 @@ class KafkaSettings(BaseModel):
     topic: str = "user_topic"
     partitions: int = Field(default=2, ge=1)
     replication_factor: int = Field(default=1, ge=1)
-    # Local broker only: where `userstream stack up` binds.
+    # Local broker only: where `userstream stack up` binds (`--cluster`: 127.0.0.1-3, the
+    # same ports).
     host: str = "127.0.0.1"
     port: int = 9092
     controller_port: int = 9093
-    # The broker's Prometheus metrics (JMX exporter agent), always on 127.0.0.1.
+    # The broker's Prometheus metrics (JMX exporter agent), always on loopback: 127.0.0.1, or
+    # a cluster node's own address.
     metrics_port: int = 7071
     heap: str = "512m"
     # Producer tuning (chosen by benchmarks/bench_producer.py).

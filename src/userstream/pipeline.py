@@ -128,24 +128,27 @@ def read_source(settings: Settings) -> dict[str, Any] | None:
         return None
 
 
-def on_local_cluster(settings: Settings) -> Settings:
-    """``settings`` with the stream on this machine's Spark cluster (``stack.spark``) and
-    every Kafka client on its Kafka cluster (``stack.kafka``: all three nodes to bootstrap
-    from, so a client starting while one is down still connects; new topics with a replica
-    on each)."""
-    from userstream.stack import kafka, spark
+def on_local_kafka_cluster(settings: Settings) -> Settings:
+    """``settings`` with every Kafka client on this machine's Kafka cluster (``stack.kafka``:
+    all three nodes to bootstrap from, so a client starting while one is down still
+    connects; new topics with a replica on each)."""
+    from userstream.stack import kafka
 
-    master = spark.master_url(settings)
     brokers = {
         "bootstrap_servers": kafka.address(settings, cluster=True),
         "replication_factor": kafka.CLUSTER_NODES,
     }
-    return settings.model_copy(
-        update={
-            "spark": settings.spark.model_copy(update={"master": master}),
-            "kafka": settings.kafka.model_copy(update=brokers),
-        }
-    )
+    return settings.model_copy(update={"kafka": settings.kafka.model_copy(update=brokers)})
+
+
+def on_local_cluster(settings: Settings) -> Settings:
+    """``settings`` on this machine's clusters: the stream on its Spark cluster
+    (``stack.spark``), every Kafka client on its Kafka cluster (``on_local_kafka_cluster``)."""
+    from userstream.stack import spark
+
+    master = spark.master_url(settings)
+    spark_settings = settings.spark.model_copy(update={"master": master})
+    return on_local_kafka_cluster(settings).model_copy(update={"spark": spark_settings})
 
 
 def up(
@@ -157,8 +160,8 @@ def up(
     cluster: bool = False,
 ) -> UpReport:
     """Bring every part up (idempotent); returns what the user needs to look at it. With
-    ``cluster``, a Spark cluster of this machine too (``settings`` name it as the stream's
-    master: ``on_local_cluster``)."""
+    ``cluster``, Kafka as three nodes and a Spark cluster of this machine (``settings`` name
+    them: ``on_local_cluster``); a Kafka cluster already running is kept and used."""
     from userstream import topics
     from userstream.stack import airflow, airflow_runs, monitoring
     from userstream.stack.local import stack_up
@@ -167,8 +170,13 @@ def up(
 
     if source not in SOURCE_KINDS:
         check_url(source)  # a bad --source fails before anything is started
-    say("1/7 Kafka and Cassandra" + (" and the Spark cluster" if cluster else ""))
+    from userstream.stack import kafka
+
+    say("1/7 Kafka and Cassandra" + (" as clusters (Kafka and Spark)" if cluster else ""))
     stack_up(settings, cluster=cluster, progress=say)
+    if kafka.clustered(settings) and not cluster:
+        # A Kafka cluster already ran (`stack up --cluster`): every client on its nodes.
+        settings = on_local_kafka_cluster(settings)
     say("2/7 topics and schema")
     topics.ensure_topics(settings.kafka)
     schema.apply_schema(settings)

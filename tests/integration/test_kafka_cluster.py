@@ -27,6 +27,7 @@ from tests.integration.conftest_stream import (
 )
 from userstream import topics
 from userstream.config import Settings
+from userstream.errors import ConfigError
 from userstream.host import process
 from userstream.pipeline import on_local_cluster
 from userstream.stack import cassandra, kafka
@@ -76,7 +77,7 @@ def test_three_voters_each_named_by_status_and_topics_with_three_replicas(
         assert part.address == f"{node.host}:{settings.kafka.port}"
     # Started again, it starts nothing; the single node refuses to start beside it.
     assert kafka.start_kafka(settings, cluster=True) is None
-    with pytest.raises(Exception, match="runs as a cluster"):
+    with pytest.raises(ConfigError, match="runs as a cluster"):
         kafka.start_kafka(settings)
     admin = topics.admin_client(settings.kafka)
     metadata = admin.list_topics(timeout=30)
@@ -106,12 +107,15 @@ def test_brokers_sigkilled_under_load_lose_and_double_nothing(settings: Settings
         wait_until("the first users", lambda: stored() == len(first))
 
         # One node down: users keep arriving and keep landing.
+        others = {n: process.running(settings.paths, n) for n in ("kafka-1", "kafka-3")}
         assert process.kill(settings.paths, "kafka-2")
         produce(settings, user_messages(one_down))
         wait_until("users stored with a node down", lambda: stored() == 700, timeout=180)
         started = time.monotonic()
-        assert kafka.start_kafka(settings, cluster=True) is not None  # kafka-2 alone
+        assert kafka.start_kafka(settings, cluster=True) is not None
         log.warning("kafka-2 back in %.1f s", time.monotonic() - started)
+        # It started kafka-2 alone: the others are the same processes.
+        assert {n: process.running(settings.paths, n) for n in others} == others
         produce(settings, user_messages(back))
         wait_until("users stored after it came back", lambda: stored() == 1000, timeout=180)
 
@@ -119,15 +123,26 @@ def test_brokers_sigkilled_under_load_lose_and_double_nothing(settings: Settings
         # until one is back; nothing is written once only, nothing is lost.
         assert process.kill(settings.paths, "kafka-1")
         assert process.kill(settings.paths, "kafka-3")
-        producing = threading.Thread(target=produce, args=(settings, user_messages(two_down)))
+        failures: list[BaseException] = []
+
+        def produce_two_down() -> None:
+            try:
+                produce(settings, user_messages(two_down))
+            except BaseException as exc:
+                failures.append(exc)
+
+        producing = threading.Thread(target=produce_two_down)
         producing.start()
         try:
             time.sleep(TWO_DOWN_S)
+            # One replica of three is below min.insync.replicas: nothing new is stored yet.
+            assert stored() == 1000
         finally:
             kafka.start_kafka(settings, cluster=True)
         answered = time.monotonic()
         producing.join(timeout=300)
         assert not producing.is_alive()
+        assert not failures, failures
         wait_until("every user stored", lambda: stored() == len(users), timeout=240)
         seconds = time.monotonic() - answered
         print(f"\nrecovery: every user stored {seconds:.1f} s after two nodes answered again")

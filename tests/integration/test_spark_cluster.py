@@ -26,7 +26,7 @@ from userstream.config import Settings
 from userstream.host import process
 from userstream.pipeline import on_local_cluster
 from userstream.stack import spark
-from userstream.stack.local import stack_status, stack_up
+from userstream.stack.local import stack_status
 from userstream.streaming import control
 
 pytestmark = pytest.mark.integration
@@ -41,7 +41,9 @@ def cluster(own_stack: Settings) -> Iterator[Settings]:
     ports = {"spark_master_port": master_port, "spark_master_ui_port": ui_port}
     settings = own_stack.model_copy(update={"cluster": own_stack.cluster.model_copy(update=ports)})
     try:
-        stack_up(settings, cluster=True, progress=lambda _line: None)
+        # The Spark half of `stack up --cluster` (Kafka stays own_stack's single node; the
+        # Kafka cluster has its own test).
+        spark.start_cluster(settings)
         yield settings
     finally:
         spark.stop_cluster(settings)
@@ -51,9 +53,11 @@ def cluster(own_stack: Settings) -> Iterator[Settings]:
 def settings(cluster: Settings, unique: str) -> Iterator[Settings]:
     # Every micro-batch written by the executors' Python workers, in small batches, so a
     # worker dies while it writes.
-    on_cluster = isolated(
-        on_local_cluster(cluster), unique, max_offsets_per_trigger=150, driver_write_max_rows=0
+    master = on_local_cluster(cluster).spark.master
+    on_master = cluster.model_copy(
+        update={"spark": cluster.spark.model_copy(update={"master": master})}
     )
+    on_cluster = isolated(on_master, unique, max_offsets_per_trigger=150, driver_write_max_rows=0)
     with stream_env(on_cluster) as s:
         yield s
 

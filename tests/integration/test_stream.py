@@ -157,3 +157,25 @@ def test_a_checkpoint_given_as_a_file_uri_reaches_spark_verbatim(stack, unique, 
         produce(s, user_messages(fake_users(f"{s.kafka.topic}-more", 40)))
         # A new driver: only what came after the checkpointed offsets.
         assert control.drain(s, timeout=600)["totals"]["stored"] == 40
+
+
+def test_a_checkpoint_of_another_kafka_cluster_is_refused_before_spark_starts(settings):
+    """The first start records the Kafka cluster's id beside the checkpoint; a checkpoint
+    that recorded another one (the single node's against the cluster's, a recreated Kafka)
+    is refused with what to do, instead of skipping or refusing users."""
+    import json
+
+    from userstream.errors import ConfigError
+    from userstream.streaming import job
+    from userstream.streaming.query import KAFKA_MARK, check_checkpoint_kafka
+
+    check_checkpoint_kafka(settings)
+    mark = settings.checkpoint_dir() / KAFKA_MARK
+    recorded = json.loads(mark.read_text())
+    assert recorded["topic"] == settings.kafka.topic
+    assert recorded["kafka_cluster_id"]
+    check_checkpoint_kafka(settings)  # the same cluster: accepted
+    mark.write_text(json.dumps({**recorded, "kafka_cluster_id": "AnotherClusterId000000"}))
+    with pytest.raises(ConfigError, match="another Kafka cluster") as caught:
+        job.run(settings, until_idle=True)
+    assert "CHECKPOINT_DIR" in (caught.value.hint or "")

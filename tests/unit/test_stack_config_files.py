@@ -221,6 +221,19 @@ def test_cluster_nodes_are_formatted_with_one_shared_id_and_no_standalone_quorum
 def test_an_old_kafka_store_without_logins_is_refused_with_what_to_do(settings: Settings) -> None:
     kafka.log_dirs(settings).mkdir(parents=True)
     (kafka.log_dirs(settings) / "meta.properties").write_text("version=1\n")
-    with pytest.raises(TerminalError, match="created by an older userstream") as caught:
+    with pytest.raises(TerminalError, match="formatted without the logins") as caught:
         kafka._ensure_logins(settings)
     assert "remove" in (caught.value.hint or "")
+
+
+def test_a_formatted_cluster_without_its_logins_is_refused_with_what_to_do(
+    settings: Settings,
+) -> None:
+    nodes = kafka.cluster_nodes(settings)
+    nodes[1].log_dirs.mkdir(parents=True)
+    (nodes[1].log_dirs / "meta.properties").write_text("version=1\n")
+    kafka._ensure_logins(settings)  # the single node is not formatted: new logins for it
+    settings.kafka.logins_file.unlink()
+    with pytest.raises(TerminalError, match="formatted without the logins") as caught:
+        kafka._ensure_logins(settings, nodes)
+    assert str(nodes[1].home.parent) in (caught.value.hint or "")

@@ -3,7 +3,8 @@
 The agent reads the JVM's own MBeans (no JMX port is opened) and serves what a small rules
 file (``templates/<component>-metrics.yaml``) selects, with the JVM's heap, GC and thread
 metrics, at ``http://127.0.0.1:<port>/metrics``. That endpoint has no login, so it listens
-on loopback only, whatever address the server itself is given.
+on loopback only, whatever address the server itself is given (a local Kafka cluster's
+nodes each on their own loopback address: 127.0.0.1-3).
 
 For JVMs we do not start (docker-compose.yml's ``kafka`` and ``cassandra`` services, from the
 official images), ``export`` copies the agent's jar and renders both rules files into a

@@ -18,7 +18,8 @@ written into the storage at format time (through a Java argument file, never a c
 line), the others are created by the admin once the broker answers.
 
 Its Prometheus metrics (``templates/kafka-metrics.yaml``: topics, requests, replicas, KRaft,
-the JVM) are served by the JMX exporter agent on 127.0.0.1 (``jmx_exporter``).
+the JVM) are served by the JMX exporter agent on 127.0.0.1, a cluster node's on its own
+loopback address (``jmx_exporter``).
 """
 
 from __future__ import annotations
@@ -108,9 +109,17 @@ def nodes(settings: Settings, *, cluster: bool) -> list[Node]:
     return cluster_nodes(settings) if cluster else [single_node(settings)]
 
 
-def cluster_running(settings: Settings) -> bool:
-    """True when a node of the local cluster runs (then it, not the single node, is Kafka)."""
-    return any(process.running(settings.paths, n.name) for n in cluster_nodes(settings))
+def clustered(settings: Settings) -> bool:
+    """Whether the local Kafka is the cluster, for `up`, `stack up` and `status` alike: a
+    cluster node runs; else the single node does not run and a cluster node's pid file is
+    left (the cluster was up and died: `stack up` starts it again; `down` removes them)."""
+    paths = settings.paths
+    group = cluster_nodes(settings)
+    if any(process.running(paths, n.name) for n in group):
+        return True
+    if process.running(paths, NAME) is not None:
+        return False
+    return any(paths.pid_file(n.name).exists() for n in group)
 
 
 def config_file(settings: Settings) -> Path:
@@ -177,11 +186,9 @@ def _jvm_base(settings: Settings, node: Node, java: str) -> list[str]:
     ]
 
 
-def _formatted(settings: Settings) -> bool:
-    return single_node(settings).formatted
-
-
-def _ensure_logins(settings: Settings) -> dict[str, kafka_client.Login]:
+def _ensure_logins(
+    settings: Settings, group: list[Node] | None = None
+) -> dict[str, kafka_client.Login]:
     """The broker's logins, generated on first use (before the storage is formatted)."""
     logins = kafka_client.local_logins(settings.kafka)
     if logins is not None:
@@ -193,16 +200,19 @@ def _ensure_logins(settings: Settings) -> dict[str, kafka_client.Login]:
             hint="Unset USERSTREAM_KAFKA__CLIENT_CONFIG for the local stack (it is for a "
             "cluster of your own).",
         )
-    if _formatted(settings):
+    group = group or [single_node(settings)]
+    formatted = [n for n in group if n.formatted]
+    if formatted:
+        home = formatted[0].home.parent if formatted[0].voters else formatted[0].home
         raise TerminalError(
-            f"The Kafka data in {log_dirs(settings)} was created by an older userstream, "
-            "without logins; this one needs the broker's users written when the storage is "
-            "first formatted.",
+            f"The Kafka data in {home} was formatted without the logins this userstream "
+            f"keeps in {settings.kafka.logins_file} (an older userstream, or that file was "
+            "removed); its broker's users are written only when the storage is first "
+            "formatted.",
             hint="Stop the stack, drain or give up what the topics still hold, remove "
-            f"{single_node(settings).home}, and run `userstream stack up` again (Cassandra's "
-            "data and the stream's checkpoints are not affected; the stream then starts from the "
-            "new "
-            "topic's beginning).",
+            f"{home}, and run `userstream stack up` again (Cassandra's data is not "
+            "affected; the stream's checkpoint then refuses the new Kafka: give it another "
+            "one, or remove it to read the new topic from its beginning).",
         )
     logins = kafka_client.generate_logins(settings.kafka)
     log.info("kafka logins generated file=%s", settings.kafka.logins_file)
@@ -401,7 +411,7 @@ def _start_kafka(settings: Settings, *, cluster: bool) -> float | None:
     java = require_java()
     jars.ensure_jars(paths.lib, NAME, log_dir=paths.logs)
     jars.ensure_jars(paths.lib, jmx_exporter.JAR_SET, log_dir=paths.logs)
-    logins = _ensure_logins(settings)
+    logins = _ensure_logins(settings, group)
     shared_id = _cluster_id(group) if cluster else None
     for node in pending:
         _render_config(settings, logins, node)

@@ -54,7 +54,7 @@ def stack_up(
     """
     ensure_layout(settings.paths)
     started_kafka = False
-    kafka_cluster = cluster or kafka.cluster_running(settings)
+    kafka_cluster = cluster or kafka.clustered(settings)
     try:
         started_kafka = _up_one(
             f"Kafka cluster ({kafka.CLUSTER_NODES} nodes)" if kafka_cluster else "Kafka",
@@ -169,11 +169,9 @@ def _spark_status(settings: Settings) -> list[ComponentStatus]:
 
 
 def _kafka_status(settings: Settings) -> list[ComponentStatus]:
-    """The single node, or each node of the cluster while one was started (a pid file of it
-    remains: one that died shows as not running; ``down`` removes them)."""
-    group = kafka.cluster_nodes(settings)
-    if not any(settings.paths.pid_file(n.name).exists() for n in group):
-        group = [kafka.single_node(settings)]
+    """The single node, or each node of the cluster (``kafka.clustered``: one that died
+    shows as not running)."""
+    group = kafka.nodes(settings, cluster=kafka.clustered(settings))
     parts = []
     for node in group:
         proc = process.running(settings.paths, node.name)

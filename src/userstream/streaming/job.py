@@ -35,7 +35,7 @@ from userstream.config import Settings
 from userstream.errors import TransientError, UserstreamError
 from userstream.streaming import progress
 from userstream.streaming.driver_settings import load_settings_file
-from userstream.streaming.query import check_tables, start_query
+from userstream.streaming.query import check_checkpoint_kafka, check_tables, start_query
 from userstream.streaming.sinks import BatchWriter
 
 if TYPE_CHECKING:
@@ -308,6 +308,7 @@ def run(
 
     ensure_topics(settings.kafka)
     check_tables(settings)
+    check_checkpoint_kafka(settings)
     return Driver(settings, until_idle=until_idle, timeout=timeout).run()
 
 

@@ -9,6 +9,7 @@ rather than be skipped silently.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from userstream.config import Settings
@@ -39,6 +40,47 @@ def check_tables(settings: Settings) -> None:
             f"Keyspace {keyspace!r} lacks {', '.join(sorted(missing))}.",
             hint="Run `userstream db init` first (it applies cassandra/init.cql).",
         )
+
+
+#: Beside Spark's own files in a local checkpoint: the Kafka cluster whose offsets it holds.
+KAFKA_MARK = "userstream-kafka.json"
+
+
+def check_checkpoint_kafka(settings: Settings) -> None:
+    """Raise ``ConfigError`` when the checkpoint holds offsets of another Kafka cluster.
+
+    A checkpoint's offsets mean something only in the topic they were read from. The local
+    runtime has two Kafkas (one node, or the three-node cluster, each with its own data) and
+    a Kafka may be recreated: resumed against another one, Spark would skip the first users
+    of a longer topic, or stop on a shorter one. The first start records the cluster's id
+    (an older checkpoint without the record is taken as this cluster's). A checkpoint
+    elsewhere (hdfs://, s3a://) is Spark's alone and is not checked.
+    """
+    if not settings.checkpoint_is_local():
+        return
+    from confluent_kafka.admin import AdminClient
+
+    from userstream import kafka_client
+    from userstream.files import write_json
+
+    folder = settings.checkpoint_dir()
+    mark = folder / KAFKA_MARK
+    admin = AdminClient({**kafka_client.config(settings.kafka, "stream")})
+    cluster_id = admin.describe_cluster(request_timeout=30).result().cluster_id
+    if mark.is_file():
+        recorded = json.loads(mark.read_text()).get("kafka_cluster_id")
+        if recorded != cluster_id:
+            raise ConfigError(
+                f"The stream's checkpoint {folder} holds offsets of another Kafka cluster "
+                f"(id {recorded}) than the one at {settings.kafka.bootstrap_servers} "
+                f"(id {cluster_id}); resumed here, it would skip or refuse users.",
+                hint="Point the stream at the Kafka it read before (the single node and "
+                "`stack up --cluster` keep separate data), or give it another checkpoint "
+                "(USERSTREAM_SPARK__CHECKPOINT_DIR) to read this topic from its beginning.",
+            )
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(mark, {"kafka_cluster_id": cluster_id, "topic": settings.kafka.topic})
 
 
 def start_query(
