@@ -68,3 +68,33 @@ def test_one_kind_refuses_to_start_beside_the_other(
     with pytest.raises(ConfigError, match="cannot also run as") as caught:
         kafka.start_kafka(settings, cluster=cluster)
     assert "userstream stack down" in (caught.value.hint or "")
+
+
+def test_a_failed_stack_up_stops_only_the_kafka_nodes_it_started(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from userstream.errors import TerminalError
+    from userstream.stack import cassandra, local
+
+    _record(settings, "kafka-1", os.getpid())  # running before the call
+
+    def start_the_others(_settings: Settings, *, cluster: bool) -> float:
+        assert cluster
+        for name in ("kafka-2", "kafka-3"):
+            _record(settings, name, os.getpid())
+        return 1.0
+
+    def cassandra_fails(_settings: Settings) -> float:
+        raise TerminalError("Cassandra exited while starting.")
+
+    asked: list[str] = []
+    monkeypatch.setattr(kafka, "start_kafka", start_the_others)
+    monkeypatch.setattr(cassandra, "start_cassandra", cassandra_fails)
+    monkeypatch.setattr(local.process, "with_ticks", lambda start, *_a: start())
+    monkeypatch.setattr(
+        kafka.process, "stop", lambda _paths, name, **_k: asked.append(name) or True
+    )
+    with pytest.raises(TerminalError):
+        local.stack_up(settings, progress=lambda _line: None)
+    assert "kafka-1" not in asked
+    assert {"kafka-2", "kafka-3"} <= set(asked)

@@ -31,6 +31,7 @@ import os
 import subprocess
 import time
 import uuid
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -436,10 +437,16 @@ def _start_kafka(settings: Settings, *, cluster: bool) -> float | None:
     return took
 
 
-def stop_kafka(settings: Settings) -> bool:
-    """Stop every local Kafka node that runs, single or cluster (SIGTERM; SIGKILL after a
-    bound). Data is kept. True when one was stopped."""
+def running_nodes(settings: Settings) -> set[str]:
+    """The names of the local Kafka nodes that run, single or cluster."""
     every = [single_node(settings), *cluster_nodes(settings)]
+    return {n.name for n in every if process.running(settings.paths, n.name)}
+
+
+def stop_kafka(settings: Settings, *, keep: Collection[str] = ()) -> bool:
+    """Stop every local Kafka node that runs, single or cluster, but those named in ``keep``
+    (SIGTERM; SIGKILL after a bound). Data is kept. True when one was stopped."""
+    every = [n for n in [single_node(settings), *cluster_nodes(settings)] if n.name not in keep]
     with component_lock(settings.paths, NAME), ThreadPoolExecutor(len(every)) as pool:
         # All at once: one by one, the last nodes would wait out the timeout for a quorum
         # that had already left, to shut down in order.

@@ -55,6 +55,7 @@ def stack_up(
     ensure_layout(settings.paths)
     started_kafka = False
     kafka_cluster = cluster or kafka.clustered(settings)
+    already = kafka.running_nodes(settings)
     try:
         started_kafka = _up_one(
             f"Kafka cluster ({kafka.CLUSTER_NODES} nodes)" if kafka_cluster else "Kafka",
@@ -79,7 +80,7 @@ def stack_up(
     except BaseException:
         if started_kafka:
             progress("Kafka: stopping it again, because the stack did not come up")
-            kafka.stop_kafka(settings)
+            kafka.stop_kafka(settings, keep=already)  # only what this call started
         raise
 
 

@@ -5,8 +5,9 @@ The raw records of a micro-batch are judged, cleaned and written by
 batch's counts, so progress, status and quality need no extra count job, and each value is
 parsed once. Where it runs depends on the batch's size:
 
-- up to ``spark.driver_write_max_rows`` records (a real-time trickle): in this driver
-  process, on the records one ``collect`` brings back. Handing a partition to a Python
+- up to ``spark.driver_write_max_rows`` records (a real-time trickle; every batch when
+  ``spark.max_offsets_per_trigger`` is no larger, the defaults): in this driver process, on
+  the records one ``collect`` brings back. Handing a partition to a Python
   worker costs ~200 ms per micro-batch, more than writing a few hundred users;
 - more (a backlog): each Kafka partition in an executor's Python worker, in parallel, so a
   drain scales with the executors. The first, bounded ``collect`` is then thrown away; after
@@ -195,15 +196,22 @@ class BatchWriter:
         processed_at = dt.datetime.now(dt.UTC)
         write = functools.partial(write_partition, self._config, processed_at)
         source = batch.selectExpr(*SOURCE_COLUMNS)
-        most = self.settings.spark.driver_write_max_rows
-        # After a big batch the next one is likely big too (a backlog): skip the probe.
-        probe = most > 0 and self._last_rows <= most
-        rows = source.limit(most + 1).collect() if probe else None
-        in_driver = rows is not None and len(rows) <= most
-        if rows is not None and in_driver:
-            parts = list(write(rows))
+        spark = self.settings.spark
+        most = spark.driver_write_max_rows
+        rows: list[Any] | None
+        if most > 0 and spark.max_offsets_per_trigger <= most:
+            # No batch is bigger than what the driver writes (the defaults). Spark may give
+            # a partition with a tiny share one record more than its share: still the driver's,
+            # never a step into the executors that the next batches would follow.
+            rows = source.collect()
         else:
-            parts = source.rdd.mapPartitions(write).collect()
+            # After a big batch the next one is likely big too (a backlog): skip the probe.
+            probe = most > 0 and self._last_rows <= most
+            rows = source.limit(most + 1).collect() if probe else None
+            if rows is not None and len(rows) > most:
+                rows = None
+        in_driver = rows is not None
+        parts = list(write(rows)) if rows is not None else source.rdd.mapPartitions(write).collect()
         counts: dict[str, Any] = {"valid": 0, "stored": 0, "rejected": 0, "reasons": {}}
         for part in parts:
             for key in ("valid", "stored", "rejected"):
