@@ -131,6 +131,15 @@ def test_local_prometheus_follows_the_settings(tmp_path: Path) -> None:
     assert config.stat().st_mode & 0o077 == 0
 
 
+def test_local_prometheus_scrapes_each_node_of_a_running_kafka_cluster(tmp_path: Path) -> None:
+    from userstream.host import process
+
+    settings = Settings(state_dir=tmp_path / "state")
+    process.write_pid_file(settings.paths, "kafka-2", os.getpid())  # the cluster runs
+    config = monitoring.write_prometheus_config(settings)
+    assert _targets(config)["kafka"] == ["127.0.0.1:7071", "127.0.0.2:7071", "127.0.0.3:7071"]
+
+
 def test_compose_prometheus_scrapes_compose_services_on_the_same_ports() -> None:
     services = set(yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"])
     targets = _targets(MONITORING / "prometheus-compose.yml")

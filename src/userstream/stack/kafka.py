@@ -418,6 +418,7 @@ def _start_kafka(settings: Settings, *, cluster: bool) -> float | None:
         _render_config(settings, logins, node)
         _format_storage(settings, java, logins["admin"], node, shared_id)
     started = time.monotonic()
+    deadline = started + START_TIMEOUT_S  # for all the nodes together
     try:
         for node in pending:
             proc = process.start(paths, node.name, _command(settings, node, java))
@@ -426,7 +427,8 @@ def _start_kafka(settings: Settings, *, cluster: bool) -> float | None:
         for node in pending:
             label = f"{LABEL} ({node.name})" if cluster else LABEL
             ready = functools.partial(node_answers, settings, node, brokers=len(group))
-            wait_ready(paths, node.name, label, ready, timeout=START_TIMEOUT_S)
+            left = max(1.0, deadline - time.monotonic())
+            wait_ready(paths, node.name, label, ready, timeout=left)
         _ensure_users(settings, logins, cluster=cluster)
     except BaseException:
         for node in pending:

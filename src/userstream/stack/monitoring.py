@@ -77,17 +77,22 @@ def statsd_metrics_url(settings: Settings) -> str:
     return f"http://{HOST}:{settings.monitoring.statsd_exporter_port}/metrics"
 
 
-def scrape_targets(settings: Settings) -> dict[str, str]:
-    """Job name → the address Prometheus scrapes, for every part that serves metrics."""
+def scrape_targets(settings: Settings) -> dict[str, list[str]]:
+    """Job name → the addresses Prometheus scrapes, for every part that serves metrics (each
+    node of the local Kafka cluster, when it is the cluster that runs)."""
+    from userstream.stack import kafka
+
+    brokers = kafka.nodes(settings, cluster=kafka.clustered(settings))
+    port = settings.kafka.metrics_port
     targets = {
-        "kafka": f"{HOST}:{settings.kafka.metrics_port}",
-        "cassandra": f"{HOST}:{settings.cassandra.metrics_port}",
-        "dashboard": f"{HOST}:{settings.dashboard.port}",
+        "kafka": [f"{node.metrics_host}:{port}" for node in brokers],
+        "cassandra": [f"{HOST}:{settings.cassandra.metrics_port}"],
+        "dashboard": [f"{HOST}:{settings.dashboard.port}"],
     }
     if settings.spark.metrics_port:  # 0: any free port, which only `status` knows
-        targets["stream"] = f"{HOST}:{settings.spark.metrics_port}"
+        targets["stream"] = [f"{HOST}:{settings.spark.metrics_port}"]
     if settings.monitoring.statsd_port:
-        targets["airflow"] = f"{HOST}:{settings.monitoring.statsd_exporter_port}"
+        targets["airflow"] = [f"{HOST}:{settings.monitoring.statsd_exporter_port}"]
     return targets
 
 
@@ -97,8 +102,8 @@ def prometheus_config(settings: Settings) -> dict[str, Any]:
         "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
         "rule_files": ["alerts.yml"],
         "scrape_configs": [
-            {"job_name": job, "static_configs": [{"targets": [address]}]}
-            for job, address in scrape_targets(settings).items()
+            {"job_name": job, "static_configs": [{"targets": addresses}]}
+            for job, addresses in scrape_targets(settings).items()
         ],
     }
 
