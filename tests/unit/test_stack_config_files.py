@@ -74,7 +74,7 @@ def test_kafka_properties_come_from_settings(settings: Settings) -> None:
     assert Path(props["log.dirs"]).is_relative_to(settings.paths.data)
     # Every placeholder of ours is filled: what is left is Kafka's own ${dir:...}.
     assert "${" not in text.replace("${dir:", "")
-    assert (kafka.config_file(settings).parent / "log4j2.properties").is_file()
+    assert (kafka.single_node(settings).config_file.parent / "log4j2.properties").is_file()
 
 
 def test_cassandra_yaml_has_required_keys_and_auth(settings: Settings) -> None:
@@ -219,8 +219,8 @@ def test_cluster_nodes_are_formatted_with_one_shared_id_and_no_standalone_quorum
 
 
 def test_an_old_kafka_store_without_logins_is_refused_with_what_to_do(settings: Settings) -> None:
-    kafka.log_dirs(settings).mkdir(parents=True)
-    (kafka.log_dirs(settings) / "meta.properties").write_text("version=1\n")
+    kafka.single_node(settings).log_dirs.mkdir(parents=True)
+    (kafka.single_node(settings).log_dirs / "meta.properties").write_text("version=1\n")
     with pytest.raises(TerminalError, match="formatted without the logins") as caught:
         kafka._ensure_logins(settings)
     assert "remove" in (caught.value.hint or "")

@@ -84,10 +84,19 @@ class Node:
         return self.home / "kraft-logs"
 
     @property
+    def in_cluster(self) -> bool:
+        return self.voters is not None
+
+    @property
+    def data_root(self) -> Path:
+        """What holds this Kafka's data: the single node's home, or the cluster's folder."""
+        return self.home.parent if self.in_cluster else self.home
+
+    @property
     def metrics_host(self) -> str:
         """Where its metrics agent listens: 127.0.0.1, or a cluster node's own address (the
         three share the port)."""
-        return jmx_exporter.HOST if self.voters is None else self.host
+        return self.host if self.in_cluster else jmx_exporter.HOST
 
     @property
     def formatted(self) -> bool:
@@ -123,20 +132,12 @@ def clustered(settings: Settings) -> bool:
     return any(paths.pid_file(n.name).exists() for n in group)
 
 
-def config_file(settings: Settings) -> Path:
-    return single_node(settings).config_file
-
-
 def broker_secrets(settings: Settings) -> Path:
     """The folder of the broker's own passwords, one file each (0600), which its config names
     (``${dir:<folder>:<file>}``) instead of holding them. Every node reads the same."""
     folder = secrets_dir(settings.paths) / "kafka-broker"
     folder.mkdir(exist_ok=True, mode=0o700)
     return folder
-
-
-def log_dirs(settings: Settings) -> Path:
-    return single_node(settings).log_dirs
 
 
 def node_address(settings: Settings, node: Node) -> str:
@@ -204,7 +205,7 @@ def _ensure_logins(
     group = group or [single_node(settings)]
     formatted = [n for n in group if n.formatted]
     if formatted:
-        home = formatted[0].home.parent if formatted[0].voters else formatted[0].home
+        home = formatted[0].data_root
         raise TerminalError(
             f"The Kafka data in {home} was formatted without the logins this userstream "
             f"keeps in {settings.kafka.logins_file} (an older userstream, or that file was "
@@ -232,7 +233,7 @@ def _render_config(
     passwords = broker_secrets(settings)
     write_private(passwords / "controller_password", controller.password)
     write_private(passwords / "admin_password", admin.password)
-    if node.voters is None:
+    if not node.in_cluster:
         quorum, replication, min_isr = (
             f"controller.quorum.bootstrap.servers={node.host}:{k.controller_port}",
             1,
@@ -307,7 +308,7 @@ def _format_storage(
     tool_args = [
         "kafka.tools.StorageTool",
         "format",
-        *(["--standalone"] if node.voters is None else []),
+        *([] if node.in_cluster else ["--standalone"]),
         f"--cluster-id={cluster or cluster_id()}",
         "-c",
         str(node.config_file),
