@@ -76,7 +76,8 @@ def _capped(column: str, keep: int, above: int) -> str:
 
 #: The Kafka source columns ``cassandra_sink.write_partition`` reads, in its order: key and
 #: value (capped) with their sizes, the timestamp as epoch ms (pyspark would turn a timestamp
-#: into the host's local time) and only the two headers a row keeps.
+#: into the host's local time) and only the two headers a row keeps. The stream selects them
+#: (``query.start_query``), so they are planned with the micro-batch, not again in here.
 SOURCE_COLUMNS = (
     _capped("key", MAX_KEY_BYTES, MAX_KEY_BYTES),
     "length(key)",
@@ -195,7 +196,6 @@ class BatchWriter:
         # The wall-clock time of this batch: the only column not derived from the record.
         processed_at = dt.datetime.now(dt.UTC)
         write = functools.partial(write_partition, self._config, processed_at)
-        source = batch.selectExpr(*SOURCE_COLUMNS)
         spark = self.settings.spark
         most = spark.driver_write_max_rows
         rows: list[Any] | None
@@ -203,15 +203,15 @@ class BatchWriter:
             # No batch is bigger than what the driver writes (the defaults). Spark may give
             # a partition with a tiny share one record more than its share: still the driver's,
             # never a step into the executors that the next batches would follow.
-            rows = source.collect()
+            rows = batch.collect()
         else:
             # After a big batch the next one is likely big too (a backlog): skip the probe.
             probe = most > 0 and self._last_rows <= most
-            rows = source.limit(most + 1).collect() if probe else None
+            rows = batch.limit(most + 1).collect() if probe else None
             if rows is not None and len(rows) > most:
                 rows = None
         in_driver = rows is not None
-        parts = list(write(rows)) if rows is not None else source.rdd.mapPartitions(write).collect()
+        parts = list(write(rows)) if rows is not None else batch.rdd.mapPartitions(write).collect()
         counts: dict[str, Any] = {"valid": 0, "stored": 0, "rejected": 0, "reasons": {}}
         for part in parts:
             for key in ("valid", "stored", "rejected"):

@@ -25,6 +25,20 @@ def test_local_master_binds_loopback_and_lists_jars(tmp_path):
     assert conf["spark.sql.session.timeZone"] == "UTC"
 
 
+def test_a_local_checkpoint_is_written_without_forked_processes(tmp_path):
+    conf = spark_conf(_settings(tmp_path), jars=[])
+    assert conf["spark.sql.streaming.checkpointFileManagerClass"].endswith(
+        ".FileSystemBasedCheckpointFileManager"
+    )
+    assert conf["spark.hadoop.fs.file.impl"] == "org.apache.hadoop.fs.RawLocalFileSystem"
+
+
+def test_a_remote_checkpoint_keeps_sparks_file_managers(tmp_path):
+    conf = spark_conf(_settings(tmp_path, checkpoint_dir="hdfs://nn:8020/ck"), jars=[])
+    assert "spark.sql.streaming.checkpointFileManagerClass" not in conf
+    assert "spark.hadoop.fs.file.impl" not in conf
+
+
 def test_ui_port_zero_switches_the_ui_off(tmp_path):
     conf = spark_conf(_settings(tmp_path, ui_port=0), jars=[])
     assert conf["spark.ui.enabled"] == "false"
