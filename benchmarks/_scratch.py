@@ -16,6 +16,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from userstream.config import KafkaSettings, Settings, load_settings
+from userstream.stack import cassandra
 from userstream.store import session
 from userstream.store.schema import apply_schema
 from userstream.streaming import control
@@ -78,8 +79,12 @@ def _quietly(step: Callable[..., object], *args: object) -> None:
 
 
 def _drop_keyspace(settings: Settings) -> None:
+    """Drop the keyspace, and on the local node the snapshot Cassandra keeps of a dropped
+    keyspace (``auto_snapshot``): a scratch keyspace's copy is 10–60 MB a run, forever."""
+    keyspace = settings.cassandra.keyspace
     with session(settings) as sess:
-        sess.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra.keyspace}", timeout=120)
+        sess.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
+    shutil.rmtree(cassandra.keyspace_dir(settings, keyspace), ignore_errors=True)
 
 
 def _delete_topics(kafka: KafkaSettings) -> None:

@@ -40,6 +40,11 @@ def _home(settings: Settings) -> Path:
     return settings.paths.data / NAME
 
 
+def keyspace_dir(settings: Settings, keyspace: str) -> Path:
+    """Where the local node keeps ``keyspace``'s files (after a DROP: only its snapshot)."""
+    return _home(settings) / "data" / keyspace
+
+
 def config_file(settings: Settings) -> Path:
     return _home(settings) / "conf" / "cassandra.yaml"
 
