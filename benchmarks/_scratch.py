@@ -25,8 +25,8 @@ from userstream.topics import admin_client, ensure_topics
 
 def with_keyspace(settings: Settings, keyspace: str) -> Settings:
     """A copy of ``settings`` that points at another keyspace (nothing else changes)."""
-    cassandra = settings.cassandra.model_copy(update={"keyspace": keyspace})
-    return settings.model_copy(update={"cassandra": cassandra})
+    moved = settings.cassandra.model_copy(update={"keyspace": keyspace})
+    return settings.model_copy(update={"cassandra": moved})
 
 
 @contextmanager
@@ -80,11 +80,13 @@ def _quietly(step: Callable[..., object], *args: object) -> None:
 
 def _drop_keyspace(settings: Settings) -> None:
     """Drop the keyspace, and on the local node the snapshot Cassandra keeps of a dropped
-    keyspace (``auto_snapshot``): a scratch keyspace's copy is 10–60 MB a run, forever."""
+    keyspace (``auto_snapshot``): a scratch keyspace's copy is 10–60 MB a run, forever. Only
+    the snapshots: Cassandra removes the tables' own files itself, a little after the drop."""
     keyspace = settings.cassandra.keyspace
     with session(settings) as sess:
         sess.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
-    shutil.rmtree(cassandra.keyspace_dir(settings, keyspace), ignore_errors=True)
+    for snapshots in cassandra.keyspace_dir(settings, keyspace).glob("*/snapshots"):
+        shutil.rmtree(snapshots, ignore_errors=True)
 
 
 def _delete_topics(kafka: KafkaSettings) -> None:

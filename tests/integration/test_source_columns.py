@@ -4,12 +4,17 @@ such as ``filter(headers, h -> …)`` would make Spark generate it again in ever
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from userstream.contract import H_INGESTED_AT, H_SOURCE_URL
 from userstream.streaming.sinks import SOURCE_COLUMNS
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +25,7 @@ KAFKA_SCHEMA = (
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[object]:
+def spark() -> Iterator[SparkSession]:
     from pyspark.sql import SparkSession
 
     session = (
@@ -34,9 +39,9 @@ def spark() -> Iterator[object]:
     session.stop()
 
 
-def test_each_header_is_the_first_of_its_name_and_the_projection_is_compiled(spark) -> None:
-    import datetime as dt
-
+def test_each_header_is_the_first_of_its_name_and_the_projection_is_compiled(
+    spark: SparkSession,
+) -> None:
     at, url = H_INGESTED_AT, H_SOURCE_URL
     headers = [
         [(at, b"1"), (url, b"u1")],

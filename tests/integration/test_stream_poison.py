@@ -51,8 +51,7 @@ def _forget_batches_after(settings: Settings, messages: int) -> int:
     forgotten = [b for b in batches if b > keep]
     for batch in forgotten:
         for folder in ("offsets", "commits"):
-            for name in (str(batch), f".{batch}.crc"):
-                (root / folder / name).unlink(missing_ok=True)
+            (root / folder / str(batch)).unlink(missing_ok=True)
     return len(forgotten)
 
 

@@ -41,7 +41,7 @@ def _home(settings: Settings) -> Path:
 
 
 def keyspace_dir(settings: Settings, keyspace: str) -> Path:
-    """Where the local node keeps ``keyspace``'s files (after a DROP: only its snapshot)."""
+    """Where the local node keeps ``keyspace``'s files (after a DROP, its snapshots)."""
     return _home(settings) / "data" / keyspace
 
 

@@ -54,20 +54,22 @@ def connector_jars(settings: Settings) -> list[str]:
     return jars
 
 
-#: A checkpoint in a local folder, written without a process per file operation. Hadoop
+#: A checkpoint in a local folder is written without a process per file operation. Hadoop
 #: without its native library (pyspark ships none) forks ``readlink`` for every rename through
 #: ``FileContext`` (Spark's default checkpoint manager) and ``chmod`` for every file it
 #: creates, checksum files included: ten processes per micro-batch, ~90 ms of its offset and
 #: commit logs (README: Performance). The ``FileSystem`` manager renames with one
-#: ``rename(2)``, atomic on a local file system, and the raw local file system writes no
-#: checksum files: two processes (the two chmods) remain. Elsewhere (hdfs://, s3a://) Spark's
-#: defaults stay.
-LOCAL_CHECKPOINT_CONF = {
-    "spark.sql.streaming.checkpointFileManagerClass": (
-        "org.apache.spark.sql.execution.streaming.FileSystemBasedCheckpointFileManager"
-    ),
-    "spark.hadoop.fs.file.impl": "org.apache.hadoop.fs.RawLocalFileSystem",
-}
+#: ``rename(2)``, atomic on a local file system; it applies to every streaming log of the
+#: session, which runs this one query. Elsewhere (hdfs://, s3a://) Spark's defaults stay.
+FILE_SYSTEM_CHECKPOINTS = (
+    "org.apache.spark.sql.execution.streaming.FileSystemBasedCheckpointFileManager"
+)
+#: With a master on this machine, ``file:`` is also Hadoop's raw local file system: no
+#: checksum files, so two processes a batch remain (the chmods that keep the files 0600).
+#: ``FileSystem.getLocal`` then fails (``sc.textFile`` and the like, and YARN's submission,
+#: use it; the job does not): another master keeps Hadoop's checksummed default, and
+#: ``spark.conf`` may set ``spark.hadoop.fs.file.impl`` back for this one too.
+RAW_LOCAL_FILE_SYSTEM = "org.apache.hadoop.fs.RawLocalFileSystem"
 
 
 def spark_conf(settings: Settings, *, jars: list[str]) -> dict[str, str]:
@@ -103,7 +105,9 @@ def spark_conf(settings: Settings, *, jars: list[str]) -> dict[str, str]:
         "spark.redaction.regex": "(?i)secret|password|token|access[.]key",
     }
     if settings.checkpoint_is_local():
-        conf.update(LOCAL_CHECKPOINT_CONF)
+        conf["spark.sql.streaming.checkpointFileManagerClass"] = FILE_SYSTEM_CHECKPOINTS
+        if on_this_machine(s.master):
+            conf["spark.hadoop.fs.file.impl"] = RAW_LOCAL_FILE_SYSTEM
     if on_this_machine(s.master):
         conf["spark.driver.bindAddress"] = "127.0.0.1"
         conf["spark.driver.host"] = "127.0.0.1"

@@ -1,6 +1,7 @@
 """The per-micro-batch write (``foreachBatch``): one Spark job per micro-batch.
 
-The raw records of a micro-batch are judged, cleaned and written by
+The records of a micro-batch (the Kafka source's columns as ``SOURCE_COLUMNS`` cuts them,
+selected by ``query.start_query``) are judged, cleaned and written by
 ``cassandra_sink.write_partition``, which returns the counts: the job's result *is* the
 batch's counts, so progress, status and quality need no extra count job, and each value is
 parsed once. Where it runs depends on the batch's size:

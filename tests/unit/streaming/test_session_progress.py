@@ -33,6 +33,14 @@ def test_a_local_checkpoint_is_written_without_forked_processes(tmp_path):
     assert conf["spark.hadoop.fs.file.impl"] == "org.apache.hadoop.fs.RawLocalFileSystem"
 
 
+def test_another_master_keeps_hadoops_checksummed_local_file_system(tmp_path):
+    conf = spark_conf(_settings(tmp_path, master="yarn"), jars=[])
+    assert conf["spark.sql.streaming.checkpointFileManagerClass"].endswith(
+        ".FileSystemBasedCheckpointFileManager"
+    )
+    assert "spark.hadoop.fs.file.impl" not in conf
+
+
 def test_a_remote_checkpoint_keeps_sparks_file_managers(tmp_path):
     conf = spark_conf(_settings(tmp_path, checkpoint_dir="hdfs://nn:8020/ck"), jars=[])
     assert "spark.sql.streaming.checkpointFileManagerClass" not in conf
