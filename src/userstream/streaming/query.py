@@ -90,8 +90,7 @@ def start_query(
 
     The source is cut to ``sinks.SOURCE_COLUMNS`` here, in the stream's own plan, which
     Spark plans once per micro-batch anyway: selected inside ``foreachBatch`` they would be
-    analysed, optimised and compiled a second time for every batch (~100 ms at 1,000
-    users/s on 2 cores; README: Performance)."""
+    analysed, optimised and compiled a second time for every batch (README: Performance)."""
     s = settings.spark
     source = (
         spark.readStream.format("kafka")
