@@ -141,14 +141,26 @@ def on_local_kafka_cluster(settings: Settings) -> Settings:
     return settings.model_copy(update={"kafka": settings.kafka.model_copy(update=brokers)})
 
 
+def on_local_cassandra_cluster(settings: Settings) -> Settings:
+    """``settings`` with every Cassandra client on this machine's Cassandra cluster
+    (``stack.cassandra``: all three nodes as contact points, keyspaces with three replicas)."""
+    from userstream.stack import cassandra
+
+    return settings.model_copy(
+        update={"cassandra": cassandra.on_cluster(settings.cassandra, settings)}
+    )
+
+
 def on_local_cluster(settings: Settings) -> Settings:
     """``settings`` on this machine's clusters: the stream on its Spark cluster
-    (``stack.spark``), every Kafka client on its Kafka cluster (``on_local_kafka_cluster``)."""
+    (``stack.spark``), every Kafka and Cassandra client on its cluster
+    (``on_local_kafka_cluster``, ``on_local_cassandra_cluster``)."""
     from userstream.stack import spark
 
     master = spark.master_url(settings)
     spark_settings = settings.spark.model_copy(update={"master": master})
-    return on_local_kafka_cluster(settings).model_copy(update={"spark": spark_settings})
+    clustered = on_local_cassandra_cluster(on_local_kafka_cluster(settings))
+    return clustered.model_copy(update={"spark": spark_settings})
 
 
 def up(
@@ -160,8 +172,9 @@ def up(
     cluster: bool = False,
 ) -> UpReport:
     """Bring every part up (idempotent); returns what the user needs to look at it. With
-    ``cluster``, Kafka as three nodes and a Spark cluster of this machine (``settings`` name
-    them: ``on_local_cluster``); a Kafka cluster already running is kept and used."""
+    ``cluster``, Kafka and Cassandra as three nodes each and a Spark cluster of this machine
+    (``settings`` name them: ``on_local_cluster``); a Kafka or Cassandra cluster already
+    running is kept and used."""
     from userstream import topics
     from userstream.stack import airflow, airflow_runs, monitoring
     from userstream.stack.local import stack_up
@@ -170,13 +183,15 @@ def up(
 
     if source not in SOURCE_KINDS:
         check_url(source)  # a bad --source fails before anything is started
-    from userstream.stack import kafka
+    from userstream.stack import cassandra, kafka
 
-    say("1/7 Kafka and Cassandra" + (" as clusters (Kafka and Spark)" if cluster else ""))
+    say("1/7 Kafka and Cassandra" + (" as clusters, and Spark's" if cluster else ""))
     stack_up(settings, cluster=cluster, progress=say)
     if kafka.clustered(settings) and not cluster:
         # A Kafka cluster already ran (`stack up --cluster`): every client on its nodes.
         settings = on_local_kafka_cluster(settings)
+    if cassandra.clustered(settings) and not cluster:
+        settings = on_local_cassandra_cluster(settings)
     say("2/7 topics and schema")
     topics.ensure_topics(settings.kafka)
     schema.apply_schema(settings)

@@ -91,8 +91,9 @@ WAIT_S = 600
 
 
 def wait_until(what: str, check: Any, timeout: float = WAIT_S, poll: float = 0.5) -> None:
-    """Poll ``check`` until true; a service still reconnecting after a fault counts as "not yet"."""
-    from cassandra import OperationTimedOut  # type: ignore[attr-defined]
+    """Poll ``check`` until true; a service still reconnecting after a fault counts as "not yet"
+    (a node just killed, before the others see it gone, times a quorum read out)."""
+    from cassandra import OperationTimedOut, ReadTimeout, Unavailable  # type: ignore[attr-defined]
     from cassandra.cluster import NoHostAvailable
 
     from userstream.errors import TransientError
@@ -102,7 +103,7 @@ def wait_until(what: str, check: Any, timeout: float = WAIT_S, poll: float = 0.5
         try:
             if check():
                 return
-        except (NoHostAvailable, OperationTimedOut, TransientError):
+        except (NoHostAvailable, OperationTimedOut, ReadTimeout, Unavailable, TransientError):
             pass
         assert time.monotonic() < deadline, f"gave up waiting for {what}"
         time.sleep(poll)

@@ -29,7 +29,7 @@ from userstream import topics
 from userstream.config import Settings
 from userstream.errors import ConfigError
 from userstream.host import process
-from userstream.pipeline import on_local_cluster
+from userstream.pipeline import on_local_kafka_cluster
 from userstream.stack import cassandra, kafka
 from userstream.stack.local import stack_down, stack_status
 from userstream.streaming import control
@@ -43,14 +43,11 @@ TWO_DOWN_S = 15
 
 @pytest.fixture(scope="module")
 def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """A Kafka cluster and a Cassandra of this module's own, on free ports; every client
-    pointed at the cluster as ``up --cluster`` points them. The stream runs on local[2]
-    (the Spark cluster has its own test)."""
+    """A Kafka cluster and a Cassandra node of this module's own, on free ports; every Kafka
+    client pointed at the cluster as ``up --cluster`` points them. The stream runs on
+    local[2] (the Spark and Cassandra clusters have their own tests)."""
     own = private_settings(tmp_path_factory.mktemp("kafka_cluster") / "state")
-    clustered = on_local_cluster(own)
-    settings = clustered.model_copy(
-        update={"spark": clustered.spark.model_copy(update={"master": "local[2]"})}
-    )
+    settings = on_local_kafka_cluster(own)
     try:
         kafka.start_kafka(settings, cluster=True)
         cassandra.start_cassandra(settings)

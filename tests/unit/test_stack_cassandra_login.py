@@ -24,9 +24,8 @@ def _fake_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, secure: Any) ->
     monkeypatch.setattr(cassandra, "require_free", lambda *a: None)
     monkeypatch.setattr(cassandra, "require_java", lambda: "java")
     monkeypatch.setattr(cassandra.jars, "ensure_jars", lambda *a, **k: None)
-    monkeypatch.setattr(cassandra, "_render_config", lambda settings: tmp_path / "c.yaml")
+    monkeypatch.setattr(cassandra, "_render_config", lambda *a: tmp_path / "c.yaml")
     monkeypatch.setattr(cassandra, "_command", lambda *a: ["true"])
-    monkeypatch.setattr(cassandra, "_home", lambda settings: tmp_path)
     monkeypatch.setattr(cassandra, "secure_node", secure)
 
     def wait_ready(paths: Any, name: str, label: str, check: Any, **kw: Any) -> float:
@@ -41,41 +40,38 @@ def _fake_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, secure: Any) ->
 
 
 def test_a_lasting_login_refusal_is_raised_instead_of_the_timeout(
-    base_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    def refuse(settings: Settings) -> None:
+    def refuse(settings: Settings, **_: Any) -> None:
         raise TerminalError("secrets file does not match this node's data folder")
 
     stopped = _fake_start(monkeypatch, tmp_path, refuse)
     with pytest.raises(TerminalError, match="does not match this node's data folder"):
-        cassandra._start_cassandra(base_settings)
+        cassandra._start_cassandra(load_settings(state_dir=tmp_path))
     assert stopped == [cassandra.NAME]
 
 
-def test_a_passing_refusal_is_retried(
-    base_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_a_passing_refusal_is_retried(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls: list[int] = []
 
-    def refuse_once(settings: Settings) -> None:
+    def refuse_once(settings: Settings, **_: Any) -> None:
         calls.append(1)
         if len(calls) == 1:
             raise TerminalError("default role not there yet")
 
     _fake_start(monkeypatch, tmp_path, refuse_once)
-    assert cassandra._start_cassandra(base_settings) == 2.0
+    took = cassandra._start_cassandra(load_settings(state_dir=tmp_path))
+    assert took is not None and took >= 1.0  # the login's wait (1 s, faked) is counted
     assert len(calls) == 2
 
 
-def test_a_plain_timeout_stays_a_timeout(
-    base_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    def not_ready(settings: Settings) -> None:
+def test_a_plain_timeout_stays_a_timeout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def not_ready(settings: Settings, **_: Any) -> None:
         raise TransientError("auth tables not ready")
 
     _fake_start(monkeypatch, tmp_path, not_ready)
     with pytest.raises(TransientError, match="did not answer"):
-        cassandra._start_cassandra(base_settings)
+        cassandra._start_cassandra(load_settings(state_dir=tmp_path))
 
 
 class _Session:

@@ -78,7 +78,8 @@ def test_kafka_properties_come_from_settings(settings: Settings) -> None:
 
 
 def test_cassandra_yaml_has_required_keys_and_auth(settings: Settings) -> None:
-    conf = yaml.safe_load(cassandra._render_config(settings).read_text())
+    node = cassandra.single_node(settings)
+    conf = yaml.safe_load(cassandra._render_config(settings, node).read_text())
     for key in ("commitlog_sync", "partitioner", "endpoint_snitch"):
         assert conf[key]
     # Acknowledged writes are on disk: a SIGKILLed node loses none of them.
@@ -88,13 +89,42 @@ def test_cassandra_yaml_has_required_keys_and_auth(settings: Settings) -> None:
     assert conf["native_transport_port"] == 19042
     assert conf["authenticator"] == "PasswordAuthenticator"
     assert conf["authorizer"] == "CassandraAuthorizer"
+    assert conf["allocate_tokens_for_local_replication_factor"] == 1
     for folder in conf["data_file_directories"] + [conf["commitlog_directory"]]:
-        assert Path(folder).is_relative_to(settings.paths.data)
+        assert Path(folder).is_relative_to(settings.paths.data / "cassandra")
+
+
+def test_cassandra_cluster_nodes_each_on_its_address_with_the_first_as_seed(
+    settings: Settings,
+) -> None:
+    nodes = cassandra.cluster_nodes(settings)
+    assert [n.name for n in nodes] == ["cassandra-1", "cassandra-2", "cassandra-3"]
+    homes = set()
+    for i, node in enumerate(nodes, start=1):
+        conf = yaml.safe_load(cassandra._render_config(settings, node).read_text())
+        assert conf["listen_address"] == conf["rpc_address"] == f"127.0.0.{i}"
+        assert conf["native_transport_port"] == 19042
+        assert conf["seed_provider"][0]["parameters"][0]["seeds"] == "127.0.0.1:17000"
+        # Tokens placed for three replicas: an even share of the ring per node.
+        assert conf["allocate_tokens_for_local_replication_factor"] == 3
+        home = Path(conf["data_file_directories"][0]).parent
+        assert home.is_relative_to(settings.paths.data / "cassandra-cluster")
+        homes.add(home)
+        cmd = cassandra._command(settings, "java", node)
+        # Its metrics agent on its own address (the three share the port).
+        assert any(f"=127.0.0.{i}:{settings.cassandra.metrics_port}:" in arg for arg in cmd)
+        assert f"-Dcassandra.ring_delay_ms={cassandra.RING_DELAY_MS}" in cmd
+    assert len(homes) == 3
+    # Clients of the cluster: the three as contact points, three replicas per keyspace.
+    clients = cassandra.on_cluster(settings.cassandra, settings)
+    assert clients.hosts == ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+    assert clients.replication == {"class": "NetworkTopologyStrategy", "datacenter1": 3}
 
 
 def test_cassandra_command_line(settings: Settings, tmp_path: Path) -> None:
-    conf = cassandra._render_config(settings)
-    cmd = cassandra._command(settings, "java", conf)
+    node = cassandra.single_node(settings)
+    conf = cassandra._render_config(settings, node)
+    cmd = cassandra._command(settings, "java", node)
     assert cmd[-1] == cassandra.MAIN_CLASS
     assert f"-Dcassandra.config=file://{conf}" in cmd
     assert "-Dcassandra-foreground=yes" in cmd
@@ -104,6 +134,7 @@ def test_cassandra_command_line(settings: Settings, tmp_path: Path) -> None:
     assert "--add-opens=java.base/java.lang=ALL-UNNAMED" in cmd
     # The classpath is Cassandra's own folder only.
     assert cmd[cmd.index("-cp") + 1] == f"{settings.paths.lib / 'cassandra'}/*"
+    assert not [arg for arg in cmd if "ring_delay" in arg]
 
 
 def test_jvm_options_template_is_one_option_per_line() -> None:

@@ -84,7 +84,7 @@ def test_a_failed_stack_up_stops_only_the_kafka_nodes_it_started(
             _record(settings, name, os.getpid())
         return 1.0
 
-    def cassandra_fails(_settings: Settings) -> float:
+    def cassandra_fails(_settings: Settings, **_: object) -> float:
         raise TerminalError("Cassandra exited while starting.")
 
     asked: list[str] = []

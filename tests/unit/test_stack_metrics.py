@@ -75,8 +75,9 @@ def test_each_cluster_node_serves_its_metrics_on_its_own_address(
 def test_cassandra_serves_its_metrics_on_loopback_with_its_rules(
     settings: Settings, agent: Path
 ) -> None:
-    conf = cassandra._render_config(settings)
-    cmd = cassandra._command(settings, "java", conf)
+    node = cassandra.single_node(settings)
+    conf = cassandra._render_config(settings, node)
+    cmd = cassandra._command(settings, "java", node)
     rules = conf.parent / "jmx-exporter.yaml"
     # On 127.0.0.1 although the node itself listens on 127.0.0.3.
     assert f"-javaagent:{agent}=127.0.0.1:17072:{rules}" in cmd[: cmd.index(cassandra.MAIN_CLASS)]
@@ -85,7 +86,7 @@ def test_cassandra_serves_its_metrics_on_loopback_with_its_rules(
 
 def test_a_missing_agent_jar_says_how_to_fetch_it(settings: Settings) -> None:
     with pytest.raises(ConfigError, match="agent jar is missing") as caught:
-        cassandra._command(settings, "java", cassandra._render_config(settings))
+        cassandra._command(settings, "java", cassandra.single_node(settings))
     assert "fetch-jars" in (caught.value.hint or "")
 
 
@@ -136,7 +137,7 @@ def test_kafka_rules_keep_topics_and_requests_and_leave_out_what_would_explode(
 def test_cassandra_rules_read_only_the_projects_keyspace_and_keep_latency_in_seconds(
     settings: Settings,
 ) -> None:
-    conf = cassandra._render_config(settings)
+    conf = cassandra._render_config(settings, cassandra.single_node(settings))
     text = (conf.parent / "jmx-exporter.yaml").read_text()
     assert "$$" not in text and "${" not in text
     rules = yaml.safe_load(text)

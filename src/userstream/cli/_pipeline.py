@@ -43,11 +43,13 @@ def up(
         False,
         "--cluster",
         help="Run on clusters of this machine: Kafka as three nodes on 127.0.0.1-3 (three "
-        "replicas, min.insync.replicas 2) and the stream on a Spark standalone cluster (a master "
-        "and cluster.spark_workers workers on 127.0.0.1) instead of local[2]; Airflow's tasks use "
+        "replicas, min.insync.replicas 2), Cassandra as three nodes on 127.0.0.1-3 (three "
+        "replicas, LOCAL_QUORUM) and the stream on a Spark standalone cluster (a master and "
+        "cluster.spark_workers workers on 127.0.0.1) instead of local[2]; Airflow's tasks use "
         "them too. For later commands set USERSTREAM_SPARK__MASTER=spark://127.0.0.1:7077, "
-        "USERSTREAM_KAFKA__BOOTSTRAP_SERVERS to the three nodes and "
-        "USERSTREAM_KAFKA__REPLICATION_FACTOR=3 (README: A cluster on this machine).",
+        "USERSTREAM_KAFKA__BOOTSTRAP_SERVERS and USERSTREAM_CASSANDRA__HOSTS to the three "
+        "nodes, USERSTREAM_KAFKA__REPLICATION_FACTOR=3 and USERSTREAM_CASSANDRA__REPLICATION "
+        "(README: A cluster on this machine).",
     ),
 ) -> None:
     """Bring the whole pipeline up: Kafka, Cassandra, schema, topics, source, Spark stream, Airflow.

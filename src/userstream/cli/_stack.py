@@ -120,15 +120,17 @@ def stack_up(
         typer.Option(
             "--cluster",
             help="Kafka as three nodes on 127.0.0.1-3 (three replicas, min.insync.replicas "
-            "2), and a Spark standalone master and workers on 127.0.0.1 (cluster.* settings), "
-            "for a stream with USERSTREAM_SPARK__MASTER=spark://127.0.0.1:7077 (README: A "
-            "cluster on this machine).",
+            "2), Cassandra as three nodes on 127.0.0.1-3 (keyspaces with three replicas), and a "
+            "Spark standalone master and workers on 127.0.0.1 (cluster.* settings), for a "
+            "stream with USERSTREAM_SPARK__MASTER=spark://127.0.0.1:7077 (README: A cluster on "
+            "this machine).",
         ),
     ] = False,
 ) -> None:
     """Start Kafka (KRaft) and Cassandra (auth on), wait until both answer. Idempotent.
 
-    With --cluster, Kafka runs as three nodes and a Spark cluster starts too."""
+    With --cluster, Kafka and Cassandra run as three nodes each and a Spark cluster starts
+    too."""
     from userstream.stack.local import stack_up as up
 
     settings = load_settings()

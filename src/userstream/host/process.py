@@ -169,6 +169,18 @@ def running(paths: StatePaths, name: str) -> Proc | None:
     return Proc(name, pid, paths.log_file(name)) if ours else None
 
 
+def group_in_use(paths: StatePaths, single: str, group: Sequence[str]) -> bool:
+    """Whether a local part that runs either as the process ``single`` or as the processes
+    ``group`` (a cluster) is the group: one of them runs; else ``single`` does not run and a
+    pid file of the group is left (the group was up and died: `stack up` starts it again;
+    `down` removes the files)."""
+    if any(running(paths, name) for name in group):
+        return True
+    if running(paths, single) is not None:
+        return False
+    return any(paths.pid_file(name).exists() for name in group)
+
+
 def spawn(
     cmd: Sequence[str],
     *,

@@ -7,6 +7,12 @@ between is repaired on the next start instead of locking us out. Then the new us
 default role (no login, no superuser, random password), and the default login is tried until
 it is refused: each node caches roles and credentials for a while (``roles_validity``,
 ``credentials_validity``: 2 s locally), so "disabled" is only believed once it is seen.
+
+On the local cluster (``auth_replication``), ``system_auth`` (one replica on a fresh
+cluster) is given the keyspaces' replication before the superuser is created, and the default
+role's row is read back at ALL, which repairs it onto every replica: written to all three,
+the roles are found at LOCAL_QUORUM with any node lost, and no replica keeps a default role
+that is still enabled. There is no JMX for ``nodetool repair``; none is needed.
 """
 
 from __future__ import annotations
@@ -14,14 +20,21 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from typing import Any
 
-from cassandra import DriverException, RequestExecutionException  # type: ignore[attr-defined]
+from cassandra import (  # type: ignore[attr-defined]
+    ConsistencyLevel,
+    DriverException,
+    RequestExecutionException,
+)
 from cassandra.cluster import NoHostAvailable, Session
+from cassandra.query import SimpleStatement
 
 from userstream.config import Settings
 from userstream.errors import TerminalError
 from userstream.host.state import secrets_dir, write_secret_json
 from userstream.store import cassandra_credentials, connect_as, credentials_file
+from userstream.store.schema import replication_cql
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +64,7 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def secure_node(settings: Settings) -> None:
+def secure_node(settings: Settings, *, auth_replication: dict[str, Any] | None = None) -> None:
     """Make sure the generated superuser exists and the default login is refused.
 
     Idempotent and cheap once done (one login, one read, one refused login). Raises
@@ -59,12 +72,13 @@ def secure_node(settings: Settings) -> None:
     (the node's roles were changed by hand, or the secrets file belongs to another data
     folder), and when the default login is still accepted ``REFUSAL_TIMEOUT_S`` after it was
     disabled. An operator-managed login (``cassandra.username``/``password``) is not ours to
-    set up: nothing is checked then.
+    set up: nothing is checked then. ``auth_replication``: the local cluster's replication,
+    for ``system_auth`` too.
     """
     c = settings.cassandra
     if c.username and c.password is not None:
         return  # An operator-managed login; nothing of ours to set up.
-    _secure_with(settings, *_generated_credentials(settings))
+    _secure_with(settings, *_generated_credentials(settings), auth_replication=auth_replication)
 
 
 def secure_configured_login(settings: Settings) -> None:
@@ -83,11 +97,17 @@ def secure_configured_login(settings: Settings) -> None:
     _secure_with(settings, c.username, c.password.get_secret_value())
 
 
-def _secure_with(settings: Settings, username: str, password: str) -> None:
+def _secure_with(
+    settings: Settings,
+    username: str,
+    password: str,
+    *,
+    auth_replication: dict[str, Any] | None = None,
+) -> None:
     try:
         sess = connect_as(settings, username, password)
     except TerminalError:
-        _create_superuser(settings, username, password)
+        _create_superuser(settings, username, password, auth_replication)
         sess = connect_as(settings, username, password)
     try:
         row = sess.execute(
@@ -153,18 +173,38 @@ def _disable_default(sess: Session, attempts: int = 4) -> None:
             time.sleep(5.5)
 
 
-def _create_superuser(settings: Settings, username: str, password: str) -> None:
+def _replicate_auth(sess: Session, replication: dict[str, Any]) -> None:
+    """``system_auth`` with ``replication``, and the default role's row on every replica
+    (a read at ALL repairs the replicas that lack it)."""
+    sess.execute(f"ALTER KEYSPACE system_auth WITH replication = {replication_cql(replication)}")
+    sess.execute(
+        SimpleStatement(
+            "SELECT role FROM system_auth.roles WHERE role = %s",
+            consistency_level=ConsistencyLevel.ALL,
+        ),
+        (DEFAULT_ROLE,),
+    )
+
+
+def _create_superuser(
+    settings: Settings,
+    username: str,
+    password: str,
+    auth_replication: dict[str, Any] | None = None,
+) -> None:
     try:
         sess = connect_as(settings, DEFAULT_ROLE, _FACTORY_PASSWORD)
     except TerminalError:
         raise TerminalError(
             "Cassandra refused both the stored superuser and the default login, so the "
             "project cannot log in.",
-            hint=f"{credentials_file(settings)} does not match this node's data folder "
-            f"({settings.paths.data / 'cassandra'}); restore the matching file, or remove "
+            hint=f"{credentials_file(settings)} does not match the Cassandra data folder "
+            f"(under {settings.paths.data}); restore the matching file, or remove "
             "both to start a fresh node.",
         ) from None
     try:
+        if auth_replication is not None:
+            _replicate_auth(sess, auth_replication)
         sess.execute(
             f"CREATE ROLE IF NOT EXISTS {username} WITH PASSWORD = {_quote(password)} "
             "AND SUPERUSER = true AND LOGIN = true"

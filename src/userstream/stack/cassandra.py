@@ -1,20 +1,34 @@
-"""The local Cassandra node: one node with authentication on, from Maven Central jars.
+"""The local Cassandra: one node, or with ``cluster`` three, with authentication on, from
+Maven Central jars.
 
-Data lives in ``<state>/data/cassandra`` and survives ``stop_cassandra`` (SIGTERM runs the
+The single node listens on ``cassandra.hosts[0]``; the cluster's nodes ``cassandra-1``…
+``cassandra-3`` on 127.0.0.1, 127.0.0.2 and 127.0.0.3, each with the same ports, the first
+the seed of the others. A fresh cluster's nodes join one at a time (Cassandra lets one node
+bootstrap at a time); a cluster that ran before starts all at once.
+
+Data lives in ``<state>/data/cassandra`` (``<state>/data/cassandra-cluster/cassandra-N``
+for the cluster, which keeps its own) and survives ``stop_cassandra`` (SIGTERM runs the
 node's drain hook, flushing memtables). Clients log in with the generated superuser kept in
-``<state>/secrets/cassandra.json``; the default ``cassandra`` login is disabled on first start.
-Its Prometheus metrics (``templates/cassandra-metrics.yaml``: client requests, thread pools,
-compaction, dropped messages, the project's tables, the JVM) are served by the JMX exporter
-agent on 127.0.0.1 (``jmx_exporter``).
+``<state>/secrets/cassandra.json``; the default ``cassandra`` login is disabled on first
+start, and on the cluster ``system_auth`` is replicated to all three nodes first
+(``_cassandra_auth``), so a login survives a lost node. Its Prometheus metrics
+(``templates/cassandra-metrics.yaml``: client requests, thread pools, compaction, dropped
+messages, the project's tables, the JVM) are served by the JMX exporter agent on 127.0.0.1,
+a cluster node's on its own loopback address (``jmx_exporter``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
+from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
-from userstream.config import Settings
-from userstream.errors import TerminalError, TransientError
+from userstream.config import CassandraSettings, Settings
+from userstream.errors import ConfigError, TerminalError, TransientError
 from userstream.host import process
 from userstream.host.locks import component_lock
 from userstream.host.net import port_open
@@ -35,26 +49,99 @@ START_TIMEOUT_S = 300.0
 STOP_TIMEOUT_S = 90.0
 LOGIN_TIMEOUT_S = 120.0
 
+#: The local cluster's size, and the replication of its keyspaces (``system_auth`` too):
+#: three copies, so reads and writes at LOCAL_QUORUM go on with a node lost.
+CLUSTER_NODES = 3
+DATACENTER = "datacenter1"  # SimpleSnitch's
+CLUSTER_REPLICATION: dict[str, str | int] = {
+    "class": "NetworkTopologyStrategy",
+    DATACENTER: CLUSTER_NODES,
+}
 
-def _home(settings: Settings) -> Path:
-    return settings.paths.data / NAME
+
+@dataclass(frozen=True)
+class Node:
+    """One local Cassandra process: its pid-file name, address, storage and seed."""
+
+    name: str
+    host: str
+    home: Path
+    #: The seed's address (``host:storage_port``); the node itself for the single node.
+    seed: str
+    in_cluster: bool = False
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "conf" / "cassandra.yaml"
+
+    @property
+    def metrics_host(self) -> str:
+        """Where its metrics agent listens: 127.0.0.1, or a cluster node's own address (the
+        three share the port)."""
+        return self.host if self.in_cluster else jmx_exporter.HOST
+
+    @property
+    def joined(self) -> bool:
+        """Whether it has started before (its system keyspace exists): it then rejoins its
+        ring without bootstrapping."""
+        return (self.home / "data" / "system").is_dir()
+
+
+def single_node(settings: Settings) -> Node:
+    c = settings.cassandra
+    return Node(NAME, c.hosts[0], settings.paths.data / NAME, f"{c.hosts[0]}:{c.storage_port}")
+
+
+def cluster_nodes(settings: Settings) -> list[Node]:
+    """The local cluster's nodes: ``cassandra-N`` on 127.0.0.N, the ports of ``cassandra.*``,
+    the first the seed."""
+    hosts = [f"127.0.0.{i}" for i in range(1, CLUSTER_NODES + 1)]
+    root = settings.paths.data / "cassandra-cluster"
+    seed = f"{hosts[0]}:{settings.cassandra.storage_port}"
+    return [
+        Node(f"{NAME}-{i}", host, root / f"{NAME}-{i}", seed, in_cluster=True)
+        for i, host in enumerate(hosts, start=1)
+    ]
+
+
+def nodes(settings: Settings, *, cluster: bool) -> list[Node]:
+    return cluster_nodes(settings) if cluster else [single_node(settings)]
+
+
+def clustered(settings: Settings) -> bool:
+    """Whether the local Cassandra is the cluster (as ``kafka.clustered`` decides for Kafka)."""
+    group = [n.name for n in cluster_nodes(settings)]
+    return process.group_in_use(settings.paths, NAME, group)
+
+
+def on_cluster(cassandra: CassandraSettings, settings: Settings) -> CassandraSettings:
+    """``cassandra`` pointed at the local cluster: all three nodes as contact points (a
+    client starting while one is down still connects), keyspaces with three replicas."""
+    hosts = [n.host for n in cluster_nodes(settings)]
+    return cassandra.model_copy(update={"hosts": hosts, "replication": CLUSTER_REPLICATION})
 
 
 def keyspace_dir(settings: Settings, keyspace: str) -> Path:
-    """Where the local node keeps ``keyspace``'s files (after a DROP, its snapshots)."""
-    return _home(settings) / "data" / keyspace
+    """Where the single node keeps ``keyspace``'s files (after a DROP, its snapshots)."""
+    return single_node(settings).home / "data" / keyspace
 
 
 def config_file(settings: Settings) -> Path:
-    return _home(settings) / "conf" / "cassandra.yaml"
+    return single_node(settings).config_file
 
 
-def address(settings: Settings) -> str:
-    return f"{settings.cassandra.hosts[0]}:{settings.cassandra.port}"
+def node_address(settings: Settings, node: Node) -> str:
+    return f"{node.host}:{settings.cassandra.port}"
 
 
-def metrics_url(settings: Settings) -> str:
-    return jmx_exporter.metrics_url(settings.cassandra.metrics_port)
+def address(settings: Settings, *, cluster: bool = False) -> str:
+    """The single node's address, or every node's of the cluster."""
+    return ",".join(node_address(settings, n) for n in nodes(settings, cluster=cluster))
+
+
+def metrics_url(settings: Settings, node: Node | None = None) -> str:
+    host = node.metrics_host if node is not None else jmx_exporter.HOST
+    return jmx_exporter.metrics_url(settings.cassandra.metrics_port, host=host)
 
 
 def version(settings: Settings) -> str | None:
@@ -62,11 +149,10 @@ def version(settings: Settings) -> str | None:
     return jars.jar_version(settings.paths.lib, NAME, "cassandra-all")
 
 
-def _render_config(settings: Settings) -> Path:
+def _render_config(settings: Settings, node: Node) -> Path:
     c = settings.cassandra
-    home = _home(settings)
-    host = c.hosts[0]
-    conf = config_file(settings)
+    home = node.home
+    conf = node.config_file
     render("cassandra-logback.xml", conf.parent / "logback.xml", {})
     render(
         "cassandra-metrics.yaml", conf.parent / jmx_exporter.RULES_FILE, {"keyspace": c.keyspace}
@@ -75,8 +161,11 @@ def _render_config(settings: Settings) -> Path:
         "cassandra.yaml",
         conf,
         {
-            "listen_address": host,
-            "rpc_address": host,
+            "listen_address": node.host,
+            "rpc_address": node.host,
+            "seeds": node.seed,
+            # Tokens placed for the replication the keyspaces use: an even share per node.
+            "token_replication": CLUSTER_NODES if node.in_cluster else 1,
             "native_port": c.port,
             "storage_port": c.storage_port,
             "data_dir": home / "data",
@@ -88,8 +177,9 @@ def _render_config(settings: Settings) -> Path:
     )
 
 
-def _command(settings: Settings, java: str, conf: Path) -> list[str]:
+def _command(settings: Settings, java: str, node: Node) -> list[str]:
     c = settings.cassandra
+    conf = node.config_file
     lib = jars.lib_dir(settings.paths.lib, NAME)
     jamm = sorted(lib.glob("jamm-*.jar"))
     return [
@@ -101,20 +191,25 @@ def _command(settings: Settings, java: str, conf: Path) -> list[str]:
         # jamm measures object sizes for memtable accounting, as bin/cassandra does.
         *([f"-javaagent:{jamm[0]}"] if jamm else []),
         jmx_exporter.agent_option(
-            settings.paths.lib, c.metrics_port, conf.parent / jmx_exporter.RULES_FILE
+            settings.paths.lib,
+            c.metrics_port,
+            conf.parent / jmx_exporter.RULES_FILE,
+            host=node.metrics_host,
         ),
         f"-Dcassandra.config=file://{conf}",
         "-Dcassandra-foreground=yes",
-        f"-Dcassandra.storagedir={_home(settings)}",
+        f"-Dcassandra.storagedir={node.home}",
         f"-Dcassandra.logdir={settings.paths.logs}",
-        f"-Dcassandra.triggers_dir={_home(settings) / 'triggers'}",
+        f"-Dcassandra.triggers_dir={node.home / 'triggers'}",
         f"-Dlogback.configurationFile={conf.parent / 'logback.xml'}",
         # No JMX port: it would be an unauthenticated way in (README: Security). Metrics
         # come from inside the JVM (the agent above); CQL (`userstream query`) covers what
         # nodetool would.
-        # One node: no one to gossip with, and the superuser is ours to create at once.
+        # The superuser is ours to create at once; the local nodes need no time for gossip
+        # to settle (they find each other on the loopback in well under a second).
         "-Dcassandra.superuser_setup_delay_ms=0",
         "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+        *([f"-Dcassandra.ring_delay_ms={RING_DELAY_MS}"] if node.in_cluster else []),
         "-Djava.net.preferIPv4Stack=true",
         "-cp",
         f"{lib}/*",
@@ -122,61 +217,108 @@ def _command(settings: Settings, java: str, conf: Path) -> list[str]:
     ]
 
 
-def start_cassandra(settings: Settings) -> float | None:
-    """Start the node, secure it, and wait until the project's login works.
+#: How long a joining cluster node waits to learn the ring (30 s by default): the local
+#: nodes gossip over the loopback.
+RING_DELAY_MS = 5000
 
-    Returns the seconds it took, or None when our node is already running (it is then only
-    checked to be secured). Raises ``ConfigError`` for a taken port or missing Java/Maven,
-    ``TerminalError`` when the node dies while starting, ``TransientError`` when it does not
-    answer in time; on any error the node is stopped again.
+
+def on_local(settings: Settings, *, cluster: bool) -> Settings:
+    """``settings`` with the clients on the cluster (``on_cluster``), or as they are."""
+    if not cluster:
+        return settings
+    return settings.model_copy(update={"cassandra": on_cluster(settings.cassandra, settings)})
+
+
+def start_cassandra(settings: Settings, *, cluster: bool = False) -> float | None:
+    """Start the single node, or with ``cluster`` the cluster's three, secure it, and wait
+    until the project's login works; return the seconds it took.
+
+    Returns None when every node already runs (it is then only checked to be secured).
+    Raises ``ConfigError`` for a taken port, a missing Java/Maven or the other kind of
+    Cassandra still running, ``TerminalError`` when a node dies while starting,
+    ``TransientError`` when one does not answer in time; on any error the nodes this call
+    started are stopped again.
     """
     with component_lock(settings.paths, NAME):
-        return _start_cassandra(settings)
+        return _start_cassandra(settings, cluster=cluster)
 
 
-def _start_cassandra(settings: Settings) -> float | None:
+def _start_cassandra(settings: Settings, *, cluster: bool = False) -> float | None:
     paths = settings.paths
-    if process.running(paths, NAME) is not None:
+    group = nodes(settings, cluster=cluster)
+    if any(process.running(paths, n.name) for n in nodes(settings, cluster=not cluster)):
+        raise ConfigError(
+            f"The local Cassandra runs as {'one node' if cluster else 'a cluster'}; it cannot "
+            f"also run as {'a cluster' if cluster else 'one node'}.",
+            hint="Stop it first with `userstream stack down` (its data is kept), then run "
+            f"`userstream stack up{' --cluster' if cluster else ''}`. The cluster keeps its "
+            "own data: it does not see the single node's keyspaces, nor they its.",
+        )
+    pending = [n for n in group if process.running(paths, n.name) is None]
+    if not pending:
         return None
     c = settings.cassandra
-    host = c.hosts[0]
-    require_free(LABEL, host, [c.port, c.storage_port], "USERSTREAM_CASSANDRA__PORT")
-    require_free(LABEL, jmx_exporter.HOST, [c.metrics_port], "USERSTREAM_CASSANDRA__METRICS_PORT")
+    for node in pending:
+        require_free(LABEL, node.host, [c.port, c.storage_port], "USERSTREAM_CASSANDRA__PORT")
+        require_free(
+            LABEL, node.metrics_host, [c.metrics_port], "USERSTREAM_CASSANDRA__METRICS_PORT"
+        )
     java = require_java()
     jars.ensure_jars(paths.lib, NAME, log_dir=paths.logs)
     jars.ensure_jars(paths.lib, jmx_exporter.JAR_SET, log_dir=paths.logs)
-    conf = _render_config(settings)
-    (_home(settings) / "triggers").mkdir(parents=True, exist_ok=True)
-    proc = process.start(paths, NAME, _command(settings, java, conf))
-    log.info("cassandra starting pid=%s address=%s", proc.pid, address(settings))
+    started = time.monotonic()
+    deadline = started + START_TIMEOUT_S  # for all the nodes together
     try:
-        took = wait_ready(
-            paths, NAME, LABEL, lambda: port_open(host, c.port), timeout=START_TIMEOUT_S
-        )
-        refusals: list[TerminalError] = []
-        try:
-            took += wait_ready(
-                paths,
-                NAME,
-                LABEL,
-                lambda: _secured(settings, refusals),
-                timeout=LOGIN_TIMEOUT_S,
-                interval=2.0,
-            )
-        except TransientError:
-            # A refusal that lasted the whole wait is the real error (e.g. a secrets file
-            # that belongs to another data folder), not the timeout.
-            if refusals:
-                raise refusals[-1] from None
-            raise
+        for node in pending:
+            _render_config(settings, node)
+            (node.home / "triggers").mkdir(parents=True, exist_ok=True)
+            fresh = not node.joined
+            proc = process.start(paths, node.name, _command(settings, java, node))
+            log.info("cassandra starting node=%s pid=%s address=%s", node.name, proc.pid,
+                     node_address(settings, node))  # fmt: skip
+            if fresh and node.in_cluster:
+                # A new node joins the ring alone: the next one starts once it answers.
+                _wait_answers(settings, node, deadline)
+        for node in pending:
+            _wait_answers(settings, node, deadline)
+        took = time.monotonic() - started
+        took += _wait_secured(on_local(settings, cluster=cluster), group[0].name, cluster=cluster)
     except BaseException:
-        process.stop(paths, NAME, timeout=STOP_TIMEOUT_S)
+        for node in pending:
+            process.stop(paths, node.name, timeout=STOP_TIMEOUT_S)
         raise
-    log.info("cassandra ready pid=%s seconds=%.1f", proc.pid, took)
+    log.info("cassandra ready nodes=%d seconds=%.1f", len(pending), took)
     return took
 
 
-def _secured(settings: Settings, refusals: list[TerminalError]) -> bool:
+def _wait_answers(settings: Settings, node: Node, deadline: float) -> None:
+    label = f"{LABEL} ({node.name})" if node.in_cluster else LABEL
+    ready = functools.partial(port_open, node.host, settings.cassandra.port)
+    wait_ready(settings.paths, node.name, label, ready,
+               timeout=max(1.0, deadline - time.monotonic()))  # fmt: skip
+
+
+def _wait_secured(settings: Settings, name: str, *, cluster: bool) -> float:
+    """Seconds until the node (the cluster, through ``name``'s log) is secured."""
+    refusals: list[TerminalError] = []
+    try:
+        return wait_ready(
+            settings.paths,
+            name,
+            LABEL,
+            lambda: _secured(settings, refusals, cluster=cluster),
+            timeout=LOGIN_TIMEOUT_S,
+            interval=2.0,
+        )
+    except TransientError:
+        # A refusal that lasted the whole wait is the real error (e.g. a secrets file
+        # that belongs to another data folder), not the timeout.
+        if refusals:
+            raise refusals[-1] from None
+        raise
+
+
+def _secured(settings: Settings, refusals: list[TerminalError], *, cluster: bool) -> bool:
     """One attempt at securing the node; False while its auth tables are not ready yet.
 
     A refused login is retried (right after the port opens the default role may not exist
@@ -185,7 +327,7 @@ def _secured(settings: Settings, refusals: list[TerminalError]) -> bool:
     a bare timeout, when the refusal lasts.
     """
     try:
-        secure_node(settings)
+        secure_node(settings, auth_replication=CLUSTER_REPLICATION if cluster else None)
     except TransientError as exc:
         log.debug("cassandra not ready yet: %s", exc.message)
         return False
@@ -196,18 +338,28 @@ def _secured(settings: Settings, refusals: list[TerminalError]) -> bool:
     return True
 
 
-def ensure_secured(settings: Settings) -> None:
-    """For a node already running: make sure it is secured (no-op once it is)."""
-    secure_node(settings)
+def ensure_secured(settings: Settings, *, cluster: bool = False) -> None:
+    """For a node (cluster) already running: make sure it is secured (no-op once it is)."""
+    local = on_local(settings, cluster=cluster)
+    secure_node(local, auth_replication=CLUSTER_REPLICATION if cluster else None)
 
 
-def stop_cassandra(settings: Settings) -> bool:
-    """Stop the node gracefully (SIGTERM drains it; SIGKILL after a bound). Data is kept.
+def running_nodes(settings: Settings) -> set[str]:
+    """The names of the local Cassandra nodes that run, single or cluster."""
+    every = [single_node(settings), *cluster_nodes(settings)]
+    return {n.name for n in every if process.running(settings.paths, n.name)}
 
-    True when a running node was stopped.
-    """
-    with component_lock(settings.paths, NAME):
-        stopped = process.stop(settings.paths, NAME, timeout=STOP_TIMEOUT_S)
+
+def stop_cassandra(settings: Settings, *, keep: Collection[str] = ()) -> bool:
+    """Stop every local Cassandra node that runs, single or cluster, but those named in
+    ``keep`` (SIGTERM drains a node; SIGKILL after a bound). Data is kept. True when one
+    was stopped."""
+    every = [n for n in [single_node(settings), *cluster_nodes(settings)] if n.name not in keep]
+    with component_lock(settings.paths, NAME), ThreadPoolExecutor(len(every)) as pool:
+        done = pool.map(
+            lambda n: process.stop(settings.paths, n.name, timeout=STOP_TIMEOUT_S), every
+        )
+        stopped = [n.name for n, was in zip(every, done, strict=True) if was]
     if stopped:
-        log.info("cassandra stopped")
-    return stopped
+        log.info("cassandra stopped nodes=%s", ",".join(stopped))
+    return bool(stopped)

@@ -120,16 +120,9 @@ def nodes(settings: Settings, *, cluster: bool) -> list[Node]:
 
 
 def clustered(settings: Settings) -> bool:
-    """Whether the local Kafka is the cluster, for `up`, `stack up` and `status` alike: a
-    cluster node runs; else the single node does not run and a cluster node's pid file is
-    left (the cluster was up and died: `stack up` starts it again; `down` removes them)."""
-    paths = settings.paths
-    group = cluster_nodes(settings)
-    if any(process.running(paths, n.name) for n in group):
-        return True
-    if process.running(paths, NAME) is not None:
-        return False
-    return any(paths.pid_file(n.name).exists() for n in group)
+    """Whether the local Kafka is the cluster, for `up`, `stack up` and `status` alike
+    (``process.group_in_use``)."""
+    return process.group_in_use(settings.paths, NAME, [n.name for n in cluster_nodes(settings)])
 
 
 def broker_secrets(settings: Settings) -> Path:

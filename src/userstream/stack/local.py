@@ -1,5 +1,6 @@
 """Kafka + Cassandra on this machine, as one unit: up, down, status; with ``cluster``, Kafka
-as three nodes (``stack.kafka``: 127.0.0.1-3, three copies of every message), and a Spark
+as three nodes (``stack.kafka``: 127.0.0.1-3, three copies of every message), Cassandra as
+three (``stack.cassandra``: 127.0.0.1-3, three replicas of every row), and a Spark
 standalone master and workers (``stack.spark``) for the stream to run on.
 
 ``stack_up`` is idempotent (a running component is reported, not started twice) and leaves
@@ -46,8 +47,9 @@ def stack_up(
     settings: Settings, *, cluster: bool = False, progress: Progress = _log_progress
 ) -> None:
     """Start Kafka, then Cassandra (each only when not already running), ready when this
-    returns; with ``cluster``, Kafka as its three nodes, and then the Spark master and its
-    workers. A Kafka cluster already running is kept, with or without ``cluster``.
+    returns; with ``cluster``, Kafka and Cassandra as their three nodes each, and then the
+    Spark master and its workers. A Kafka or Cassandra cluster already running (or left
+    from one, ``clustered``) is kept, with or without ``cluster``.
 
     ``progress`` receives one line per step (`starting…`, `ready in Ns`). Raises the
     ``UserstreamError`` of the first component that fails, after stopping what this call started.
@@ -66,10 +68,18 @@ def stack_up(
             progress,
             log_name=kafka.cluster_nodes(settings)[0].name if kafka_cluster else None,
         )
+        cassandra_cluster = cluster or cassandra.clustered(settings)
         _up_one(
-            "Cassandra", cassandra.NAME, cassandra.address(settings),
-            lambda: cassandra.start_cassandra(settings), settings, progress,
-        )  # fmt: skip
+            f"Cassandra cluster ({cassandra.CLUSTER_NODES} nodes)"
+            if cassandra_cluster
+            else "Cassandra",
+            None if cassandra_cluster else cassandra.NAME,
+            cassandra.address(settings, cluster=cassandra_cluster),
+            lambda: cassandra.start_cassandra(settings, cluster=cassandra_cluster),
+            settings,
+            progress,
+            log_name=cassandra.cluster_nodes(settings)[0].name if cassandra_cluster else None,
+        )
         if cluster:
             workers = settings.cluster.spark_workers
             _up_one(
@@ -131,7 +141,7 @@ def stack_down(settings: Settings, *, progress: Progress = _log_progress) -> Non
 def stack_status(settings: Settings) -> list[ComponentStatus]:
     """What runs, where, which version, and whether it answers its protocol right now (the
     Spark cluster's processes too, once it was started)."""
-    return [*_kafka_status(settings), _cassandra_status(settings), *_spark_status(settings)]
+    return [*_kafka_status(settings), *_cassandra_status(settings), *_spark_status(settings)]
 
 
 def _spark_status(settings: Settings) -> list[ComponentStatus]:
@@ -195,24 +205,65 @@ def _kafka_status(settings: Settings) -> list[ComponentStatus]:
     return parts
 
 
-def _cassandra_status(settings: Settings) -> ComponentStatus:
+def _cassandra_status(settings: Settings) -> list[ComponentStatus]:
+    """The single node, or each node of the cluster (``cassandra.clustered``): healthy when
+    the project's login works and the node itself answers a query."""
+    cluster = cassandra.clustered(settings)
+    group = cassandra.nodes(settings, cluster=cluster)
+    procs = {n.name: process.running(settings.paths, n.name) for n in group}
+    versions, failure = _cassandra_versions(settings, group, cluster=cluster, procs=procs)
+    parts = []
+    for node in group:
+        proc = procs[node.name]
+        version = versions.get(node.host)
+        detail = "not running"
+        if proc is not None:
+            detail = "answers (CQL login ok)" if version else f"running, not answering: {failure}"
+        parts.append(
+            ComponentStatus(
+                node.name,
+                proc is not None,
+                proc.pid if proc else None,
+                cassandra.node_address(settings, node),
+                version or cassandra.version(settings),
+                version is not None,
+                detail,
+                cassandra.metrics_url(settings, node),
+            )
+        )
+    return parts
+
+
+def _cassandra_versions(
+    settings: Settings,
+    group: list[cassandra.Node],
+    *,
+    cluster: bool,
+    procs: dict[str, process.Proc | None],
+) -> tuple[dict[str, str], str]:
+    """Each running node's release version by address, asked of that node alone through one
+    session of the project's login; and why the others gave none."""
     from userstream import store
     from userstream.store import queries
 
-    proc = process.running(settings.paths, cassandra.NAME)
-    address = cassandra.address(settings)
-    version = cassandra.version(settings)
-    healthy = False
-    detail = "not running"
-    if proc is not None:
-        try:
-            with store.session(settings) as sess:
-                version = queries.release_version(sess)
-            healthy = True
-            detail = "answers (CQL login ok)"
-        except UserstreamError as exc:
-            detail = f"running, not answering: {exc.message}"
-    return ComponentStatus(
-        "cassandra", proc is not None, proc.pid if proc else None, address,
-        version, healthy, detail, cassandra.metrics_url(settings),
-    )  # fmt: skip
+    if not any(procs.values()):
+        return {}, "not running"
+    local = cassandra.on_local(settings, cluster=cluster)
+    versions: dict[str, str] = {}
+    failure = "no answer to a query"
+    try:
+        with store.session(local) as sess:
+            if not cluster:  # one node, however its address is spelled
+                return {group[0].host: queries.release_version(sess)}, failure
+            hosts = {h.address: h for h in sess.cluster.metadata.all_hosts()}
+            for node in group:
+                host = hosts.get(node.host)
+                if procs[node.name] is None or host is None or not host.is_up:
+                    continue
+                try:
+                    versions[node.host] = queries.release_version(sess, host=host)
+                except Exception as exc:  # noqa: BLE001 - a node that fails to answer is unhealthy
+                    failure = f"{type(exc).__name__}: {exc}"
+    except UserstreamError as exc:
+        failure = exc.message
+    return versions, failure

@@ -79,14 +79,17 @@ def statsd_metrics_url(settings: Settings) -> str:
 
 def scrape_targets(settings: Settings) -> dict[str, list[str]]:
     """Job name → the addresses Prometheus scrapes, for every part that serves metrics (each
-    node of the local Kafka cluster, when it is the cluster that runs)."""
-    from userstream.stack import kafka
+    node of the local Kafka and Cassandra clusters, when it is the cluster that runs)."""
+    from userstream.stack import cassandra, kafka
 
     brokers = kafka.nodes(settings, cluster=kafka.clustered(settings))
     port = settings.kafka.metrics_port
+    replicas = cassandra.nodes(settings, cluster=cassandra.clustered(settings))
     targets = {
         "kafka": [f"{node.metrics_host}:{port}" for node in brokers],
-        "cassandra": [f"{HOST}:{settings.cassandra.metrics_port}"],
+        "cassandra": [
+            f"{node.metrics_host}:{settings.cassandra.metrics_port}" for node in replicas
+        ],
         "dashboard": [f"{HOST}:{settings.dashboard.port}"],
     }
     if settings.spark.metrics_port:  # 0: any free port, which only `status` knows

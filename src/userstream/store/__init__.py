@@ -81,7 +81,11 @@ def connect_as(
     Raises ``TerminalError`` when the login is refused and ``TransientError`` when no
     node answers within ``timeout``.
     """
-    from cassandra import AuthenticationFailed, ProtocolVersion  # type: ignore[attr-defined]
+    from cassandra import (  # type: ignore[attr-defined]
+        AuthenticationFailed,
+        ConsistencyLevel,
+        ProtocolVersion,
+    )
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
     from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
@@ -89,6 +93,9 @@ def connect_as(
     c = settings.cassandra
     profile = ExecutionProfile(
         load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=c.local_dc)),
+        # What the stream writes (cassandra_sink), the checks and status read: with three
+        # replicas, a read meets every acknowledged write, and one node may be lost.
+        consistency_level=ConsistencyLevel.LOCAL_QUORUM,
         request_timeout=REQUEST_TIMEOUT_S,
     )
     cluster = Cluster(

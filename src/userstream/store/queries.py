@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import uuid
 
     from cassandra.cluster import Session
+    from cassandra.pool import Host
 
 #: Values per ``IN ?`` (Cassandra refuses an IN over 100 keys by default, and a large one
 #: makes one node do the work of many).
@@ -68,9 +69,10 @@ def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]
         yield items[start : start + size]
 
 
-def release_version(session: Session) -> str:
-    """The Cassandra version of the node that answers (a health check's question)."""
-    row = session.execute("SELECT release_version FROM system.local").one()
+def release_version(session: Session, host: Host | None = None) -> str:
+    """The Cassandra version of the node that answers, or of ``host`` alone (a health
+    check's question)."""
+    row = session.execute("SELECT release_version FROM system.local", host=host).one()
     return str(row[0])
 
 
