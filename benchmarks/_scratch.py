@@ -40,8 +40,9 @@ def scratch_keyspace(settings: Settings) -> Iterator[Settings]:
 
 
 @contextmanager
-def scratch_pipeline(prefix: str) -> Iterator[Settings]:
-    """Settings for a pipeline of its own (topic, keyspace, job name ``<prefix>_<random>``).
+def scratch_pipeline(prefix: str, base: Settings | None = None) -> Iterator[Settings]:
+    """Settings for a pipeline of its own (topic, keyspace, job name ``<prefix>_<random>``),
+    on ``base`` (default: the user's settings, the running local stack).
 
     The topics and the keyspace exist on entry; the job is not started. On exit the job is
     killed if it runs, then the keyspace, the topics, the checkpoint and the job's files
@@ -49,7 +50,7 @@ def scratch_pipeline(prefix: str) -> Iterator[Settings]:
     """
     suffix = uuid.uuid4().hex[:8]
     name = f"{prefix}_{suffix}"
-    base = load_settings()
+    base = base or load_settings()
     settings = with_keyspace(
         base.model_copy(
             update={

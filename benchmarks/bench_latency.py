@@ -122,8 +122,8 @@ class Rig:
             self.settings, source_url=self.api_url, count=max(1, round(rate * seconds)), rate=rate
         )
         end_ms = time.time_ns() // 1_000_000 + 1
-        self._wait_processed()
-        step = self._read_back(rate, summary.produced, summary.users_per_s, start_ms, end_ms)
+        self.wait_processed()
+        step = self.read_back(rate, summary.produced, summary.users_per_s, start_ms, end_ms)
         if step.lost:
             state = control.last_progress(self.settings) or {}
             loud(
@@ -137,7 +137,7 @@ class Rig:
             loud(f"{step.no_write_time:,} stored rows have no first_name, so no write time")
         return step
 
-    def _wait_processed(self) -> None:
+    def wait_processed(self) -> None:
         """Until the job has processed the whole topic, or makes no progress for IDLE_S."""
         seen: object = None
         changed = time.monotonic()
@@ -154,7 +154,7 @@ class Rig:
                 return
             time.sleep(0.5)
 
-    def _read_back(
+    def read_back(
         self, rate: float, produced: int, achieved: float, start_ms: int, end_ms: int
     ) -> Step:
         query = SimpleStatement(

@@ -22,10 +22,11 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.conftest import free_ports, private_settings
+from tests.integration.conftest import private_settings
 from tests.unit.test_monitoring import alert_and_dashboard_metrics, family_names
 from userstream.config import Settings, load_settings
 from userstream.host import process
+from userstream.host.net import free_ports
 from userstream.stack import cassandra, kafka, monitoring
 from userstream.stack._airflow_env import userstream_env
 from userstream.stack.local import stack_down, stack_up

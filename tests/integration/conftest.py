@@ -13,7 +13,6 @@ stack is never touched.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ import pytest
 
 from userstream import kafka_client
 from userstream.config import Settings, load_settings
-from userstream.host.net import port_open
+from userstream.host.net import free_ports, port_open
 from userstream.host.state import ensure_layout
 from userstream.stack import cassandra, kafka
 
@@ -121,17 +120,6 @@ def unlock_default_login(session: Session) -> None:
             if "can only be changed every" not in str(exc) or attempt == 2:
                 raise
             time.sleep(5.5)
-
-
-def free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
 def private_settings(root: Path) -> Settings:

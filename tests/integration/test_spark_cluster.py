@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from tests.integration.conftest import free_ports, open_session
+from tests.integration.conftest import open_session
 from tests.integration.conftest_stream import (
     POISON,
     fake_users,
@@ -24,6 +24,7 @@ from tests.integration.conftest_stream import (
 )
 from userstream.config import Settings
 from userstream.host import process
+from userstream.host.net import free_ports
 from userstream.pipeline import on_local_cluster
 from userstream.stack import spark
 from userstream.stack.local import stack_status

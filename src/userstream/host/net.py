@@ -21,6 +21,19 @@ def port_free(host: str, port: int) -> bool:
     return not port_open(host, port)
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports free on 127.0.0.1 right now (the kernel's picks), for a
+    private stack of a test or a benchmark."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
     """True when a TCP connect to ``host:port`` succeeds."""
     try:

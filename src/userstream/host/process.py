@@ -28,6 +28,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -255,6 +256,16 @@ def start_until(
             )
         time.sleep(0.3)
     return proc
+
+
+def stop_all(paths: StatePaths, names: Sequence[str], *, timeout: float = 30.0) -> list[str]:
+    """``stop`` each of ``names`` at once (the nodes of a cluster: one by one, the last
+    would wait out the timeout for peers that had already left); the names that ran."""
+    if not names:
+        return []
+    with ThreadPoolExecutor(len(names)) as pool:
+        done = list(pool.map(lambda name: stop(paths, name, timeout=timeout), names))
+    return [name for name, was in zip(names, done, strict=True) if was]
 
 
 def stop(paths: StatePaths, name: str, *, timeout: float = 30.0, leader_only: bool = False) -> bool:

@@ -23,7 +23,6 @@ import functools
 import logging
 import time
 from collections.abc import Collection
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -354,12 +353,11 @@ def stop_cassandra(settings: Settings, *, keep: Collection[str] = ()) -> bool:
     """Stop every local Cassandra node that runs, single or cluster, but those named in
     ``keep`` (SIGTERM drains a node; SIGKILL after a bound). Data is kept. True when one
     was stopped."""
-    every = [n for n in [single_node(settings), *cluster_nodes(settings)] if n.name not in keep]
-    with component_lock(settings.paths, NAME), ThreadPoolExecutor(len(every)) as pool:
-        done = pool.map(
-            lambda n: process.stop(settings.paths, n.name, timeout=STOP_TIMEOUT_S), every
+    every = [n.name for n in [single_node(settings), *cluster_nodes(settings)]]
+    with component_lock(settings.paths, NAME):
+        stopped = process.stop_all(
+            settings.paths, [n for n in every if n not in keep], timeout=STOP_TIMEOUT_S
         )
-        stopped = [n.name for n, was in zip(every, done, strict=True) if was]
     if stopped:
         log.info("cassandra stopped nodes=%s", ",".join(stopped))
     return bool(stopped)

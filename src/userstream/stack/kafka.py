@@ -32,7 +32,6 @@ import subprocess
 import time
 import uuid
 from collections.abc import Collection
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -442,14 +441,13 @@ def running_nodes(settings: Settings) -> set[str]:
 def stop_kafka(settings: Settings, *, keep: Collection[str] = ()) -> bool:
     """Stop every local Kafka node that runs, single or cluster, but those named in ``keep``
     (SIGTERM; SIGKILL after a bound). Data is kept. True when one was stopped."""
-    every = [n for n in [single_node(settings), *cluster_nodes(settings)] if n.name not in keep]
-    with component_lock(settings.paths, NAME), ThreadPoolExecutor(len(every)) as pool:
+    every = [n.name for n in [single_node(settings), *cluster_nodes(settings)]]
+    with component_lock(settings.paths, NAME):
         # All at once: one by one, the last nodes would wait out the timeout for a quorum
         # that had already left, to shut down in order.
-        done = pool.map(
-            lambda n: process.stop(settings.paths, n.name, timeout=STOP_TIMEOUT_S), every
+        stopped = process.stop_all(
+            settings.paths, [n for n in every if n not in keep], timeout=STOP_TIMEOUT_S
         )
-        stopped = [n.name for n, was in zip(every, done, strict=True) if was]
     if stopped:
         log.info("kafka stopped nodes=%s", ",".join(stopped))
     return bool(stopped)
