@@ -86,8 +86,9 @@ def _drop_keyspace(settings: Settings) -> None:
     keyspace = settings.cassandra.keyspace
     with session(settings) as sess:
         sess.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
-    for snapshots in cassandra.keyspace_dir(settings, keyspace).glob("*/snapshots"):
-        shutil.rmtree(snapshots, ignore_errors=True)
+    for folder in cassandra.keyspace_dirs(settings, keyspace):
+        for snapshots in folder.glob("*/snapshots"):
+            shutil.rmtree(snapshots, ignore_errors=True)
 
 
 def _delete_topics(kafka: KafkaSettings) -> None:

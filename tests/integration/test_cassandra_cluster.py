@@ -118,6 +118,7 @@ def test_nodes_sigkilled_under_load_lose_and_double_nothing(settings: Settings) 
 
         # One node down: users keep arriving and keep landing (two replicas of three).
         others = {n: process.running(settings.paths, n) for n in ("cassandra-1", "cassandra-3")}
+        assert all(others.values()), others
         assert process.kill(settings.paths, "cassandra-2")
         killed = time.monotonic()
         produce(settings, user_messages(one_down))

@@ -123,3 +123,28 @@ def test_a_default_login_still_accepted_after_the_bound_is_a_terminal_error(
     with pytest.raises(TerminalError, match="still accepts the default 'cassandra' login"):
         _cassandra_auth.wait_default_refused(base_settings, timeout=0.2, interval=0.01)
     assert len(tried) >= 2  # tried again, not given up at the first sight
+
+
+@pytest.mark.parametrize("hosts", [["127.0.0.1"], ["127.0.0.1", "127.0.0.2", "127.0.0.3"]])
+def test_the_cluster_gets_system_auth_replicated_last_and_read_back_with_every_node_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hosts: list[str]
+) -> None:
+    """On the first node alone, system_auth gets three replicas after the default login is
+    disabled (logins fail from then until a second node joins): no read at ALL, no default
+    login tried. With every node up, the roles are also read back at ALL, and the default
+    login is tried until refused."""
+    settings = load_settings(state_dir=tmp_path / "s", cassandra={"hosts": hosts})
+    project = _Session(row=SimpleNamespace(can_login=True, is_superuser=True))
+    tried = _logins(monkeypatch, accepted=0, project=project)
+    replication = {"class": "NetworkTopologyStrategy", "datacenter1": 3}
+    _cassandra_auth.secure_node(settings, auth_replication=replication)
+    statements = [str(getattr(s, "query_string", s)) for s in project.executed]
+    disabled = next(i for i, s in enumerate(statements) if "LOGIN = false" in s)
+    altered = next(
+        i for i, s in enumerate(statements) if s.startswith("ALTER KEYSPACE system_auth")
+    )
+    assert disabled < altered
+    assert "'datacenter1': 3" in statements[altered]
+    read_back = [s for s in statements if s == "SELECT role FROM system_auth.roles"]
+    assert len(read_back) == (len(hosts) > 1)
+    assert tried.count(_cassandra_auth.DEFAULT_ROLE) == (len(hosts) > 1)

@@ -8,11 +8,13 @@ default role (no login, no superuser, random password), and the default login is
 it is refused: each node caches roles and credentials for a while (``roles_validity``,
 ``credentials_validity``: 2 s locally), so "disabled" is only believed once it is seen.
 
-On the local cluster (``auth_replication``), ``system_auth`` (one replica on a fresh
-cluster) is given the keyspaces' replication before the superuser is created, and the default
-role's row is read back at ALL, which repairs it onto every replica: written to all three,
-the roles are found at LOCAL_QUORUM with any node lost, and no replica keeps a default role
-that is still enabled. There is no JMX for ``nodetool repair``; none is needed.
+On the local cluster (``auth_replication``), ``system_auth`` then gets the keyspaces'
+replication. A fresh cluster is secured on its first node alone, before the others join
+(``stack.cassandra``): each joining node streams the roles as it bootstraps, so every node
+holds them, the roles are found at LOCAL_QUORUM with any node lost, and no replica keeps a
+default role that is still enabled. With every node up, the roles are also read back at
+ALL, which repairs a replica that lacks a row (a start interrupted before the others
+joined). There is no JMX for ``nodetool repair``; none is needed.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from cassandra.cluster import NoHostAvailable, Session
 from cassandra.query import SimpleStatement
 
 from userstream.config import Settings
-from userstream.errors import TerminalError
+from userstream.errors import TerminalError, TransientError
 from userstream.host.state import secrets_dir, write_secret_json
 from userstream.store import cassandra_credentials, connect_as, credentials_file
 from userstream.store.schema import replication_cql
@@ -107,7 +109,7 @@ def _secure_with(
     try:
         sess = connect_as(settings, username, password)
     except TerminalError:
-        _create_superuser(settings, username, password, auth_replication)
+        _create_superuser(settings, username, password)
         sess = connect_as(settings, username, password)
     try:
         row = sess.execute(
@@ -117,9 +119,13 @@ def _secure_with(
         if row is not None and (row.can_login or row.is_superuser):
             _disable_default(sess)
             log.info("cassandra default role disabled role=%s", DEFAULT_ROLE)
+        if auth_replication is not None:
+            # Last: on a first node alone, logins fail from here until a second node joins.
+            _replicate_auth(sess, auth_replication, every_node=len(settings.cassandra.hosts) > 1)
     finally:
         sess.cluster.shutdown()
-    wait_default_refused(settings)
+    if auth_replication is None or len(settings.cassandra.hosts) > 1:
+        wait_default_refused(settings)
 
 
 def wait_default_refused(
@@ -173,25 +179,30 @@ def _disable_default(sess: Session, attempts: int = 4) -> None:
             time.sleep(5.5)
 
 
-def _replicate_auth(sess: Session, replication: dict[str, Any]) -> None:
-    """``system_auth`` with ``replication``, and the default role's row on every replica
-    (a read at ALL repairs the replicas that lack it)."""
-    sess.execute(f"ALTER KEYSPACE system_auth WITH replication = {replication_cql(replication)}")
-    sess.execute(
-        SimpleStatement(
-            "SELECT role FROM system_auth.roles WHERE role = %s",
-            consistency_level=ConsistencyLevel.ALL,
-        ),
-        (DEFAULT_ROLE,),
+def _replicate_auth(sess: Session, replication: dict[str, Any], *, every_node: bool) -> None:
+    """``system_auth`` with ``replication`` (idempotent); with ``every_node`` up, its roles
+    read back at ALL, which repairs a replica that lacks one. A node the others do not yet
+    see up, or a role not yet on a quorum of replicas, is a ``TransientError``: the caller
+    tries again."""
+    from cassandra import (  # type: ignore[attr-defined]
+        OperationTimedOut,
+        ReadTimeout,
+        Unauthorized,
+        Unavailable,
     )
 
+    try:
+        sess.execute(
+            f"ALTER KEYSPACE system_auth WITH replication = {replication_cql(replication)}"
+        )
+        if every_node:
+            every_role = "SELECT role FROM system_auth.roles"
+            sess.execute(SimpleStatement(every_role, consistency_level=ConsistencyLevel.ALL))
+    except (Unavailable, ReadTimeout, OperationTimedOut, Unauthorized, NoHostAvailable) as exc:
+        raise TransientError(f"system_auth is not on every node yet: {exc}") from exc
 
-def _create_superuser(
-    settings: Settings,
-    username: str,
-    password: str,
-    auth_replication: dict[str, Any] | None = None,
-) -> None:
+
+def _create_superuser(settings: Settings, username: str, password: str) -> None:
     try:
         sess = connect_as(settings, DEFAULT_ROLE, _FACTORY_PASSWORD)
     except TerminalError:
@@ -203,8 +214,6 @@ def _create_superuser(
             "both to start a fresh node.",
         ) from None
     try:
-        if auth_replication is not None:
-            _replicate_auth(sess, auth_replication)
         sess.execute(
             f"CREATE ROLE IF NOT EXISTS {username} WITH PASSWORD = {_quote(password)} "
             "AND SUPERUSER = true AND LOGIN = true"

@@ -80,10 +80,18 @@ class Node:
         return self.host if self.in_cluster else jmx_exporter.HOST
 
     @property
+    def joined_mark(self) -> Path:
+        return self.home / "joined"
+
+    @property
     def joined(self) -> bool:
-        """Whether it has started before (its system keyspace exists): it then rejoins its
-        ring without bootstrapping."""
-        return (self.home / "data" / "system").is_dir()
+        """Whether it has answered before (``mark_joined``): it then rejoins its ring without
+        bootstrapping. A node whose first start was cut short has no mark: it bootstraps
+        (Cassandra resumes it), alone, like a new one."""
+        return self.joined_mark.is_file()
+
+    def mark_joined(self) -> None:
+        self.joined_mark.touch()
 
 
 def single_node(settings: Settings) -> Node:
@@ -120,9 +128,10 @@ def on_cluster(cassandra: CassandraSettings, settings: Settings) -> CassandraSet
     return cassandra.model_copy(update={"hosts": hosts, "replication": CLUSTER_REPLICATION})
 
 
-def keyspace_dir(settings: Settings, keyspace: str) -> Path:
-    """Where the single node keeps ``keyspace``'s files (after a DROP, its snapshots)."""
-    return single_node(settings).home / "data" / keyspace
+def keyspace_dirs(settings: Settings, keyspace: str) -> list[Path]:
+    """Where each local node, single or of the cluster, keeps ``keyspace``'s files (after a
+    DROP, its snapshots)."""
+    return [n.home / "data" / keyspace for n in [single_node(settings), *cluster_nodes(settings)]]
 
 
 def config_file(settings: Settings) -> Path:
@@ -228,6 +237,13 @@ def on_local(settings: Settings, *, cluster: bool) -> Settings:
     return settings.model_copy(update={"cassandra": on_cluster(settings.cassandra, settings)})
 
 
+def _alone(settings: Settings, node: Node) -> Settings:
+    """``settings`` with ``node`` as the only contact point."""
+    return settings.model_copy(
+        update={"cassandra": settings.cassandra.model_copy(update={"hosts": [node.host]})}
+    )
+
+
 def start_cassandra(settings: Settings, *, cluster: bool = False) -> float | None:
     """Start the single node, or with ``cluster`` the cluster's three, secure it, and wait
     until the project's login works; return the seconds it took.
@@ -255,6 +271,8 @@ def _start_cassandra(settings: Settings, *, cluster: bool = False) -> float | No
         )
     pending = [n for n in group if process.running(paths, n.name) is None]
     if not pending:
+        if cluster:  # the single node's is checked by stack_up; a cluster's only here
+            ensure_secured(settings, cluster=True)
         return None
     c = settings.cassandra
     for node in pending:
@@ -267,19 +285,27 @@ def _start_cassandra(settings: Settings, *, cluster: bool = False) -> float | No
     jars.ensure_jars(paths.lib, jmx_exporter.JAR_SET, log_dir=paths.logs)
     started = time.monotonic()
     deadline = started + START_TIMEOUT_S  # for all the nodes together
+    # A new node joins the ring alone (Cassandra refuses two bootstraps at once) and needs
+    # the seed up: with one to join, each starts once the one before answers.
+    one_by_one = cluster and any(not n.joined for n in pending)
+    new_cluster = cluster and not group[0].joined
     try:
         for node in pending:
             _render_config(settings, node)
             (node.home / "triggers").mkdir(parents=True, exist_ok=True)
-            fresh = not node.joined
             proc = process.start(paths, node.name, _command(settings, java, node))
             log.info("cassandra starting node=%s pid=%s address=%s", node.name, proc.pid,
                      node_address(settings, node))  # fmt: skip
-            if fresh and node.in_cluster:
-                # A new node joins the ring alone: the next one starts once it answers.
+            if one_by_one:
                 _wait_answers(settings, node, deadline)
+                if new_cluster and node is group[0]:
+                    # Secured alone, before anyone joins: each node streams the roles as it
+                    # bootstraps (``_cassandra_auth``).
+                    _wait_secured(_alone(settings, node), node.name, cluster=True)
+                node.mark_joined()
         for node in pending:
             _wait_answers(settings, node, deadline)
+            node.mark_joined()
         took = time.monotonic() - started
         took += _wait_secured(on_local(settings, cluster=cluster), group[0].name, cluster=cluster)
     except BaseException:

@@ -11,6 +11,7 @@ stopped again. ``stack_down`` keeps all data, so a later ``stack_up`` finds ever
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -211,14 +212,14 @@ def _cassandra_status(settings: Settings) -> list[ComponentStatus]:
     cluster = cassandra.clustered(settings)
     group = cassandra.nodes(settings, cluster=cluster)
     procs = {n.name: process.running(settings.paths, n.name) for n in group}
-    versions, failure = _cassandra_versions(settings, group, cluster=cluster, procs=procs)
+    answers = _cassandra_versions(settings, group, cluster=cluster, procs=procs)
     parts = []
     for node in group:
         proc = procs[node.name]
-        version = versions.get(node.host)
+        version, why = answers.get(node.host, (None, "no answer to a query"))
         detail = "not running"
         if proc is not None:
-            detail = "answers (CQL login ok)" if version else f"running, not answering: {failure}"
+            detail = "answers (CQL login ok)" if version else f"running, not answering: {why}"
         parts.append(
             ComponentStatus(
                 node.name,
@@ -234,36 +235,45 @@ def _cassandra_status(settings: Settings) -> list[ComponentStatus]:
     return parts
 
 
+#: A node's own answer is asked up to this many times, a second apart: a session's pool to a
+#: node that has just started may still be opening.
+NODE_ATTEMPTS = 3
+
+
 def _cassandra_versions(
     settings: Settings,
     group: list[cassandra.Node],
     *,
     cluster: bool,
     procs: dict[str, process.Proc | None],
-) -> tuple[dict[str, str], str]:
-    """Each running node's release version by address, asked of that node alone through one
-    session of the project's login; and why the others gave none."""
+) -> dict[str, tuple[str | None, str]]:
+    """Each running node's release version (or None) and why not, by address, asked of that
+    node alone through one session of the project's login."""
     from userstream import store
     from userstream.store import queries
 
-    if not any(procs.values()):
-        return {}, "not running"
-    local = cassandra.on_local(settings, cluster=cluster)
-    versions: dict[str, str] = {}
-    failure = "no answer to a query"
+    running = [n for n in group if procs[n.name] is not None]
+    if not running:
+        return {}
+    answers: dict[str, tuple[str | None, str]] = {}
     try:
-        with store.session(local) as sess:
+        with store.session(cassandra.on_local(settings, cluster=cluster)) as sess:
             if not cluster:  # one node, however its address is spelled
-                return {group[0].host: queries.release_version(sess)}, failure
+                return {group[0].host: (queries.release_version(sess), "")}
             hosts = {h.address: h for h in sess.cluster.metadata.all_hosts()}
-            for node in group:
+            for node in running:
                 host = hosts.get(node.host)
-                if procs[node.name] is None or host is None or not host.is_up:
+                if host is None:
+                    answers[node.host] = (None, "not in the cluster's ring")
                     continue
-                try:
-                    versions[node.host] = queries.release_version(sess, host=host)
-                except Exception as exc:  # noqa: BLE001 - a node that fails to answer is unhealthy
-                    failure = f"{type(exc).__name__}: {exc}"
+                for attempt in range(1, NODE_ATTEMPTS + 1):
+                    try:
+                        answers[node.host] = (queries.release_version(sess, host=host), "")
+                        break
+                    except Exception as exc:  # noqa: BLE001 - a node that fails to answer is unhealthy
+                        answers[node.host] = (None, f"{type(exc).__name__}: {exc}")
+                        if attempt < NODE_ATTEMPTS:
+                            time.sleep(1)
     except UserstreamError as exc:
-        failure = exc.message
-    return versions, failure
+        return {n.host: (None, exc.message) for n in running}
+    return answers
