@@ -146,9 +146,7 @@ def on_local_cassandra_cluster(settings: Settings) -> Settings:
     (``stack.cassandra``: all three nodes as contact points, keyspaces with three replicas)."""
     from userstream.stack import cassandra
 
-    return settings.model_copy(
-        update={"cassandra": cassandra.on_cluster(settings.cassandra, settings)}
-    )
+    return cassandra.on_local(settings, cluster=True)
 
 
 def on_local_cluster(settings: Settings) -> Settings:

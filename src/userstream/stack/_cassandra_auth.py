@@ -106,6 +106,8 @@ def _secure_with(
     *,
     auth_replication: dict[str, Any] | None = None,
 ) -> None:
+    # The local cluster's first node alone (``stack.cassandra``), before the others join.
+    first_alone = auth_replication is not None and len(settings.cassandra.hosts) == 1
     try:
         sess = connect_as(settings, username, password)
     except TerminalError:
@@ -121,10 +123,10 @@ def _secure_with(
             log.info("cassandra default role disabled role=%s", DEFAULT_ROLE)
         if auth_replication is not None:
             # Last: on a first node alone, logins fail from here until a second node joins.
-            _replicate_auth(sess, auth_replication, every_node=len(settings.cassandra.hosts) > 1)
+            _replicate_auth(sess, auth_replication, every_node=not first_alone)
     finally:
         sess.cluster.shutdown()
-    if auth_replication is None or len(settings.cassandra.hosts) > 1:
+    if not first_alone:
         wait_default_refused(settings)
 
 

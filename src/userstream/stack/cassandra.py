@@ -134,10 +134,6 @@ def keyspace_dirs(settings: Settings, keyspace: str) -> list[Path]:
     return [n.home / "data" / keyspace for n in [single_node(settings), *cluster_nodes(settings)]]
 
 
-def config_file(settings: Settings) -> Path:
-    return single_node(settings).config_file
-
-
 def node_address(settings: Settings, node: Node) -> str:
     return f"{node.host}:{settings.cassandra.port}"
 
@@ -271,8 +267,7 @@ def _start_cassandra(settings: Settings, *, cluster: bool = False) -> float | No
         )
     pending = [n for n in group if process.running(paths, n.name) is None]
     if not pending:
-        if cluster:  # the single node's is checked by stack_up; a cluster's only here
-            ensure_secured(settings, cluster=True)
+        ensure_secured(settings, cluster=cluster)  # cheap; repairs a start cut short
         return None
     c = settings.cassandra
     for node in pending:
