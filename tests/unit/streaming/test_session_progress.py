@@ -25,6 +25,15 @@ def test_local_master_binds_loopback_and_lists_jars(tmp_path):
     assert conf["spark.sql.session.timeZone"] == "UTC"
 
 
+def test_the_driver_jvm_compiles_with_c1_unless_the_user_says_otherwise(tmp_path):
+    assert spark_conf(_settings(tmp_path), jars=[])["spark.driver.extraJavaOptions"] == (
+        "-XX:TieredStopAtLevel=1"
+    )
+    mine = {"spark.driver.extraJavaOptions": "-Djavax.net.ssl.trustStore=/etc/ts.jks"}
+    conf = spark_conf(_settings(tmp_path, conf=mine), jars=[])
+    assert conf["spark.driver.extraJavaOptions"] == "-Djavax.net.ssl.trustStore=/etc/ts.jks"
+
+
 def test_a_local_checkpoint_is_written_without_forked_processes(tmp_path):
     conf = spark_conf(_settings(tmp_path), jars=[])
     assert conf["spark.sql.streaming.checkpointFileManagerClass"].endswith(
