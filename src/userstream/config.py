@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
@@ -76,6 +76,9 @@ class KafkaSettings(BaseModel):
     # to create users; with it, bootstrap creates the producer, stream and admin SCRAM users
     # (passwords generated into <state>/secrets/kafka.json) and their ACLs, as the local stack.
     users_admin_config: dict[str, str] = Field(default_factory=dict)
+    # Local broker only: extra server.properties lines, as a JSON object; a key the rendered
+    # file already sets is overridden (the last line wins), e.g. another listener with TLS.
+    broker_properties: dict[str, str] = Field(default_factory=dict)
     # The local stack's generated Kafka logins (kafka_client.py); set from the state folder.
     _logins_file: Path | None = PrivateAttr(default=None)
 
@@ -102,6 +105,11 @@ class CassandraSettings(BaseModel):
     password: SecretStr | None = None
     # How long a row of user_profiles_rejects is kept (Cassandra TTL); 0 keeps it forever.
     rejects_ttl_days: int = Field(default=30, ge=0, le=7300)
+    # TLS to the nodes (a cluster with client_encryption_options): the PEM file of the CA
+    # that signed their certificates. Unset: no TLS (the local node listens on loopback).
+    tls_ca_file: Path | None = None
+    # With TLS: a node's certificate must name the address it was reached at.
+    tls_check_hostname: bool = True
 
     @field_validator("username", "password", mode="before")
     @classmethod
@@ -114,6 +122,9 @@ class CassandraSettings(BaseModel):
     # The node's Prometheus metrics (JMX exporter agent), always on 127.0.0.1.
     metrics_port: int = 7072
     heap: str = "1G"
+    # Extra cassandra.yaml options of the local node, as a JSON object of top-level keys
+    # the project's template does not set (e.g. client_encryption_options).
+    node_options: dict[str, Any] = Field(default_factory=dict)
 
 
 class SourceSettings(BaseModel):

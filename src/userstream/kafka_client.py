@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from userstream.errors import TransientError
+from userstream.errors import ConfigError, TransientError
 
 if TYPE_CHECKING:
     from userstream.config import KafkaSettings
@@ -58,7 +58,15 @@ _JAAS_MODULES = {
 #: your own tools reading as the stream role name their groups with it too).
 STREAM_GROUP_PREFIX = "userstream-stream"
 #: librdkafka keys that Java clients spell differently (handled by ``spark_options``).
-_LIBRDKAFKA_ONLY = {"sasl.username", "sasl.password"}
+_LIBRDKAFKA_ONLY = {
+    "sasl.username",
+    "sasl.password",
+    "ssl.ca.location",
+    "ssl.ca.pem",
+    "ssl.certificate.location",
+    "ssl.key.location",
+    "enable.ssl.certificate.verification",
+}
 
 
 @dataclass(frozen=True)
@@ -153,12 +161,46 @@ def jaas_config(mechanism: str, login: Login) -> str:
     return f'{module} required username="{user}" password="{password}";'
 
 
+def java_tls(settings: dict[str, str]) -> dict[str, str]:
+    """librdkafka's TLS keys in ``settings`` as the Java client's: the CA (a PEM file or
+    text) as a PEM trust store, a client certificate and its key (one PEM file holding
+    both) as a PEM key store, and ``ssl.endpoint.identification.algorithm=none`` as Java's
+    empty value. Raises ``ConfigError`` for what the Java client cannot be told."""
+    java: dict[str, str] = {}
+    if "ssl.ca.location" in settings:
+        java |= {"ssl.truststore.type": "PEM",
+                 "ssl.truststore.location": settings["ssl.ca.location"]}  # fmt: skip
+    elif "ssl.ca.pem" in settings:
+        java |= {"ssl.truststore.type": "PEM",
+                 "ssl.truststore.certificates": settings["ssl.ca.pem"]}  # fmt: skip
+    cert, key = settings.get("ssl.certificate.location"), settings.get("ssl.key.location")
+    if cert or key:
+        if cert != key:
+            raise ConfigError(
+                "Spark's Kafka client (Java) reads a client certificate and its key from one "
+                "PEM file, but ssl.certificate.location and ssl.key.location differ.",
+                hint="Put the key and the certificate chain in one PEM file and name it in "
+                "both keys of USERSTREAM_KAFKA__CLIENT_CONFIG.",
+            )
+        java |= {"ssl.keystore.type": "PEM", "ssl.keystore.location": str(cert)}
+    if settings.get("enable.ssl.certificate.verification", "true").lower() == "false":
+        raise ConfigError(
+            "enable.ssl.certificate.verification=false has no equivalent in Spark's Kafka "
+            "client (Java), which always verifies the brokers' certificates.",
+            hint="Give the CA that signed them instead (ssl.ca.location).",
+        )
+    if settings.get("ssl.endpoint.identification.algorithm", "").lower() == "none":
+        java["ssl.endpoint.identification.algorithm"] = ""
+    return java
+
+
 def spark_options(kafka: KafkaSettings, role: Role) -> dict[str, str]:
     """``kafka.*`` options for Spark's Kafka source or sink (Java client names)."""
     settings = config(kafka, role)
     # librdkafka also takes the plural spelling; Java clients know only the singular one.
     if "sasl.mechanisms" in settings:
         settings.setdefault("sasl.mechanism", settings.pop("sasl.mechanisms"))
+    settings.update(java_tls(settings))
     options = {f"kafka.{k}": v for k, v in settings.items() if k not in _LIBRDKAFKA_ONLY}
     if "sasl.username" in settings and "kafka.sasl.jaas.config" not in options:
         login = Login(settings["sasl.username"], settings.get("sasl.password", ""))

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from userstream import kafka_client
 from userstream.config import Settings, load_settings
+from userstream.errors import ConfigError
 from userstream.streaming.sinks import kafka_client_options
 from userstream.topics import role_acls
 
@@ -83,6 +86,54 @@ def test_spark_understands_the_plural_mechanism_spelling_of_librdkafka(tmp_path:
     )
     # librdkafka keeps the spelling it was given.
     assert kafka_client.config(kafka, "stream")["sasl.mechanisms"] == "PLAIN"
+
+
+def test_spark_gets_librdkafkas_tls_settings_in_the_java_clients_words(tmp_path: Path) -> None:
+    settings = load_settings(state_dir=tmp_path)
+    mine = {
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "me",
+        "sasl.password": "pw",
+        "ssl.ca.location": "/etc/kafka/ca.pem",
+        "ssl.certificate.location": "/etc/kafka/me.pem",
+        "ssl.key.location": "/etc/kafka/me.pem",
+        "ssl.key.password": "kpw",
+        "ssl.endpoint.identification.algorithm": "none",
+    }
+    kafka = settings.kafka.model_copy(update={"client_config": mine})
+    options = kafka_client.spark_options(kafka, "stream")
+    assert {k: v for k, v in options.items() if k.startswith("kafka.ssl.")} == {
+        "kafka.ssl.truststore.type": "PEM",
+        "kafka.ssl.truststore.location": "/etc/kafka/ca.pem",
+        "kafka.ssl.keystore.type": "PEM",
+        "kafka.ssl.keystore.location": "/etc/kafka/me.pem",
+        "kafka.ssl.key.password": "kpw",
+        "kafka.ssl.endpoint.identification.algorithm": "",
+    }
+    assert options["kafka.security.protocol"] == "SASL_SSL"
+    # librdkafka keeps its own words.
+    assert kafka_client.config(kafka, "stream")["ssl.ca.location"] == "/etc/kafka/ca.pem"
+
+
+def test_a_ca_given_as_text_is_a_pem_trust_store_of_text() -> None:
+    java = kafka_client.java_tls({"ssl.ca.pem": "-----BEGIN CERTIFICATE-----\n…"})
+    assert java == {
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.certificates": "-----BEGIN CERTIFICATE-----\n…",
+    }
+
+
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [
+        ({"ssl.certificate.location": "/c.pem", "ssl.key.location": "/k.pem"}, "one PEM file"),
+        ({"enable.ssl.certificate.verification": "false"}, "always verifies"),
+    ],
+)
+def test_tls_settings_the_java_client_cannot_take_are_refused_clearly(settings, says) -> None:
+    with pytest.raises(ConfigError, match=says):
+        kafka_client.java_tls(settings)
 
 
 def test_the_acls_grant_each_role_only_its_topics(tmp_path: Path) -> None:

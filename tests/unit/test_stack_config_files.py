@@ -94,6 +94,40 @@ def test_cassandra_yaml_has_required_keys_and_auth(settings: Settings) -> None:
         assert Path(folder).is_relative_to(settings.paths.data / "cassandra")
 
 
+def test_the_users_own_node_options_and_broker_properties_are_added(settings: Settings) -> None:
+    tls = {"enabled": True, "optional": False, "keystore": "/tls/node.pem"}
+    settings = settings.model_copy(
+        update={
+            "cassandra": settings.cassandra.model_copy(
+                update={"node_options": {"client_encryption_options": tls}}
+            ),
+            "kafka": settings.kafka.model_copy(
+                update={"broker_properties": {"num.io.threads": "8", "ssl.client.auth": "none"}}
+            ),
+        }
+    )
+    node = cassandra.single_node(settings)
+    conf = yaml.safe_load(cassandra._render_config(settings, node).read_text())
+    assert conf["client_encryption_options"] == tls
+    assert conf["authenticator"] == "PasswordAuthenticator"
+    logins = {role: Login(f"user_{role}", f"pw_{role}") for role in USERNAMES}
+    props = _properties(kafka._render_config(settings, logins))
+    assert props["num.io.threads"] == "8"  # the template's 4 comes first; the last one wins
+    assert props["ssl.client.auth"] == "none"
+
+
+def test_a_node_option_userstream_sets_itself_is_refused(settings: Settings) -> None:
+    settings = settings.model_copy(
+        update={
+            "cassandra": settings.cassandra.model_copy(
+                update={"node_options": {"native_transport_port": 1}}
+            )
+        }
+    )
+    with pytest.raises(ConfigError, match="native_transport_port"):
+        cassandra._render_config(settings, cassandra.single_node(settings))
+
+
 def test_cassandra_cluster_nodes_each_on_its_address_with_the_first_as_seed(
     settings: Settings,
 ) -> None:

@@ -20,6 +20,7 @@ a cluster node's on its own loopback address (``jmx_exporter``).
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 from collections.abc import Collection
@@ -36,7 +37,7 @@ from userstream.stack._cassandra_auth import secure_configured_login as secure_c
 from userstream.stack._cassandra_auth import secure_node
 from userstream.stack._java import require_java
 from userstream.stack._ports import require_free
-from userstream.stack._render import render, template_lines
+from userstream.stack._render import render, template_keys, template_lines
 from userstream.stack._wait import wait_ready
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,20 @@ def version(settings: Settings) -> str | None:
     return jars.jar_version(settings.paths.lib, NAME, "cassandra-all")
 
 
+def _node_options(c: CassandraSettings) -> str:
+    """``cassandra.node_options`` as cassandra.yaml lines (JSON is YAML); a key the template
+    sets is refused, since which of two copies a node reads is not the user's to guess."""
+    taken = sorted(set(c.node_options) & template_keys("cassandra.yaml"))
+    if taken:
+        raise ConfigError(
+            f"USERSTREAM_CASSANDRA__NODE_OPTIONS sets {', '.join(taken)}, which userstream "
+            "sets itself in the local node's cassandra.yaml.",
+            hint="Leave those keys out (their own settings, such as "
+            "USERSTREAM_CASSANDRA__PORT, change them).",
+        )
+    return "".join(f"{key}: {json.dumps(value)}\n" for key, value in c.node_options.items())
+
+
 def _render_config(settings: Settings, node: Node) -> Path:
     c = settings.cassandra
     home = node.home
@@ -178,6 +193,7 @@ def _render_config(settings: Settings, node: Node) -> Path:
             "hints_dir": home / "hints",
             "cdc_dir": home / "cdc_raw",
         },
+        extra=_node_options(c),
     )
 
 

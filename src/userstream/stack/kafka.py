@@ -254,6 +254,7 @@ def _render_config(
             "admin_user": admin.username,
             "secrets_dir": passwords,
         },
+        extra="".join(f"{key}={value}\n" for key, value in k.broker_properties.items()),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +37,26 @@ def reconnection_policy() -> ReconnectionPolicy:
     from cassandra.policies import ConstantReconnectionPolicy
 
     return ConstantReconnectionPolicy(RECONNECT_S, max_attempts=None)
+
+
+def ssl_context(
+    ca_file: Path | str | None, *, check_hostname: bool = True
+) -> ssl.SSLContext | None:
+    """TLS for a session to nodes whose certificates the CA in ``ca_file`` (PEM) signed, the
+    nodes' names checked against the addresses they were reached at (``check_hostname``);
+    None without a CA file: no TLS. Raises ``ConfigError`` when the file cannot be read."""
+    if ca_file is None:
+        return None
+    try:
+        context = ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"The Cassandra CA file {ca_file} cannot be read as PEM certificates: {exc}",
+            hint="Point USERSTREAM_CASSANDRA__TLS_CA_FILE at the PEM file of the CA that "
+            "signed the nodes' certificates.",
+        ) from exc
+    context.check_hostname = check_hostname
+    return context
 
 
 def credentials_file(settings: Settings) -> Path:
@@ -107,6 +128,7 @@ def connect_as(
         reconnection_policy=reconnection_policy(),
         connect_timeout=timeout,
         control_connection_timeout=timeout,
+        ssl_context=ssl_context(c.tls_ca_file, check_hostname=c.tls_check_hostname),
     )
     where = f"{','.join(c.hosts)}:{c.port}"
     try:
@@ -124,10 +146,19 @@ def connect_as(
                 hint="Check USERSTREAM_CASSANDRA__USERNAME/__PASSWORD, or the credentials "
                 "in the state folder's secrets/cassandra.json.",
             ) from None
+        # The driver hands a failed handshake over as an OSError quoting OpenSSL's "[SSL: …]".
+        tls = [e for e in errors if isinstance(e, ssl.SSLError) or "[SSL" in str(e)]
+        if tls:
+            raise TerminalError(
+                f"TLS with Cassandra at {where} failed: {tls[0]}",
+                hint="USERSTREAM_CASSANDRA__TLS_CA_FILE must name the CA that signed the "
+                "nodes' certificates, and each certificate the address it is reached at "
+                "(or set USERSTREAM_CASSANDRA__TLS_CHECK_HOSTNAME=false).",
+            ) from None
         raise TransientError(
             f"No Cassandra node answered at {where}.",
             hint="Start the local one with `userstream stack up`, or check "
-            "USERSTREAM_CASSANDRA__HOSTS/__PORT.",
+            "USERSTREAM_CASSANDRA__HOSTS/__PORT (and __TLS_CA_FILE for nodes that require TLS).",
         ) from exc
     except BaseException:
         cluster.shutdown()

@@ -58,7 +58,7 @@ from userstream.contract import (
     REJECT_COLUMNS,
 )
 from userstream.errors import TransientError
-from userstream.store import reconnection_policy
+from userstream.store import reconnection_policy, ssl_context
 from userstream.store.queries import SINK
 from userstream.streaming import records
 from userstream.streaming.dlq import DeadLetters
@@ -111,6 +111,9 @@ class SinkConfig:
     retry_deadline_s: float
     #: Seconds a row of the rejects table lives (``cassandra.rejects_ttl_days``); 0: forever.
     rejects_ttl_s: int = 0
+    #: TLS: the CA's PEM file (on every host that writes) and whether names are checked.
+    tls_ca_file: str | None = None
+    tls_check_hostname: bool = True
 
 
 @dataclass
@@ -239,6 +242,7 @@ class _Store:
             reconnection_policy=reconnection_policy(),
             connect_timeout=10,
             control_connection_timeout=10,
+            ssl_context=ssl_context(config.tls_ca_file, check_hostname=config.tls_check_hostname),
         )
         try:
             self.session: Session = self.cluster.connect(config.keyspace)
