@@ -37,7 +37,7 @@ from userstream import kafka_client
 from userstream.config import Settings
 from userstream.errors import TerminalError, TransientError
 from userstream.host.net import free_ports
-from userstream.stack.local import stack_down, stack_up
+from userstream.stack.local import stack_down, stack_status, stack_up
 from userstream.store import cassandra_credentials, session
 from userstream.streaming import control
 
@@ -210,3 +210,13 @@ def test_a_client_that_does_not_know_the_ca_is_turned_away(
     )
     with pytest.raises(TerminalError, match=r"TLS with Cassandra .* failed"), session(stranger):
         pass
+
+
+def test_status_judges_the_users_brokers_by_their_answer(clusters: Settings) -> None:
+    kafka = next(part for part in stack_status(clusters) if part.name == "kafka")
+    assert (kafka.address, kafka.pid, kafka.healthy) == (
+        clusters.kafka.bootstrap_servers,
+        None,
+        True,
+    )
+    assert kafka.detail == "external: answers (topics listed)"

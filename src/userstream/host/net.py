@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 
@@ -71,4 +72,15 @@ def answers_http(url: str, timeout: float = 2.0) -> bool:
     try:
         return httpx.get(url, timeout=timeout).status_code == 200
     except httpx.HTTPError:
+        return False
+
+
+def on_this_machine(host: str) -> bool:
+    """Whether ``host`` names this machine's loopback (where the local runtime listens):
+    ``localhost`` or a 127.x / ::1 address; a name is not looked up."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
         return False

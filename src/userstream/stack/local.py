@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from userstream.config import Settings
 from userstream.errors import UserstreamError
 from userstream.host import process
-from userstream.host.net import port_open
+from userstream.host.net import on_this_machine, port_open
 from userstream.host.state import ensure_layout as ensure_layout
 from userstream.stack import cassandra, kafka, spark
 
@@ -40,8 +40,8 @@ class ComponentStatus:
     version: str | None
     healthy: bool
     detail: str
-    #: Where its Prometheus metrics are served (when it runs).
-    metrics_url: str
+    #: Where its Prometheus metrics are served (when it runs; None: not ours to know).
+    metrics_url: str | None
 
 
 def stack_up(
@@ -180,9 +180,25 @@ def _spark_status(settings: Settings) -> list[ComponentStatus]:
     return parts
 
 
+def _external(
+    name: str, address: str, answers: bool, detail: str, version: str | None = None
+) -> ComponentStatus:
+    """A service of the user's (an existing cluster, Compose's), judged by its answer alone:
+    no pid, no metrics of ours."""
+    return ComponentStatus(name, answers, None, address, version, answers,
+                           f"external: {detail}", None)  # fmt: skip
+
+
 def _kafka_status(settings: Settings) -> list[ComponentStatus]:
     """The single node, or each node of the cluster (``kafka.clustered``: one that died
-    shows as not running)."""
+    shows as not running); brokers at addresses no local node has are the user's own, and
+    are judged by whether they answer."""
+    k = settings.kafka
+    local = {kafka.address(settings), *kafka.address(settings, cluster=True).split(",")}
+    if not set(k.bootstrap_servers.split(",")) & local:
+        answers = kafka.broker_answers(k)
+        detail = "answers (topics listed)" if answers else "not answering"
+        return [_external("kafka", k.bootstrap_servers, answers, detail)]
     group = kafka.nodes(settings, cluster=kafka.clustered(settings))
     parts = []
     for node in group:
@@ -208,7 +224,23 @@ def _kafka_status(settings: Settings) -> list[ComponentStatus]:
 
 def _cassandra_status(settings: Settings) -> list[ComponentStatus]:
     """The single node, or each node of the cluster (``cassandra.clustered``): healthy when
-    the project's login works and the node itself answers a query."""
+    the project's login works and the node itself answers a query. Nodes at addresses no
+    local node has are the user's own: healthy when the project's login works."""
+    from userstream import store
+    from userstream.store import queries
+
+    c = settings.cassandra
+    ours = [n.name for n in cassandra.nodes(settings, cluster=True)] + [cassandra.NAME]
+    if not any(settings.paths.pid_file(name).exists() for name in ours) and not any(
+        on_this_machine(host) for host in c.hosts
+    ):
+        address = ",".join(f"{host}:{c.port}" for host in c.hosts)
+        try:
+            with store.session(settings) as sess:
+                version = queries.release_version(sess)
+            return [_external("cassandra", address, True, "answers (CQL login ok)", version)]
+        except UserstreamError as exc:
+            return [_external("cassandra", address, False, exc.message)]
     cluster = cassandra.clustered(settings)
     group = cassandra.nodes(settings, cluster=cluster)
     procs = {n.name: process.running(settings.paths, n.name) for n in group}

@@ -106,6 +106,7 @@ def connect_as(
         AuthenticationFailed,
         ConsistencyLevel,
         ProtocolVersion,
+        UnresolvableContactPoints,
     )
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
@@ -119,18 +120,25 @@ def connect_as(
         consistency_level=ConsistencyLevel.LOCAL_QUORUM,
         request_timeout=REQUEST_TIMEOUT_S,
     )
-    cluster = Cluster(
-        contact_points=c.hosts,
-        port=c.port,
-        auth_provider=PlainTextAuthProvider(username=username, password=password),
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-        protocol_version=ProtocolVersion.V5,
-        reconnection_policy=reconnection_policy(),
-        connect_timeout=timeout,
-        control_connection_timeout=timeout,
-        ssl_context=ssl_context(c.tls_ca_file, check_hostname=c.tls_check_hostname),
-    )
     where = f"{','.join(c.hosts)}:{c.port}"
+    try:
+        cluster = Cluster(
+            contact_points=c.hosts,
+            port=c.port,
+            auth_provider=PlainTextAuthProvider(username=username, password=password),
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            protocol_version=ProtocolVersion.V5,
+            reconnection_policy=reconnection_policy(),
+            connect_timeout=timeout,
+            control_connection_timeout=timeout,
+            ssl_context=ssl_context(c.tls_ca_file, check_hostname=c.tls_check_hostname),
+        )
+    except UnresolvableContactPoints:
+        # A name nobody resolves: a typo, or a container network not up yet.
+        raise TransientError(
+            f"None of the Cassandra hosts {', '.join(c.hosts)} resolves to an address.",
+            hint="Check USERSTREAM_CASSANDRA__HOSTS (and the machine's name resolution).",
+        ) from None
     try:
         with _driver_quiet():
             return cluster.connect(keyspace)
