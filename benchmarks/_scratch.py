@@ -16,7 +16,10 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from userstream.config import KafkaSettings, Settings, load_settings
+from userstream.host.net import on_this_machine, port_open
 from userstream.stack import cassandra
+from userstream.stack.kafka import broker_answers
+from userstream.stack.local import stack_up
 from userstream.store import session
 from userstream.store.schema import apply_schema
 from userstream.streaming import control
@@ -51,6 +54,7 @@ def scratch_pipeline(prefix: str, base: Settings | None = None) -> Iterator[Sett
     suffix = uuid.uuid4().hex[:8]
     name = f"{prefix}_{suffix}"
     base = base or load_settings()
+    ensure_local_stack(base)
     settings = with_keyspace(
         base.model_copy(
             update={
@@ -69,6 +73,21 @@ def scratch_pipeline(prefix: str, base: Settings | None = None) -> Iterator[Sett
         cleanup.callback(_quietly, control.kill, settings)
         yield settings
         failed = False
+
+
+def ensure_local_stack(settings: Settings) -> None:
+    """Start the local Kafka and Cassandra when the settings name this machine's and they do
+    not answer, as `make bench` does; they are left running, as `userstream stack up` leaves
+    them (a second benchmark then meets a warm node). Services elsewhere are only used."""
+    k, c = settings.kafka, settings.cassandra
+    hosts = [*(a.rsplit(":", 1)[0] for a in k.bootstrap_servers.split(",")), *c.hosts]
+    if not all(on_this_machine(host) for host in hosts):
+        return
+    if broker_answers(k) and all(port_open(host, c.port) for host in c.hosts):
+        return
+    print("the local Kafka and Cassandra do not answer: starting them (`userstream stack down` "
+          "stops them)", flush=True)  # fmt: skip
+    stack_up(settings, progress=lambda line: print(f"  {line}", flush=True))
 
 
 def _quietly(step: Callable[..., object], *args: object) -> None:

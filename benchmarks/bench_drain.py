@@ -21,8 +21,9 @@ With --json the last line of stdout is one JSON object:
    "batched_ceiling_users_per_s", "ratio_batched"}
   (job_users_per_s over the micro-batches' time; rates rounded to whole users/s).
 
-Needs the local stack (`userstream stack up`). Everything it creates (both keyspaces, the
-topics, the checkpoint) is removed after.
+Starts the local Kafka and Cassandra when they do not answer (and leaves them running, as
+`userstream stack up` does). Everything it creates (both keyspaces, the topics, the
+checkpoint) is removed after.
 """
 
 from __future__ import annotations

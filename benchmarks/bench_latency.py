@@ -31,7 +31,8 @@ With --json the last line of stdout is one JSON object:
   --sweep:    {"target_p99_ms": 2000, "max_rate_within_target": <rate or null>,
                "steps": [<an object of the single-run shape per rate, in the order run>]}
 
-Needs the local stack (`userstream stack up`). Everything it creates is removed after.
+Starts the local Kafka and Cassandra when they do not answer (and leaves them running, as
+`userstream stack up` does). Everything it creates is removed after.
 """
 
 from __future__ import annotations
