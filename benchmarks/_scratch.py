@@ -18,7 +18,6 @@ from pathlib import Path
 from userstream.config import KafkaSettings, Settings, load_settings
 from userstream.host.net import on_this_machine, port_open
 from userstream.stack import cassandra
-from userstream.stack.kafka import broker_answers
 from userstream.stack.local import stack_up
 from userstream.store import session
 from userstream.store.schema import apply_schema
@@ -79,11 +78,12 @@ def ensure_local_stack(settings: Settings) -> None:
     """Start the local Kafka and Cassandra when the settings name this machine's and they do
     not answer, as `make bench` does; they are left running, as `userstream stack up` leaves
     them (a second benchmark then meets a warm node). Services elsewhere are only used."""
-    k, c = settings.kafka, settings.cassandra
-    hosts = [*(a.rsplit(":", 1)[0] for a in k.bootstrap_servers.split(",")), *c.hosts]
-    if not all(on_this_machine(host) for host in hosts):
+    c = settings.cassandra
+    brokers = [a.rsplit(":", 1) for a in settings.kafka.bootstrap_servers.split(",")]
+    if not all(on_this_machine(host) for host in [*(b[0] for b in brokers), *c.hosts]):
         return
-    if broker_answers(k) and all(port_open(host, c.port) for host in c.hosts):
+    listening = [port_open(host, int(port)) for host, port in brokers]
+    if all(listening) and all(port_open(host, c.port) for host in c.hosts):
         return
     print("the local Kafka and Cassandra do not answer: starting them (`userstream stack down` "
           "stops them)", flush=True)  # fmt: skip
