@@ -1,12 +1,14 @@
 """The recipe for existing clusters (README "Running against existing clusters"), over TLS.
 
 A Kafka broker and a Cassandra node of this module's own stand in for a company's clusters:
-the broker has a second listener that speaks SASL_SSL, the node accepts only TLS clients,
-both with certificates of a CA made here. The pipeline is then pointed at them the way the
-README says, by settings alone: ``USERSTREAM_KAFKA__CLIENT_CONFIG`` with librdkafka's TLS
-keys (the stream's Java client gets them translated), ``USERSTREAM_CASSANDRA__TLS_CA_FILE``
+the broker has a second listener that speaks SASL_SSL and asks each client for a certificate
+(mutual TLS), the node accepts only TLS clients, all with certificates of a CA made here. The
+pipeline is then pointed at them the way the README says, by settings alone:
+``USERSTREAM_KAFKA__CLIENT_CONFIG`` with librdkafka's TLS keys, a client certificate among
+them (the stream's Java client gets them translated), ``USERSTREAM_CASSANDRA__TLS_CA_FILE``
 and a login of the cluster's. Every user must land once, every poison message must reach the
-rejects table and the DLQ, and a client without TLS must be turned away.
+rejects table and the DLQ, and a client without TLS, its certificate or trust in the CA must
+be turned away.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from userstream import kafka_client
 from userstream.config import Settings
 from userstream.errors import TerminalError, TransientError
 from userstream.host.net import free_ports
+from userstream.stack.kafka import broker_answers
 from userstream.stack.local import stack_down, stack_status, stack_up
 from userstream.store import cassandra_credentials, session
 from userstream.streaming import control
@@ -71,31 +74,37 @@ def _certificate(
     return builder.sign(signer, hashes.SHA256())
 
 
-def _pem_files(folder: Path) -> tuple[Path, Path]:
-    """A CA's certificate and one server's key + certificate chain, as PEM files."""
+def _pem_files(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA's certificate, and a server's and a client's key + certificate chain (one PEM
+    file each, the form Kafka's Java client and broker read)."""
     folder.mkdir(mode=0o700)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = _certificate("userstream test CA", ca_key, None, ca_key)
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server = _certificate("127.0.0.1", server_key, ca, ca_key)
-    ca_file, server_file = folder / "ca.pem", folder / "server.pem"
+    ca_file = folder / "ca.pem"
     ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    server_file.write_bytes(
-        server_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
+    files = []
+    for name in ("server", "client"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        certificate = _certificate(f"userstream test {name}", key, ca, ca_key)
+        path = folder / f"{name}.pem"
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            + certificate.public_bytes(serialization.Encoding.PEM)
+            + ca.public_bytes(serialization.Encoding.PEM)
         )
-        + server.public_bytes(serialization.Encoding.PEM)
-        + ca.public_bytes(serialization.Encoding.PEM)
-    )
-    server_file.chmod(0o600)
-    return ca_file, server_file
+        path.chmod(0o600)
+        files.append(path)
+    return ca_file, files[0], files[1]
 
 
 def _tls_servers(settings: Settings, ca_file: Path, server_file: Path, tls_port: int) -> Settings:
-    """``settings`` whose broker adds a SASL_SSL listener on ``tls_port`` and whose node
-    takes TLS clients only (its own tools included: they read ``tls_ca_file``)."""
+    """``settings`` whose broker adds a SASL_SSL listener on ``tls_port`` that also asks for
+    a client certificate of the CA (mutual TLS), and whose node takes TLS clients only (its
+    own tools included: they read ``tls_ca_file``)."""
     k, host = settings.kafka, settings.kafka.host
     broker = {
         "listeners": f"CLIENTS://{host}:{k.port},CONTROLLER://{host}:{k.controller_port},"
@@ -110,6 +119,9 @@ def _tls_servers(settings: Settings, ca_file: Path, server_file: Path, tls_port:
         ),
         "listener.name.external.ssl.keystore.type": "PEM",
         "listener.name.external.ssl.keystore.location": str(server_file),
+        "listener.name.external.ssl.client.auth": "required",
+        "listener.name.external.ssl.truststore.type": "PEM",
+        "listener.name.external.ssl.truststore.location": str(ca_file),
     }
     node = {
         "client_encryption_options": {
@@ -135,7 +147,7 @@ def _tls_servers(settings: Settings, ca_file: Path, server_file: Path, tls_port:
 def clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """The stand-ins, running; yields the settings a user of them would have."""
     root = tmp_path_factory.mktemp("external_tls")
-    ca_file, server_file = _pem_files(root / "tls")
+    ca_file, server_file, client_file = _pem_files(root / "tls")
     (tls_port,) = free_ports(1)
     servers = _tls_servers(private_settings(root / "state"), ca_file, server_file, tls_port)
     try:
@@ -154,6 +166,8 @@ def clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
                             "sasl.username": admin.username,
                             "sasl.password": admin.password,
                             "ssl.ca.location": str(ca_file),
+                            "ssl.certificate.location": str(client_file),
+                            "ssl.key.location": str(client_file),
                         },
                     }
                 ),
@@ -193,6 +207,13 @@ def test_every_user_lands_once_over_tls_with_the_recipes_settings(settings: Sett
     )
 
 
+def test_the_broker_turns_away_a_client_without_its_certificate(clusters: Settings) -> None:
+    mine = clusters.kafka.client_config
+    without = {k: v for k, v in mine.items() if not k.startswith(("ssl.certificate", "ssl.key"))}
+    assert broker_answers(clusters.kafka, timeout=15)
+    assert not broker_answers(clusters.kafka.model_copy(update={"client_config": without}))
+
+
 def test_the_node_turns_away_a_client_without_tls(clusters: Settings) -> None:
     plain = clusters.model_copy(
         update={"cassandra": clusters.cassandra.model_copy(update={"tls_ca_file": None})}
@@ -204,7 +225,7 @@ def test_the_node_turns_away_a_client_without_tls(clusters: Settings) -> None:
 def test_a_client_that_does_not_know_the_ca_is_turned_away(
     clusters: Settings, tmp_path: Path
 ) -> None:
-    other_ca, _ = _pem_files(tmp_path / "other")
+    other_ca, _, _ = _pem_files(tmp_path / "other")
     stranger = clusters.model_copy(
         update={"cassandra": clusters.cassandra.model_copy(update={"tls_ca_file": other_ca})}
     )
