@@ -16,8 +16,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from userstream.config import KafkaSettings, Settings, load_settings
-from userstream.host.net import on_this_machine, port_open
-from userstream.stack import cassandra
+from userstream.host.net import port_open
+from userstream.stack import cassandra, kafka
 from userstream.stack.local import stack_up
 from userstream.store import session
 from userstream.store.schema import apply_schema
@@ -78,12 +78,10 @@ def ensure_local_stack(settings: Settings) -> None:
     """Start the local Kafka and Cassandra when the settings name this machine's and they do
     not answer, as `make bench` does; they are left running, as `userstream stack up` leaves
     them (a second benchmark then meets a warm node). Services elsewhere are only used."""
-    c = settings.cassandra
-    brokers = [a.rsplit(":", 1) for a in settings.kafka.bootstrap_servers.split(",")]
-    if not all(on_this_machine(host) for host in [*(b[0] for b in brokers), *c.hosts]):
+    if not (kafka.serves(settings) and cassandra.serves(settings)):
         return
-    listening = [port_open(host, int(port)) for host, port in brokers]
-    if all(listening) and all(port_open(host, c.port) for host in c.hosts):
+    k, c = settings.kafka, settings.cassandra
+    if port_open(k.host, k.port) and all(port_open(host, c.port) for host in c.hosts):
         return
     print("the local Kafka and Cassandra do not answer: starting them (`userstream stack down` "
           "stops them)", flush=True)  # fmt: skip
@@ -110,10 +108,10 @@ def _drop_keyspace(settings: Settings) -> None:
             shutil.rmtree(snapshots, ignore_errors=True)
 
 
-def _delete_topics(kafka: KafkaSettings) -> None:
-    admin = admin_client(kafka)  # kept alive until the futures resolve
+def _delete_topics(k: KafkaSettings) -> None:
+    admin = admin_client(k)  # kept alive until the futures resolve
     existing = set(admin.list_topics(timeout=30).topics)
-    doomed = [t for t in (kafka.topic, kafka.dlq_topic) if t in existing]
+    doomed = [t for t in (k.topic, k.dlq_topic) if t in existing]
     for future in admin.delete_topics(doomed, operation_timeout=30).values() if doomed else ():
         future.result()
 

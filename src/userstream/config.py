@@ -105,9 +105,10 @@ class CassandraSettings(BaseModel):
     password: SecretStr | None = None
     # How long a row of user_profiles_rejects is kept (Cassandra TTL); 0 keeps it forever.
     rejects_ttl_days: int = Field(default=30, ge=0, le=7300)
-    # TLS to the nodes (a cluster with client_encryption_options): the PEM file of the CA
-    # that signed their certificates. Unset: no TLS (the local node listens on loopback).
-    tls_ca_file: Path | None = None
+    # TLS to the nodes (a cluster with client_encryption_options): the PEM text of the CA
+    # that signed their certificates, usually read from a file with
+    # USERSTREAM_CASSANDRA__TLS_CA_FILE. Unset: no TLS (the local node listens on loopback).
+    tls_ca: str | None = None
     # With TLS: a node's certificate must name the address it was reached at.
     tls_check_hostname: bool = True
 

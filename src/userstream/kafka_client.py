@@ -163,13 +163,28 @@ def jaas_config(mechanism: str, login: Login) -> str:
 
 def java_tls(settings: dict[str, str]) -> dict[str, str]:
     """librdkafka's TLS keys in ``settings`` as the Java client's: the CA (a PEM file or
-    text) as a PEM trust store, a client certificate and its key (one PEM file holding
-    both) as a PEM key store, and ``ssl.endpoint.identification.algorithm=none`` as Java's
-    empty value. Raises ``ConfigError`` for what the Java client cannot be told."""
+    text; ``probe`` leaves Java its own trust store) as a PEM trust store, a client
+    certificate and its key (one PEM file holding both, the key PKCS#8) as a PEM key store,
+    and ``ssl.endpoint.identification.algorithm=none`` as Java's empty value. Raises
+    ``ConfigError`` for what the Java client cannot be told."""
+    inline = sorted({"ssl.key.pem", "ssl.certificate.pem"} & set(settings))
+    if inline:
+        raise ConfigError(
+            f"{' and '.join(inline)} (a key or certificate as text) cannot be handed to Spark's "
+            "Kafka client (Java) without showing the key in the query's options.",
+            hint="Put the key (PKCS#8) and the certificate chain in one PEM file and name it "
+            "in ssl.certificate.location and ssl.key.location.",
+        )
     java: dict[str, str] = {}
-    if "ssl.ca.location" in settings:
-        java |= {"ssl.truststore.type": "PEM",
-                 "ssl.truststore.location": settings["ssl.ca.location"]}  # fmt: skip
+    ca = settings.get("ssl.ca.location")
+    if ca and ca != "probe":  # "probe": the system's CAs; Java's own trust store then
+        if os.path.isdir(ca):
+            raise ConfigError(
+                f"ssl.ca.location {ca} is a directory; Spark's Kafka client (Java) reads the "
+                "CA certificates from one PEM file.",
+                hint="Concatenate the certificates into one PEM file and name it instead.",
+            )
+        java |= {"ssl.truststore.type": "PEM", "ssl.truststore.location": ca}
     elif "ssl.ca.pem" in settings:
         java |= {"ssl.truststore.type": "PEM",
                  "ssl.truststore.certificates": settings["ssl.ca.pem"]}  # fmt: skip

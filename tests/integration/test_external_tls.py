@@ -104,7 +104,7 @@ def _pem_files(folder: Path) -> tuple[Path, Path, Path]:
 def _tls_servers(settings: Settings, ca_file: Path, server_file: Path, tls_port: int) -> Settings:
     """``settings`` whose broker adds a SASL_SSL listener on ``tls_port`` that also asks for
     a client certificate of the CA (mutual TLS), and whose node takes TLS clients only (its
-    own tools included: they read ``tls_ca_file``)."""
+    own tools included: they read ``tls_ca``)."""
     k, host = settings.kafka, settings.kafka.host
     broker = {
         "listeners": f"CLIENTS://{host}:{k.port},CONTROLLER://{host}:{k.controller_port},"
@@ -137,7 +137,7 @@ def _tls_servers(settings: Settings, ca_file: Path, server_file: Path, tls_port:
         update={
             "kafka": k.model_copy(update={"broker_properties": broker}),
             "cassandra": settings.cassandra.model_copy(
-                update={"node_options": node, "tls_ca_file": ca_file}
+                update={"node_options": node, "tls_ca": ca_file.read_text()}
             ),
         }
     )
@@ -216,7 +216,7 @@ def test_the_broker_turns_away_a_client_without_its_certificate(clusters: Settin
 
 def test_the_node_turns_away_a_client_without_tls(clusters: Settings) -> None:
     plain = clusters.model_copy(
-        update={"cassandra": clusters.cassandra.model_copy(update={"tls_ca_file": None})}
+        update={"cassandra": clusters.cassandra.model_copy(update={"tls_ca": None})}
     )
     with pytest.raises(TransientError, match="No Cassandra node answered"), session(plain):
         pass
@@ -227,7 +227,7 @@ def test_a_client_that_does_not_know_the_ca_is_turned_away(
 ) -> None:
     other_ca, _, _ = _pem_files(tmp_path / "other")
     stranger = clusters.model_copy(
-        update={"cassandra": clusters.cassandra.model_copy(update={"tls_ca_file": other_ca})}
+        update={"cassandra": clusters.cassandra.model_copy(update={"tls_ca": other_ca.read_text()})}
     )
     with pytest.raises(TerminalError, match=r"TLS with Cassandra .* failed"), session(stranger):
         pass

@@ -160,3 +160,20 @@ def test_a_local_checkpoint_is_a_path_or_a_file_uri(tmp_path: Path) -> None:
         assert s.checkpoint_location() == str(given)
     default = Settings(state_dir=tmp_path, spark={"checkpoint_dir": " "})
     assert default.checkpoint_dir() == default.paths.checkpoints / "user_topic__userstream"
+
+
+def test_the_cassandra_ca_is_read_from_the_file_its_variable_names(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from userstream.store import ssl_context
+
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    (tmp_path / "ca.pem").write_text(pem)
+    monkeypatch.setenv("USERSTREAM_CASSANDRA__TLS_CA_FILE", str(tmp_path / "ca.pem"))
+    settings = load_settings(state_dir=tmp_path / "state")
+    assert settings.cassandra.tls_ca == pem.rstrip("\n")
+    assert settings.cassandra.tls_check_hostname
+    # Not a certificate: refused with what to set, before any connection is tried.
+    with pytest.raises(ConfigError, match="TLS_CA"):
+        ssl_context(settings.cassandra.tls_ca)
+    assert ssl_context(None) is None

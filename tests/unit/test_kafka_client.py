@@ -116,6 +116,10 @@ def test_spark_gets_librdkafkas_tls_settings_in_the_java_clients_words(tmp_path:
     assert kafka_client.config(kafka, "stream")["ssl.ca.location"] == "/etc/kafka/ca.pem"
 
 
+def test_the_systems_cas_leave_java_its_own_trust_store() -> None:
+    assert kafka_client.java_tls({"ssl.ca.location": "probe"}) == {}
+
+
 def test_a_ca_given_as_text_is_a_pem_trust_store_of_text() -> None:
     java = kafka_client.java_tls({"ssl.ca.pem": "-----BEGIN CERTIFICATE-----\n…"})
     assert java == {
@@ -129,6 +133,8 @@ def test_a_ca_given_as_text_is_a_pem_trust_store_of_text() -> None:
     [
         ({"ssl.certificate.location": "/c.pem", "ssl.key.location": "/k.pem"}, "one PEM file"),
         ({"enable.ssl.certificate.verification": "false"}, "always verifies"),
+        ({"ssl.key.pem": "-----BEGIN PRIVATE KEY-----"}, "one PEM file"),
+        ({"ssl.ca.location": "/"}, "is a directory"),
     ],
 )
 def test_tls_settings_the_java_client_cannot_take_are_refused_clearly(settings, says) -> None:

@@ -12,6 +12,7 @@ import pytest
 from userstream.config import Settings, load_settings
 from userstream.errors import TerminalError, TransientError
 from userstream.stack import _cassandra_auth, cassandra
+from userstream.store import LoginRefused
 
 
 def _fake_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, secure: Any) -> list[str]:
@@ -97,7 +98,7 @@ def _logins(monkeypatch: pytest.MonkeyPatch, accepted: int, project: object = No
             return project
         if tried.count(username) <= accepted:
             return _Session()
-        raise TerminalError(f"Cassandra refused the login of {username!r}.")
+        raise LoginRefused(f"Cassandra refused the login of {username!r}.")
 
     monkeypatch.setattr(_cassandra_auth, "connect_as", connect_as)
     monkeypatch.setattr(_cassandra_auth.time, "sleep", lambda seconds: None)
@@ -114,6 +115,19 @@ def test_secure_node_returns_only_once_the_default_login_is_refused(
     _cassandra_auth.secure_node(settings)
     assert any("LOGIN = false" in statement for statement in project.executed)
     assert tried.count(_cassandra_auth.DEFAULT_ROLE) == 3
+
+
+def test_a_tls_failure_is_not_taken_for_the_default_login_refused(
+    base_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def connect_as(settings: Settings, username: str, password: str, *a: Any, **k: Any) -> Any:
+        raise TerminalError(
+            "TLS with Cassandra at 127.0.0.1:9042 failed: CERTIFICATE_VERIFY_FAILED"
+        )
+
+    monkeypatch.setattr(_cassandra_auth, "connect_as", connect_as)
+    with pytest.raises(TerminalError, match="TLS with Cassandra"):
+        _cassandra_auth.wait_default_refused(base_settings, timeout=0.2, interval=0.01)
 
 
 def test_a_default_login_still_accepted_after_the_bound_is_a_terminal_error(

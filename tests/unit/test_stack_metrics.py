@@ -21,7 +21,13 @@ from userstream.stack.local import stack_status
 def settings(tmp_path: Path) -> Settings:
     return load_settings(
         state_dir=tmp_path / "state",
-        kafka={"host": "127.0.0.2", "port": 19092, "controller_port": 19093, "metrics_port": 17071},
+        kafka={
+            "host": "127.0.0.2",
+            "port": 19092,
+            "controller_port": 19093,
+            "metrics_port": 17071,
+            "bootstrap_servers": "127.0.0.2:19092",
+        },
         cassandra={
             "hosts": ["127.0.0.3"],
             "port": 19042,

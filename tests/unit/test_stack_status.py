@@ -1,6 +1,9 @@
-"""status: the lag comes from offsets already fetched, not from another Kafka client."""
+"""status: the lag comes from offsets already fetched, not from another Kafka client; which
+Kafka and Cassandra are the local ones, and how the user's own are judged."""
 
 from __future__ import annotations
+
+import pytest
 
 from userstream.config import Settings
 from userstream.status import _lag
@@ -39,3 +42,35 @@ def test_services_at_addresses_of_no_local_node_are_the_users_and_judged_by_thei
     assert cassandra.detail == (
         "external: None of the Cassandra hosts no-such-host.invalid resolves to an address."
     )
+
+
+@pytest.mark.parametrize(
+    ("bootstrap", "local"),
+    [
+        ("127.0.0.1:9092", True),
+        ("localhost:9092", True),
+        ("[::1]:9092", True),
+        ("127.0.0.2:9092,127.0.0.3:9092", True),  # the local cluster
+        ("127.0.0.1:19092", False),  # another listener, or a broker published by Compose
+        ("kafka:9092", False),
+        ("broker1:9092,broker2:9092", False),
+    ],
+)
+def test_the_local_broker_is_this_machine_at_its_port(tmp_path, bootstrap: str, local: bool):
+    from userstream.config import load_settings
+    from userstream.stack import kafka
+
+    settings = load_settings(state_dir=tmp_path, kafka={"bootstrap_servers": bootstrap})
+    assert kafka.serves(settings) is local
+
+
+def test_the_local_cassandra_is_on_this_machine_or_made_in_this_state_folder(tmp_path) -> None:
+    from userstream.config import load_settings
+    from userstream.stack import cassandra
+
+    assert cassandra.serves(load_settings(state_dir=tmp_path / "a"))
+    elsewhere = load_settings(state_dir=tmp_path / "b", cassandra={"hosts": ["10.0.0.5"]})
+    assert not cassandra.serves(elsewhere)
+    # A node of ours that listens on the machine's own network address, stopped.
+    cassandra.single_node(elsewhere).home.mkdir(parents=True)
+    assert cassandra.serves(elsewhere)

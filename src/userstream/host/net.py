@@ -84,3 +84,15 @@ def on_this_machine(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def split_address(address: str) -> tuple[str, int | None]:
+    """``host:port`` (``[v6]:port`` too) as (host, port); a bare host has port None."""
+    address = address.strip()
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else None
+    host, sep, port = address.rpartition(":")
+    if not sep or ":" in host:  # no port, or a bare IPv6 address
+        return address, None
+    return host, int(port)

@@ -35,7 +35,7 @@ from cassandra.query import SimpleStatement
 from userstream.config import Settings
 from userstream.errors import TerminalError, TransientError
 from userstream.host.state import secrets_dir, write_secret_json
-from userstream.store import cassandra_credentials, connect_as, credentials_file
+from userstream.store import LoginRefused, cassandra_credentials, connect_as, credentials_file
 from userstream.store.schema import replication_cql
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def _secure_with(
     first_alone = auth_replication is not None and len(settings.cassandra.hosts) == 1
     try:
         sess = connect_as(settings, username, password)
-    except TerminalError:
+    except LoginRefused:
         _create_superuser(settings, username, password)
         sess = connect_as(settings, username, password)
     try:
@@ -145,7 +145,7 @@ def wait_default_refused(
     while True:
         try:
             sess = connect_as(settings, DEFAULT_ROLE, _FACTORY_PASSWORD)
-        except TerminalError:
+        except LoginRefused:
             return
         sess.cluster.shutdown()
         if time.monotonic() + interval > deadline:
@@ -207,7 +207,7 @@ def _replicate_auth(sess: Session, replication: dict[str, Any], *, every_node: b
 def _create_superuser(settings: Settings, username: str, password: str) -> None:
     try:
         sess = connect_as(settings, DEFAULT_ROLE, _FACTORY_PASSWORD)
-    except TerminalError:
+    except LoginRefused:
         raise TerminalError(
             "Cassandra refused both the stored superuser and the default login, so the "
             "project cannot log in.",

@@ -31,7 +31,7 @@ from userstream.config import CassandraSettings, Settings
 from userstream.errors import ConfigError, TerminalError, TransientError
 from userstream.host import process
 from userstream.host.locks import component_lock
-from userstream.host.net import port_open
+from userstream.host.net import on_this_machine, port_open
 from userstream.stack import jars, jmx_exporter
 from userstream.stack._cassandra_auth import secure_configured_login as secure_configured_login
 from userstream.stack._cassandra_auth import secure_node
@@ -110,6 +110,18 @@ def cluster_nodes(settings: Settings) -> list[Node]:
         Node(f"{NAME}-{i}", host, root / f"{NAME}-{i}", seed, in_cluster=True)
         for i, host in enumerate(hosts, start=1)
     ]
+
+
+def serves(settings: Settings) -> bool:
+    """Whether the clients' contact points are the local node (single or cluster): one of
+    them on this machine, or a local node made in this state folder (its pid file or its
+    data). Otherwise they are the user's Cassandra (a cluster, Compose's)."""
+    group = [single_node(settings), *cluster_nodes(settings)]
+    return (
+        any(on_this_machine(host) for host in settings.cassandra.hosts)
+        or any(settings.paths.pid_file(n.name).exists() for n in group)
+        or any(n.home.exists() for n in group)
+    )
 
 
 def nodes(settings: Settings, *, cluster: bool) -> list[Node]:

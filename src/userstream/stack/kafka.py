@@ -41,7 +41,7 @@ from userstream.errors import ConfigError, TerminalError
 from userstream.files import write_private
 from userstream.host import process
 from userstream.host.locks import component_lock
-from userstream.host.net import port_open
+from userstream.host.net import on_this_machine, port_open, split_address
 from userstream.host.state import secrets_dir
 from userstream.stack import jars, jmx_exporter
 from userstream.stack._java import require_java
@@ -134,6 +134,16 @@ def broker_secrets(settings: Settings) -> Path:
 
 def node_address(settings: Settings, node: Node) -> str:
     return f"{node.host}:{settings.kafka.port}"
+
+
+def serves(settings: Settings) -> bool:
+    """Whether the clients' bootstrap servers name the local broker (single or cluster):
+    this machine at its port. Elsewhere is the user's Kafka (a cluster, Compose's)."""
+    for entry in settings.kafka.bootstrap_servers.split(","):
+        host, port = split_address(entry)
+        if on_this_machine(host) and port == settings.kafka.port:
+            return True
+    return False
 
 
 def address(settings: Settings, *, cluster: bool = False) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from userstream.config import Settings
 from userstream.errors import UserstreamError
 from userstream.host import process
-from userstream.host.net import on_this_machine, port_open
+from userstream.host.net import port_open
 from userstream.host.state import ensure_layout as ensure_layout
 from userstream.stack import cassandra, kafka, spark
 
@@ -180,22 +180,19 @@ def _spark_status(settings: Settings) -> list[ComponentStatus]:
     return parts
 
 
-def _external(
-    name: str, address: str, answers: bool, detail: str, version: str | None = None
-) -> ComponentStatus:
+def _external(name: str, address: str, answers: bool, detail: str) -> ComponentStatus:
     """A service of the user's (an existing cluster, Compose's), judged by its answer alone:
-    no pid, no metrics of ours."""
-    return ComponentStatus(name, answers, None, address, version, answers,
-                           f"external: {detail}", None)  # fmt: skip
+    no pid, no version or metrics of ours."""
+    return ComponentStatus(name, answers, None, address, None, answers, f"external: {detail}",
+                           None)  # fmt: skip
 
 
 def _kafka_status(settings: Settings) -> list[ComponentStatus]:
     """The single node, or each node of the cluster (``kafka.clustered``: one that died
-    shows as not running); brokers at addresses no local node has are the user's own, and
-    are judged by whether they answer."""
-    k = settings.kafka
-    local = {kafka.address(settings), *kafka.address(settings, cluster=True).split(",")}
-    if not set(k.bootstrap_servers.split(",")) & local:
+    shows as not running); brokers that are not the local one (``kafka.serves``) are the
+    user's own, judged by whether they answer."""
+    if not kafka.serves(settings):
+        k = settings.kafka
         answers = kafka.broker_answers(k)
         detail = "answers (topics listed)" if answers else "not answering"
         return [_external("kafka", k.bootstrap_servers, answers, detail)]
@@ -224,23 +221,20 @@ def _kafka_status(settings: Settings) -> list[ComponentStatus]:
 
 def _cassandra_status(settings: Settings) -> list[ComponentStatus]:
     """The single node, or each node of the cluster (``cassandra.clustered``): healthy when
-    the project's login works and the node itself answers a query. Nodes at addresses no
-    local node has are the user's own: healthy when the project's login works."""
+    the project's login works and the node itself answers a query. Nodes that are not the
+    local one (``cassandra.serves``) are the user's own: healthy when the login works."""
     from userstream import store
     from userstream.store import queries
 
-    c = settings.cassandra
-    ours = [n.name for n in cassandra.nodes(settings, cluster=True)] + [cassandra.NAME]
-    if not any(settings.paths.pid_file(name).exists() for name in ours) and not any(
-        on_this_machine(host) for host in c.hosts
-    ):
+    if not cassandra.serves(settings):
+        c = settings.cassandra
         address = ",".join(f"{host}:{c.port}" for host in c.hosts)
         try:
             with store.session(settings) as sess:
-                version = queries.release_version(sess)
-            return [_external("cassandra", address, True, "answers (CQL login ok)", version)]
+                release = queries.release_version(sess)
         except UserstreamError as exc:
             return [_external("cassandra", address, False, exc.message)]
+        return [_external("cassandra", address, True, f"answers (CQL login ok), {release}")]
     cluster = cassandra.clustered(settings)
     group = cassandra.nodes(settings, cluster=cluster)
     procs = {n.name: process.running(settings.paths, n.name) for n in group}

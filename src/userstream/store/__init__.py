@@ -39,24 +39,34 @@ def reconnection_policy() -> ReconnectionPolicy:
     return ConstantReconnectionPolicy(RECONNECT_S, max_attempts=None)
 
 
-def ssl_context(
-    ca_file: Path | str | None, *, check_hostname: bool = True
-) -> ssl.SSLContext | None:
-    """TLS for a session to nodes whose certificates the CA in ``ca_file`` (PEM) signed, the
-    nodes' names checked against the addresses they were reached at (``check_hostname``);
-    None without a CA file: no TLS. Raises ``ConfigError`` when the file cannot be read."""
-    if ca_file is None:
+def ssl_context(ca_pem: str | None, *, check_hostname: bool = True) -> ssl.SSLContext | None:
+    """TLS for a session to nodes whose certificates the CA ``ca_pem`` (PEM text) signed,
+    each node's certificate checked against the address it was reached at
+    (``check_hostname``; the driver connects to addresses, so the certificates need IP
+    names); None without a CA: no TLS. Raises ``ConfigError`` when it is no PEM certificate."""
+    if not ca_pem:
         return None
     try:
-        context = ssl.create_default_context(cafile=str(ca_file))
-    except (OSError, ssl.SSLError) as exc:
+        context = ssl.create_default_context(cadata=ca_pem)
+    except (ValueError, ssl.SSLError) as exc:
         raise ConfigError(
-            f"The Cassandra CA file {ca_file} cannot be read as PEM certificates: {exc}",
+            f"The Cassandra CA (USERSTREAM_CASSANDRA__TLS_CA) is not a PEM certificate: {exc}",
             hint="Point USERSTREAM_CASSANDRA__TLS_CA_FILE at the PEM file of the CA that "
             "signed the nodes' certificates.",
         ) from exc
     context.check_hostname = check_hostname
     return context
+
+
+class LoginRefused(TerminalError):
+    """Cassandra refused the login (the user or the password is wrong, or the role cannot log
+    in); nothing else about the connection is known to be wrong."""
+
+
+#: OpenSSL's words for a handshake that no retry mends: a certificate not trusted or not
+#: naming the address, or a node that does not speak TLS (others, such as an EOF from a node
+#: shutting down, stay transient).
+_TLS_MISMATCH = ("CERTIFICATE_VERIFY_FAILED", "WRONG_VERSION_NUMBER")
 
 
 def credentials_file(settings: Settings) -> Path:
@@ -99,8 +109,9 @@ def connect_as(
 ) -> Session:
     """A session logged in as ``username``; the caller shuts down ``session.cluster``.
 
-    Raises ``TerminalError`` when the login is refused and ``TransientError`` when no
-    node answers within ``timeout``.
+    Raises ``LoginRefused`` when the login is refused, ``TerminalError`` when TLS cannot
+    work (an untrusted certificate, a node without TLS) and ``TransientError`` when no node
+    answers within ``timeout``.
     """
     from cassandra import (  # type: ignore[attr-defined]
         AuthenticationFailed,
@@ -131,7 +142,7 @@ def connect_as(
             reconnection_policy=reconnection_policy(),
             connect_timeout=timeout,
             control_connection_timeout=timeout,
-            ssl_context=ssl_context(c.tls_ca_file, check_hostname=c.tls_check_hostname),
+            ssl_context=ssl_context(c.tls_ca, check_hostname=c.tls_check_hostname),
         )
     except UnresolvableContactPoints:
         # A name nobody resolves: a typo, or a container network not up yet.
@@ -149,13 +160,13 @@ def connect_as(
         # disabled right now): nothing to tell, so the caller tries again.
         errors = exc.errors.values() if isinstance(exc.errors, dict) else ()
         if any(isinstance(e, AuthenticationFailed) for e in errors):
-            raise TerminalError(
+            raise LoginRefused(
                 f"Cassandra at {where} refused the login of {username!r}.",
                 hint="Check USERSTREAM_CASSANDRA__USERNAME/__PASSWORD, or the credentials "
                 "in the state folder's secrets/cassandra.json.",
             ) from None
-        # The driver hands a failed handshake over as an OSError quoting OpenSSL's "[SSL: …]".
-        tls = [e for e in errors if isinstance(e, ssl.SSLError) or "[SSL" in str(e)]
+        # The driver hands a failed handshake over as an OSError quoting OpenSSL's words.
+        tls = [e for e in errors if any(word in str(e) for word in _TLS_MISMATCH)]
         if tls:
             raise TerminalError(
                 f"TLS with Cassandra at {where} failed: {tls[0]}",

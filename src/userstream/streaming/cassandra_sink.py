@@ -111,8 +111,8 @@ class SinkConfig:
     retry_deadline_s: float
     #: Seconds a row of the rejects table lives (``cassandra.rejects_ttl_days``); 0: forever.
     rejects_ttl_s: int = 0
-    #: TLS: the CA's PEM file (on every host that writes) and whether names are checked.
-    tls_ca_file: str | None = None
+    #: TLS: the CA's PEM text and whether the nodes' names are checked.
+    tls_ca: str | None = None
     tls_check_hostname: bool = True
 
 
@@ -242,7 +242,7 @@ class _Store:
             reconnection_policy=reconnection_policy(),
             connect_timeout=10,
             control_connection_timeout=10,
-            ssl_context=ssl_context(config.tls_ca_file, check_hostname=config.tls_check_hostname),
+            ssl_context=ssl_context(config.tls_ca, check_hostname=config.tls_check_hostname),
         )
         try:
             self.session: Session = self.cluster.connect(config.keyspace)

@@ -152,7 +152,7 @@ def sink_config(settings: Settings) -> SinkConfig:
         # driver decides it is stuck.
         retry_deadline_s=settings.spark.batch_timeout_s * 0.75,
         rejects_ttl_s=c.rejects_ttl_days * 86_400,
-        tls_ca_file=None if c.tls_ca_file is None else str(c.tls_ca_file),
+        tls_ca=c.tls_ca,
         tls_check_hostname=c.tls_check_hostname,
     )
 
