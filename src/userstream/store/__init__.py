@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +19,7 @@ from userstream.config import Settings
 from userstream.errors import ConfigError, TerminalError, TransientError
 
 if TYPE_CHECKING:
-    from cassandra.cluster import Session
+    from cassandra.cluster import Cluster, Session
     from cassandra.policies import ReconnectionPolicy
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,58 @@ def cassandra_credentials(settings: Settings) -> tuple[str, str]:
         ) from exc
 
 
+def new_cluster(
+    hosts: Sequence[str],
+    port: int,
+    local_dc: str,
+    username: str,
+    password: str,
+    *,
+    tls_ca: str | None,
+    tls_check_hostname: bool,
+    connect_timeout: float,
+    request_timeout: float,
+) -> Cluster:
+    """The one way this project builds a driver ``Cluster`` (sessions here, the stream's
+    writer in ``cassandra_sink``): token-aware in ``local_dc``, ``LOCAL_QUORUM`` (with three
+    replicas a read meets every acknowledged write, and one node may be lost), protocol v5,
+    a node that went away tried every ``RECONNECT_S``, TLS when ``tls_ca`` is given. Not
+    connected yet. Raises ``TransientError`` when no host name resolves and ``ConfigError``
+    for a CA that is no PEM certificate."""
+    from cassandra import (  # type: ignore[attr-defined]
+        ConsistencyLevel,
+        ProtocolVersion,
+        UnresolvableContactPoints,
+    )
+    from cassandra.auth import PlainTextAuthProvider
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+    from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+
+    profile = ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=local_dc)),
+        consistency_level=ConsistencyLevel.LOCAL_QUORUM,
+        request_timeout=request_timeout,
+    )
+    try:
+        return Cluster(
+            contact_points=list(hosts),
+            port=port,
+            auth_provider=PlainTextAuthProvider(username=username, password=password),
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            protocol_version=ProtocolVersion.V5,
+            reconnection_policy=reconnection_policy(),
+            connect_timeout=connect_timeout,
+            control_connection_timeout=connect_timeout,
+            ssl_context=ssl_context(tls_ca, check_hostname=tls_check_hostname),
+        )
+    except UnresolvableContactPoints:
+        # A name nobody resolves: a typo, or a container network not up yet.
+        raise TransientError(
+            f"None of the Cassandra hosts {', '.join(hosts)} resolves to an address.",
+            hint="Check USERSTREAM_CASSANDRA__HOSTS (and the machine's name resolution).",
+        ) from None
+
+
 def connect_as(
     settings: Settings,
     username: str,
@@ -113,43 +165,16 @@ def connect_as(
     work (an untrusted certificate, a node without TLS) and ``TransientError`` when no node
     answers within ``timeout``.
     """
-    from cassandra import (  # type: ignore[attr-defined]
-        AuthenticationFailed,
-        ConsistencyLevel,
-        ProtocolVersion,
-        UnresolvableContactPoints,
-    )
-    from cassandra.auth import PlainTextAuthProvider
-    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
-    from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+    from cassandra import AuthenticationFailed  # type: ignore[attr-defined]
+    from cassandra.cluster import NoHostAvailable
 
     c = settings.cassandra
-    profile = ExecutionProfile(
-        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=c.local_dc)),
-        # What the stream writes (cassandra_sink), the checks and status read: with three
-        # replicas, a read meets every acknowledged write, and one node may be lost.
-        consistency_level=ConsistencyLevel.LOCAL_QUORUM,
-        request_timeout=REQUEST_TIMEOUT_S,
-    )
     where = f"{','.join(c.hosts)}:{c.port}"
-    try:
-        cluster = Cluster(
-            contact_points=c.hosts,
-            port=c.port,
-            auth_provider=PlainTextAuthProvider(username=username, password=password),
-            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-            protocol_version=ProtocolVersion.V5,
-            reconnection_policy=reconnection_policy(),
-            connect_timeout=timeout,
-            control_connection_timeout=timeout,
-            ssl_context=ssl_context(c.tls_ca, check_hostname=c.tls_check_hostname),
-        )
-    except UnresolvableContactPoints:
-        # A name nobody resolves: a typo, or a container network not up yet.
-        raise TransientError(
-            f"None of the Cassandra hosts {', '.join(c.hosts)} resolves to an address.",
-            hint="Check USERSTREAM_CASSANDRA__HOSTS (and the machine's name resolution).",
-        ) from None
+    cluster = new_cluster(
+        c.hosts, c.port, c.local_dc, username, password,
+        tls_ca=c.tls_ca, tls_check_hostname=c.tls_check_hostname,
+        connect_timeout=timeout, request_timeout=REQUEST_TIMEOUT_S,
+    )  # fmt: skip
     try:
         with _driver_quiet():
             return cluster.connect(keyspace)

@@ -58,7 +58,7 @@ from userstream.contract import (
     REJECT_COLUMNS,
 )
 from userstream.errors import TransientError
-from userstream.store import reconnection_policy, ssl_context
+from userstream.store import new_cluster
 from userstream.store.queries import SINK
 from userstream.streaming import records
 from userstream.streaming.dlq import DeadLetters
@@ -222,28 +222,11 @@ class _Store:
     """A worker's session and prepared statements (one per ``SinkConfig``, kept)."""
 
     def __init__(self, config: SinkConfig) -> None:
-        from cassandra import ConsistencyLevel, ProtocolVersion  # type: ignore[attr-defined]
-        from cassandra.auth import PlainTextAuthProvider
-        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-        from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
-
-        profile = ExecutionProfile(
-            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(config.local_dc)),
-            consistency_level=ConsistencyLevel.LOCAL_QUORUM,
-            request_timeout=10.0,
-        )
-        self.cluster = Cluster(
-            contact_points=list(config.hosts),
-            port=config.port,
-            auth_provider=PlainTextAuthProvider(config.username, config.password),
-            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-            protocol_version=ProtocolVersion.V5,
-            # Back within a second of a node restart.
-            reconnection_policy=reconnection_policy(),
-            connect_timeout=10,
-            control_connection_timeout=10,
-            ssl_context=ssl_context(config.tls_ca, check_hostname=config.tls_check_hostname),
-        )
+        self.cluster = new_cluster(
+            config.hosts, config.port, config.local_dc, config.username, config.password,
+            tls_ca=config.tls_ca, tls_check_hostname=config.tls_check_hostname,
+            connect_timeout=10, request_timeout=10,
+        )  # fmt: skip
         try:
             self.session: Session = self.cluster.connect(config.keyspace)
             prepared = {name: self.session.prepare(cql) for name, cql in SINK.items()}
