@@ -111,6 +111,11 @@ class CassandraSettings(BaseModel):
     tls_ca: str | None = None
     # With TLS: a node's certificate must name the address it was reached at.
     tls_check_hostname: bool = True
+    # With TLS, for nodes that require client certificates (require_client_auth): a PEM file
+    # holding this client's key and certificate chain, at this path wherever the stream
+    # writes (the executors too); its key's password when the key is encrypted.
+    tls_client_cert: Path | None = None
+    tls_client_key_password: SecretStr | None = None
 
     @field_validator("username", "password", mode="before")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -118,15 +119,21 @@ def fake_users(seed: str, count: int) -> list[dict[str, Any]]:
     return users
 
 
-def produce(
-    settings: Settings, messages: list[tuple[bytes | None, bytes]]
-) -> list[tuple[int, int]]:
-    """Produce like the producer: keyed, idempotent, acks=all, with its headers.
+#: The headers the producer gives every message.
+HEADERS = [
+    ("ingested_at", b"2026-11-23T10:00:00.123Z"),
+    ("source_url", SOURCE_URL),
+    ("api_version", b"1.4"),
+    ("seed", b"it"),
+    ("page", b"1"),
+]
 
-    Returns each message's (partition, offset), in order. Values over 1 MB are allowed
-    (lz4 makes a repetitive one fit the broker's limit), as a hostile client could send.
-    """
-    producer = Producer(
+
+def _producer(settings: Settings) -> Producer:
+    """A producer configured like the project's: keyed, idempotent, acks=all. Values over
+    1 MB are allowed (lz4 makes a repetitive one fit the broker's limit), as a hostile client
+    could send."""
+    return Producer(
         {
             **kafka_client.config(settings.kafka, "producer"),
             "enable.idempotence": True,
@@ -136,6 +143,24 @@ def produce(
             "message.max.bytes": 10_000_000,
         }
     )
+
+
+def _send(producer: Producer, topic: str, key: bytes | None, value: bytes, on_delivery) -> None:
+    while True:
+        try:
+            producer.produce(topic, value, key, headers=HEADERS, on_delivery=on_delivery)
+            break
+        except BufferError:
+            producer.poll(0.1)
+    producer.poll(0)
+
+
+def produce(
+    settings: Settings, messages: list[tuple[bytes | None, bytes]]
+) -> list[tuple[int, int]]:
+    """Produce like the producer (``_producer``), with its headers; returns each message's
+    (partition, offset), in order."""
+    producer = _producer(settings)
     errors: list[Any] = []
     positions: list[tuple[int, int]] = [(-1, -1)] * len(messages)
 
@@ -146,29 +171,64 @@ def produce(
             positions[index] = (msg.partition(), msg.offset())
 
     for index, (key, value) in enumerate(messages):
-        headers = [
-            ("ingested_at", b"2026-11-23T10:00:00.123Z"),
-            ("source_url", SOURCE_URL),
-            ("api_version", b"1.4"),
-            ("seed", b"it"),
-            ("page", b"1"),
-        ]
-        while True:
-            try:
-                producer.produce(
-                    settings.kafka.topic,
-                    value,
-                    key,
-                    headers=headers,
-                    on_delivery=functools.partial(on_delivery, index),
-                )
-                break
-            except BufferError:
-                producer.poll(0.1)
-        producer.poll(0)
+        _send(producer, settings.kafka.topic, key, value, functools.partial(on_delivery, index))
     assert producer.flush(60) == 0
     assert not errors, errors[:3]
     return positions
+
+
+class Arrivals:
+    """Users arriving at a steady ``rate`` a second, from a thread of their own, until
+    ``stop``: produced like the producer, from fake pages of ``seed``. ``sent`` lists the ids
+    the brokers acknowledged (an id whose delivery failed is in ``errors``, never in both).
+    Use as a context manager: ``stop`` waits until every message is delivered."""
+
+    def __init__(self, settings: Settings, seed: str, rate: float) -> None:
+        self.settings, self.seed, self.rate = settings, seed, rate
+        self.sent: list[str] = []
+        self.errors: list[Any] = []
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"arrivals-{seed}", daemon=True)
+
+    def __enter__(self) -> Arrivals:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=WAIT_S)
+        assert not self._thread.is_alive(), "the arrivals did not end"
+
+    def _delivered(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self.errors.append(err)
+        else:
+            self.sent.append(msg.key().decode())
+
+    def _run(self) -> None:
+        producer = _producer(self.settings)
+        tick = 0.2
+        per_tick, owed, page = self.rate * tick, 0.0, 0
+        users: list[dict[str, Any]] = []
+        next_at = time.monotonic()
+        while not self._stopping.is_set():
+            owed += per_tick
+            while owed >= 1:
+                if not users:
+                    page += 1
+                    users = make_page(self.seed, page, 500)
+                user = users.pop()
+                value = orjson.dumps(user)
+                key = user["login"]["uuid"].encode()
+                _send(producer, self.settings.kafka.topic, key, value, self._delivered)
+                owed -= 1
+            next_at += tick
+            while (left := next_at - time.monotonic()) > 0:
+                producer.poll(left)  # returns early when it serves a delivery
+        assert producer.flush(WAIT_S) == 0, "messages left undelivered"
 
 
 def user_messages(users: list[dict[str, Any]]) -> list[tuple[bytes | None, bytes]]:
@@ -201,3 +261,16 @@ def read_dlq(settings: Settings, expected: int, *, timeout: float = 60) -> list[
         return messages
     finally:
         consumer.close()
+
+
+def executor_of(worker_pid: int) -> int | None:
+    """The pid of the Spark executor a standalone worker runs, None when it runs none."""
+    import psutil
+
+    for child in psutil.Process(worker_pid).children(recursive=True):
+        try:
+            if "org.apache.spark.executor.CoarseGrainedExecutorBackend" in child.cmdline():
+                return child.pid
+        except psutil.Error:
+            continue
+    return None

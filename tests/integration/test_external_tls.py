@@ -1,14 +1,14 @@
 """The recipe for existing clusters (README "Running against existing clusters"), over TLS.
 
 A Kafka broker and a Cassandra node of this module's own stand in for a company's clusters:
-the broker has a second listener that speaks SASL_SSL and asks each client for a certificate
-(mutual TLS), the node accepts only TLS clients, all with certificates of a CA made here. The
-pipeline is then pointed at them the way the README says, by settings alone:
+the broker has a second listener that speaks SASL_SSL, the node accepts only TLS clients, and
+both ask each client for a certificate (mutual TLS), all of a CA made here. The pipeline is
+then pointed at them the way the README says, by settings alone:
 ``USERSTREAM_KAFKA__CLIENT_CONFIG`` with librdkafka's TLS keys, a client certificate among
 them (the stream's Java client gets them translated), ``USERSTREAM_CASSANDRA__TLS_CA_FILE``
-and a login of the cluster's. Every user must land once, every poison message must reach the
-rejects table and the DLQ, and a client without TLS, its certificate or trust in the CA must
-be turned away.
+and ``__TLS_CLIENT_CERT``, and a login of the cluster's. Every user must land once, every
+poison message must reach the rejects table and the DLQ, and a client without TLS, its
+certificate or trust in the CA must be turned away.
 """
 
 from __future__ import annotations
@@ -101,10 +101,13 @@ def _pem_files(folder: Path) -> tuple[Path, Path, Path]:
     return ca_file, files[0], files[1]
 
 
-def _tls_servers(settings: Settings, ca_file: Path, server_file: Path, tls_port: int) -> Settings:
+def _tls_servers(
+    settings: Settings, ca_file: Path, server_file: Path, client_file: Path, tls_port: int
+) -> Settings:
     """``settings`` whose broker adds a SASL_SSL listener on ``tls_port`` that also asks for
-    a client certificate of the CA (mutual TLS), and whose node takes TLS clients only (its
-    own tools included: they read ``tls_ca``)."""
+    a client certificate of the CA (mutual TLS), and whose node takes only TLS clients with
+    a certificate of the CA (its own tools included: they read ``tls_ca`` and
+    ``tls_client_cert``)."""
     k, host = settings.kafka, settings.kafka.host
     broker = {
         "listeners": f"CLIENTS://{host}:{k.port},CONTROLLER://{host}:{k.controller_port},"
@@ -131,13 +134,19 @@ def _tls_servers(settings: Settings, ca_file: Path, server_file: Path, tls_port:
             "enabled": True,
             "optional": False,
             "keystore": str(server_file),
+            "require_client_auth": "true",
+            "truststore": str(ca_file),
         }
     }
     return settings.model_copy(
         update={
             "kafka": k.model_copy(update={"broker_properties": broker}),
             "cassandra": settings.cassandra.model_copy(
-                update={"node_options": node, "tls_ca": ca_file.read_text()}
+                update={
+                    "node_options": node,
+                    "tls_ca": ca_file.read_text(),
+                    "tls_client_cert": client_file,
+                }
             ),
         }
     )
@@ -149,7 +158,9 @@ def clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     root = tmp_path_factory.mktemp("external_tls")
     ca_file, server_file, client_file = _pem_files(root / "tls")
     (tls_port,) = free_ports(1)
-    servers = _tls_servers(private_settings(root / "state"), ca_file, server_file, tls_port)
+    servers = _tls_servers(
+        private_settings(root / "state"), ca_file, server_file, client_file, tls_port
+    )
     try:
         stack_up(servers, progress=lambda _line: None)
         admin = kafka_client.local_logins(servers.kafka)["admin"]  # type: ignore[index]
@@ -216,10 +227,24 @@ def test_the_broker_turns_away_a_client_without_its_certificate(clusters: Settin
 
 def test_the_node_turns_away_a_client_without_tls(clusters: Settings) -> None:
     plain = clusters.model_copy(
-        update={"cassandra": clusters.cassandra.model_copy(update={"tls_ca": None})}
+        update={
+            "cassandra": clusters.cassandra.model_copy(
+                update={"tls_ca": None, "tls_client_cert": None}
+            )
+        }
     )
     with pytest.raises(TransientError, match="No Cassandra node answered"), session(plain):
         pass
+
+
+def test_the_node_turns_away_a_client_without_its_certificate(clusters: Settings) -> None:
+    without = clusters.model_copy(
+        update={"cassandra": clusters.cassandra.model_copy(update={"tls_client_cert": None})}
+    )
+    # The node ends the handshake (an EOF, as from a node going away): retried, and said.
+    with pytest.raises(TransientError, match="handshake") as refused, session(without):
+        pass
+    assert "USERSTREAM_CASSANDRA__TLS_CLIENT_CERT" in str(refused.value.hint)
 
 
 def test_a_client_that_does_not_know_the_ca_is_turned_away(

@@ -15,6 +15,7 @@ import pytest
 from tests.integration.conftest import open_session
 from tests.integration.conftest_stream import (
     POISON,
+    executor_of,
     fake_users,
     isolated,
     produce,
@@ -67,17 +68,6 @@ def _is_executor(proc: psutil.Process) -> bool:
     return "org.apache.spark.executor.CoarseGrainedExecutorBackend" in (proc.info["cmdline"] or [])
 
 
-def _executor_of(worker_pid: int) -> int | None:
-    """The pid of the executor a worker runs, None when it runs none."""
-    for child in psutil.Process(worker_pid).children(recursive=True):
-        try:
-            if "org.apache.spark.executor.CoarseGrainedExecutorBackend" in child.cmdline():
-                return child.pid
-        except psutil.Error:
-            continue
-    return None
-
-
 def test_the_cluster_starts_secured_and_status_names_each_node(cluster: Settings) -> None:
     assert spark.workers_alive(cluster) == cluster.cluster.spark_workers == 2
     parts = {p.name: p for p in stack_status(cluster)}
@@ -119,7 +109,7 @@ def test_a_worker_lost_mid_stream_loses_and_doubles_nothing(settings: Settings) 
         # Its executor runs the stream's tasks (batches come every second): kill it with it.
         worker = process.running(settings.paths, spark.worker_name(1))
         assert worker is not None
-        wait_until("worker 1's executor", lambda: _executor_of(worker.pid) is not None)
+        wait_until("worker 1's executor", lambda: executor_of(worker.pid) is not None)
         assert process.kill(settings.paths, spark.worker_name(1))
         produce(settings, messages[N // 2 :])
         wait_until("every user stored", lambda: stored() == N, timeout=300)

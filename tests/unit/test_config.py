@@ -165,7 +165,7 @@ def test_a_local_checkpoint_is_a_path_or_a_file_uri(tmp_path: Path) -> None:
 def test_the_cassandra_ca_is_read_from_the_file_its_variable_names(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from userstream.store import ssl_context
+    from userstream.store import Tls, ssl_context
 
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
     (tmp_path / "ca.pem").write_text(pem)
@@ -175,5 +175,47 @@ def test_the_cassandra_ca_is_read_from_the_file_its_variable_names(
     assert settings.cassandra.tls_check_hostname
     # Not a certificate: refused with what to set, before any connection is tried.
     with pytest.raises(ConfigError, match="TLS_CA"):
-        ssl_context(settings.cassandra.tls_ca)
-    assert ssl_context(None) is None
+        ssl_context(Tls.of(settings.cassandra))
+    assert ssl_context(Tls()) is None
+
+
+def test_a_cassandra_client_certificate_needs_a_ca_and_a_readable_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from userstream.store import Tls, ssl_context
+
+    (tmp_path / "password").write_text("s3cret\n")
+    monkeypatch.setenv("USERSTREAM_CASSANDRA__TLS_CLIENT_CERT", str(tmp_path / "client.pem"))
+    monkeypatch.setenv(
+        "USERSTREAM_CASSANDRA__TLS_CLIENT_KEY_PASSWORD_FILE", str(tmp_path / "password")
+    )
+    tls = Tls.of(load_settings(state_dir=tmp_path / "state").cassandra)
+    assert (tls.client_cert, tls.key_password) == (str(tmp_path / "client.pem"), "s3cret")
+    assert "s3cret" not in repr(tls)
+    # Without a CA the connection would be plain: refused rather than sent without TLS.
+    with pytest.raises(ConfigError, match="no CA"):
+        ssl_context(tls)
+    # A missing file is named, with what it must hold.
+    ca = _self_signed_pem()
+    with pytest.raises(ConfigError, match=r"client\.pem cannot be loaded"):
+        ssl_context(Tls(ca=ca, client_cert=str(tmp_path / "client.pem")))
+
+
+def _self_signed_pem() -> str:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ca")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(1)
+        .not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    return cert.public_bytes(serialization.Encoding.PEM).decode()

@@ -12,10 +12,11 @@ import logging
 import ssl
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from userstream.config import Settings
+from userstream.config import CassandraSettings, Settings
 from userstream.errors import ConfigError, TerminalError, TransientError
 
 if TYPE_CHECKING:
@@ -39,22 +40,63 @@ def reconnection_policy() -> ReconnectionPolicy:
     return ConstantReconnectionPolicy(RECONNECT_S, max_attempts=None)
 
 
-def ssl_context(ca_pem: str | None, *, check_hostname: bool = True) -> ssl.SSLContext | None:
-    """TLS for a session to nodes whose certificates the CA ``ca_pem`` (PEM text) signed,
-    each node's certificate checked against the address it was reached at
-    (``check_hostname``; the driver connects to addresses, so the certificates need IP
-    names); None without a CA: no TLS. Raises ``ConfigError`` when it is no PEM certificate."""
-    if not ca_pem:
+@dataclass(frozen=True)
+class Tls:
+    """TLS to the nodes, as plain values: it travels to the stream's executors with its
+    ``SinkConfig``. ``ca`` is the CA's PEM text (None: no TLS), ``client_cert`` the path of a
+    PEM file holding this client's key and certificate chain, for nodes that require client
+    certificates (it must exist at that path wherever the stream writes)."""
+
+    ca: str | None = None
+    check_hostname: bool = True
+    client_cert: str | None = None
+    key_password: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, c: CassandraSettings) -> Tls:
+        password = c.tls_client_key_password
+        return cls(
+            ca=c.tls_ca,
+            check_hostname=c.tls_check_hostname,
+            client_cert=str(c.tls_client_cert) if c.tls_client_cert else None,
+            key_password=password.get_secret_value() if password else None,
+        )
+
+
+def ssl_context(tls: Tls) -> ssl.SSLContext | None:
+    """The driver's TLS context for ``tls``: nodes whose certificates its CA signed, each
+    certificate checked against the address it was reached at (``check_hostname``; the
+    driver connects to addresses, so the certificates need IP names), and this client's
+    certificate when there is one; None without a CA: no TLS. Raises ``ConfigError`` for a
+    CA that is no PEM certificate, or a client certificate that cannot be loaded."""
+    if not tls.ca:
+        if tls.client_cert:
+            raise ConfigError(
+                "A Cassandra client certificate is set (USERSTREAM_CASSANDRA__TLS_CLIENT_CERT) "
+                "but no CA, so the connection would not use TLS.",
+                hint="Set USERSTREAM_CASSANDRA__TLS_CA_FILE to the PEM file of the CA that "
+                "signed the nodes' certificates.",
+            )
         return None
     try:
-        context = ssl.create_default_context(cadata=ca_pem)
+        context = ssl.create_default_context(cadata=tls.ca)
     except (ValueError, ssl.SSLError) as exc:
         raise ConfigError(
             f"The Cassandra CA (USERSTREAM_CASSANDRA__TLS_CA) is not a PEM certificate: {exc}",
             hint="Point USERSTREAM_CASSANDRA__TLS_CA_FILE at the PEM file of the CA that "
             "signed the nodes' certificates.",
         ) from exc
-    context.check_hostname = check_hostname
+    context.check_hostname = tls.check_hostname
+    if tls.client_cert:
+        try:
+            context.load_cert_chain(tls.client_cert, password=tls.key_password)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"The Cassandra client certificate {tls.client_cert} cannot be loaded: {exc}",
+                hint="USERSTREAM_CASSANDRA__TLS_CLIENT_CERT must name a readable PEM file "
+                "holding the client's key and its certificate chain (with "
+                "USERSTREAM_CASSANDRA__TLS_CLIENT_KEY_PASSWORD when the key is encrypted).",
+            ) from exc
     return context
 
 
@@ -64,9 +106,9 @@ class LoginRefused(TerminalError):
 
 
 #: OpenSSL's words for a handshake that no retry mends: a certificate not trusted or not
-#: naming the address, or a node that does not speak TLS (others, such as an EOF from a node
-#: shutting down, stay transient).
-_TLS_MISMATCH = ("CERTIFICATE_VERIFY_FAILED", "WRONG_VERSION_NUMBER")
+#: naming the address, a node that does not speak TLS, or one that wants a client
+#: certificate (others, such as an EOF from a node shutting down, stay transient).
+_TLS_MISMATCH = ("CERTIFICATE_VERIFY_FAILED", "WRONG_VERSION_NUMBER", "CERTIFICATE_REQUIRED")
 
 
 def credentials_file(settings: Settings) -> Path:
@@ -106,17 +148,16 @@ def new_cluster(
     username: str,
     password: str,
     *,
-    tls_ca: str | None,
-    tls_check_hostname: bool,
+    tls: Tls,
     connect_timeout: float,
     request_timeout: float,
 ) -> Cluster:
     """The one way this project builds a driver ``Cluster`` (sessions here, the stream's
     writer in ``cassandra_sink``): token-aware in ``local_dc``, ``LOCAL_QUORUM`` (with three
     replicas a read meets every acknowledged write, and one node may be lost), protocol v5,
-    a node that went away tried every ``RECONNECT_S``, TLS when ``tls_ca`` is given. Not
+    a node that went away tried every ``RECONNECT_S``, TLS when ``tls`` has a CA. Not
     connected yet. Raises ``TransientError`` when no host name resolves and ``ConfigError``
-    for a CA that is no PEM certificate."""
+    for TLS settings that cannot work (``ssl_context``)."""
     from cassandra import (  # type: ignore[attr-defined]
         ConsistencyLevel,
         ProtocolVersion,
@@ -141,7 +182,7 @@ def new_cluster(
             reconnection_policy=reconnection_policy(),
             connect_timeout=connect_timeout,
             control_connection_timeout=connect_timeout,
-            ssl_context=ssl_context(tls_ca, check_hostname=tls_check_hostname),
+            ssl_context=ssl_context(tls),
         )
     except UnresolvableContactPoints:
         # A name nobody resolves: a typo, or a container network not up yet.
@@ -172,8 +213,7 @@ def connect_as(
     where = f"{','.join(c.hosts)}:{c.port}"
     cluster = new_cluster(
         c.hosts, c.port, c.local_dc, username, password,
-        tls_ca=c.tls_ca, tls_check_hostname=c.tls_check_hostname,
-        connect_timeout=timeout, request_timeout=REQUEST_TIMEOUT_S,
+        tls=Tls.of(c), connect_timeout=timeout, request_timeout=REQUEST_TIMEOUT_S,
     )  # fmt: skip
     try:
         with _driver_quiet():
@@ -197,16 +237,29 @@ def connect_as(
                 f"TLS with Cassandra at {where} failed: {tls[0]}",
                 hint="USERSTREAM_CASSANDRA__TLS_CA_FILE must name the CA that signed the "
                 "nodes' certificates, and each certificate the address it is reached at "
-                "(or set USERSTREAM_CASSANDRA__TLS_CHECK_HOSTNAME=false).",
+                "(or set USERSTREAM_CASSANDRA__TLS_CHECK_HOSTNAME=false); nodes that require "
+                "client certificates need USERSTREAM_CASSANDRA__TLS_CLIENT_CERT.",
             ) from None
-        raise TransientError(
-            f"No Cassandra node answered at {where}.",
-            hint="Start the local one with `userstream stack up`, or check "
-            "USERSTREAM_CASSANDRA__HOSTS/__PORT (and __TLS_CA_FILE for nodes that require TLS).",
-        ) from exc
+        hint = (
+            "Start the local one with `userstream stack up`, or check "
+            "USERSTREAM_CASSANDRA__HOSTS/__PORT (and __TLS_CA_FILE for nodes that require TLS)."
+        )
+        if c.tls_ca and not c.tls_client_cert and any(_ended_handshake(e) for e in errors):
+            # What a node that requires client certificates does to a client without one;
+            # a node shutting down does the same, so it stays worth another try.
+            hint = (
+                "The node ended the TLS handshake: if it requires client certificates "
+                "(require_client_auth), set USERSTREAM_CASSANDRA__TLS_CLIENT_CERT."
+            )
+        said = f": {next(iter(errors))}" if errors else "."
+        raise TransientError(f"No Cassandra node answered at {where}{said}", hint=hint) from exc
     except BaseException:
         cluster.shutdown()
         raise
+
+
+def _ended_handshake(error: object) -> bool:
+    return isinstance(error, ssl.SSLEOFError) or "EOF occurred in violation" in str(error)
 
 
 @contextmanager

@@ -58,7 +58,7 @@ from userstream.contract import (
     REJECT_COLUMNS,
 )
 from userstream.errors import TransientError
-from userstream.store import new_cluster
+from userstream.store import Tls, new_cluster
 from userstream.store.queries import SINK
 from userstream.streaming import records
 from userstream.streaming.dlq import DeadLetters
@@ -111,9 +111,8 @@ class SinkConfig:
     retry_deadline_s: float
     #: Seconds a row of the rejects table lives (``cassandra.rejects_ttl_days``); 0: forever.
     rejects_ttl_s: int = 0
-    #: TLS: the CA's PEM text and whether the nodes' names are checked.
-    tls_ca: str | None = None
-    tls_check_hostname: bool = True
+    #: TLS to the nodes (none by default).
+    tls: Tls = field(default_factory=Tls)
 
 
 @dataclass
@@ -224,8 +223,7 @@ class _Store:
     def __init__(self, config: SinkConfig) -> None:
         self.cluster = new_cluster(
             config.hosts, config.port, config.local_dc, config.username, config.password,
-            tls_ca=config.tls_ca, tls_check_hostname=config.tls_check_hostname,
-            connect_timeout=10, request_timeout=10,
+            tls=config.tls, connect_timeout=10, request_timeout=10,
         )  # fmt: skip
         try:
             self.session: Session = self.cluster.connect(config.keyspace)

@@ -46,6 +46,7 @@ from userstream.contract import (
     PROFILES_TABLE,
     REJECTS_TABLE,
 )
+from userstream.store import Tls
 from userstream.streaming import cassandra_sink
 from userstream.streaming.cassandra_sink import (
     NEWEST_USERS,
@@ -152,8 +153,7 @@ def sink_config(settings: Settings) -> SinkConfig:
         # driver decides it is stuck.
         retry_deadline_s=settings.spark.batch_timeout_s * 0.75,
         rejects_ttl_s=c.rejects_ttl_days * 86_400,
-        tls_ca=c.tls_ca,
-        tls_check_hostname=c.tls_check_hostname,
+        tls=Tls.of(c),
     )
 
 
