@@ -222,6 +222,22 @@ class AirflowSettings(BaseModel):
     # tasks must not own the stream): ensure_stream then only checks the stream's heartbeat
     # and fails the run when it is not healthy.
     starts_stream: bool = True
+    # The local Airflow's own settings, as a JSON object of "section.key" to value (e.g.
+    # {"core.executor": "…"}; "common.io.xcom_objectstorage_path": the section is all but the
+    # last part): each becomes AIRFLOW__SECTION__KEY and wins over the project's.
+    # They are in the Airflow processes' environment: no secrets here.
+    config: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("config")
+    @classmethod
+    def _section_and_key(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            section, _, key = name.rpartition(".")  # a section may have dots: common.io
+            if not (section and key) or not name.replace("_", "").replace(".", "").isalnum():
+                raise ValueError(
+                    f"{name!r} is not an Airflow setting's 'section.key' (e.g. 'core.executor')"
+                )
+        return value
 
 
 class ClusterSettings(BaseModel):

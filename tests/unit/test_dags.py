@@ -237,3 +237,53 @@ def test_ensure_stream_starts_nothing_where_a_service_manager_owns_the_stream(
     # Nor does its stop_stream DAG touch a stream it does not own (its pid file included).
     with pytest.raises(tasks.TerminalError, match="does not own the stream"):
         tasks.stop_stream(settings)
+
+
+def test_airflow_config_entries_reach_airflow_and_win_over_the_projects(tmp_path: Path) -> None:
+    # USERSTREAM_AIRFLOW__CONFIG, read back by Airflow's own config in a process of its own:
+    # a section with a dot (common.io) too, and an option the project sets itself.
+    import subprocess
+    import sys
+
+    import pytest
+
+    from userstream.config import load_settings
+    from userstream.errors import ConfigError
+    from userstream.stack._airflow_env import airflow_env
+
+    shared = f"file://{tmp_path / 'shared'}"
+    config = {"common.io.xcom_objectstorage_path": shared, "core.parallelism": "9"}
+    env = airflow_env(load_settings(state_dir=tmp_path, airflow={"config": config}))
+    probe = (
+        "from airflow.sdk.configuration import conf\n"
+        "print(conf.get('common.io', 'xcom_objectstorage_path'),"
+        " conf.getint('core', 'parallelism'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env={**os.environ, **env}, capture_output=True,
+        text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert out.stdout.split()[-2:] == [shared, "9"]
+    with pytest.raises((ConfigError, ValueError), match=r"section\.key"):
+        load_settings(state_dir=tmp_path, airflow={"config": {"executor": "LocalExecutor"}})
+
+
+def test_an_edge_worker_needs_the_edge_executor_and_gets_a_home_of_its_own(
+    tmp_path: Path,
+) -> None:
+    import pytest
+
+    from userstream.config import load_settings
+    from userstream.errors import ConfigError
+    from userstream.stack import airflow
+
+    with pytest.raises(ConfigError, match="not the Edge executor") as refused:
+        airflow.edge_worker(load_settings(state_dir=tmp_path), "w1", 2)
+    assert "USERSTREAM_AIRFLOW__CONFIG" in str(refused.value.hint)
+    edge = {"core.executor": airflow.EDGE_EXECUTOR}
+    settings = load_settings(state_dir=tmp_path, airflow={"config": edge})
+    cmd, env = airflow.edge_worker(settings, "w1", 2)
+    assert cmd[-6:] == ["edge", "worker", "--edge-hostname", "w1", "--concurrency", "2"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == airflow.EDGE_EXECUTOR
+    assert env["AIRFLOW_HOME"] == str(tmp_path / "airflow" / "edge-w1")
+    assert (tmp_path / "airflow" / "edge-w1").is_dir()

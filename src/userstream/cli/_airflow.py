@@ -56,6 +56,25 @@ def credentials_command() -> None:
     out.print(f"Airflow admin {creds.username!r}: password {what} in {creds.file}.")
 
 
+@airflow_app.command("edge-worker")
+def edge_worker_command(
+    name: Annotated[str, typer.Argument(help="The worker's name, unique among the workers.")],
+    concurrency: Annotated[int, typer.Option(min=1, help="Tasks it runs at once.")] = 4,
+) -> None:
+    """Run an Edge worker of this Airflow in the foreground (a service manager keeps it up).
+
+    For Airflow on the Edge executor (USERSTREAM_AIRFLOW__CONFIG, README "Airflow with several
+    workers"): the worker fetches its tasks from the API server over HTTP, with this
+    machine's settings.
+    """
+    import os
+
+    from userstream.stack import airflow
+
+    cmd, env = airflow.edge_worker(load_settings(), name, concurrency)
+    os.execvpe(cmd[0], cmd, {**os.environ, **env})  # noqa: S606 - our own interpreter and module
+
+
 @airflow_app.command("down")
 def down_command() -> None:
     """Stop the local Airflow gracefully (its database and logs are kept)."""

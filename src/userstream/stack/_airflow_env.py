@@ -184,5 +184,8 @@ def airflow_env(settings: Settings) -> dict[str, str]:
             "AIRFLOW__METRICS__STATSD_PORT": str(settings.monitoring.statsd_port),
             "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
         }
+    for name, value in cfg.config.items():
+        section, _, key = name.rpartition(".")
+        env[f"AIRFLOW__{section.replace('.', '_').upper()}__{key.upper()}"] = value
     env.update(userstream_env(settings))
     return env

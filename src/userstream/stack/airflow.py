@@ -247,3 +247,31 @@ def status(settings: Settings) -> list[ComponentState]:
             )
         )
     return states
+
+
+#: The executor whose workers ``edge_worker`` runs (the `airflow` extra brings its provider).
+EDGE_EXECUTOR = "airflow.providers.edge3.executors.EdgeExecutor"
+
+
+def edge_worker(
+    settings: Settings, name: str, concurrency: int
+) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of an Edge worker named ``name`` for this Airflow: its
+    settings, and a home of its own (``<airflow home>/edge-<name>``, for its pid file), as on
+    a host of its own. Raises ``ConfigError`` when the executor is not the Edge executor."""
+    executor = settings.airflow.config.get("core.executor", "")
+    if executor != EDGE_EXECUTOR:
+        raise ConfigError(
+            f"Airflow's executor is {executor or 'LocalExecutor'}, not the Edge executor: no "
+            "task would ever reach an Edge worker.",
+            hint='Set USERSTREAM_AIRFLOW__CONFIG to {"core.executor": '
+            f'"{EDGE_EXECUTOR}", "edge.api_enabled": "True", "edge.api_url": '
+            f'"{base_url(settings)}/edge_worker/v1/rpcapi"}} (README "Airflow with several '
+            'workers"), then `userstream airflow down` and `up`.',
+        )
+    home = airflow_home(settings) / f"edge-{name}"
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    env = {**airflow_env(settings), "AIRFLOW_HOME": str(home)}
+    cmd = [sys.executable, "-m", "airflow", "edge", "worker",
+           "--edge-hostname", name, "--concurrency", str(concurrency)]  # fmt: skip
+    return cmd, env
