@@ -289,3 +289,31 @@ def test_cassandra_failure_stops_the_kafka_it_started(private: Settings) -> None
         assert process.running(broken.paths, cassandra.NAME) is None
     finally:
         kafka.stop_kafka(broken)
+
+
+def test_a_spark_cluster_failure_stops_the_kafka_and_cassandra_clusters_it_started(
+    private: Settings,
+) -> None:
+    from userstream.host.net import free_ports
+    from userstream.pipeline import on_local_cluster
+    from userstream.stack import spark
+
+    master_port, ui_port = free_ports(2)
+    ports = {"spark_master_port": master_port, "spark_master_ui_port": ui_port}
+    settings = on_local_cluster(
+        private.model_copy(update={"cluster": private.cluster.model_copy(update=ports)})
+    )
+    lines: list[str] = []
+    try:
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", settings.cluster.spark_master_port))
+            squatter.listen()
+            with pytest.raises(ConfigError, match="in use"):
+                stack_up(settings, cluster=True, progress=lines.append)
+        assert any(line.startswith("Cassandra cluster (3 nodes): ready") for line in lines), lines
+        assert "Cassandra: stopping it again, because the stack did not come up" in lines
+        assert kafka.running_nodes(settings) == set()
+        assert cassandra.running_nodes(settings) == set()
+        assert all(process.running(settings.paths, n) is None for n in spark.names(settings))
+    finally:
+        stack_down(settings, progress=lambda _line: None)

@@ -53,12 +53,14 @@ def stack_up(
     from one, ``clustered``) is kept, with or without ``cluster``.
 
     ``progress`` receives one line per step (`starting…`, `ready in Ns`). Raises the
-    ``UserstreamError`` of the first component that fails, after stopping what this call started.
+    ``UserstreamError`` of the first component that fails, after stopping the Kafka and
+    Cassandra this call started (a part that fails stops what it started of itself).
     """
     ensure_layout(settings.paths)
-    started_kafka = False
+    started_kafka = started_cassandra = False
     kafka_cluster = cluster or kafka.clustered(settings)
     already = kafka.running_nodes(settings)
+    already_cassandra = cassandra.running_nodes(settings)
     try:
         started_kafka = _up_one(
             f"Kafka cluster ({kafka.CLUSTER_NODES} nodes)" if kafka_cluster else "Kafka",
@@ -70,7 +72,7 @@ def stack_up(
             log_name=kafka.cluster_nodes(settings)[0].name if kafka_cluster else None,
         )
         cassandra_cluster = cluster or cassandra.clustered(settings)
-        _up_one(
+        started_cassandra = _up_one(
             f"Cassandra cluster ({cassandra.CLUSTER_NODES} nodes)"
             if cassandra_cluster
             else "Cassandra",
@@ -89,6 +91,9 @@ def stack_up(
                 progress,
             )  # fmt: skip
     except BaseException:
+        if started_cassandra:
+            progress("Cassandra: stopping it again, because the stack did not come up")
+            cassandra.stop_cassandra(settings, keep=already_cassandra)  # only what it started
         if started_kafka:
             progress("Kafka: stopping it again, because the stack did not come up")
             kafka.stop_kafka(settings, keep=already)  # only what this call started
