@@ -15,31 +15,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest_airflow import own_airflow
 from userstream.config import Settings, load_settings
 from userstream.stack import airflow, airflow_credentials, airflow_runs
 from userstream.stack._airflow_api import AuthRefused, fetch_token
-from userstream.stack._airflow_env import airflow_home, keys_file, passwords_file
+from userstream.stack._airflow_env import airflow_home
 
 pytestmark = pytest.mark.integration
 
 BATCH = 200
 DAG = "streaming_pipeline"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _pids_with_env(needle: str) -> list[int]:
@@ -61,47 +53,9 @@ def _pids_with_env(needle: str) -> list[int]:
 @pytest.fixture(scope="module")
 def af(stack: Settings) -> Iterator[Settings]:
     """Settings of this module's own Airflow instance, up and healthy; torn down at the end."""
-    suffix = uuid.uuid4().hex[:8]
-    env = {
-        "USERSTREAM_STATE_DIR": str(stack.paths.root),
-        "USERSTREAM_AIRFLOW__INSTANCE": f"airflow-it-{suffix}",
-        "USERSTREAM_AIRFLOW__PORT": str(_free_port()),
-        "USERSTREAM_AIRFLOW__SCHEDULE": "none",
-        "USERSTREAM_KAFKA__TOPIC": f"it_airflow_{suffix}",
-        "USERSTREAM_CASSANDRA__KEYSPACE": f"it_airflow_{suffix}",
-        "USERSTREAM_SPARK__JOB_NAME": f"stream-it-airflow-{suffix}",
-    }
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in env.items():
-            mp.setenv(key, value)
-        settings = load_settings()
-        try:
-            info = airflow.up(settings, timeout=300)
-            assert info.password_created
-            yield settings
-        finally:
-            _teardown(settings)
-
-
-def _teardown(settings: Settings) -> None:
-    from userstream.store import session
-    from userstream.streaming import control
-    from userstream.topics import admin_client
-
-    airflow.down(settings)
-    control.stop(settings)
-    with session(settings) as cql:
-        cql.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra.keyspace}")
-    admin = admin_client(settings.kafka)
-    topics = [settings.kafka.topic, settings.kafka.dlq_topic]
-    for future in admin.delete_topics(topics, operation_timeout=30).values():
-        with contextlib.suppress(Exception):  # never created when the run failed early
-            future.result()
-    # Logs stay for a post-mortem; the instance's home, password, keys and checkpoint go.
-    shutil.rmtree(airflow_home(settings), ignore_errors=True)
-    shutil.rmtree(settings.checkpoint_dir(), ignore_errors=True)
-    passwords_file(settings).unlink(missing_ok=True)
-    keys_file(settings).unlink(missing_ok=True)
+    with own_airflow(stack, "airflow-it") as info:
+        assert info.password_created
+        yield load_settings()
 
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

@@ -4,33 +4,29 @@ project's settings alone (``USERSTREAM_AIRFLOW__CONFIG``), and the stream as a s
 Airflow (`userstream stream supervise`, ``airflow.starts_stream`` false).
 
 A first worker (`userstream airflow edge-worker`) runs a whole run of the DAG; a second
-joins and the first is SIGKILLed (its host lost), and the second runs the next one. Both runs succeed on the worker that was
-there, ``ensure_stream`` only judges the service's heartbeat, and the driver is the
-service's throughout, never a task's.
+joins and the first is SIGKILLed (its host lost), and the second runs the next one. Both
+runs succeed on the worker that was there, ``ensure_stream`` only judges the service's
+heartbeat, and the driver is the service's throughout, never a task's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.integration.conftest import command_env
+from tests.integration.conftest_airflow import own_airflow
 from tests.integration.conftest_stream import wait_until
 from userstream.config import Settings, load_settings
 from userstream.host import process
-from userstream.host.net import free_ports
 from userstream.stack import airflow, airflow_runs
-from userstream.stack._airflow_env import airflow_home, keys_file, passwords_file
 from userstream.streaming import control
 
 pytestmark = pytest.mark.integration
@@ -43,59 +39,18 @@ WORKERS = ("worker-1", "worker-2")
 @pytest.fixture(scope="module")
 def af(stack: Settings) -> Iterator[Settings]:
     """This module's own Airflow on the Edge executor (the project's settings alone say so),
-    up and healthy, with the stream supervised outside it; all torn down at the end."""
-    suffix = uuid.uuid4().hex[:8]
-    (port,) = free_ports(1)
-    url = f"http://127.0.0.1:{port}"
-    edge = {
-        "core.executor": airflow.EDGE_EXECUTOR,
-        "edge.api_enabled": "True",
-        "edge.api_url": f"{url}/edge_worker/v1/rpcapi",
-        "edge.job_poll_interval": "1",
-        "edge.heartbeat_interval": "5",
-        "database.external_db_managers": "airflow.providers.edge3.models.db.EdgeDBManager",
-    }
-    env = {
-        "USERSTREAM_STATE_DIR": str(stack.paths.root),
-        "USERSTREAM_AIRFLOW__INSTANCE": f"airflow-edge-{suffix}",
-        "USERSTREAM_AIRFLOW__PORT": str(port),
-        "USERSTREAM_AIRFLOW__SCHEDULE": "none",
-        "USERSTREAM_AIRFLOW__STARTS_STREAM": "false",
-        "USERSTREAM_AIRFLOW__CONFIG": json.dumps(edge),
-        "USERSTREAM_KAFKA__TOPIC": f"it_edge_{suffix}",
-        "USERSTREAM_CASSANDRA__KEYSPACE": f"it_edge_{suffix}",
-        "USERSTREAM_SPARK__JOB_NAME": f"stream-it-edge-{suffix}",
-    }
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in env.items():
-            mp.setenv(key, value)
+    up and healthy; its workers killed and everything torn down at the end."""
+    edge = {"core.executor": airflow.EDGE_EXECUTOR, "edge.job_poll_interval": "1"}
+    with own_airflow(
+        stack, "airflow-edge", USERSTREAM_AIRFLOW__STARTS_STREAM="false",
+        USERSTREAM_AIRFLOW__CONFIG=json.dumps(edge),
+    ):  # fmt: skip
         settings = load_settings()
         try:
-            airflow.up(settings, timeout=300)
             yield settings
         finally:
-            _teardown(settings)
-
-
-def _teardown(settings: Settings) -> None:
-    from userstream.store import session
-    from userstream.topics import admin_client
-
-    for name in WORKERS:
-        process.kill(settings.paths, _worker(settings, name))
-    airflow.down(settings)
-    control.stop(settings)
-    with session(settings) as cql:
-        cql.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra.keyspace}")
-    admin = admin_client(settings.kafka)
-    topics = [settings.kafka.topic, settings.kafka.dlq_topic]
-    for future in admin.delete_topics(topics, operation_timeout=30).values():
-        with contextlib.suppress(Exception):
-            future.result()
-    shutil.rmtree(airflow_home(settings), ignore_errors=True)
-    shutil.rmtree(settings.checkpoint_dir(), ignore_errors=True)
-    passwords_file(settings).unlink(missing_ok=True)
-    keys_file(settings).unlink(missing_ok=True)
+            for name in WORKERS:
+                process.kill(settings.paths, _worker(settings, name))
 
 
 def _worker(settings: Settings, name: str) -> str:

@@ -286,4 +286,7 @@ def test_an_edge_worker_needs_the_edge_executor_and_gets_a_home_of_its_own(
     assert cmd[-6:] == ["edge", "worker", "--edge-hostname", "w1", "--concurrency", "2"]
     assert env["AIRFLOW__CORE__EXECUTOR"] == airflow.EDGE_EXECUTOR
     assert env["AIRFLOW_HOME"] == str(tmp_path / "airflow" / "edge-w1")
+    # The API server serves the workers at its own address.
+    assert env["AIRFLOW__EDGE__API_ENABLED"] == "True"
+    assert env["AIRFLOW__EDGE__API_URL"] == "http://127.0.0.1:8080/edge_worker/v1/rpcapi"
     assert (tmp_path / "airflow" / "edge-w1").is_dir()

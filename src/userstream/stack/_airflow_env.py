@@ -132,6 +132,11 @@ def userstream_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+#: Airflow 3's multi-worker executor over HTTP (the `airflow` extra brings its provider).
+EDGE_EXECUTOR = "airflow.providers.edge3.executors.EdgeExecutor"
+EDGE_DB_MANAGER = "airflow.providers.edge3.models.db.EdgeDBManager"
+
+
 def airflow_env(settings: Settings) -> dict[str, str]:
     """Every ``AIRFLOW*`` and ``USERSTREAM_*`` variable the Airflow processes need."""
     home = airflow_home(settings)
@@ -183,6 +188,14 @@ def airflow_env(settings: Settings) -> dict[str, str]:
             "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
             "AIRFLOW__METRICS__STATSD_PORT": str(settings.monitoring.statsd_port),
             "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+        }
+    if cfg.config.get("core.executor") == EDGE_EXECUTOR:
+        # Its workers fetch their tasks from this API server, which serves them when the
+        # Edge provider's API is on; its tables are migrated with Airflow's.
+        env |= {
+            "AIRFLOW__EDGE__API_ENABLED": "True",
+            "AIRFLOW__EDGE__API_URL": f"{url}/edge_worker/v1/rpcapi",
+            "AIRFLOW__DATABASE__EXTERNAL_DB_MANAGERS": EDGE_DB_MANAGER,
         }
     for name, value in cfg.config.items():
         section, _, key = name.rpartition(".")

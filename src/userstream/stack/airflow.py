@@ -30,6 +30,7 @@ from userstream.host.locks import component_lock
 from userstream.host.state import PRIVATE_UMASK
 from userstream.stack._airflow_api import AirflowApi, health
 from userstream.stack._airflow_env import (
+    EDGE_EXECUTOR,
     airflow_env,
     airflow_home,
     dags_folder,
@@ -249,10 +250,6 @@ def status(settings: Settings) -> list[ComponentState]:
     return states
 
 
-#: The executor whose workers ``edge_worker`` runs (the `airflow` extra brings its provider).
-EDGE_EXECUTOR = "airflow.providers.edge3.executors.EdgeExecutor"
-
-
 def edge_worker(
     settings: Settings, name: str, concurrency: int
 ) -> tuple[list[str], dict[str, str]]:
@@ -264,10 +261,8 @@ def edge_worker(
         raise ConfigError(
             f"Airflow's executor is {executor or 'LocalExecutor'}, not the Edge executor: no "
             "task would ever reach an Edge worker.",
-            hint='Set USERSTREAM_AIRFLOW__CONFIG to {"core.executor": '
-            f'"{EDGE_EXECUTOR}", "edge.api_enabled": "True", "edge.api_url": '
-            f'"{base_url(settings)}/edge_worker/v1/rpcapi"}} (README "Airflow with several '
-            'workers"), then `userstream airflow down` and `up`.',
+            hint=f'Set USERSTREAM_AIRFLOW__CONFIG to {{"core.executor": "{EDGE_EXECUTOR}"}} '
+            '(README "Airflow with several workers"), then `userstream airflow down` and `up`.',
         )
     home = airflow_home(settings) / f"edge-{name}"
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
