@@ -10,6 +10,7 @@ over the plain variable. Inner code receives the typed section it needs, never `
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -198,6 +199,10 @@ class SparkSettings(BaseModel):
         return value.strip() or None if isinstance(value, str) else value
 
 
+#: An Airflow option's name: its section (which may have dots: common.io) and key.
+_AIRFLOW_OPTION = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)+")
+
+
 class AirflowSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
@@ -224,20 +229,25 @@ class AirflowSettings(BaseModel):
     starts_stream: bool = True
     # The local Airflow's own settings, as a JSON object of "section.key" to value (e.g.
     # {"core.executor": "…"}; "common.io.xcom_objectstorage_path": the section is all but the
-    # last part): each becomes AIRFLOW__SECTION__KEY and wins over the project's.
-    # They are in the Airflow processes' environment: no secrets here.
+    # last part): each becomes AIRFLOW__SECTION__KEY and wins over the project's. They are in
+    # the Airflow processes' environment: no secrets here.
     config: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("config")
+    @field_validator("config", mode="before")
     @classmethod
-    def _section_and_key(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
-            section, _, key = name.rpartition(".")  # a section may have dots: common.io
-            if not (section and key) or not name.replace("_", "").replace(".", "").isalnum():
+    def _section_and_key(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        checked = {}
+        for name, setting in value.items():
+            if not isinstance(name, str) or not _AIRFLOW_OPTION.fullmatch(name.lower()):
                 raise ValueError(
                     f"{name!r} is not an Airflow setting's 'section.key' (e.g. 'core.executor')"
                 )
-        return value
+            if isinstance(setting, dict | list) or setting is None:
+                raise ValueError(f"the value of {name!r} must be a string, a number or a bool")
+            checked[name.lower()] = str(setting)
+        return checked
 
 
 class ClusterSettings(BaseModel):

@@ -7,7 +7,7 @@ import functools
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -120,7 +120,7 @@ def fake_users(seed: str, count: int) -> list[dict[str, Any]]:
 
 
 #: The headers the producer gives every message.
-HEADERS = [
+HEADERS: list[tuple[str, str | bytes | None]] = [
     ("ingested_at", b"2026-11-23T10:00:00.123Z"),
     ("source_url", SOURCE_URL),
     ("api_version", b"1.4"),
@@ -145,7 +145,13 @@ def _producer(settings: Settings) -> Producer:
     )
 
 
-def _send(producer: Producer, topic: str, key: bytes | None, value: bytes, on_delivery) -> None:
+def _send(
+    producer: Producer,
+    topic: str,
+    key: bytes | None,
+    value: bytes,
+    on_delivery: Callable[[Any, Any], None],
+) -> None:
     while True:
         try:
             producer.produce(topic, value, key, headers=HEADERS, on_delivery=on_delivery)
@@ -180,13 +186,15 @@ def produce(
 class Arrivals:
     """Users arriving at a steady ``rate`` a second, from a thread of their own, until
     ``stop``: produced like the producer, from fake pages of ``seed``. ``sent`` lists the ids
-    the brokers acknowledged (an id whose delivery failed is in ``errors``, never in both).
-    Use as a context manager: ``stop`` waits until every message is delivered."""
+    the brokers acknowledged; ``errors`` the (id, error) of each delivery that failed.
+    Use as a context manager: ``stop`` waits until every message is delivered, and raises
+    what ended the thread, if anything did."""
 
     def __init__(self, settings: Settings, seed: str, rate: float) -> None:
         self.settings, self.seed, self.rate = settings, seed, rate
         self.sent: list[str] = []
-        self.errors: list[Any] = []
+        self.errors: list[tuple[str, Any]] = []
+        self._failure: BaseException | None = None
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"arrivals-{seed}", daemon=True)
 
@@ -197,18 +205,31 @@ class Arrivals:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def alive(self) -> bool:
+        """Still sending; raises what ended the thread when something did."""
+        if self._failure is not None:
+            raise AssertionError(f"the arrivals stopped: {self._failure!r}") from self._failure
+        return self._thread.is_alive()
+
     def stop(self) -> None:
         self._stopping.set()
-        self._thread.join(timeout=WAIT_S)
-        assert not self._thread.is_alive(), "the arrivals did not end"
+        self._thread.join(timeout=WAIT_S + 30)  # past the final flush's own bound
+        assert not self.alive(), "the arrivals did not end"
 
     def _delivered(self, err: Any, msg: Any) -> None:
+        key = msg.key().decode()
         if err is not None:
-            self.errors.append(err)
+            self.errors.append((key, err))
         else:
-            self.sent.append(msg.key().decode())
+            self.sent.append(key)
 
     def _run(self) -> None:
+        try:
+            self._send_until_stopped()
+        except BaseException as exc:
+            self._failure = exc
+
+    def _send_until_stopped(self) -> None:
         producer = _producer(self.settings)
         tick = 0.2
         per_tick, owed, page = self.rate * tick, 0.0, 0
@@ -228,7 +249,9 @@ class Arrivals:
             next_at += tick
             while (left := next_at - time.monotonic()) > 0:
                 producer.poll(left)  # returns early when it serves a delivery
-        assert producer.flush(WAIT_S) == 0, "messages left undelivered"
+        left = producer.flush(WAIT_S)
+        if left:
+            raise AssertionError(f"{left} messages left undelivered after {WAIT_S} s")
 
 
 def user_messages(users: list[dict[str, Any]]) -> list[tuple[bytes | None, bytes]]:

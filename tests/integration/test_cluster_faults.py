@@ -31,6 +31,7 @@ from tests.integration.conftest_stream import (
     stream_env,
     wait_until,
 )
+from userstream import topics
 from userstream.config import Settings
 from userstream.host import process
 from userstream.host.net import free_ports
@@ -75,10 +76,21 @@ def settings(clusters: Settings, unique: str) -> Iterator[Settings]:
         yield s
 
 
+def _in_sync(settings: Settings) -> bool:
+    """Every partition of the stream's topics has all three replicas in sync."""
+    metadata = topics.admin_client(settings.kafka).list_topics(timeout=10)
+    names = (settings.kafka.topic, settings.kafka.dlq_topic)
+    partitions = [p for n in names for p in metadata.topics[n].partitions.values()]
+    return all(len(p.isrs) == kafka.CLUSTER_NODES for p in partitions)
+
+
 def _start_again(settings: Settings, name: str) -> None:
     """Start the killed node ``name`` again; the others are left as they are."""
     if name.startswith("kafka-"):
         started = kafka.start_kafka(settings, cluster=True)
+        # Answering is not enough: the next kill must find every replica in sync again, or
+        # two brokers of three would be missing from a partition's in-sync replicas.
+        wait_until(f"{name}'s replicas in sync", lambda: _in_sync(settings))
     elif name.startswith("cassandra-"):
         started = cassandra.start_cassandra(settings, cluster=True)
     else:
@@ -110,7 +122,9 @@ def test_every_cluster_loses_nodes_while_users_arrive_and_nothing_is_lost_or_dou
 
         wait_until("the first users", lambda: stored() > 0)
 
-        def down(*names: str, driver: bool = False, before: Callable[[], None] = lambda: None):
+        def down(
+            *names: str, driver: bool = False, before: Callable[[], None] = lambda: None
+        ) -> None:
             """SIGKILL ``names`` (and the driver), wait until users sent after that are
             stored with them still down, then start them again."""
             before()
@@ -125,7 +139,7 @@ def test_every_cluster_loses_nodes_while_users_arrive_and_nothing_is_lost_or_dou
             what = " and ".join([*names, *(["the driver"] if driver else [])])
             wait_until(
                 f"users sent after {what} went down stored", timeout=360,
-                check=lambda: stored() >= sent + LANDED_WHILE_DOWN,
+                check=lambda: users.alive() and stored() >= sent + LANDED_WHILE_DOWN,
             )  # fmt: skip
             seconds = time.monotonic() - killed
             assert all(process.running(settings.paths, n) is None for n in names)

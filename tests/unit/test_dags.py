@@ -248,7 +248,6 @@ def test_airflow_config_entries_reach_airflow_and_win_over_the_projects(tmp_path
     import pytest
 
     from userstream.config import load_settings
-    from userstream.errors import ConfigError
     from userstream.stack._airflow_env import airflow_env
 
     shared = f"file://{tmp_path / 'shared'}"
@@ -264,8 +263,13 @@ def test_airflow_config_entries_reach_airflow_and_win_over_the_projects(tmp_path
         text=True, timeout=120, check=True,
     )  # fmt: skip
     assert out.stdout.split()[-2:] == [shared, "9"]
-    with pytest.raises((ConfigError, ValueError), match=r"section\.key"):
-        load_settings(state_dir=tmp_path, airflow={"config": {"executor": "LocalExecutor"}})
+    for bad in ({"executor": "LocalExecutor"}, {"core..x": "1"}, {"cöre.x": "1"}, {"a.b": {}}):
+        with pytest.raises(ValueError, match=r"section\.key|must be a string"):
+            load_settings(state_dir=tmp_path, airflow={"config": bad})
+    # Names as Airflow reads them (case-insensitive), values as text.
+    given = {"Core.Parallelism": 9, "EDGE.push_logs": True}
+    read = load_settings(state_dir=tmp_path, airflow={"config": given}).airflow.config
+    assert read == {"core.parallelism": "9", "edge.push_logs": "True"}
 
 
 def test_an_edge_worker_needs_the_edge_executor_and_gets_a_home_of_its_own(
@@ -280,11 +284,15 @@ def test_an_edge_worker_needs_the_edge_executor_and_gets_a_home_of_its_own(
     with pytest.raises(ConfigError, match="not the Edge executor") as refused:
         airflow.edge_worker(load_settings(state_dir=tmp_path), "w1", 2)
     assert "USERSTREAM_AIRFLOW__CONFIG" in str(refused.value.hint)
-    edge = {"core.executor": airflow.EDGE_EXECUTOR}
+    # Beside another executor too; the worker needs the keys Airflow's API server signs with.
+    edge = {"core.executor": f"LocalExecutor,{airflow.EDGE_EXECUTOR}"}
     settings = load_settings(state_dir=tmp_path, airflow={"config": edge})
+    with pytest.raises(ConfigError, match=r"keys file .* is missing"):
+        airflow.edge_worker(settings, "w1", 2)
+    airflow.ensure_keys(settings)
     cmd, env = airflow.edge_worker(settings, "w1", 2)
     assert cmd[-6:] == ["edge", "worker", "--edge-hostname", "w1", "--concurrency", "2"]
-    assert env["AIRFLOW__CORE__EXECUTOR"] == airflow.EDGE_EXECUTOR
+    assert env["AIRFLOW__CORE__EXECUTOR"] == edge["core.executor"]
     assert env["AIRFLOW_HOME"] == str(tmp_path / "airflow" / "edge-w1")
     # The API server serves the workers at its own address.
     assert env["AIRFLOW__EDGE__API_ENABLED"] == "True"

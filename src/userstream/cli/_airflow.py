@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Annotated, Any
 
 import typer
@@ -58,7 +59,12 @@ def credentials_command() -> None:
 
 @airflow_app.command("edge-worker")
 def edge_worker_command(
-    name: Annotated[str, typer.Argument(help="The worker's name, unique among the workers.")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="The worker's name, unique among the workers (letters, digits, . _ -)."
+        ),
+    ],
     concurrency: Annotated[int, typer.Option(min=1, help="Tasks it runs at once.")] = 4,
 ) -> None:
     """Run an Edge worker of this Airflow in the foreground (a service manager keeps it up).
@@ -71,6 +77,11 @@ def edge_worker_command(
 
     from userstream.stack import airflow
 
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name in (".", ".."):
+        raise ConfigError(
+            f"{name!r} cannot name an Edge worker.",
+            hint="Use letters, digits, dots, dashes and underscores, e.g. worker-1.",
+        )
     cmd, env = airflow.edge_worker(load_settings(), name, concurrency)
     os.execvpe(cmd[0], cmd, {**os.environ, **env})  # noqa: S606 - our own interpreter and module
 

@@ -137,6 +137,12 @@ EDGE_EXECUTOR = "airflow.providers.edge3.executors.EdgeExecutor"
 EDGE_DB_MANAGER = "airflow.providers.edge3.models.db.EdgeDBManager"
 
 
+def uses_edge(settings: Settings) -> bool:
+    """Whether the Edge executor is one of Airflow's executors (``airflow.config``)."""
+    executors = settings.airflow.config.get("core.executor", "")
+    return EDGE_EXECUTOR in (e.strip() for e in executors.split(","))
+
+
 def airflow_env(settings: Settings) -> dict[str, str]:
     """Every ``AIRFLOW*`` and ``USERSTREAM_*`` variable the Airflow processes need."""
     home = airflow_home(settings)
@@ -189,7 +195,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
             "AIRFLOW__METRICS__STATSD_PORT": str(settings.monitoring.statsd_port),
             "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
         }
-    if cfg.config.get("core.executor") == EDGE_EXECUTOR:
+    if uses_edge(settings):
         # Its workers fetch their tasks from this API server, which serves them when the
         # Edge provider's API is on; its tables are migrated with Airflow's.
         env |= {

@@ -35,7 +35,9 @@ from userstream.stack._airflow_env import (
     airflow_home,
     dags_folder,
     ensure_keys,
+    keys_file,
     process_name,
+    uses_edge,
 )
 from userstream.stack._airflow_env import (
     base_url as base_url,
@@ -255,14 +257,25 @@ def edge_worker(
 ) -> tuple[list[str], dict[str, str]]:
     """The command and environment of an Edge worker named ``name`` for this Airflow: its
     settings, and a home of its own (``<airflow home>/edge-<name>``, for its pid file), as on
-    a host of its own. Raises ``ConfigError`` when the executor is not the Edge executor."""
-    executor = settings.airflow.config.get("core.executor", "")
-    if executor != EDGE_EXECUTOR:
+    a host of its own. Raises ``ConfigError`` when the executor is not the Edge executor, or
+    when Airflow's keys are not there (the worker signs its calls with them)."""
+    if not uses_edge(settings):
+        executor = settings.airflow.config.get("core.executor") or "LocalExecutor"
         raise ConfigError(
-            f"Airflow's executor is {executor or 'LocalExecutor'}, not the Edge executor: no "
-            "task would ever reach an Edge worker.",
+            f"Airflow's executor is {executor}, not the Edge executor: no task would ever "
+            "reach an Edge worker.",
             hint=f'Set USERSTREAM_AIRFLOW__CONFIG to {{"core.executor": "{EDGE_EXECUTOR}"}} '
             '(README "Airflow with several workers"), then `userstream airflow down` and `up`.',
+        )
+    keys = keys_file(settings)
+    if not keys.is_file():
+        # Without it Airflow would write a config of its own there, with a new secret the
+        # API server would refuse, and that file would then be taken for ours.
+        raise ConfigError(
+            f"Airflow's keys file {keys} is missing: the worker signs its calls to the API "
+            "server with the secret it holds.",
+            hint="Run `userstream airflow up` first; on a worker host of its own, copy that "
+            "file (mode 0600) from the API server's state folder to the same place.",
         )
     home = airflow_home(settings) / f"edge-{name}"
     home.mkdir(parents=True, exist_ok=True, mode=0o700)

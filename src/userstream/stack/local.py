@@ -91,12 +91,15 @@ def stack_up(
                 progress,
             )  # fmt: skip
     except BaseException:
-        if started_cassandra:
-            progress("Cassandra: stopping it again, because the stack did not come up")
-            cassandra.stop_cassandra(settings, keep=already_cassandra)  # only what it started
-        if started_kafka:
-            progress("Kafka: stopping it again, because the stack did not come up")
-            kafka.stop_kafka(settings, keep=already)  # only what this call started
+        # Only what this call started; a failed stop leaves the other stop still to do.
+        try:
+            if started_cassandra:
+                progress("Cassandra: stopping it again, because the stack did not come up")
+                cassandra.stop_cassandra(settings, keep=already_cassandra)
+        finally:
+            if started_kafka:
+                progress("Kafka: stopping it again, because the stack did not come up")
+                kafka.stop_kafka(settings, keep=already)
         raise
 
 
