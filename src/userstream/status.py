@@ -14,6 +14,7 @@ from typing import Any
 from userstream.config import Settings
 from userstream.host import process
 from userstream.pipeline import FAKE_API, PIPELINE_DAG, dashboard_name, dashboard_url, read_source
+from userstream.streaming import driver_settings
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,11 @@ def _stream_part(settings: Settings, report: dict[str, Any]) -> Part:
         f"{verdict}{since}{restarts}; {totals.get('batches', 0)} batches, "
         f"{totals.get('stored', 0)} stored, {totals.get('rejected', 0)} rejected since start"
     )
-    return Part("spark stream", bool(report.get("healthy")), settings.spark.master,
+    # A running driver's own master: `up --cluster` may have started it on another one.
+    master = (report.get("pid") and driver_settings.running_master(settings)) or (
+        settings.spark.master
+    )
+    return Part("spark stream", bool(report.get("healthy")), master,
                 report.get("pid"), detail, report.get("metrics_url"),
                 report.get("ui_url"))  # fmt: skip
 

@@ -26,3 +26,13 @@ def dump_settings(settings: Settings) -> Path:
 
 def load_settings_file(path: Path) -> Settings:
     return Settings.model_validate(json.loads(path.read_text()))
+
+
+def running_master(settings: Settings) -> str | None:
+    """The Spark master the detached driver was started with (its settings file: `up
+    --cluster` gives it the local cluster's, whatever the user's settings say); None when
+    there is no such file."""
+    try:
+        return str(json.loads(settings_file(settings).read_text())["spark"]["master"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -21,7 +21,7 @@ from userstream.config import Settings
 from userstream.files import write_json
 from userstream.host import process
 from userstream.status import _stream_part
-from userstream.streaming import control, progress, supervisor
+from userstream.streaming import control, driver_settings, progress, supervisor
 from userstream.streaming.health import iso
 
 
@@ -124,6 +124,14 @@ def test_a_stream_retrying_for_half_an_hour_shows_unhealthy_with_why_and_since(f
     assert not part.healthy
     assert part.pid == fake.driver
     assert "retrying" in part.detail
+    assert part.address == fake.settings.spark.master
+    # The running driver's own master, when it was started on another one (`up --cluster`).
+    on_cluster = fake.settings.model_copy(
+        update={"spark": fake.settings.spark.model_copy(update={"master": "spark://h:7077"})}
+    )
+    driver_settings.dump_settings(on_cluster)
+    assert _stream_part(fake.settings, report).address == "spark://h:7077"
+    assert _stream_part(fake.settings, {**report, "pid": None}).address == "local[2]"
 
 
 def test_kill_driver_kills_the_driver_only_and_status_says_no_driver(fake: Fake):
