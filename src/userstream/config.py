@@ -83,6 +83,15 @@ class KafkaSettings(BaseModel):
     # The local stack's generated Kafka logins (kafka_client.py); set from the state folder.
     _logins_file: Path | None = PrivateAttr(default=None)
 
+    @model_validator(mode="after")
+    def _clients_at_the_local_broker(self) -> KafkaSettings:
+        # Unset, the brokers the clients use are the local one's, wherever it was moved to
+        # (USERSTREAM_KAFKA__PORT alone must not leave the clients at 9092).
+        if "bootstrap_servers" not in self.model_fields_set:
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            self.bootstrap_servers = f"{host}:{self.port}"
+        return self
+
     @property
     def logins_file(self) -> Path | None:
         return self._logins_file

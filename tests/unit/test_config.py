@@ -219,3 +219,15 @@ def _self_signed_pem() -> str:
         .sign(key, hashes.SHA256())
     )  # fmt: skip
     return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_the_clients_follow_the_local_broker_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert load_settings(state_dir=tmp_path).kafka.bootstrap_servers == "127.0.0.1:9092"
+    monkeypatch.setenv("USERSTREAM_KAFKA__PORT", "29092")
+    assert load_settings(state_dir=tmp_path).kafka.bootstrap_servers == "127.0.0.1:29092"
+    monkeypatch.setenv("USERSTREAM_KAFKA__HOST", "::1")
+    assert load_settings(state_dir=tmp_path).kafka.bootstrap_servers == "[::1]:29092"
+    monkeypatch.setenv("USERSTREAM_KAFKA__BOOTSTRAP_SERVERS", "broker1:9092")
+    assert load_settings(state_dir=tmp_path).kafka.bootstrap_servers == "broker1:9092"
