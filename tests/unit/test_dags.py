@@ -107,14 +107,25 @@ def test_airflow_env_is_local_small_and_passes_settings_through(tmp_path: Path) 
     assert "s3cret" not in "".join(env.values())
 
 
+def _airflow_prints(probe: str, env: dict[str, str]) -> str:
+    """The last line ``probe`` prints, run by Python in a process of its own with ``env``
+    (as Airflow's processes get it)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env={**os.environ, **env}, capture_output=True,
+        text=True, timeout=120, check=True,
+    )  # fmt: skip
+    return out.stdout.strip().splitlines()[-1]
+
+
 def test_airflow_reads_its_xcom_and_statsd_settings_from_the_env_we_give_it(
     tmp_path: Path,
 ) -> None:
     # Read back by Airflow's own config in a process of its own, as a task would: an env
     # name Airflow does not map to its option is silently ignored.
     import json
-    import subprocess
-    import sys
 
     from userstream.config import load_settings
     from userstream.stack._airflow_env import airflow_env
@@ -130,11 +141,7 @@ def test_airflow_reads_its_xcom_and_statsd_settings_from_the_env_we_give_it(
         "print(json.dumps([str(ref), conf.getboolean('metrics', 'statsd_on'),"
         " conf.getint('metrics', 'statsd_port')]))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], env={**os.environ, **env}, capture_output=True,
-        text=True, timeout=120, check=True,
-    )  # fmt: skip
-    ref, statsd_on, statsd_port = json.loads(out.stdout.strip().splitlines()[-1])
+    ref, statsd_on, statsd_port = json.loads(_airflow_prints(probe, env))
     assert ref.startswith(f"file://{tmp_path / 'airflow' / 'xcom'}/d/r/t/"), ref
     assert (statsd_on, statsd_port) == (True, 9125)
 
@@ -242,8 +249,6 @@ def test_ensure_stream_starts_nothing_where_a_service_manager_owns_the_stream(
 def test_airflow_config_entries_reach_airflow_and_win_over_the_projects(tmp_path: Path) -> None:
     # USERSTREAM_AIRFLOW__CONFIG, read back by Airflow's own config in a process of its own:
     # a section with a dot (common.io) too, and an option the project sets itself.
-    import subprocess
-    import sys
 
     import pytest
 
@@ -258,11 +263,7 @@ def test_airflow_config_entries_reach_airflow_and_win_over_the_projects(tmp_path
         "print(conf.get('common.io', 'xcom_objectstorage_path'),"
         " conf.getint('core', 'parallelism'))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], env={**os.environ, **env}, capture_output=True,
-        text=True, timeout=120, check=True,
-    )  # fmt: skip
-    assert out.stdout.split()[-2:] == [shared, "9"]
+    assert _airflow_prints(probe, env).split() == [shared, "9"]
     for bad in ({"executor": "LocalExecutor"}, {"core..x": "1"}, {"cöre.x": "1"}, {"a.b": {}}):
         with pytest.raises(ValueError, match=r"section\.key|must be a string"):
             load_settings(state_dir=tmp_path, airflow={"config": bad})
