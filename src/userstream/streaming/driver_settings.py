@@ -33,6 +33,6 @@ def running_master(settings: Settings) -> str | None:
     --cluster` gives it the local cluster's, whatever the user's settings say); None when
     there is no such file."""
     try:
-        return str(json.loads(settings_file(settings).read_text())["spark"]["master"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return load_settings_file(settings_file(settings)).spark.master
+    except (OSError, ValueError):  # none yet, or one being written (ValidationError too)
         return None
