@@ -17,12 +17,12 @@ from pathlib import Path
 
 from userstream.config import KafkaSettings, Settings, load_settings
 from userstream.host.net import port_open
+from userstream.kafka.topics import admin_client, ensure_topics
 from userstream.stack import cassandra, kafka
 from userstream.stack.local import stack_up
 from userstream.store import session
 from userstream.store.schema import apply_schema
 from userstream.streaming import control
-from userstream.topics import admin_client, ensure_topics
 
 
 def with_keyspace(settings: Settings, keyspace: str) -> Settings:

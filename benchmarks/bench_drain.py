@@ -13,7 +13,7 @@
    tables' writes together. Ceiling = N / that time: what this machine's Cassandra takes
    of the same work from one Python client. ratio = job rate (batch time) / ceiling.
 4. The batched ceiling: the same rows again, into a third keyspace, in unlogged batches of
-   the job's size (``cassandra_sink.BATCH_ROWS``): what the job's own way of writing could
+   the job's size (``cassandra_writer.BATCH_ROWS``): what the job's own way of writing could
    reach with nothing else to do (no Kafka, no Spark, no judging). ratio_batched compares.
 
 With --json the last line of stdout is one JSON object:
@@ -40,13 +40,13 @@ from userstream import contract
 from userstream.config import Settings
 from userstream.contract import MAX_RESULTS
 from userstream.errors import UserstreamError
-from userstream.metrics import producer_metrics
 from userstream.producing import messages
+from userstream.producing.metrics import producer_metrics
 from userstream.producing.sink import KafkaSink
-from userstream.source.fake_data import VERSION, make_page
+from userstream.source.standin.data import VERSION, make_page
 from userstream.store import session
 from userstream.streaming import control
-from userstream.streaming.cassandra_sink import BATCH_ROWS
+from userstream.streaming.cassandra_writer import BATCH_ROWS
 
 CONCURRENCY = 128
 #: The tables the job writes each valid user to (cassandra/init.cql).

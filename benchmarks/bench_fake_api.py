@@ -19,8 +19,8 @@ import httpx
 import orjson
 from _report import arg_parser, emit_json
 
-from userstream.source.fake_data import make_page
-from userstream.source.fake_server import FakeApiServer
+from userstream.source.standin.data import make_page
+from userstream.source.standin.server import FakeApiServer
 
 RESULTS = 5000
 

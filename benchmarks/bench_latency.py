@@ -50,9 +50,9 @@ from cassandra.query import SimpleStatement
 
 from userstream.config import Settings
 from userstream.errors import UserstreamError
-from userstream.producer import run_producer
 from userstream.producing.plan import page_size
-from userstream.source.fake_server import FakeApiServer
+from userstream.producing.run import run_producer
+from userstream.source.standin.server import FakeApiServer
 from userstream.store import session
 from userstream.streaming import control
 

@@ -21,13 +21,13 @@ from _report import arg_parser, emit_json
 
 from userstream import contract
 from userstream.config import KafkaSettings, load_settings
-from userstream.metrics import producer_metrics
-from userstream.producer import run_producer
+from userstream.kafka.topics import admin_client, ensure_topics
 from userstream.producing import messages
+from userstream.producing.metrics import producer_metrics
+from userstream.producing.run import run_producer
 from userstream.producing.sink import KafkaSink
-from userstream.source.fake_data import make_page
-from userstream.source.fake_server import FakeApiServer
-from userstream.topics import admin_client, ensure_topics
+from userstream.source.standin.data import make_page
+from userstream.source.standin.server import FakeApiServer
 
 LINGER_MS = (0, 5, 20, 50)
 BATCH_SIZE = (131_072, 1_000_000)

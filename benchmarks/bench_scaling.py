@@ -54,8 +54,8 @@ from userstream.host import process
 from userstream.host.net import free_ports
 from userstream.host.state import ensure_layout
 from userstream.pipeline import on_local_cluster
-from userstream.producer import run_producer
-from userstream.source.fake_server import FakeApiServer
+from userstream.producing.run import run_producer
+from userstream.source.standin.server import FakeApiServer
 from userstream.stack import cassandra, kafka, spark
 from userstream.stack.local import stack_down, stack_up
 from userstream.streaming import control

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from userstream.source.fake_data import make_page
+from userstream.source.standin.data import make_page
 from userstream.streaming.records import MAX_DEPTH, MAX_MESSAGE_BYTES, MAX_TEXT_CHARS
 
 INGESTED_AT = b"2026-11-23T10:00:00.123Z"

@@ -80,7 +80,7 @@ class KafkaSettings(BaseModel):
     # Local broker only: extra server.properties lines, as a JSON object; a key the rendered
     # file already sets is overridden (the last line wins), e.g. another listener with TLS.
     broker_properties: dict[str, str] = Field(default_factory=dict)
-    # The local stack's generated Kafka logins (kafka_client.py); set from the state folder.
+    # The local stack's generated Kafka logins (kafka/client_config.py); set from the state folder.
     _logins_file: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")

@@ -6,7 +6,7 @@ log. ``setup`` renders every record through structlog: for a person at a termina
 lines with the event and its fields; where no terminal is attached — the processes ``up``
 starts in the background, whose output is their log in the state folder — one JSON object
 per line: ``{"event": "batch_written", "batch": "3", "stored": "1000", "level": "info",
-"logger": "userstream.streaming.sinks", "timestamp": "…Z"}``. A message that is not of the
+"logger": "userstream.streaming.batch_writer", "timestamp": "…Z"}``. A message that is not of the
 ``event key=value`` form keeps its text as the event.
 
 (The Spark driver's log also holds the JVM's own lines, which are not ours to format.)

@@ -173,7 +173,7 @@ def up(
     ``cluster``, Kafka and Cassandra as three nodes each and a Spark cluster of this machine
     (``settings`` name them: ``on_local_cluster``); a Kafka or Cassandra cluster already
     running is kept and used."""
-    from userstream import topics
+    from userstream.kafka import topics
     from userstream.stack import airflow, airflow_runs, monitoring
     from userstream.stack.local import stack_up
     from userstream.store import schema

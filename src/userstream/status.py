@@ -120,7 +120,7 @@ def _dashboard_part(settings: Settings) -> Part:
     proc = process.running(settings.paths, dashboard_name(settings))
     detail = "live page" if proc else "not running: `userstream dashboard` or `userstream up`"
     url = dashboard_url(settings)
-    # It serves the producer runs' counts (the textfile pattern: metrics.py).
+    # It serves the producer runs' counts (the textfile pattern: producing/metrics.py).
     return Part("dashboard", proc is not None, url, proc.pid if proc else None, detail,
                 f"{url}metrics" if proc else None)  # fmt: skip
 
@@ -214,8 +214,8 @@ def gather(settings: Settings) -> PipelineStatus:
             log.debug("status probe failed what=%s", what, exc_info=True)
             return None
 
+    from userstream.kafka.topics import end_offsets
     from userstream.streaming import control
-    from userstream.topics import end_offsets
 
     # Read once: the stream's part, the last batch and the lag all come from it.
     state = probe("stream progress", control.last_progress, settings) or {}

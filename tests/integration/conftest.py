@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from userstream import kafka_client
 from userstream.config import Settings, load_settings
 from userstream.host.net import free_ports, port_open
 from userstream.host.state import ensure_layout
+from userstream.kafka import client_config
 from userstream.stack import cassandra, kafka
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def kafka_admin(stack: Settings) -> AdminClient:
     """A confluent-kafka AdminClient on the configured bootstrap servers."""
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient(kafka_client.config(stack.kafka, "admin"))
+    return AdminClient(client_config.config(stack.kafka, "admin"))
 
 
 @pytest.fixture(scope="module")

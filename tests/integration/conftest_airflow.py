@@ -46,9 +46,9 @@ def own_airflow(stack: Settings, name: str, **env: str) -> Iterator[airflow.Airf
 
 
 def _teardown(settings: Settings) -> None:
+    from userstream.kafka.topics import admin_client
     from userstream.store import session
     from userstream.streaming import control
-    from userstream.topics import admin_client
 
     airflow.down(settings)
     control.stop(settings)

@@ -14,10 +14,10 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from userstream import kafka_client
 from userstream.config import Settings
-from userstream.source.fake_data import make_page
-from userstream.streaming import control, driver_settings, progress, supervisor
+from userstream.kafka import client_config
+from userstream.source.standin.data import make_page
+from userstream.streaming import control, driver_settings, progress_file, supervisor
 
 SOURCE_URL = b"http://127.0.0.1:8765/api/1.4/"
 
@@ -59,9 +59,9 @@ def isolated(stack: Settings, unique: str, **spark: Any) -> Settings:
 @contextmanager
 def stream_env(settings: Settings) -> Iterator[Settings]:
     """Create topics and schema; afterwards kill the driver and remove everything made."""
+    from userstream.kafka.topics import admin_client, ensure_topics
     from userstream.store import session
     from userstream.store.schema import apply_schema
-    from userstream.topics import admin_client, ensure_topics
 
     ensure_topics(settings.kafka)
     apply_schema(settings)
@@ -79,7 +79,7 @@ def stream_env(settings: Settings) -> Iterator[Settings]:
         shutil.rmtree(settings.checkpoint_dir(), ignore_errors=True)
         # The driver's log stays in the state folder's logs/ for a post-mortem.
         for path in (
-            progress.progress_file(settings),
+            progress_file.progress_file(settings),
             driver_settings.settings_file(settings),
             supervisor.state_file(settings),
             supervisor.lock_file(settings),
@@ -135,7 +135,7 @@ def _producer(settings: Settings) -> Producer:
     could send."""
     return Producer(
         {
-            **kafka_client.config(settings.kafka, "producer"),
+            **client_config.config(settings.kafka, "producer"),
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 20,
@@ -262,7 +262,7 @@ def read_dlq(settings: Settings, expected: int, *, timeout: float = 60) -> list[
     """Every message of the DLQ topic (waits until at least ``expected`` have arrived)."""
     consumer = Consumer(
         {
-            **kafka_client.config(settings.kafka, "admin"),
+            **client_config.config(settings.kafka, "admin"),
             "group.id": f"it-dlq-{settings.spark.job_name}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,

@@ -17,9 +17,9 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from tests.integration.conftest import command_env, unlock_default_login
-from userstream import kafka_client
 from userstream.config import Settings
 from userstream.errors import TerminalError
+from userstream.kafka import client_config
 from userstream.stack._cassandra_auth import _disable_default
 from userstream.store import connect_as
 
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def kafka_admin(own_stack: Settings) -> AdminClient:
-    return AdminClient(kafka_client.config(own_stack.kafka, "admin"))
+    return AdminClient(client_config.config(own_stack.kafka, "admin"))
 
 
 def test_bootstrap_creates_the_configured_login_and_disables_the_default(

@@ -31,10 +31,10 @@ from tests.integration.conftest_stream import (
     stream_env,
     wait_until,
 )
-from userstream import topics
 from userstream.config import Settings
 from userstream.host import process
 from userstream.host.net import free_ports
+from userstream.kafka import topics
 from userstream.pipeline import on_local_cluster
 from userstream.stack import cassandra, kafka, spark
 from userstream.stack.local import stack_down, stack_status, stack_up

@@ -27,13 +27,13 @@ from tests.integration.test_producer import as_produced, random_letters, read_to
 from userstream.config import Settings
 from userstream.credentials import FIELDS
 from userstream.errors import TerminalError
-from userstream.producer import run_producer
-from userstream.source.fake_data import make_page
+from userstream.producing.run import run_producer
+from userstream.source.standin.data import make_page
 from userstream.stack._cassandra_auth import _disable_default, secure_node
 from userstream.store import connect_as
-from userstream.streaming import cassandra_sink, control
+from userstream.streaming import cassandra_writer, control
+from userstream.streaming.batch_writer import sink_config
 from userstream.streaming.records import MAX_MESSAGE_BYTES, MAX_RAW_CHARS
-from userstream.streaming.sinks import sink_config
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +93,7 @@ def hostile(unique: str) -> tuple[list[tuple[bytes | None, bytes]], list[str]]:
 
 
 def source_rows(topic: str, partition: int, messages: list[tuple[bytes | None, bytes]]) -> list:
-    """``sinks.SOURCE_COLUMNS`` rows, cut as the stream's SQL cuts them."""
+    """``batch_writer.SOURCE_COLUMNS`` rows, cut as the stream's SQL cuts them."""
     rows = []
     for offset, (key, value) in enumerate(messages):
         read = value[:MAX_RAW_CHARS] if len(value) > MAX_MESSAGE_BYTES else value
@@ -103,16 +103,16 @@ def source_rows(topic: str, partition: int, messages: list[tuple[bytes | None, b
 
 
 @pytest.fixture
-def sink(settings: Settings) -> Iterator[cassandra_sink.SinkConfig]:
+def sink(settings: Settings) -> Iterator[cassandra_writer.SinkConfig]:
     """The stream's sink config, written to from this process; its session closed after."""
     config = sink_config(settings)
     yield config
-    for key in [k for k in cassandra_sink._stores if k.keyspace == config.keyspace]:
-        cassandra_sink._stores.pop(key).cluster.shutdown()
+    for key in [k for k in cassandra_writer._stores if k.keyspace == config.keyspace]:
+        cassandra_writer._stores.pop(key).cluster.shutdown()
 
 
 def test_a_reject_keeps_no_credential_expires_and_is_dead_lettered_once(
-    settings: Settings, sink: cassandra_sink.SinkConfig, cassandra_session, unique: str
+    settings: Settings, sink: cassandra_writer.SinkConfig, cassandra_session, unique: str
 ) -> None:
     ks, topic = settings.cassandra.keyspace, settings.kafka.topic
     messages, secrets = hostile(unique)
@@ -120,9 +120,9 @@ def test_a_reject_keeps_no_credential_expires_and_is_dead_lettered_once(
     month = dataclasses.replace(sink, rejects_ttl_s=30 * DAY_S)
     forever = dataclasses.replace(sink, rejects_ttl_s=0)
     rows = source_rows(topic, 0, messages)
-    [counts] = cassandra_sink.write_partition(month, now, rows)
+    [counts] = cassandra_writer.write_partition(month, now, rows)
     assert counts["rejected"] == len(messages), counts
-    [counts] = cassandra_sink.write_partition(forever, now, source_rows(topic, 1, messages[:2]))
+    [counts] = cassandra_writer.write_partition(forever, now, source_rows(topic, 1, messages[:2]))
     assert counts["rejected"] == 2
 
     found = list(cassandra_session.execute(
@@ -141,7 +141,7 @@ def test_a_reject_keeps_no_credential_expires_and_is_dead_lettered_once(
     assert len(dead) == len(messages) + 2
     assert_clean([m.value() for m in dead], secrets, names=True)
     # A replayed batch finds its rows (with their TTL) and sends no dead letter again.
-    cassandra_sink.write_partition(month, now, rows)
+    cassandra_writer.write_partition(month, now, rows)
     assert len(read_dlq(settings, len(messages) + 2, timeout=10)) == len(messages) + 2
 
 

@@ -18,8 +18,8 @@ import pytest
 from tests.integration.conftest_stream import POISON, isolated, produce, stream_env, wait_until
 from userstream.config import Settings
 from userstream.dashboard.server import Dashboard
-from userstream.producer import run_producer
-from userstream.source.fake_server import FakeApiServer
+from userstream.producing.run import run_producer
+from userstream.source.standin.server import FakeApiServer
 from userstream.streaming import control
 
 pytestmark = pytest.mark.integration

@@ -35,10 +35,10 @@ from tests.integration.conftest_stream import (
     stream_env,
     user_messages,
 )
-from userstream import kafka_client
 from userstream.config import Settings
 from userstream.errors import TerminalError, TransientError
 from userstream.host.net import free_ports
+from userstream.kafka import client_config
 from userstream.stack.kafka import broker_answers
 from userstream.stack.local import stack_down, stack_status, stack_up
 from userstream.store import cassandra_credentials, session
@@ -163,7 +163,7 @@ def clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     )
     try:
         stack_up(servers, progress=lambda _line: None)
-        admin = kafka_client.local_logins(servers.kafka)["admin"]  # type: ignore[index]
+        admin = client_config.local_logins(servers.kafka)["admin"]  # type: ignore[index]
         username, password = cassandra_credentials(servers)
         # What the README's recipe sets: the cluster's address, its security, its logins.
         yield servers.model_copy(

@@ -25,10 +25,10 @@ from tests.integration.conftest_stream import (
     user_messages,
     wait_until,
 )
-from userstream import topics
 from userstream.config import Settings
 from userstream.errors import ConfigError
 from userstream.host import process
+from userstream.kafka import topics
 from userstream.pipeline import on_local_kafka_cluster
 from userstream.stack import cassandra, kafka
 from userstream.stack.local import stack_down, stack_status

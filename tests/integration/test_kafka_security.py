@@ -14,9 +14,9 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from userstream import kafka_client
 from userstream.config import Settings
-from userstream.topics import admin_client, ensure_topics
+from userstream.kafka import client_config
+from userstream.kafka.topics import admin_client, ensure_topics
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def secured(stack: Settings) -> Iterator[Settings]:
     """A topic of this test's own (with its DLQ and the roles' ACLs), deleted after."""
-    if kafka_client.local_logins(stack.kafka) is None:
+    if client_config.local_logins(stack.kafka) is None:
         pytest.skip("not the local stack's broker: its security is the operator's")
     name = f"it_acl_{uuid.uuid4().hex[:8]}"
     settings = stack.model_copy(update={"kafka": stack.kafka.model_copy(update={"topic": name})})
@@ -48,7 +48,7 @@ def _produce(config: dict[str, Any], topic: str) -> KafkaError | None:
 def _read_error(config: dict[str, Any], topic: str) -> KafkaError | None:
     """Fetch the topic's first partition from the start; the broker's error, or None when a
     message arrived."""
-    group = f"{kafka_client.STREAM_GROUP_PREFIX}-it-{uuid.uuid4().hex[:6]}"
+    group = f"{client_config.STREAM_GROUP_PREFIX}-it-{uuid.uuid4().hex[:6]}"
     consumer = Consumer({**config, "group.id": group})
     try:
         consumer.assign([TopicPartition(topic, 0, 0), TopicPartition(topic, 1, 0)])
@@ -63,7 +63,7 @@ def _read_error(config: dict[str, Any], topic: str) -> KafkaError | None:
 
 def test_a_client_without_a_login_or_with_a_wrong_one_is_refused(secured: Settings) -> None:
     bootstrap = {"bootstrap.servers": secured.kafka.bootstrap_servers, "socket.timeout.ms": 3000}
-    wrong = {**kafka_client.config(secured.kafka, "admin"), "sasl.password": "not-the-password"}
+    wrong = {**client_config.config(secured.kafka, "admin"), "sasl.password": "not-the-password"}
     for config in (bootstrap, wrong):
         with pytest.raises(KafkaException):
             AdminClient(config).list_topics(timeout=5)
@@ -76,8 +76,8 @@ def test_a_client_without_a_login_or_with_a_wrong_one_is_refused(secured: Settin
 
 def test_each_role_may_do_what_it_needs_and_nothing_more(secured: Settings) -> None:
     kafka = secured.kafka
-    producer = kafka_client.config(kafka, "producer")
-    stream = kafka_client.config(kafka, "stream")
+    producer = client_config.config(kafka, "producer")
+    stream = client_config.config(kafka, "stream")
     denied = KafkaError.TOPIC_AUTHORIZATION_FAILED
 
     assert _produce(producer, kafka.topic) is None
@@ -112,7 +112,7 @@ def test_kafka_config_prints_a_working_librdkafka_config(secured: Settings) -> N
     assert result.exit_code == 0, result.output
     config = dict(line.split("=", 1) for line in result.output.splitlines())
     assert config["sasl.mechanism"] == "SCRAM-SHA-512"
-    assert config["sasl.username"] == kafka_client.USERNAMES["stream"]
+    assert config["sasl.username"] == client_config.USERNAMES["stream"]
     assert _produce(config, secured.kafka.dlq_topic) is None
-    assert _produce(kafka_client.config(secured.kafka, "producer"), secured.kafka.topic) is None
+    assert _produce(client_config.config(secured.kafka, "producer"), secured.kafka.topic) is None
     assert _read_error(config, secured.kafka.topic) is None

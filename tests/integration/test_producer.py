@@ -22,16 +22,16 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from tests.integration.static_api import StaticApi
-from userstream import kafka_client
 from userstream.config import KafkaSettings, Settings
 from userstream.credentials import FIELDS
 from userstream.errors import TransientError
-from userstream.producer import ProduceError, run_producer
+from userstream.kafka import client_config
+from userstream.kafka.topics import admin_client, ensure_topics
 from userstream.producing.messages import DlqReason
-from userstream.source.fake_data import make_page
-from userstream.source.fake_server import FakeApiServer
-from userstream.source.faults import Faults
-from userstream.topics import admin_client, ensure_topics
+from userstream.producing.run import ProduceError, run_producer
+from userstream.source.standin.data import make_page
+from userstream.source.standin.faults import Faults
+from userstream.source.standin.server import FakeApiServer
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +52,7 @@ def read_topic(kafka: KafkaSettings, topic: str, *, timeout: float = 60.0) -> li
     start, with a fresh consumer group (nothing committed)."""
     consumer = Consumer(
         {
-            **kafka_client.config(kafka, "admin"),
+            **client_config.config(kafka, "admin"),
             "group.id": f"test-{uuid.uuid4().hex[:10]}",
             "enable.auto.commit": False,
         }

@@ -23,10 +23,10 @@ from confluent_kafka.admin import OffsetSpec
 from tests.integration.static_api import StaticApi
 from tests.integration.test_producer import api_users, as_produced, delete_topics, read_topic
 from userstream.config import KafkaSettings, Settings
-from userstream.producer import ProduceSummary, run_producer
-from userstream.source.fake_server import FakeApiServer
+from userstream.kafka.topics import admin_client
+from userstream.producing.run import ProduceSummary, run_producer
+from userstream.source.standin.server import FakeApiServer
 from userstream.stack import kafka as local_kafka
-from userstream.topics import admin_client
 
 pytestmark = pytest.mark.integration
 #: How long the broker stays down while the producer runs (the fault, not a wait).

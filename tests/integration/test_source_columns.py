@@ -1,4 +1,4 @@
-"""The stream's source columns (``sinks.SOURCE_COLUMNS``) on real Spark: each header is the
+"""The stream's source columns (``batch_writer.SOURCE_COLUMNS``) on real Spark: each header is the
 value of the first one of its name, and the projection compiles into one stage (a lambda
 such as ``filter(headers, h -> …)`` would make Spark generate it again in every task)."""
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from userstream.contract import H_INGESTED_AT, H_SOURCE_URL
-from userstream.streaming.sinks import SOURCE_COLUMNS
+from userstream.streaming.batch_writer import SOURCE_COLUMNS
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -18,10 +18,10 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from userstream import kafka_client
 from userstream.config import Settings, load_settings
 from userstream.errors import ConfigError, TerminalError
 from userstream.host import process
+from userstream.kafka import client_config
 from userstream.stack import cassandra, kafka
 from userstream.stack.local import stack_down, stack_status, stack_up
 from userstream.store import connect, connect_as
@@ -43,7 +43,7 @@ def _produce(settings: Settings, topic: str, key: str, value: bytes) -> None:
     errors: list[object] = []
     producer = Producer(
         {
-            **kafka_client.config(settings.kafka, "admin"),
+            **client_config.config(settings.kafka, "admin"),
             "enable.idempotence": True,
             "acks": "all",
         }
@@ -59,7 +59,7 @@ def _consume_all(settings: Settings, topic: str, expected: int) -> list[tuple[by
 
     consumer = Consumer(
         {
-            **kafka_client.config(settings.kafka, "admin"),
+            **client_config.config(settings.kafka, "admin"),
             "group.id": f"it-stack-{uuid.uuid4().hex[:8]}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -207,7 +207,7 @@ def test_up_is_idempotent(stack: Settings) -> None:
 
 def test_restart_keeps_messages_and_rows(own_stack: Settings, unique: str) -> None:
     # A stack of this module's own: stopping it never stops a developer's.
-    from userstream.topics import admin_client
+    from userstream.kafka.topics import admin_client
 
     topic = keyspace = f"it_stack_{unique}"
     _create_topic(admin_client(own_stack.kafka), topic)

@@ -18,9 +18,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from userstream import kafka_client
 from userstream.config import Settings
 from userstream.host.net import port_open
+from userstream.kafka import client_config
 from userstream.stack.local import stack_status
 from userstream.store import connect
 
@@ -73,7 +73,7 @@ def test_kafka_counts_the_messages_produced_to_a_topic(metered: Settings) -> Non
     from confluent_kafka.admin import AdminClient, NewTopic
 
     topic = f"it_metrics_{uuid.uuid4().hex[:8]}"
-    admin_config = kafka_client.config(metered.kafka, "admin")
+    admin_config = client_config.config(metered.kafka, "admin")
     admin = AdminClient(admin_config)
     admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(30)
     producer = Producer({**admin_config, "enable.idempotence": True, "acks": "all"})

@@ -110,3 +110,30 @@ def test_only_entry_points_import_the_cli_and_the_dashboard() -> None:
             assert "cli" not in edges, part
         if part not in {"cli", "dashboard"}:
             assert "dashboard" not in edges, part
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Module → the ``userstream`` modules it imports (a name from a module is that module)."""
+    modules = dict(_modules())
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        edges = graph.setdefault(module, set())
+        for name in _imports(path):
+            while name not in modules and "." in name:
+                name = name.rsplit(".", 1)[0]
+            if name in modules and name != module:
+                edges.add(name)
+    return graph
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["userstream.streaming.job", "userstream.streaming.batch_writer",
+     "userstream.streaming.cassandra_writer"],
+)  # fmt: skip
+def test_the_spark_job_runs_free_of_the_local_runtime(entry: str) -> None:
+    """The job gets what it needs (jars, a cluster's environment) from whoever starts it:
+    it runs in a pod or on YARN with no process manager of ours beside it."""
+    reached = _reaches(_module_graph(), entry)
+    runtime = sorted(m for m in reached if _part(m) in {"stack", "pipeline", "cli"})
+    assert not runtime, f"{entry} reaches the local runtime through {runtime}"

@@ -456,7 +456,7 @@ def test_kafka_and_cassandra_load_the_agent_the_one_shot_service_wrote(
     (written,) = _userstream_commands(SERVICES["metrics-agent"]["command"])
     folder = written[2]
     agent = _agent(service)
-    # The files `userstream stack metrics-agent` writes (tests/unit/test_stack_metrics_agent.py).
+    # The files `userstream stack metrics-agent` writes (tests/unit/stack/test_metrics_agent.py).
     assert agent["jar"] == f"{folder}/{jmx_exporter.EXPORTED_JAR}"
     assert agent["rules"] == f"{folder}/{jmx_exporter.RULES_TEMPLATES[service]}"
     # On every interface of its container (Prometheus is another one), on the local port.

@@ -41,7 +41,7 @@ def _run(code: str) -> str:
 def test_a_background_process_logs_one_json_object_per_line() -> None:
     err = _run(
         "logs.setup(logging.INFO)\n"
-        "log = logging.getLogger('userstream.streaming.sinks')\n"
+        "log = logging.getLogger('userstream.streaming.batch_writer')\n"
         "log.info('batch_written batch=%d stored=%d keyspace=%s', 3, 1000, 'ks')\n"
         "logging.getLogger('cassandra.cluster').warning('Host %s is down', '10.0.0.1')\n"
         "log.debug('not shown')\n"
@@ -51,7 +51,7 @@ def test_a_background_process_logs_one_json_object_per_line() -> None:
     ours, theirs = lines
     assert {k: ours[k] for k in ("event", "batch", "stored", "keyspace", "level", "logger")} == {
         "event": "batch_written", "batch": "3", "stored": "1000", "keyspace": "ks",
-        "level": "info", "logger": "userstream.streaming.sinks",
+        "level": "info", "logger": "userstream.streaming.batch_writer",
     }  # fmt: skip
     assert ours["timestamp"].endswith("Z")
     assert theirs["event"] == "Host 10.0.0.1 is down" and theirs["level"] == "warning"

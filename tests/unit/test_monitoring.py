@@ -242,7 +242,7 @@ def _producer_names() -> set[str]:
     Read from its source: the producer's counts are written to a file the dashboard
     serves, so no registry in this process holds them.
     """
-    spec = importlib.util.find_spec("userstream.metrics")
+    spec = importlib.util.find_spec("userstream.producing.metrics")
     assert spec is not None and spec.origin is not None
     tree = ast.parse(Path(spec.origin).read_text())
     literals = {

@@ -234,7 +234,7 @@ def bootstrap() -> None:
     pipeline's own Kafka users are created first, their passwords generated into the state
     folder. Idempotent.
     """
-    from userstream import kafka_client, topics
+    from userstream.kafka import client_config, topics
     from userstream.stack.cassandra import secure_configured_login
     from userstream.store import schema
 
@@ -244,9 +244,9 @@ def bootstrap() -> None:
     _say("cassandra: project login works, default login disabled")
     kafka = settings.kafka
     if kafka.users_admin_config:
-        logins = kafka_client.local_logins(kafka) or kafka_client.generate_logins(kafka)
-        kafka_client.ensure_users(kafka.users_admin_config, logins, kafka_client.ROLES)
-        _say(f"kafka: users {', '.join(logins[r].username for r in kafka_client.ROLES)} exist")
+        logins = client_config.local_logins(kafka) or client_config.generate_logins(kafka)
+        client_config.ensure_users(kafka.users_admin_config, logins, client_config.ROLES)
+        _say(f"kafka: users {', '.join(logins[r].username for r in client_config.ROLES)} exist")
     topics.ensure_topics(settings.kafka)
     _say(f"topics {settings.kafka.topic} and {settings.kafka.dlq_topic} exist")
     schema.apply_schema(settings)

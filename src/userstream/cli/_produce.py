@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from userstream.contract import MAX_PAGE, MAX_RESULTS
-from userstream.producer import ProduceError, ProduceSummary
+from userstream.producing.run import ProduceError, ProduceSummary
 
 out = Console()
 err = Console(stderr=True)
@@ -69,8 +69,8 @@ def produce(
     """
     # Imported here so `userstream --help` does not load librdkafka.
     from userstream.config import load_settings
-    from userstream.metrics import serve_metrics
-    from userstream.producer import LIVE_API_RATE, run_producer
+    from userstream.producing.metrics import serve_metrics
+    from userstream.producing.run import LIVE_API_RATE, run_producer
     from userstream.source.resolve import open_source
 
     settings = load_settings()

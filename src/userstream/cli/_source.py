@@ -77,8 +77,8 @@ def fake_api(
     # Imported here so `userstream --help` stays fast.
     from userstream.cli import _foreground as foreground
     from userstream.config import load_settings
-    from userstream.source.fake_server import FakeApiServer
-    from userstream.source.faults import Faults
+    from userstream.source.standin.faults import Faults
+    from userstream.source.standin.server import FakeApiServer
 
     settings = load_settings().source
     faults = Faults(

@@ -83,17 +83,17 @@ def kafka_config(
     A librdkafka properties file: `userstream kafka-config > client.properties` (keep it
     private), then `kcat -F client.properties -L`, or load it into confluent-kafka.
     """
-    from userstream import kafka_client
+    from userstream.kafka import client_config
 
-    if role not in kafka_client.ROLES:
+    if role not in client_config.ROLES:
         raise typer.BadParameter(
-            f"choose one of {', '.join(kafka_client.ROLES)}", param_hint="--role"
+            f"choose one of {', '.join(client_config.ROLES)}", param_hint="--role"
         )
-    settings = kafka_client.config(load_settings().kafka, role)
+    settings = client_config.config(load_settings().kafka, role)
     if as_json:
         print(orjson.dumps(settings).decode())
     else:
-        print(kafka_client.properties(settings), end="")
+        print(client_config.properties(settings), end="")
 
 
 def doctor() -> None:

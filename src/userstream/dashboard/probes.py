@@ -109,9 +109,9 @@ class Sampler:
 
     def fast(self) -> None:
         """The progress file, the topic's end offsets, the lag; a sample for the rates."""
+        from userstream.kafka.topics import admin_client, end_offsets
         from userstream.streaming import control
         from userstream.streaming.control import lag_from
-        from userstream.topics import admin_client, end_offsets
 
         s, notes = self.settings, list[str]()
         state = self._probe(notes, "stream progress", control.last_progress, s) or {}

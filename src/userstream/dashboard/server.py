@@ -36,8 +36,8 @@ from userstream.dashboard.portraits import Portraits
 from userstream.dashboard.probes import FAST_S, SLOW_S, Sampler
 from userstream.errors import ConfigError
 from userstream.host import process
-from userstream.metrics import runs_file
 from userstream.pipeline import dashboard_name, dashboard_url
+from userstream.producing.metrics import runs_file
 
 STATIC = Path(__file__).parent / "static"
 HEADERS = [

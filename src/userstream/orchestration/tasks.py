@@ -78,7 +78,7 @@ def check_kafka(settings: Settings, timeout_s: float = 10.0) -> int:
     """The number of brokers that answer; ``TransientError`` when none does."""
     from confluent_kafka import KafkaException
 
-    from userstream.topics import admin_client
+    from userstream.kafka.topics import admin_client
 
     try:
         metadata = admin_client(settings.kafka).list_topics(timeout=timeout_s)
@@ -107,8 +107,8 @@ def check_services(settings: Settings) -> dict[str, Any]:
 
 
 def ensure_topics_and_schema(settings: Settings) -> None:
+    from userstream.kafka.topics import ensure_topics
     from userstream.store.schema import apply_schema
-    from userstream.topics import ensure_topics
 
     ensure_topics(settings.kafka)
     apply_schema(settings)
@@ -186,7 +186,7 @@ def produce_batch(
     settings: Settings, *, run_id: str, batch_size: int, source_kind: str
 ) -> dict[str, Any]:
     """Produce ``batch_size`` users with the run's seed; what was delivered, for XCom."""
-    from userstream.producer import run_producer
+    from userstream.producing.run import run_producer
     from userstream.source.resolve import open_source
 
     seed = seed_for_run(run_id)
@@ -255,9 +255,9 @@ class StreamBroken(TerminalError):
 
 
 def _fail_if_stream_broken(settings: Settings, *, missing: int) -> None:
+    from userstream.kafka.topics import end_offsets
     from userstream.streaming import control
     from userstream.streaming.health import parse_time
-    from userstream.topics import end_offsets
 
     if settings.airflow.starts_stream:
         state = control.last_progress(settings) or {}

@@ -23,12 +23,12 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from userstream import kafka_client
 from userstream.config import KafkaSettings
 from userstream.errors import ConfigError
-from userstream.metrics import ProducerMetrics
+from userstream.kafka import client_config
 from userstream.producing import oversize
 from userstream.producing.messages import Headers
+from userstream.producing.metrics import ProducerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def producer_config(kafka: KafkaSettings) -> dict[str, Any]:
                 "so that retries never lose or duplicate a user.",
                 hint=f"Remove {key} from USERSTREAM_KAFKA__CLIENT_CONFIG.",
             )
-    config.update(kafka_client.config(kafka, "producer"))
+    config.update(client_config.config(kafka, "producer"))
     config.update(_GUARANTEES)
     return config
 

@@ -19,7 +19,7 @@ import orjson
 
 from userstream.config import SourceSettings
 from userstream.errors import ConfigError
-from userstream.source.fake_server import FakeApiServer
+from userstream.source.standin.server import FakeApiServer
 
 log = logging.getLogger(__name__)
 

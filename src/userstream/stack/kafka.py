@@ -35,7 +35,6 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from userstream import kafka_client
 from userstream.config import KafkaSettings, Settings
 from userstream.errors import ConfigError, TerminalError
 from userstream.files import write_private
@@ -43,6 +42,7 @@ from userstream.host import process
 from userstream.host.locks import component_lock
 from userstream.host.net import on_this_machine, port_open, split_address
 from userstream.host.state import secrets_dir
+from userstream.kafka import client_config
 from userstream.stack import jars, jmx_exporter
 from userstream.stack._java import require_java
 from userstream.stack._ports import require_free
@@ -192,12 +192,12 @@ def _jvm_base(settings: Settings, node: Node, java: str) -> list[str]:
 
 def _ensure_logins(
     settings: Settings, group: list[Node] | None = None
-) -> dict[str, kafka_client.Login]:
+) -> dict[str, client_config.Login]:
     """The broker's logins, generated on first use (before the storage is formatted)."""
-    logins = kafka_client.local_logins(settings.kafka)
+    logins = client_config.local_logins(settings.kafka)
     if logins is not None:
         return logins
-    if kafka_client.operator_managed(settings.kafka):
+    if client_config.operator_managed(settings.kafka):
         raise TerminalError(
             "USERSTREAM_KAFKA__CLIENT_CONFIG sets security.protocol, but the local broker "
             "uses its own generated logins.",
@@ -218,20 +218,20 @@ def _ensure_logins(
             "affected; the stream's checkpoint then refuses the new Kafka: give it another "
             "one, or remove it to read the new topic from its beginning).",
         )
-    logins = kafka_client.generate_logins(settings.kafka)
+    logins = client_config.generate_logins(settings.kafka)
     log.info("kafka logins generated file=%s", settings.kafka.logins_file)
     return logins
 
 
 def _render_config(
-    settings: Settings, logins: dict[str, kafka_client.Login], node: Node | None = None
+    settings: Settings, logins: dict[str, client_config.Login], node: Node | None = None
 ) -> Path:
     k = settings.kafka
     node = node or single_node(settings)
     conf = node.config_file
     render("kafka-log4j2.properties", conf.parent / "log4j2.properties", {})
     render("kafka-metrics.yaml", conf.parent / jmx_exporter.RULES_FILE, {})
-    controller, admin = logins[kafka_client.CONTROLLER], logins["admin"]
+    controller, admin = logins[client_config.CONTROLLER], logins["admin"]
     passwords = broker_secrets(settings)
     write_private(passwords / "controller_password", controller.password)
     write_private(passwords / "admin_password", admin.password)
@@ -295,7 +295,7 @@ def _cluster_id(group: list[Node]) -> str:
 def _format_storage(
     settings: Settings,
     java: str,
-    admin: kafka_client.Login,
+    admin: client_config.Login,
     node: Node | None = None,
     cluster: str | None = None,
 ) -> None:
@@ -307,7 +307,7 @@ def _format_storage(
         return
     out_log = settings.paths.log_file(f"{node.name}-format")
     out_log.parent.mkdir(parents=True, exist_ok=True)
-    scram = f"{kafka_client.MECHANISM}=[name={admin.username},password={admin.password}]"
+    scram = f"{client_config.MECHANISM}=[name={admin.username},password={admin.password}]"
     tool_args = [
         "kafka.tools.StorageTool",
         "format",
@@ -363,7 +363,7 @@ def broker_answers(kafka: KafkaSettings, timeout: float = 5.0, *, brokers: int =
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({**kafka_client.config(kafka, "admin"), "socket.timeout.ms": 5000})
+    admin = AdminClient({**client_config.config(kafka, "admin"), "socket.timeout.ms": 5000})
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException:
@@ -372,12 +372,12 @@ def broker_answers(kafka: KafkaSettings, timeout: float = 5.0, *, brokers: int =
 
 
 def _ensure_users(
-    settings: Settings, logins: dict[str, kafka_client.Login], *, cluster: bool = False
+    settings: Settings, logins: dict[str, client_config.Login], *, cluster: bool = False
 ) -> None:
     """Create (or re-set) the SCRAM users of the roles other than admin. Idempotent."""
-    others = [role for role in kafka_client.ROLES if role != "admin"]
-    config = kafka_client.config(_local(settings, cluster=cluster), "admin")
-    kafka_client.ensure_users(config, logins, others)
+    others = [role for role in client_config.ROLES if role != "admin"]
+    config = client_config.config(_local(settings, cluster=cluster), "admin")
+    client_config.ensure_users(config, logins, others)
 
 
 def start_kafka(settings: Settings, *, cluster: bool = False) -> float | None:

@@ -153,7 +153,7 @@ def new_cluster(
     request_timeout: float,
 ) -> Cluster:
     """The one way this project builds a driver ``Cluster`` (sessions here, the stream's
-    writer in ``cassandra_sink``): token-aware in ``local_dc``, ``LOCAL_QUORUM`` (with three
+    writer in ``cassandra_writer``): token-aware in ``local_dc``, ``LOCAL_QUORUM`` (with three
     replicas a read meets every acknowledged write, and one node may be lost), protocol v5,
     a node that went away tried every ``RECONNECT_S``, TLS when ``tls`` has a CA. Not
     connected yet. Raises ``TransientError`` when no host name resolves and ``ConfigError``

@@ -1,7 +1,7 @@
 """Every statement the project runs on Cassandra's tables, and the reads that run them.
 
 The one place that talks CQL about data (the schema itself: ``store.schema``; the local node's
-roles: ``stack``): the stream's writes (``SINK``, prepared by ``streaming.cassandra_sink``),
+roles: ``stack``): the stream's writes (``SINK``, prepared by ``streaming.cassandra_writer``),
 the DAG's read-back of a batch (``quality``), the row counts of ``status``, the dashboard's
 countries and ages, and the release version the health checks ask for. Table names come from
 ``userstream.contract``; identifiers cannot be bound, and come from our settings and code,

@@ -26,8 +26,10 @@ from userstream.errors import TerminalError, TransientError
 from userstream.host import process
 from userstream.host.locks import component_lock
 from userstream.host.process import Proc
-from userstream.streaming import driver_settings, health, job, progress, query, supervisor
-from userstream.streaming.session import connector_jars, on_this_machine, require_pyspark
+from userstream.stack import spark as spark_cluster
+from userstream.stack.jars import ensure_jars
+from userstream.streaming import driver_settings, health, job, progress_file, query, supervisor
+from userstream.streaming.session import CONNECTOR_JARS, on_this_machine, require_pyspark
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ def driver_pid(settings: Settings, proc: Proc | None = None) -> int | None:
 
 def last_progress(settings: Settings) -> dict[str, Any] | None:
     """The driver's last progress file (state, last batch, totals), or None."""
-    return progress.read(settings)
+    return progress_file.read(settings)
 
 
 def _command(settings: Settings, *extra: str) -> list[str]:
@@ -82,15 +84,25 @@ def _env(settings: Settings) -> dict[str, str]:
     env = {"PYTHONUNBUFFERED": "1"}
     if on_this_machine(settings.spark.master):
         env["SPARK_LOCAL_IP"] = "127.0.0.1"
+    if spark_cluster.is_local_cluster(settings):
+        # The local cluster's shared secret comes from its Spark configuration file, which
+        # spark-submit reads (never a --conf on the driver's command line). Assigned, not
+        # defaulted: this cluster runs pyspark's own distribution and secret.
+        env.update(spark_cluster.environment(settings))
     return env
+
+
+def _fetch_jars(settings: Settings) -> None:
+    """The Kafka source's jars where the job reads them (fetched once from Maven Central)."""
+    ensure_jars(settings.paths.lib, CONNECTOR_JARS, log_dir=settings.paths.logs)
 
 
 def _prepare(settings: Settings) -> None:
     """Fail fast, before the slow JVM start: pyspark, jars, topics, tables."""
-    from userstream.topics import ensure_topics
+    from userstream.kafka.topics import ensure_topics
 
     require_pyspark()
-    connector_jars(settings)
+    _fetch_jars(settings)
     ensure_topics(settings.kafka)
     query.check_tables(settings)
 
@@ -140,7 +152,7 @@ def _start_detached(settings: Settings, timeout: float) -> Proc:
                 log=proc.log,
             )
         pid = watched.get("driver_pid") if watched.get("pid") == proc.pid else None
-        state = progress.read(settings)
+        state = progress_file.read(settings)
         if pid is not None and state is not None and state.get("pid") == pid:
             if state.get("state") == "running":
                 log.info(
@@ -292,6 +304,8 @@ def run(
             hold.enter_context(supervisor.checkpoint_lock(settings))
             process.write_pid_file(paths, settings.spark.job_name, os.getpid())
         try:
+            _fetch_jars(settings)
+            os.environ.update(_env(settings))
             return job.run(settings, until_idle=until_idle, timeout=timeout)
         finally:
             pid_file.unlink(missing_ok=True)
@@ -349,7 +363,7 @@ def drain(settings: Settings, *, timeout: float = 600) -> dict[str, Any]:
             code = -9
         finally:
             paths.pid_file(name).unlink(missing_ok=True)
-    state = progress.read(settings)
+    state = progress_file.read(settings)
     if code != 0 or state is None or state.get("state") != "drained":
         detail = (state or {}).get("error") or f"exit code {code}"
         raise TransientError(
@@ -368,9 +382,9 @@ def lag(settings: Settings, state: dict[str, Any] | None = None) -> dict[int, in
     """
     from confluent_kafka import KafkaException
 
-    from userstream.topics import end_offsets
+    from userstream.kafka.topics import end_offsets
 
-    state = state if state is not None else progress.read(settings)
+    state = state if state is not None else progress_file.read(settings)
     if not ((state or {}).get("last_batch") or {}).get("end_offsets"):
         return None
     try:

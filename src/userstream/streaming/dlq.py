@@ -6,7 +6,7 @@ over ``records.MAX_KEY_BYTES`` is sent cut, with ``value_truncated``/``key_trunc
 The headers say why and where from: ``dlq_reason`` (the sentence), ``source_topic``,
 ``source_partition``, ``source_offset`` (the position: the key to deduplicate on) and
 ``ingested_at``. Which rejects are sent, and when, is the sink's decision
-(``cassandra_sink``); this module only produces and surfaces failures.
+(``cassandra_writer``); this module only produces and surfaces failures.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The driver's main loop (``python -m userstream.streaming.job``).
 
 One process, one query (``streaming.query``): Kafka ``settings.kafka.topic`` →
-``sinks.BatchWriter`` → Cassandra. The loop owns the lifecycle: it writes the progress file,
+``batch_writer.BatchWriter`` → Cassandra. The loop owns the lifecycle: it writes the progress file,
 stops the query between micro-batches on SIGTERM/SIGINT, and restarts the query from its
 checkpoint with bounded exponential backoff when a batch fails (Cassandra or Kafka away for
 a while), giving up after ``MAX_CONSECUTIVE_FAILURES`` failures in a row without a
@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 from userstream.config import Settings
 from userstream.errors import TransientError, UserstreamError
-from userstream.streaming import progress
+from userstream.streaming import progress_file
+from userstream.streaming.batch_writer import BatchWriter
 from userstream.streaming.driver_settings import load_settings_file
 from userstream.streaming.query import check_checkpoint_kafka, check_tables, start_query
-from userstream.streaming.sinks import BatchWriter
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -104,7 +104,7 @@ class Driver:
             "totals": self.writer.totals,
             "restarts": 0,
             "error": None,
-            "state_since": progress.now_iso(),
+            "state_since": progress_file.now_iso(),
             "retrying_since": None,
             "batch_active_since": None,
         }
@@ -114,10 +114,10 @@ class Driver:
 
     def _publish(self, **changes: Any) -> None:
         if "state" in changes and changes["state"] != self.state["state"]:
-            changes["state_since"] = progress.now_iso()
+            changes["state_since"] = progress_file.now_iso()
         self.state.update(changes)
         with self.writer.lock:  # the totals change in Spark's callback thread
-            progress.write(self.settings, self.state)
+            progress_file.write(self.settings, self.state)
         self._written_at = time.monotonic()
 
     def _heartbeat(self) -> None:
@@ -141,7 +141,10 @@ class Driver:
             return False
         self._last_batch_id = batch_id
         self.writer.metrics.record_lag(last)
-        summary = {**progress.batch_summary(last, counts), "completed_at": progress.now_iso()}
+        summary = {
+            **progress_file.batch_summary(last, counts),
+            "completed_at": progress_file.now_iso(),
+        }
         self._publish(last_batch=summary, retrying_since=None, error=None)
         return True
 
@@ -212,7 +215,7 @@ class Driver:
                     state="retrying",
                     error=error,
                     restarts=self.state["restarts"] + 1,
-                    retrying_since=self.state["retrying_since"] or progress.now_iso(),
+                    retrying_since=self.state["retrying_since"] or progress_file.now_iso(),
                     batch_active_since=None,
                 )
                 log.error("stream_failed attempt=%d error=%s", failures, error)
@@ -247,7 +250,7 @@ class Driver:
             if query.status.get("isTriggerActive"):
                 if active_since is None:
                     active_since = time.monotonic()
-                    self._publish(batch_active_since=progress.now_iso())
+                    self._publish(batch_active_since=progress_file.now_iso())
                 if time.monotonic() - active_since > self.settings.spark.batch_timeout_s:
                     raise BatchStalled(
                         f"A micro-batch of the stream on {self.settings.kafka.topic!r} ran "
@@ -304,7 +307,7 @@ def run(
     ``timeout`` bounds the run (``TransientError`` when exceeded). Checks the tables and
     makes sure the topics exist first. Returns the final progress state.
     """
-    from userstream.topics import ensure_topics
+    from userstream.kafka.topics import ensure_topics
 
     ensure_topics(settings.kafka)
     check_tables(settings)

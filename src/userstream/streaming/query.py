@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from userstream.config import Settings
 from userstream.contract import BY_COUNTRY_TABLE, PROFILES_TABLE, REJECTS_TABLE
 from userstream.errors import ConfigError
-from userstream.streaming.sinks import SOURCE_COLUMNS, BatchWriter, kafka_client_options
+from userstream.streaming.batch_writer import SOURCE_COLUMNS, BatchWriter, kafka_client_options
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -60,12 +60,12 @@ def check_checkpoint_kafka(settings: Settings) -> None:
         return
     from confluent_kafka.admin import AdminClient
 
-    from userstream import kafka_client
     from userstream.files import write_json
+    from userstream.kafka import client_config
 
     folder = settings.checkpoint_dir()
     mark = folder / KAFKA_MARK
-    admin = AdminClient({**kafka_client.config(settings.kafka, "stream")})
+    admin = AdminClient({**client_config.config(settings.kafka, "stream")})
     cluster_id = admin.describe_cluster(request_timeout=30).result().cluster_id
     if mark.is_file():
         recorded = json.loads(mark.read_text()).get("kafka_cluster_id")
@@ -88,7 +88,7 @@ def start_query(
 ) -> StreamingQuery:
     """Start the query from the checkpoint (or the topic's beginning on the first run).
 
-    The source is cut to ``sinks.SOURCE_COLUMNS`` here, in the stream's own plan, which
+    The source is cut to ``batch_writer.SOURCE_COLUMNS`` here, in the stream's own plan, which
     Spark plans once per micro-batch anyway: selected inside ``foreachBatch`` they would be
     analysed, optimised and compiled a second time for every batch (README: Performance)."""
     s = settings.spark

@@ -1,11 +1,15 @@
 """The job's SparkSession: the Kafka source's jars from the state folder, safe defaults.
 
+The job knows nothing of the machine it runs on: the jars are fetched, and a local
+cluster's environment (its shared secret's configuration folder) is set, by whoever starts
+it (``control``).
+
 With a local master everything the driver serves (its RPC and Spark's web UI) listens on
 127.0.0.1 only.
 
 The jars are handed to Spark as a ``spark.jars`` list built from
 ``<state>/lib/spark-connectors`` (fetched from Maven Central once, never through Ivy at
-run time). Cassandra is written from the Python workers (``cassandra_sink``), so no
+run time). Cassandra is written from the Python workers (``cassandra_writer``), so no
 Cassandra setting, and no password, is part of the Spark conf. Nothing here assumes a
 local master except the loopback binding and the workers' interpreter, which are only set
 when the master is ``local``.
@@ -20,8 +24,6 @@ from typing import TYPE_CHECKING
 from userstream.config import Settings
 from userstream.errors import ConfigError
 from userstream.extras import PYSPARK_MISSING_HINT, pyspark_installed
-from userstream.stack import spark as spark_cluster
-from userstream.stack.jars import ensure_jars
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -47,10 +49,21 @@ def on_this_machine(master: str) -> bool:
     )
 
 
+#: The folder under ``paths.lib`` of the Kafka source's jars. The layer that starts the job
+#: fetches them (``control``, through the local runtime's ``stack.jars``); the job only reads
+#: them, so it runs wherever they were put, with no Maven and no process manager.
+CONNECTOR_JARS = "spark-connectors"
+
+
 def connector_jars(settings: Settings) -> list[str]:
-    """The connector jars, fetched when missing (``TransientError``/``ConfigError`` if not)."""
-    folder = ensure_jars(settings.paths.lib, "spark-connectors", log_dir=settings.paths.logs)
+    """The connector jars the job hands to Spark; a ``ConfigError`` when none are there."""
+    folder = settings.paths.lib / CONNECTOR_JARS
     jars = sorted(str(p) for p in folder.glob("*.jar"))
+    if not jars:
+        raise ConfigError(
+            f"The Spark stream's Kafka connector jars are not in {folder}.",
+            hint="Fetch them with `userstream fetch-jars` (Maven Central, once).",
+        )
     return jars
 
 
@@ -104,7 +117,7 @@ def spark_conf(settings: Settings, *, jars: list[str]) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         # Python workers are kept between tasks: each keeps its Cassandra session.
         "spark.python.worker.reuse": "true",
-        # A micro-batch's bounded collect (sinks.BatchWriter) reads all partitions in one job.
+        # A micro-batch's bounded collect (BatchWriter) reads all partitions in one job.
         "spark.sql.limit.initialNumPartitions": "1000",
         # Hadoop's file systems set a file's mode themselves (0644 by their own default
         # umask, whatever the process's): checkpoints are private like the rest.
@@ -134,11 +147,6 @@ def build_session(settings: Settings) -> SparkSession:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         # Spark's web UI binds to SPARK_LOCAL_IP (every interface without it).
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    if spark_cluster.is_local_cluster(settings):
-        # The local cluster's shared secret comes from its Spark configuration file, which
-        # spark-submit reads (never a --conf on the driver's command line).
-        # Assigned, not defaulted: this cluster runs pyspark's own distribution and secret.
-        os.environ.update(spark_cluster.environment(settings))
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)

@@ -44,7 +44,7 @@ from userstream.config import Settings
 from userstream.errors import UserstreamError
 from userstream.files import write_json
 from userstream.host import process
-from userstream.streaming import progress
+from userstream.streaming import progress_file
 from userstream.streaming.health import iso
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def state_file(settings: Settings) -> Path:
 
 def read_state(settings: Settings) -> dict[str, Any] | None:
     """The supervisor's last state (pid, driver_pid, restarts, last_exit …), or None."""
-    return progress.read_json(state_file(settings))
+    return progress_file.read_json(state_file(settings))
 
 
 def command(settings_path: Path) -> list[str]:
@@ -231,7 +231,7 @@ def _driver_is_running(settings: Settings) -> Callable[[int], bool]:
     """Whether the driver ``pid`` reports its query running (in its progress file)."""
 
     def probe(pid: int) -> bool:
-        state = progress.read(settings) or {}
+        state = progress_file.read(settings) or {}
         return state.get("pid") == pid and state.get("state") == "running"
 
     return probe
@@ -275,7 +275,7 @@ class Supervisor:
             "job": job,
             "pid": os.getpid(),
             "state": "starting",
-            "started_at": progress.now_iso(),
+            "started_at": progress_file.now_iso(),
             "driver_pid": None,
             "driver_identity": None,
             "driver_started_at": None,
@@ -295,7 +295,7 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_signal)
 
     def _publish(self, **changes: Any) -> None:
-        self.state.update(changes, updated_at=progress.now_iso())
+        self.state.update(changes, updated_at=progress_file.now_iso())
         write_json(self.state_path, self.state, indent=2, durable=False)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
@@ -311,7 +311,7 @@ class Supervisor:
             driver_pid=child.pid,
             # So a pid reused after the driver is gone is never taken for it.
             driver_identity=process.identity(child.pid),
-            driver_started_at=progress.now_iso(),
+            driver_started_at=progress_file.now_iso(),
             next_restart_at=None,
         )
         log.info("driver_started pid=%d restarts=%d", child.pid, self.state["restarts"])
@@ -340,7 +340,7 @@ class Supervisor:
         if self.stop_requested:
             return code
         ran_s = round(time.monotonic() - started, 1)
-        last_exit = {**_describe(code), "at": progress.now_iso(), "ran_s": ran_s}
+        last_exit = {**_describe(code), "at": progress_file.now_iso(), "ran_s": ran_s}
         self._publish(driver_pid=None, driver_identity=None, last_exit=last_exit)
         return code
 

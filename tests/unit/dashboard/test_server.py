@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from userstream.config import StatePaths
 from userstream.dashboard.portraits import Portraits, initials_svg
 from userstream.dashboard.server import build_app
-from userstream.metrics import record_run, runs_file
+from userstream.producing.metrics import record_run, runs_file
 
 JPEG = b"\xff\xd8\xff\xe0 a tiny jpeg"
 ADA = {

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from userstream.config import SourceSettings
-from userstream.source.fake_server import FakeApiServer
+from userstream.source.standin.server import FakeApiServer
 
 SAMPLE = Path(__file__).parents[2] / "fixtures" / "randomuser_sample.json"
 

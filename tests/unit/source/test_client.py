@@ -14,8 +14,8 @@ from userstream.config import SourceSettings
 from userstream.errors import ConfigError, TerminalError, TransientError
 from userstream.source.client import ODD_ANSWER_RETRIES, RandomUserClient
 from userstream.source.errors import FetchStopped, SourceResponseError, SourceUnavailable
-from userstream.source.fake_server import FakeApiServer
-from userstream.source.faults import Faults
+from userstream.source.standin.faults import Faults
+from userstream.source.standin.server import FakeApiServer
 
 
 class Sleeps:

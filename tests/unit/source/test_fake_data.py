@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from userstream.source.fake_data import make_page
+from userstream.source.standin.data import make_page
 
 
 def test_known_seed_gives_known_users():
@@ -24,7 +24,7 @@ def test_known_seed_gives_known_users():
 
 def test_same_users_in_another_process():
     code = (
-        "import orjson, sys; from userstream.source.fake_data import make_page; "
+        "import orjson, sys; from userstream.source.standin.data import make_page; "
         "sys.stdout.buffer.write(orjson.dumps(make_page('xproc', 9, 50, now=__import__("
         "'datetime').datetime(2030, 1, 1))))"
     )

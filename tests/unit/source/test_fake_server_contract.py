@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from userstream.source._nations import NULL_ID_NATS, STRING_POSTCODE_NATS
-from userstream.source.fake_data import ALL_NATS, FIELDS
-from userstream.source.fake_server import FakeApiServer
+from userstream.source.standin._nations import NULL_ID_NATS, STRING_POSTCODE_NATS
+from userstream.source.standin.data import ALL_NATS, FIELDS
+from userstream.source.standin.server import FakeApiServer
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from userstream.source.fake_data import DIRTY_KINDS
-from userstream.source.fake_server import FakeApiServer
-from userstream.source.faults import Faults
+from userstream.source.standin.data import DIRTY_KINDS
+from userstream.source.standin.faults import Faults
+from userstream.source.standin.server import FakeApiServer
 
 
 def test_user_budget_answers_429_like_the_real_service():

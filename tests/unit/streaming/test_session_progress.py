@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from userstream.config import Settings
-from userstream.streaming import progress
+from userstream.streaming import progress_file
 from userstream.streaming.session import spark_conf
 
 
@@ -73,12 +73,12 @@ def test_cluster_master_does_not_bind_loopback_and_user_conf_wins(tmp_path):
 
 def test_progress_round_trip_is_atomic(tmp_path):
     s = _settings(tmp_path, job_name="stream-x")
-    assert progress.read(s) is None
-    progress.write(s, {"state": "running", "pid": 1})
-    assert progress.progress_file(s).name == "stream-x_progress.json"
-    data = progress.read(s)
+    assert progress_file.read(s) is None
+    progress_file.write(s, {"state": "running", "pid": 1})
+    assert progress_file.progress_file(s).name == "stream-x_progress.json"
+    data = progress_file.read(s)
     assert data["state"] == "running" and data["updated_at"].endswith("Z")
-    assert [p.name for p in progress.progress_file(s).parent.iterdir()] == [
+    assert [p.name for p in progress_file.progress_file(s).parent.iterdir()] == [
         "stream-x_progress.json"
     ]
 
@@ -92,7 +92,7 @@ def test_batch_summary_from_a_real_progress():
                      "startOffset": {"t": {"0": 10, "1": 12}},
                      "endOffset": {"t": {"0": 85, "1": 87}}, "numInputRows": 150}],
     }  # fmt: skip
-    summary = progress.batch_summary(real, {"valid": 149, "rejected": 1, "stored": 149})
+    summary = progress_file.batch_summary(real, {"valid": 149, "rejected": 1, "stored": 149})
     assert summary["batch_id"] == 7
     # Where the batch's time went, as Spark measured it.
     assert summary["durations_ms"] == {"addBatch": 4000, "triggerExecution": 4980}
@@ -100,7 +100,7 @@ def test_batch_summary_from_a_real_progress():
     assert summary["end_offsets"] == {"t": {"0": 85, "1": 87}}
     assert (summary["valid_rows"], summary["rejected_rows"]) == (149, 1)
     as_text = dict(real, sources=[dict(real["sources"][0], endOffset=json.dumps({"t": {"0": 1}}))])
-    assert progress.batch_summary(as_text, None)["end_offsets"] == {"t": {"0": 1}}
+    assert progress_file.batch_summary(as_text, None)["end_offsets"] == {"t": {"0": 1}}
 
 
 def test_drivers_of_one_remote_checkpoint_share_one_lock(tmp_path):

@@ -1,4 +1,4 @@
-"""What the stream's workers are handed: ``sinks.sink_config``."""
+"""What the stream's workers are handed: ``batch_writer.sink_config``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from userstream.config import load_settings
-from userstream.streaming.sinks import sink_config
+from userstream.streaming.batch_writer import sink_config
 
 
 @pytest.mark.parametrize(("days", "seconds"), [(30, 2_592_000), (1, 86_400), (0, 0)])

@@ -6,10 +6,10 @@ import datetime as dt
 import uuid
 
 from userstream.config import Settings
-from userstream.streaming import progress
-from userstream.streaming.cassandra_sink import NEWEST_USERS, Counts, sample
+from userstream.streaming import progress_file
+from userstream.streaming.batch_writer import BatchWriter, latency_summary, newest_users
+from userstream.streaming.counts import NEWEST_USERS, Counts, sample
 from userstream.streaming.records import Profile
-from userstream.streaming.sinks import BatchWriter, latency_summary, newest_users
 
 T0 = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 
@@ -97,6 +97,6 @@ def test_totals_keep_the_newest_users_across_batches_and_replays(
     assert [u["id"] for u in writer.totals["newest"]] == ["b", "a"]
     assert writer.totals["stored"] == 2
 
-    summary = progress.batch_summary({"batchId": 2}, writer.counts[2])
+    summary = progress_file.batch_summary({"batchId": 2}, writer.counts[2])
     assert summary["latency_ms"] == {"p50": 200, "p99": 400}
-    assert progress.batch_summary({"batchId": 3}, None)["latency_ms"] is None
+    assert progress_file.batch_summary({"batchId": 3}, None)["latency_ms"] is None

@@ -10,8 +10,9 @@ import uuid
 import orjson
 import pytest
 
-from userstream.streaming import cassandra_sink
-from userstream.streaming.cassandra_sink import Counts, _chunks, _json_row, _millis
+from userstream.streaming import cassandra_writer
+from userstream.streaming.cassandra_writer import _chunks, _json_row, _millis
+from userstream.streaming.counts import Counts
 from userstream.streaming.records import Record
 
 UTC = dt.UTC
@@ -128,22 +129,22 @@ def test_a_failed_chunk_fails_the_partition_only_once_every_chunk_has_ended(monk
             ended.append(len(chunk))
         return Counts(valid=len(chunk))
 
-    monkeypatch.setattr(cassandra_sink, "_store_by", lambda config, deadline: object())
-    monkeypatch.setattr(cassandra_sink._Batch, "run", run)
-    config = cassandra_sink.SinkConfig(
+    monkeypatch.setattr(cassandra_writer, "_store_by", lambda config, deadline: object())
+    monkeypatch.setattr(cassandra_writer._Batch, "run", run)
+    config = cassandra_writer.SinkConfig(
         hosts=("127.0.0.1",), port=9042, local_dc="dc1", username="u", password="p",
         keyspace="k", bootstrap_servers="b", kafka_config=(), dlq_topic="d",
         retry_deadline_s=1.0,
     )  # fmt: skip
     rows = [
         (str(uuid.UUID(int=i)).encode(), 36, b"{}", 2, "t", 0, i, 0, None, None)
-        for i in range(4 * cassandra_sink.CHUNK_RECORDS)
+        for i in range(4 * cassandra_writer.CHUNK_RECORDS)
     ]
     with pytest.raises(RuntimeError, match="Cassandra away"):
-        list(cassandra_sink.write_partition(config, dt.datetime.now(UTC), rows))
+        list(cassandra_writer.write_partition(config, dt.datetime.now(UTC), rows))
     assert sum(ended) + len(next(c for c in _chunks_of(rows) if 0 in c)) == len(rows)
 
 
 def _chunks_of(rows):
-    batch = [cassandra_sink._record(row) for row in rows]
+    batch = [cassandra_writer._record(row) for row in rows]
     return [{r.offset for r in chunk} for chunk in _chunks(batch)]

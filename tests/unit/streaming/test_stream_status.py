@@ -21,7 +21,7 @@ from userstream.config import Settings
 from userstream.files import write_json
 from userstream.host import process
 from userstream.status import _stream_part
-from userstream.streaming import control, driver_settings, progress, supervisor
+from userstream.streaming import control, driver_settings, progress_file, supervisor
 from userstream.streaming.health import iso
 
 
@@ -54,7 +54,7 @@ def _write_progress(settings: Settings, driver: int, **changes: Any) -> None:
         "last_batch": {"batch_id": 8, "completed_at": _ago(2), "end_offsets": {}},
         **changes,
     }
-    progress.write(settings, state)
+    progress_file.write(settings, state)
 
 
 @pytest.fixture
@@ -139,7 +139,7 @@ def test_kill_driver_kills_the_driver_only_and_status_says_no_driver(fake: Fake)
     assert control.kill_driver(fake.settings) == fake.driver
     assert not process.alive(fake.driver)
     assert process.alive(fake.supervisor)
-    report = control.report(fake.settings, progress.read(fake.settings), None)
+    report = control.report(fake.settings, progress_file.read(fake.settings), None)
     assert report["running"] is True and report["pid"] is None
     assert report["healthy"] is False
     assert report["reason"].startswith("no driver process")
@@ -149,7 +149,7 @@ def test_kill_driver_kills_the_driver_only_and_status_says_no_driver(fake: Fake)
 def test_a_foreground_run_is_its_own_driver_and_has_no_supervisor(fake: Fake):
     name = fake.settings.spark.job_name
     fake.settings.paths.pid_file(name).write_text(f"{fake.driver}\n{supervisor.DRIVER_MODULE}\n")
-    report = control.report(fake.settings, progress.read(fake.settings), {0: 0})
+    report = control.report(fake.settings, progress_file.read(fake.settings), {0: 0})
     assert report["pid"] == fake.driver
     assert report["supervisor_pid"] is None
     assert report["restarts"] == 0

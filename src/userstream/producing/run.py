@@ -28,14 +28,14 @@ from dataclasses import dataclass, field
 from userstream import contract
 from userstream.config import Settings
 from userstream.errors import ConfigError, TransientError
-from userstream.metrics import producer_metrics, record_run
+from userstream.kafka.topics import ensure_topics
 from userstream.producing import messages
+from userstream.producing.metrics import producer_metrics, record_run
 from userstream.producing.plan import page_sequence, page_size
-from userstream.producing.progress import ProgressLine
+from userstream.producing.progress_bar import ProgressLine
 from userstream.producing.sink import Delivery, KafkaSink
 from userstream.source.client import RandomUserClient
 from userstream.source.errors import FetchStopped
-from userstream.topics import ensure_topics
 
 __all__ = ["Delivery", "ProduceError", "ProduceSummary", "run_producer"]
 

@@ -6,7 +6,7 @@ No broker is needed: the bootstrap address is a closed local port.
 from __future__ import annotations
 
 from userstream.config import KafkaSettings
-from userstream.metrics import producer_metrics
+from userstream.producing.metrics import producer_metrics
 from userstream.producing.sink import KafkaSink
 
 NOWHERE = "127.0.0.1:1"

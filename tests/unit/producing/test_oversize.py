@@ -15,9 +15,9 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from userstream import contract
 from userstream.config import KafkaSettings
 from userstream.errors import ConfigError
-from userstream.metrics import producer_metrics
 from userstream.producing import messages, oversize
 from userstream.producing.messages import DlqReason, Headers
+from userstream.producing.metrics import producer_metrics
 from userstream.producing.sink import KafkaSink, producer_config
 
 NOWHERE = "127.0.0.1:1"

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from userstream import kafka_client
 from userstream.config import Settings, load_settings
 from userstream.errors import ConfigError
-from userstream.streaming.sinks import kafka_client_options
-from userstream.topics import role_acls
+from userstream.kafka import client_config
+from userstream.kafka.topics import role_acls
+from userstream.streaming.batch_writer import kafka_client_options
 
 
 def _with_logins(tmp_path: Path) -> Settings:
@@ -19,7 +19,7 @@ def _with_logins(tmp_path: Path) -> Settings:
     settings.paths.secrets.mkdir(parents=True)
     logins = {
         role: {"username": name, "password": f'pw-{role}-"quoted\\'}
-        for role, name in kafka_client.USERNAMES.items()
+        for role, name in client_config.USERNAMES.items()
     }
     (settings.paths.secrets / "kafka.json").write_text(json.dumps(logins))
     return settings
@@ -27,7 +27,7 @@ def _with_logins(tmp_path: Path) -> Settings:
 
 def test_without_generated_logins_a_client_has_no_login(tmp_path: Path) -> None:
     settings = load_settings(state_dir=tmp_path)
-    assert kafka_client.config(settings.kafka, "producer") == {
+    assert client_config.config(settings.kafka, "producer") == {
         "bootstrap.servers": "127.0.0.1:9092"
     }
     assert role_acls(settings.kafka) == []
@@ -35,11 +35,11 @@ def test_without_generated_logins_a_client_has_no_login(tmp_path: Path) -> None:
 
 def test_each_role_logs_in_as_its_own_user(tmp_path: Path) -> None:
     kafka = _with_logins(tmp_path).kafka
-    for role in kafka_client.ROLES:
-        config = kafka_client.config(kafka, role)
+    for role in client_config.ROLES:
+        config = client_config.config(kafka, role)
         assert config["security.protocol"] == "SASL_PLAINTEXT"
         assert config["sasl.mechanism"] == "SCRAM-SHA-512"
-        assert config["sasl.username"] == kafka_client.USERNAMES[role]
+        assert config["sasl.username"] == client_config.USERNAMES[role]
         assert config["sasl.password"] == f'pw-{role}-"quoted\\'
 
 
@@ -47,8 +47,8 @@ def test_an_operator_security_protocol_wins_for_every_role(tmp_path: Path) -> No
     settings = _with_logins(tmp_path)
     mine = {"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", "sasl.username": "me"}
     kafka = settings.kafka.model_copy(update={"client_config": {**mine, "sasl.password": "x"}})
-    for role in kafka_client.ROLES:
-        assert kafka_client.config(kafka, role) == {
+    for role in client_config.ROLES:
+        assert client_config.config(kafka, role) == {
             "bootstrap.servers": "127.0.0.1:9092",
             **mine,
             "sasl.password": "x",
@@ -66,7 +66,7 @@ def test_spark_gets_a_jaas_config_with_the_password_escaped(tmp_path: Path) -> N
     )
     assert not any(key.startswith("kafka.sasl.username") for key in options)
     assert not any(key.startswith("kafka.sasl.password") for key in options)
-    assert options["groupIdPrefix"] == kafka_client.STREAM_GROUP_PREFIX
+    assert options["groupIdPrefix"] == client_config.STREAM_GROUP_PREFIX
 
 
 def test_spark_understands_the_plural_mechanism_spelling_of_librdkafka(tmp_path: Path) -> None:
@@ -78,14 +78,14 @@ def test_spark_understands_the_plural_mechanism_spelling_of_librdkafka(tmp_path:
         "sasl.password": "pw",
     }
     kafka = settings.kafka.model_copy(update={"client_config": mine})
-    options = kafka_client.spark_options(kafka, "stream")
+    options = client_config.spark_options(kafka, "stream")
     assert options["kafka.sasl.mechanism"] == "PLAIN"
     assert "kafka.sasl.mechanisms" not in options
     assert options["kafka.sasl.jaas.config"].startswith(
         "org.apache.kafka.common.security.plain.PlainLoginModule required"
     )
     # librdkafka keeps the spelling it was given.
-    assert kafka_client.config(kafka, "stream")["sasl.mechanisms"] == "PLAIN"
+    assert client_config.config(kafka, "stream")["sasl.mechanisms"] == "PLAIN"
 
 
 def test_spark_gets_librdkafkas_tls_settings_in_the_java_clients_words(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ def test_spark_gets_librdkafkas_tls_settings_in_the_java_clients_words(tmp_path:
         "ssl.endpoint.identification.algorithm": "none",
     }
     kafka = settings.kafka.model_copy(update={"client_config": mine})
-    options = kafka_client.spark_options(kafka, "stream")
+    options = client_config.spark_options(kafka, "stream")
     assert {k: v for k, v in options.items() if k.startswith("kafka.ssl.")} == {
         "kafka.ssl.truststore.type": "PEM",
         "kafka.ssl.truststore.location": "/etc/kafka/ca.pem",
@@ -113,15 +113,15 @@ def test_spark_gets_librdkafkas_tls_settings_in_the_java_clients_words(tmp_path:
     }
     assert options["kafka.security.protocol"] == "SASL_SSL"
     # librdkafka keeps its own words.
-    assert kafka_client.config(kafka, "stream")["ssl.ca.location"] == "/etc/kafka/ca.pem"
+    assert client_config.config(kafka, "stream")["ssl.ca.location"] == "/etc/kafka/ca.pem"
 
 
 def test_the_systems_cas_leave_java_its_own_trust_store() -> None:
-    assert kafka_client.java_tls({"ssl.ca.location": "probe"}) == {}
+    assert client_config.java_tls({"ssl.ca.location": "probe"}) == {}
 
 
 def test_a_ca_given_as_text_is_a_pem_trust_store_of_text() -> None:
-    java = kafka_client.java_tls({"ssl.ca.pem": "-----BEGIN CERTIFICATE-----\n…"})
+    java = client_config.java_tls({"ssl.ca.pem": "-----BEGIN CERTIFICATE-----\n…"})
     assert java == {
         "ssl.truststore.type": "PEM",
         "ssl.truststore.certificates": "-----BEGIN CERTIFICATE-----\n…",
@@ -139,7 +139,7 @@ def test_a_ca_given_as_text_is_a_pem_trust_store_of_text() -> None:
 )
 def test_tls_settings_the_java_client_cannot_take_are_refused_clearly(settings, says) -> None:
     with pytest.raises(ConfigError, match=says):
-        kafka_client.java_tls(settings)
+        client_config.java_tls(settings)
 
 
 def test_the_acls_grant_each_role_only_its_topics(tmp_path: Path) -> None:
@@ -157,10 +157,10 @@ def test_the_acls_grant_each_role_only_its_topics(tmp_path: Path) -> None:
         (stream, "TOPIC", "user_topic", "DESCRIBE"),
         (stream, "TOPIC", "user_topic.dlq", "WRITE"),
         (stream, "TOPIC", "user_topic.dlq", "DESCRIBE"),
-        (stream, "GROUP", kafka_client.STREAM_GROUP_PREFIX, "READ"),
+        (stream, "GROUP", client_config.STREAM_GROUP_PREFIX, "READ"),
     }
 
 
 def test_properties_is_a_librdkafka_file() -> None:
-    text = kafka_client.properties({"bootstrap.servers": "h:1", "sasl.username": "u"})
+    text = client_config.properties({"bootstrap.servers": "h:1", "sasl.username": "u"})
     assert text == "bootstrap.servers=h:1\nsasl.username=u\n"

@@ -12,7 +12,7 @@ import yaml
 
 from userstream.config import Settings, load_settings
 from userstream.errors import ConfigError
-from userstream.kafka_client import USERNAMES, Login
+from userstream.kafka.client_config import USERNAMES, Login
 from userstream.stack import cassandra, doctor, kafka
 from userstream.stack.local import stack_status
 

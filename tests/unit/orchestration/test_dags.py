@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-DAGS = Path(__file__).resolve().parents[2] / "airflow" / "dags"
+DAGS = Path(__file__).resolve().parents[3] / "airflow" / "dags"
 PIPELINE_ORDER = [
     "check_services",
     "ensure_topics_and_schema",

@@ -11,7 +11,7 @@ import yaml
 
 from userstream.config import Settings, load_settings
 from userstream.errors import ConfigError, TerminalError
-from userstream.kafka_client import USERNAMES, Login
+from userstream.kafka.client_config import USERNAMES, Login
 from userstream.stack import cassandra, kafka
 from userstream.stack._render import render, template_lines
 

@@ -2,7 +2,7 @@
 
 The records of a micro-batch (the Kafka source's columns as ``SOURCE_COLUMNS`` cuts them,
 selected by ``query.start_query``) are judged, cleaned and written by
-``cassandra_sink.write_partition``, which returns the counts: the job's result *is* the
+``cassandra_writer.write_partition``, which returns the counts: the job's result *is* the
 batch's counts, so progress, status and quality need no extra count job, and each value is
 parsed once. Where it runs depends on the batch's size:
 
@@ -22,7 +22,7 @@ across batches. The progress file carries both, for the dashboard.
 Guarantee: effectively exactly-once into Cassandra. Spark records a micro-batch's offsets
 in the checkpoint before running it and commits it only after this function returns, so a
 crash replays the same offsets, and every write is an upsert keyed by what the record
-determines (see ``cassandra_sink``). A failed batch (Cassandra away past the retry deadline)
+determines (see ``cassandra_writer``). A failed batch (Cassandra away past the retry deadline)
 raises; it is not committed and is replayed whole.
 """
 
@@ -37,7 +37,6 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from userstream import kafka_client
 from userstream.config import Settings
 from userstream.contract import (
     BY_COUNTRY_TABLE,
@@ -46,14 +45,11 @@ from userstream.contract import (
     PROFILES_TABLE,
     REJECTS_TABLE,
 )
+from userstream.kafka import client_config
 from userstream.store import Tls
-from userstream.streaming import cassandra_sink
-from userstream.streaming.cassandra_sink import (
-    NEWEST_USERS,
-    SinkConfig,
-    add_reason,
-    write_partition,
-)
+from userstream.streaming import cassandra_writer
+from userstream.streaming.cassandra_writer import SinkConfig, write_partition
+from userstream.streaming.counts import NEWEST_USERS, add_reason
 from userstream.streaming.metrics import StreamMetrics
 from userstream.streaming.records import MAX_KEY_BYTES, MAX_MESSAGE_BYTES, MAX_RAW_CHARS
 
@@ -80,7 +76,7 @@ def _capped(column: str, keep: int, above: int) -> str:
     return f"CASE WHEN length({column}) > {above} THEN {cut} ELSE {column} END"
 
 
-#: The Kafka source columns ``cassandra_sink.write_partition`` reads, in its order: key and
+#: The Kafka source columns ``cassandra_writer.write_partition`` reads, in its order: key and
 #: value (capped) with their sizes, the timestamp as epoch ms (pyspark would turn a timestamp
 #: into the host's local time) and only the two headers a row keeps. The stream selects them
 #: (``query.start_query``), so they are planned with the micro-batch, not again in here.
@@ -102,8 +98,8 @@ def kafka_client_options(settings: Settings) -> dict[str, str]:
     """Options for Spark's Kafka source: the stream role's connection (``kafka.*``) and
     consumer groups named as its ACL allows."""
     return {
-        **kafka_client.spark_options(settings.kafka, "stream"),
-        "groupIdPrefix": kafka_client.STREAM_GROUP_PREFIX,
+        **client_config.spark_options(settings.kafka, "stream"),
+        "groupIdPrefix": client_config.STREAM_GROUP_PREFIX,
     }
 
 
@@ -147,7 +143,7 @@ def sink_config(settings: Settings) -> SinkConfig:
         password=password,
         keyspace=c.keyspace,
         bootstrap_servers=settings.kafka.bootstrap_servers,
-        kafka_config=tuple(sorted(kafka_client.config(settings.kafka, "stream").items())),
+        kafka_config=tuple(sorted(client_config.config(settings.kafka, "stream").items())),
         dlq_topic=settings.kafka.dlq_topic,
         # Below the driver's stall timeout: a batch gives up (and is replayed) before the
         # driver decides it is stuck.
@@ -192,7 +188,7 @@ class BatchWriter:
         for it. Best effort: when Cassandra is away, the first batch retries."""
         self._config = self._config or sink_config(self.settings)
         try:
-            cassandra_sink.connect(self._config)
+            cassandra_writer.connect(self._config)
         except Exception as exc:  # noqa: BLE001 - any failure here is the first batch's to meet
             log.warning("cassandra_warm_up_failed error=%s", exc)
 

@@ -1,6 +1,6 @@
 """Write one partition of a micro-batch to Cassandra (and its rejects to the DLQ topic).
 
-Runs inside Spark's Python workers (``sinks.BatchWriter`` hands each Kafka partition of a
+Runs inside Spark's Python workers (``batch_writer.BatchWriter`` hands each Kafka partition of a
 micro-batch to ``write_partition``). The connection is opened once per worker process and
 kept: the cassandra-driver reconnects on its own after a node restart (every second), so a
 micro-batch that meets a node going away waits for it and carries on.
@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import threading
 import time
 import uuid
@@ -61,6 +60,7 @@ from userstream.errors import TransientError
 from userstream.store import Tls, new_cluster
 from userstream.store.queries import SINK
 from userstream.streaming import records
+from userstream.streaming.counts import Counts, add_reason, reason_kind
 from userstream.streaming.dlq import DeadLetters
 
 if TYPE_CHECKING:
@@ -81,11 +81,6 @@ BACKOFF_MAX_S = 1.0
 PROFILE_WRITE_COLUMNS = (*PROFILE_COLUMNS, "fingerprint")
 #: A reject row's values: its columns, then its time to live (``USING TTL ?``).
 REJECT_WRITE_VALUES = (*REJECT_COLUMNS, "ttl")
-#: The newest stored users a partition reports (the dashboard shows them), and the most
-#: latencies it keeps for the batch's percentiles (evenly spaced ranks of them all).
-NEWEST_USERS = 12
-NEWEST_COLUMNS = ("first_name", "last_name", "country", "picture_thumbnail")
-LATENCY_SAMPLE = 1000
 #: A partition is written in chunks of about this many records (all copies of a uuid in one
 #: chunk), ``WRITERS`` chunks at a time: one chunk is judged and bound while the writes of
 #: the others wait on Cassandra, so the Python work and Cassandra's overlap instead of
@@ -113,75 +108,6 @@ class SinkConfig:
     rejects_ttl_s: int = 0
     #: TLS to the nodes (none by default).
     tls: Tls = field(default_factory=Tls)
-
-
-@dataclass
-class Counts:
-    valid: int = 0
-    stored: int = 0
-    rejected: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-    #: This partition's time in the worker (judge + Cassandra + DLQ), for the batch's log.
-    worker_ms: int = 0
-    #: The last users stored (offset order), at most ``NEWEST_USERS``: id, names, country,
-    #: thumbnail URL, ingested_at (ISO-8601).
-    newest: list[dict[str, Any]] = field(default_factory=list)
-    #: Milliseconds from each stored user's ``ingested_at`` to the moment its write was
-    #: acknowledged, sorted; at most ``LATENCY_SAMPLE`` of them (``sample``).
-    latency_ms: list[float] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "valid": self.valid,
-            "stored": self.stored,
-            "rejected": self.rejected,
-            "reasons": self.reasons,
-            "worker_ms": self.worker_ms,
-            "newest": self.newest,
-            "latency_ms": self.latency_ms,
-        }
-
-    def absorb(self, other: Counts) -> None:
-        """Add ``other`` (another chunk of the same partition) to these counts."""
-        self.valid += other.valid
-        self.stored += other.stored
-        self.rejected += other.rejected
-        for kind, n in other.reasons.items():
-            add_reason(self.reasons, kind, n)
-        newest = sorted([*self.newest, *other.newest], key=lambda u: u["ingested_at"] or "")
-        self.newest = newest[-NEWEST_USERS:]
-        self.latency_ms = sample(sorted([*self.latency_ms, *other.latency_ms]), LATENCY_SAMPLE)
-
-    def note_stored(self, profiles: list[records.Profile], written_at: float) -> None:
-        """``stored``, ``newest`` and ``latency_ms`` from the users just written (epoch s)."""
-        self.stored = len(profiles)
-        latencies = []
-        for profile in profiles:
-            at = profile.columns.get("ingested_at")
-            if at is not None:
-                latencies.append((written_at - at.timestamp()) * 1000)
-        self.latency_ms = sample(sorted(latencies), LATENCY_SAMPLE)
-        self.newest = [_shown(p) for p in profiles[-NEWEST_USERS:]]
-
-
-def _shown(profile: records.Profile) -> dict[str, Any]:
-    """What the dashboard shows of a stored user: never more than a listing's columns."""
-    columns = profile.columns
-    at = columns.get("ingested_at")
-    return {
-        "id": profile.id,
-        **{c: columns.get(c) for c in NEWEST_COLUMNS},
-        "ingested_at": None if at is None else at.isoformat(timespec="milliseconds"),
-    }
-
-
-def sample(ordered: list[float], most: int) -> list[float]:
-    """``ordered`` itself when it has at most ``most`` values, else ``most`` evenly spaced
-    ranks of it (first and last included): its percentiles stay those of the whole."""
-    n = len(ordered)
-    if n <= most:
-        return ordered
-    return [ordered[i * (n - 1) // (most - 1)] for i in range(most)]
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -272,23 +198,6 @@ def _store(config: SinkConfig) -> _Store:
     return store
 
 
-_PARTICULARS = re.compile(r"""[0-9a-f]{8}-[0-9a-f-]{27}|'.*'|".*"|\(.*\)|\d+""")
-#: Distinct reasons counted per partition; the rest are counted as "other".
-MAX_REASON_KINDS = 32
-
-
-def add_reason(reasons: dict[str, int], kind: str, n: int) -> None:
-    """Count ``n`` rejects of ``kind``; past ``MAX_REASON_KINDS`` kinds a new one is "other"."""
-    if kind not in reasons and len(reasons) >= MAX_REASON_KINDS:
-        kind = "other"
-    reasons[kind] = reasons.get(kind, 0) + n
-
-
-def _reason_kind(reason: str) -> str:
-    """A reason without its particulars (uuids, quoted values, details, numbers)."""
-    return _PARTICULARS.sub("…", reason)[:120]
-
-
 def _bind(statement: PreparedStatement, values: dict[str, Any], columns: Iterable[str]) -> Any:
     """A bound statement; absent values are UNSET (no cell written, no tombstone)."""
     from cassandra.query import UNSET_VALUE
@@ -369,7 +278,7 @@ class _Batch:
         self._write_rejects()
         counts.rejected = len(self.rejects)
         for _, reason, _ in self.rejects:
-            add_reason(counts.reasons, _reason_kind(reason), 1)
+            add_reason(counts.reasons, reason_kind(reason), 1)
         return counts
 
     def _resolve(
@@ -608,7 +517,7 @@ class _Batch:
 
 
 def _record(row: Any) -> records.Record:
-    """A ``sinks.SOURCE_COLUMNS`` row as a ``records.Record``."""
+    """A ``batch_writer.SOURCE_COLUMNS`` row as a ``records.Record``."""
     key, key_size, value, size, topic, partition, offset, timestamp_ms, ingested, url = row
     return records.Record(
         key=None if key is None else bytes(key),
@@ -631,7 +540,7 @@ def write_partition(
 ) -> Iterator[dict[str, Any]]:
     """``mapPartitions`` body: Kafka rows of one partition in, one dict of counts out.
 
-    A row is ``sinks.SOURCE_COLUMNS``: key and its size, value and its size (both possibly
+    A row is ``batch_writer.SOURCE_COLUMNS``: key and its size, value and its size (both possibly
     cut), topic, partition, offset, timestamp (ms), the ``ingested_at`` and ``source_url``
     header values.
     """

@@ -45,7 +45,7 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 def batch_summary(progress: dict[str, Any], counts: dict[str, Any] | None) -> dict[str, Any]:
     """The fields of a ``StreamingQueryProgress`` (as JSON) that status shows, plus counts
-    and the batch's latency (``sinks.latency_summary``: p50/p99 ms, ingested → stored)."""
+    and the batch's latency (``batch_writer.latency_summary``: p50/p99 ms, ingested → stored)."""
     durations = progress.get("durationMs") or {}
     sources = progress.get("sources") or [{}]
     end_offsets = sources[0].get("endOffset")

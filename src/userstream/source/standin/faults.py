@@ -16,7 +16,7 @@ COWBOY = (
 
 @dataclass(frozen=True)
 class Faults:
-    """Fault injection for :class:`~userstream.source.fake_server.FakeApiServer`.
+    """Fault injection for :class:`~userstream.source.standin.server.FakeApiServer`.
 
     - ``user_budget``: users each client (by IP) may fetch per ``budget_window_s``; past it
       the server answers 429 with the real service's "cowboy" message.

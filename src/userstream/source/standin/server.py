@@ -1,6 +1,6 @@
 """A local stand-in for the Random User API 1.4, served over real HTTP.
 
-It serves ``/api/`` and ``/api/1.4/`` with the real contract (see ``fake_data`` for the
+It serves ``/api/`` and ``/api/1.4/`` with the real contract (see ``standin.data`` for the
 users and ``Faults`` for what it can break on purpose). Other versions answer 404.
 Formats: ``json`` (the default, and what unknown values fall back to, like the real
 server) and ``pretty``/``prettyjson``; ``csv``, ``yaml`` and ``xml`` answer 400 because
@@ -26,8 +26,8 @@ import orjson
 
 from userstream.contract import MAX_PAGE, MAX_RESULTS
 from userstream.errors import ConfigError
-from userstream.source.fake_data import ALL_NATS, FIELDS, VERSION, make_page
-from userstream.source.faults import COWBOY, Faults, hits
+from userstream.source.standin.data import ALL_NATS, FIELDS, VERSION, make_page
+from userstream.source.standin.faults import COWBOY, Faults, hits
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,8 @@ def _batch(age_s: float) -> dict[str, Any]:
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
     """What Cassandra holds (``stored`` ids) and what the stream's status says (``report``)."""
-    from userstream import store, topics
+    from userstream import store
+    from userstream.kafka import topics
     from userstream.streaming import control
 
     seen: dict[str, Any] = {"stored": set(), "report": {"healthy": True}}

@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Final, TypeVar
 
-from userstream.source._nations import NATIONS
-from userstream.source._pools import (
+from userstream.source.standin._nations import NATIONS
+from userstream.source.standin._pools import (
     FEMALE_TITLES,
     FRENCH_FEMALE_TITLES,
     NATS,

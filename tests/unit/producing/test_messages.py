@@ -184,7 +184,7 @@ def test_the_producer_keeps_its_guarantees_whatever_client_config_says() -> None
 
 
 def test_replay_args_name_everything_that_picks_the_users() -> None:
-    from userstream.producer import ProduceSummary
+    from userstream.producing.run import ProduceSummary
 
     summary = ProduceSummary(
         fetched=1000, produced=1000, dead_lettered=0, failed=0, pages=20, seconds=1.0,

@@ -7,7 +7,7 @@ import stat
 from prometheus_client.parser import text_string_to_metric_families
 
 from userstream.config import StatePaths
-from userstream.metrics import record_run, runs_file
+from userstream.producing.metrics import record_run, runs_file
 
 
 def _samples(paths: StatePaths) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -26,9 +26,9 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from userstream import kafka_client
 from userstream.config import KafkaSettings
 from userstream.errors import ConfigError, TransientError
+from userstream.kafka import client_config
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ _CONFIG_ERRORS = {
 
 def admin_client(kafka: KafkaSettings) -> AdminClient:
     """An admin client for the configured cluster, logged in as the admin role."""
-    config: dict[str, Any] = kafka_client.config(kafka, "admin")
+    config: dict[str, Any] = client_config.config(kafka, "admin")
     config["logger"] = logging.getLogger("librdkafka.admin")
     return AdminClient(config)
 
@@ -82,10 +82,10 @@ def ensure_topics(kafka: KafkaSettings, *, timeout: float = 30) -> None:
 def role_acls(kafka: KafkaSettings) -> list[AclBinding]:
     """What each role may do on the pipeline's topics, and nothing more: the producer
     writes the topic and the DLQ; the stream reads the topic (in consumer groups named
-    ``kafka_client.STREAM_GROUP_PREFIX…``) and writes the DLQ. (Both
+    ``client_config.STREAM_GROUP_PREFIX…``) and writes the DLQ. (Both
     produce idempotently: WRITE on a topic is enough for that since Kafka 3.0.) The admin is a
     super user and needs none."""
-    logins = kafka_client.local_logins(kafka)
+    logins = client_config.local_logins(kafka)
     if logins is None:
         return []
     grants = {
@@ -111,7 +111,7 @@ def role_acls(kafka: KafkaSettings) -> list[AclBinding]:
     acls.append(
         AclBinding(
             ResourceType.GROUP,
-            kafka_client.STREAM_GROUP_PREFIX,
+            client_config.STREAM_GROUP_PREFIX,
             ResourcePatternType.PREFIXED,
             f"User:{logins['stream'].username}",
             "*",

@@ -1,0 +1,1 @@
+"""Kafka as the pipeline uses it: each role's client settings and the topics with their ACLs."""
