@@ -80,6 +80,10 @@ class KafkaSettings(BaseModel):
     # Local broker only: extra server.properties lines, as a JSON object; a key the rendered
     # file already sets is overridden (the last line wins), e.g. another listener with TLS.
     broker_properties: dict[str, str] = Field(default_factory=dict)
+    # How the producer writes a user: "avro", the Confluent wire format (magic byte 0, the
+    # schema's registry id, Avro binary; the schema in userstream/schemas/), or "json", the
+    # API's JSON. The stream reads both, telling them apart by the first byte.
+    value_format: Literal["avro", "json"] = "avro"
     # The local stack's generated Kafka logins (kafka/client_config.py); set from the state folder.
     _logins_file: Path | None = PrivateAttr(default=None)
 
@@ -141,6 +145,56 @@ class CassandraSettings(BaseModel):
     # Extra cassandra.yaml options of the local node, as a JSON object of top-level keys
     # the project's template does not set (e.g. client_encryption_options).
     node_options: dict[str, Any] = Field(default_factory=dict)
+
+
+class RegistrySettings(BaseModel):
+    # A Confluent-compatible Schema Registry (Confluent's, Karapace, Apicurio's ccompat API,
+    # Redpanda's) by URL. Unset: the local one, which `userstream up` / `stack up` start on
+    # http://<host>:<port> with a generated login.
+    url: str | None = None
+    # Basic auth for a registry of yours (the local one's login is generated into the state
+    # folder); the password usually from a file: USERSTREAM_REGISTRY__PASSWORD_FILE.
+    username: str | None = None
+    password: SecretStr | None = None
+    # TLS to a registry of yours: the CA's PEM file, and for mutual TLS this client's
+    # certificate and key files, at these paths wherever a client runs (Spark's executors too).
+    ssl_ca_location: Path | None = None
+    ssl_certificate_location: Path | None = None
+    ssl_key_location: Path | None = None
+    # Whether the producer registers its schema on first use. Unset: yes with the local
+    # registry, no with one of yours (the producer then uses the version registered there
+    # for its schema, and fails clearly when there is none).
+    auto_register: bool | None = None
+    # With auto_register off: write with the subject's latest version instead of looking up
+    # the producer's own schema.
+    use_latest_version: bool = False
+    # Local registry only: where it listens, where it keeps its schemas (a compacted topic,
+    # as Confluent's does), and a new subject's compatibility.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8085, ge=1, le=65535)
+    topic: str = "_schemas"
+    compatibility: Literal[
+        "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE",
+        "FULL", "FULL_TRANSITIVE", "NONE",
+    ] = "BACKWARD"  # fmt: skip
+
+    @field_validator("username", "password", "url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def is_local(self) -> bool:
+        """True when the clients use the local registry (no URL of the user's)."""
+        return self.url is None
+
+    @property
+    def address(self) -> str:
+        """The URL the clients use."""
+        if self.url is not None:
+            return self.url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
 
 class SourceSettings(BaseModel):
@@ -365,6 +419,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     cassandra: CassandraSettings = Field(default_factory=CassandraSettings)
     source: SourceSettings = Field(default_factory=SourceSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
