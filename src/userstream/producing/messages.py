@@ -4,8 +4,10 @@ Message contract (the Spark job reads it):
 
 * key: the user's ``login.uuid`` as sent, UTF-8. It must be a canonical UUID
   (``8-4-4-4-12`` hex digits with hyphens); anything else goes to the dead-letter topic.
-* value: the user object as the API sent it, re-serialised with orjson (equal as JSON; key
-  order kept), **minus the API's credentials**: ``login.password``, ``salt``, ``md5``,
+* value (``kafka.value_format``): ``avro`` (the default), the user in the Confluent wire
+  format with the project's schema (:mod:`userstream.producing.avro_values`); ``json``, the
+  user object as the API sent it, re-serialised with orjson (equal as JSON; key order kept).
+  Either way **minus the API's credentials**: ``login.password``, ``salt``, ``md5``,
   ``sha1`` and ``sha256`` are dropped here and never leave the producer
   (:mod:`userstream.credentials`). A dead letter's value is also stripped of anything named
   like them, at any depth, since its shape is unknown (``credentials.redact``).
@@ -21,6 +23,10 @@ Message contract (the Spark job reads it):
   ``producer``        ``userstream/<package version>``
   ``dlq_reason``      DLQ topic only: why the user was rejected (see ``DlqReason``)
   ==================  ==========================================================
+
+A user that does not fit the Avro schema goes to the DLQ with ``dlq_reason=not_in_schema``,
+its JSON value and ``dlq_detail`` saying why (``dob.date is not an ISO-8601 timestamp``).
+A dead letter's value is always JSON, so a person can read it.
 
 A message too large for Kafka (see :mod:`userstream.producing.oversize`) goes to the DLQ
 with ``dlq_reason=too_large``, at most the first 64 KiB of its value and three more headers:
@@ -44,6 +50,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -60,6 +67,7 @@ from userstream.contract import (
     KEY_PATTERN,
 )
 from userstream.credentials import redact, without_credentials
+from userstream.producing.avro_values import NotInSchema
 
 PRODUCER_ID = f"userstream/{__version__}"
 
@@ -80,6 +88,8 @@ class DlqReason(StrEnum):
     INVALID_UUID = "invalid_uuid"
     #: Over the producer's or the broker's size limit (``dlq_detail`` says by how much).
     TOO_LARGE = "too_large"
+    #: Does not fit the Avro schema (``dlq_detail`` says where and why).
+    NOT_IN_SCHEMA = "not_in_schema"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +99,8 @@ class Outgoing:
     key: bytes | None
     value: bytes
     dlq_reason: DlqReason | None
+    #: The reason as a sentence, for the ``dlq_detail`` header (``not_in_schema``).
+    dlq_detail: str | None = None
 
 
 def classify(user: Any) -> tuple[str | None, DlqReason | None]:
@@ -129,18 +141,23 @@ def serialise(user: Any) -> bytes:
         return json.dumps(user, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def build(user: Any) -> Outgoing:
+def build(user: Any, encode: Callable[[Any], bytes] | None = None) -> Outgoing:
     """The message for one user: key + value (credentials dropped), with the DLQ reason when
-    it is not valid."""
+    it is not valid. ``encode`` makes the value of a valid user (``AvroValues.encode``; raises
+    ``NotInSchema``); without it the value is JSON."""
     uuid, reason = classify(user)
-    value = serialise(without_credentials(user))
+    key = uuid.encode() if uuid is not None else None
+    sent = without_credentials(user)
+    detail = None
+    if reason is None and encode is not None:
+        try:
+            return Outgoing(key=key, value=encode(sent), dlq_reason=None)
+        except NotInSchema as exc:
+            reason, detail = DlqReason.NOT_IN_SCHEMA, str(exc)
+    value = serialise(sent)
     if reason is not None:
         value = redact(value) or b""
-    return Outgoing(
-        key=uuid.encode() if uuid is not None else None,
-        value=value,
-        dlq_reason=reason,
-    )
+    return Outgoing(key=key, value=value, dlq_reason=reason, dlq_detail=detail)
 
 
 def page_headers(*, source_url: str, api_version: str, seed: str, page: int) -> Headers:

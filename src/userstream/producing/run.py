@@ -30,6 +30,7 @@ from userstream.config import Settings
 from userstream.errors import ConfigError, TransientError
 from userstream.kafka.topics import ensure_topics
 from userstream.producing import messages
+from userstream.producing.avro_values import AvroValues
 from userstream.producing.metrics import producer_metrics, record_run
 from userstream.producing.plan import page_sequence, page_size
 from userstream.producing.progress_bar import ProgressLine
@@ -136,6 +137,11 @@ def run_producer(
     metrics = producer_metrics()
 
     ensure_topics(kafka)
+    encode = None
+    if kafka.value_format == "avro":
+        values = AvroValues(settings)
+        values.start()
+        encode = values.encode
     sink = KafkaSink(kafka, metrics, track_deliveries=track_deliveries)
     sink.start()
     clock = messages.IngestClock()
@@ -180,11 +186,13 @@ def run_producer(
                     # A stop request ends the pacing; the page is still sent whole.
                     if rate is not None and i and i % pace_every == 0 and not stop.is_set():
                         stop.wait(started + (fetched + i) / rate - time.monotonic())
-                    out = messages.build(user)
+                    out = messages.build(user, encode)
                     message_headers = [(contract.H_INGESTED_AT, clock.now()), *headers]
                     if out.dlq_reason is not None:
                         dlq += 1
                         message_headers.append((contract.H_DLQ_REASON, out.dlq_reason.encode()))
+                    if out.dlq_detail is not None:
+                        message_headers.append((contract.H_DLQ_DETAIL, out.dlq_detail.encode()))
                     sink.send(out.key, out.value, message_headers, dlq=out.dlq_reason is not None)
                 fetched += len(users)
                 n_pages += 1

@@ -46,6 +46,7 @@ from userstream.contract import (
     REJECTS_TABLE,
 )
 from userstream.kafka import client_config
+from userstream.registry import client_config as registry_config
 from userstream.store import Tls
 from userstream.streaming import cassandra_writer
 from userstream.streaming.cassandra_writer import SinkConfig, write_partition
@@ -150,6 +151,9 @@ def sink_config(settings: Settings) -> SinkConfig:
         retry_deadline_s=settings.spark.batch_timeout_s * 0.75,
         rejects_ttl_s=c.rejects_ttl_days * 86_400,
         tls=Tls.of(c),
+        registry_config=tuple(
+            sorted(registry_config.config(settings.registry, settings.paths).items())
+        ),
     )
 
 

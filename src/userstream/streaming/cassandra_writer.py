@@ -59,7 +59,7 @@ from userstream.contract import (
 from userstream.errors import TransientError
 from userstream.store import Tls, new_cluster
 from userstream.store.queries import SINK
-from userstream.streaming import records
+from userstream.streaming import avro_reader, records
 from userstream.streaming.counts import Counts, add_reason, reason_kind
 from userstream.streaming.dlq import DeadLetters
 
@@ -108,6 +108,9 @@ class SinkConfig:
     rejects_ttl_s: int = 0
     #: TLS to the nodes (none by default).
     tls: Tls = field(default_factory=Tls)
+    #: The schema registry client's settings (``registry.client_config.config``, with its
+    #: password: kept out of the repr), for the writer schemas of Avro values.
+    registry_config: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -254,8 +257,15 @@ class _Row(NamedTuple):
 class _Batch:
     """One partition's records through judge → conflict check → writes → rejects."""
 
-    def __init__(self, store: _Store, deadline: float, processed_at: dt.datetime) -> None:
+    def __init__(
+        self,
+        store: _Store,
+        deadline: float,
+        processed_at: dt.datetime,
+        writers: avro_reader.WriterSchemas | None = None,
+    ) -> None:
         self.store = store
+        self.writers = writers
         self.deadline = deadline
         self.processed_at = processed_at
         self.rejects: list[tuple[records.Record, str, dt.datetime | None]] = []
@@ -266,7 +276,7 @@ class _Batch:
     def run(self, batch: list[records.Record]) -> Counts:
         copies: dict[str, list[Copy]] = {}
         for record in sorted(batch, key=lambda r: r.offset):
-            verdict = records.judge(record)
+            verdict = records.judge(record, self.writers)
             if isinstance(verdict, records.Reject):
                 self.reject(record, verdict.reason, verdict.ingested_at)
             else:
@@ -402,7 +412,7 @@ class _Batch:
                     "kafka_partition": record.partition,
                     "kafka_offset": record.offset,
                     "raw_key": records.raw_text(record.key, records.MAX_KEY_BYTES),
-                    "raw_value": records.raw_text(records.redact(record.value)),
+                    "raw_value": records.raw_value(record, self.writers),
                     "reason": reason[:2000],
                     "ingested_at": at,
                     "rejected_at": self.processed_at,
@@ -551,9 +561,11 @@ def write_partition(
     started = time.monotonic()
     deadline = started + config.retry_deadline_s
     store = _store_by(config, deadline)
+    writers = _writer_schemas(config)
+    writers.fetch((i for r in batch if (i := avro_reader.schema_id(r.value)) is not None), deadline)
 
     def run(chunk: list[records.Record]) -> Counts:
-        return _Batch(store, deadline, processed_at).run(chunk)
+        return _Batch(store, deadline, processed_at, writers).run(chunk)
 
     chunks = _chunks(batch)
     if len(chunks) == 1:
@@ -580,6 +592,18 @@ def _chunks(batch: list[records.Record]) -> list[list[records.Record]]:
     for record in batch:
         chunks[hash(record.key) % n].append(record)
     return [chunk for chunk in chunks if chunk]
+
+
+_writer_schemas_by: dict[tuple[tuple[str, str], ...], avro_reader.WriterSchemas] = {}
+
+
+def _writer_schemas(config: SinkConfig) -> avro_reader.WriterSchemas:
+    """This process's writer schemas for the registry of ``config`` (fetched once, kept)."""
+    writers = _writer_schemas_by.get(config.registry_config)
+    if writers is None:
+        writers = avro_reader.WriterSchemas(dict(config.registry_config))
+        _writer_schemas_by[config.registry_config] = writers
+    return writers
 
 
 _writers: ThreadPoolExecutor | None = None

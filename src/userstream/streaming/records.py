@@ -10,8 +10,11 @@ same tables. It never raises on input.
 
 Rules, in the order they are checked (the first that fails is the reason):
 
-- the message: a value (not empty), at most ``MAX_MESSAGE_BYTES``, UTF-8, JSON without
-  duplicate keys, nested at most ``MAX_DEPTH`` levels, an object;
+- the message: a value (not empty), at most ``MAX_MESSAGE_BYTES``; Confluent Avro when its
+  first byte is ``0x00`` (read with its writer schema and the project's schema as reader:
+  ``avro_reader``; a short header, an unknown schema id, truncated or trailing bytes are
+  reasons), otherwise UTF-8 JSON without duplicate keys, nested at most ``MAX_DEPTH``
+  levels, an object;
 - the key: present, and byte-for-byte the record's ``login.uuid`` (the producer keys every
   user by it, so one user always lands in one partition);
 - types: every known field has the JSON type the API sends (objects where the API sends
@@ -52,6 +55,7 @@ import orjson
 
 from userstream.contract import EMAIL_PATTERN, H_INGESTED_AT, H_SOURCE_URL, UUID_PATTERN
 from userstream.credentials import redact as redact  # what a reject keeps (table, DLQ)
+from userstream.streaming import avro_reader
 
 #: The largest value accepted (a real user is ~1.1 KB).
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -177,6 +181,37 @@ _TEXT_COLUMNS: dict[str, str] = {
     "picture_medium": "picture.medium",
     "picture_thumbnail": "picture.thumbnail",
 }
+#: Content columns filled from a field by a rule of their own (not as cleaned text).
+DERIVED_COLUMNS: dict[str, str] = {
+    "id": "login.uuid",
+    "dob": "dob.date",
+    "registered_at": "registered.date",
+    "street_number": "location.street.number",
+    "latitude": "location.coordinates.latitude",
+    "longitude": "location.coordinates.longitude",
+}
+#: Fields that are read and checked but not stored: the API's ages count to its own clock
+#: (the ``age`` column is recomputed from ``dob`` at ingestion).
+NOT_STORED = frozenset({"dob.age", "registered.age"})
+
+
+def field_kinds() -> dict[str, str]:
+    """Every field the judge reads (dotted path) and the JSON kind it wants."""
+
+    def walk(fields: _Fields) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for _, path, kind, children in fields:
+            found.update(walk(children) if children is not None else {path: kind})
+        return found
+
+    return walk(_FIELDS)
+
+
+def field_columns() -> dict[str, str]:
+    """Every content column of ``user_profiles`` and the field it comes from."""
+    return {**_TEXT_COLUMNS, **DERIVED_COLUMNS}
+
+
 #: Columns that are lineage, not content: they may differ between copies of one user.
 LINEAGE = frozenset(
     {"ingested_at", "processed_at", "source_url", "kafka_partition", "kafka_offset", "age"}
@@ -245,17 +280,25 @@ def ingested_at(record: Record) -> dt.datetime | None:
     return None
 
 
-def judge(record: Record) -> Profile | Reject:
-    """A ``Profile`` to store or a ``Reject`` with the first broken rule. Never raises."""
+class SchemaNotFetched(RuntimeError):
+    """An Avro value's writer schema was not fetched before judging (a caller's mistake)."""
+
+
+def judge(record: Record, writers: avro_reader.WriterSchemas | None = None) -> Profile | Reject:
+    """A ``Profile`` to store or a ``Reject`` with the first broken rule. Never raises on
+    input. An Avro value is read with ``writers``, which must already hold its schema id
+    (``WriterSchemas.fetch``): judging does no I/O."""
     at = None
     try:
         at = ingested_at(record)
         user: dict[str, Any] = {}
-        _leaves(_parse(record), _FIELDS, user)
+        _leaves(_parse(record, writers), _FIELDS, user)
         _check_key(record.key, user)
         return _profile(user, record, at)
     except _Bad as bad:
         return Reject(str(bad), at)
+    except SchemaNotFetched:
+        raise
     except Exception as exc:  # noqa: BLE001 - a rule we did not foresee must not stop the stream
         return Reject(f"the record could not be judged ({type(exc).__name__}: {exc})"[:500], at)
 
@@ -268,13 +311,29 @@ def raw_text(data: bytes | None, limit: int = MAX_RAW_CHARS) -> str | None:
     return text if len(text) <= limit else text[:limit] + f"… [cut at {limit} characters]"
 
 
-def _parse(record: Record) -> dict[str, Any]:
+def raw_value(record: Record, writers: avro_reader.WriterSchemas | None = None) -> str | None:
+    """What a reject row keeps of the value, without credentials: JSON as it arrived; an
+    Avro value as JSON of what its writer wrote, or a description when it cannot be read
+    (the dead-letter topic keeps its bytes)."""
+    schema_id = avro_reader.schema_id(record.value)
+    if schema_id is None or record.size is not None:
+        return raw_text(redact(record.value))
+    reader = writers.get(schema_id) if writers is not None else None
+    data = reader.as_json(record.value or b"") if isinstance(reader, avro_reader.Reader) else None
+    if data is None:
+        return f"(Avro of schema id {schema_id}, {record.value_size} bytes, not readable)"
+    return raw_text(redact(data))
+
+
+def _parse(record: Record, writers: avro_reader.WriterSchemas | None) -> dict[str, Any]:
     value = record.value
     size = record.value_size
     if size > MAX_MESSAGE_BYTES:
         raise _Bad(f"message of {size} bytes exceeds the limit of {MAX_MESSAGE_BYTES} bytes")
     if value is None or not value.strip():
         raise _Bad("empty value")
+    if value[:1] == avro_reader.MAGIC:
+        return _parse_avro(value, writers)
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -290,6 +349,24 @@ def _parse(record: Record) -> dict[str, Any]:
     if value.count(b"{") + value.count(b"[") > 2 * MAX_DEPTH and _depth(parsed) > MAX_DEPTH:
         raise _Bad(f"value nests deeper than {MAX_DEPTH} levels")
     return parsed
+
+
+def _parse_avro(value: bytes, writers: avro_reader.WriterSchemas | None) -> dict[str, Any]:
+    schema_id = avro_reader.schema_id(value)
+    if schema_id is None:
+        raise _Bad(
+            f"Avro value of {len(value)} bytes is shorter than its "
+            f"{avro_reader.HEADER_BYTES}-byte header"
+        )
+    reader = writers.get(schema_id) if writers is not None else None
+    if reader is None:
+        raise SchemaNotFetched(f"schema id {schema_id} was not fetched before judging")
+    if isinstance(reader, str):
+        raise _Bad(reader)
+    try:
+        return reader.read(value)
+    except avro_reader.NotAvro as exc:
+        raise _Bad(str(exc)) from None
 
 
 def _parse_fast(value: bytes) -> Any:
