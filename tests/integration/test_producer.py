@@ -22,13 +22,16 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from tests.integration.static_api import StaticApi
+from userstream import schemas
 from userstream.config import KafkaSettings, Settings
 from userstream.credentials import FIELDS
 from userstream.errors import TransientError
 from userstream.kafka import client_config
 from userstream.kafka.topics import admin_client, ensure_topics
+from userstream.producing.avro_values import to_record
 from userstream.producing.messages import DlqReason
 from userstream.producing.run import ProduceError, run_producer
+from userstream.registry import client_config as registry_config
 from userstream.source.standin.data import make_page
 from userstream.source.standin.faults import Faults
 from userstream.source.standin.server import FakeApiServer
@@ -116,11 +119,68 @@ def delete_topics(kafka: KafkaSettings) -> None:
 
 @pytest.fixture
 def settings(stack: Settings, unique: str) -> Iterator[Settings]:
-    """The stack's settings with this test's own topic; the topics are deleted after."""
-    kafka = stack.kafka.model_copy(update={"topic": f"t_{unique}"})
+    """The stack's settings with this test's own topic, values as JSON (what these tests
+    compare with the API's); the topics are deleted after."""
+    kafka = stack.kafka.model_copy(update={"topic": f"t_{unique}", "value_format": "json"})
     own = stack.model_copy(update={"kafka": kafka})
     yield own
     delete_topics(kafka)
+
+
+@pytest.fixture
+def avro_settings(settings: Settings) -> Settings:
+    """``settings`` with the default value format, Avro through the local registry."""
+    kafka = settings.kafka.model_copy(update={"value_format": "avro"})
+    return settings.model_copy(update={"kafka": kafka})
+
+
+def test_users_land_as_confluent_avro_that_confluents_own_deserializer_reads(
+    avro_settings: Settings,
+) -> None:
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroDeserializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    settings = avro_settings
+    with FakeApiServer() as api:
+        summary = run_producer(settings, source_url=api.url, count=300, batch_size=300, seed="av")
+        sent = api_users(api.url, seed="av", results=300, pages=1)
+    assert (summary.produced, summary.dead_lettered, summary.failed) == (300, 0, 0)
+    client = SchemaRegistryClient(registry_config.config(settings.registry, settings.paths))
+    registered = client.get_latest_version(schemas.subject(settings.kafka.topic))
+    deserialize = AvroDeserializer(client)  # the writer schema by id, from the registry
+    context = SerializationContext(settings.kafka.topic, MessageField.VALUE)
+    main = read_topic(settings.kafka, settings.kafka.topic)
+    for record in main:
+        assert record.value[:1] == b"\x00"
+        assert int.from_bytes(record.value[1:5], "big") == registered.schema_id
+        assert set(record.headers) >= HEADERS
+    got = {r.key: deserialize(r.value, context) for r in main}
+    for user in got.values():  # fastavro reads a uuid as uuid.UUID
+        user["login"]["uuid"] = str(user["login"]["uuid"])
+    assert got == {u["login"]["uuid"].encode(): to_record(as_produced(u)) for u in sent}
+    assert all("password" not in user["login"] for user in got.values())
+
+
+def test_a_user_that_does_not_fit_the_schema_goes_to_the_dlq_with_the_reason(
+    avro_settings: Settings,
+) -> None:
+    users = make_page("misfit", 1, 4)
+    misfit = users[1]
+    misfit["dob"]["date"] = "the day before yesterday"
+    page = {"results": users, "info": {"seed": "m", "results": 4, "page": 1, "version": "1.4"}}
+    with StaticApi(json.dumps(page).encode()) as api:
+        summary = run_producer(avro_settings, source_url=api.url, count=4, batch_size=4, seed="m")
+    assert (summary.produced, summary.dead_lettered, summary.failed) == (3, 1, 0)
+    main = read_topic(avro_settings.kafka, avro_settings.kafka.topic)
+    assert sorted(r.key for r in main) == sorted(
+        u["login"]["uuid"].encode() for u in users if u is not misfit
+    )
+    [dead] = read_topic(avro_settings.kafka, avro_settings.kafka.dlq_topic)
+    assert dead.key == misfit["login"]["uuid"].encode()
+    assert dead.headers["dlq_reason"] == DlqReason.NOT_IN_SCHEMA
+    assert dead.headers["dlq_detail"] == "dob.date is not an ISO-8601 timestamp"
+    assert json.loads(dead.value) == as_produced(misfit)
 
 
 def test_n_users_land_once_each_keyed_by_uuid_with_values_as_sent(settings: Settings) -> None:

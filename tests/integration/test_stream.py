@@ -179,3 +179,47 @@ def test_a_checkpoint_of_another_kafka_cluster_is_refused_before_spark_starts(se
     with pytest.raises(ConfigError, match="another Kafka cluster") as caught:
         job.run(settings, until_idle=True)
     assert "CHECKPOINT_DIR" in (caught.value.hint or "")
+
+
+def test_a_topic_migrating_from_json_to_avro_lands_every_user_once(settings, cassandra_session):
+    """JSON first, then Confluent Avro (registered in the local registry by the producer's
+    own serializer) on the same topic, with Avro values that cannot be read among them:
+    every user stored once with the same columns, each broken value a reject with its
+    reason, and the stream never stops."""
+    from userstream.producing.avro_values import AvroValues
+
+    users = fake_users(settings.kafka.topic, 200)
+    users[0]["location"]["postcode"] = "0301"
+    values = AvroValues(settings)
+    values.start()
+    avro = [(u["login"]["uuid"].encode(), values.encode(u)) for u in users[100:]]
+    framed = avro[0][1]
+    broken = [
+        (b"k1", framed[:3], "Avro value of 3 bytes is shorter than its 5-byte header"),
+        (b"k2", framed[:-4], f"value is truncated Avro of schema id {values.schema_id}"),
+        (b"k3", framed + b"xy",
+         f"value has 2 bytes after its Avro record of schema id {values.schema_id}"),
+        (b"k4", b"\x00\x7f\xff\xff\xf0" + framed[5:],
+         "schema id 2147483632 is not in the registry"),
+    ]  # fmt: skip
+    produce(settings, user_messages(users[:100]))
+    produce(settings, avro[:50] + [(k, v) for k, v, _ in broken] + avro[50:])
+
+    state = control.drain(settings, timeout=600)
+
+    assert state["state"] == "drained"
+    assert (state["totals"]["stored"], state["totals"]["rejected"]) == (200, len(broken))
+    ks = settings.cassandra.keyspace
+    rows = {str(r.id): r for r in cassandra_session.execute(f"SELECT * FROM {ks}.user_profiles")}
+    assert set(rows) == {u["login"]["uuid"] for u in users}
+    for u in users:
+        row = rows[u["login"]["uuid"]]
+        assert (row.email, row.dob, row.postcode, row.nationality) == (
+            u["email"].lower(), _ts(u["dob"]["date"]), str(u["location"]["postcode"]), u["nat"],
+        )  # fmt: skip
+    assert rows[users[0]["login"]["uuid"]].postcode == "0301"
+    rejects = list(cassandra_session.execute(f"SELECT * FROM {ks}.user_profiles_rejects"))
+    got = sorted((r.raw_key, r.reason) for r in rejects)
+    assert [key for key, _ in got] == ["k1", "k2", "k3", "k4"]
+    for (_, reason), (_, _, want) in zip(got, broken, strict=True):
+        assert reason.startswith(want), (reason, want)
