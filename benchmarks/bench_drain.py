@@ -1,8 +1,9 @@
 """Drain rate of the Spark job against the raw Cassandra ceiling, measured in one run.
 
 1. Pre-fill a fresh topic with N users: the stand-in's generator (API 1.4 shape), each
-   message built like the producer builds it (key login.uuid, the producer's headers with
-   a fresh ingested_at) and sent through the producer's own Kafka sink.
+   message built like the producer builds it (key login.uuid, the value in
+   ``kafka.value_format``: USERSTREAM_KAFKA__VALUE_FORMAT=json for JSON, the producer's
+   headers with a fresh ingested_at) and sent through the producer's own Kafka sink.
 2. Drain it with the job (``control.drain``: availableNow, maxOffsetsPerTrigger per
    micro-batch) into a fresh keyspace. Job rate = users stored / the micro-batches' own time
    (``totals.batch_ms``), and also / the wall clock (which adds the JVM start).
@@ -17,7 +18,7 @@
    reach with nothing else to do (no Kafka, no Spark, no judging). ratio_batched compares.
 
 With --json the last line of stdout is one JSON object:
-  {"users", "job_users_per_s", "ceiling_users_per_s", "ratio",
+  {"users", "value_format", "job_users_per_s", "ceiling_users_per_s", "ratio",
    "batched_ceiling_users_per_s", "ratio_batched"}
   (job_users_per_s over the micro-batches' time; rates rounded to whole users/s).
 
@@ -41,6 +42,7 @@ from userstream.config import Settings
 from userstream.contract import MAX_RESULTS
 from userstream.errors import UserstreamError
 from userstream.producing import messages
+from userstream.producing.avro_values import value_encoder
 from userstream.producing.metrics import producer_metrics
 from userstream.producing.sink import KafkaSink
 from userstream.source.standin.data import VERSION, make_page
@@ -57,6 +59,7 @@ SEED = "bench-drain"
 
 def prefill(settings: Settings, users: int) -> float:
     """Produce ``users`` stand-in users to the topic; returns the seconds it took."""
+    encode = value_encoder(settings)
     sink = KafkaSink(settings.kafka, producer_metrics())
     sink.start()
     clock = messages.IngestClock()
@@ -67,7 +70,7 @@ def prefill(settings: Settings, users: int) -> float:
             source_url=SOURCE_URL, api_version=VERSION, seed=SEED, page=page
         )
         for user in batch:
-            out = messages.build(user)
+            out = messages.build(user, encode)
             stamped = [(contract.H_INGESTED_AT, clock.now()), *headers]
             sink.send(out.key, out.value, stamped, dlq=out.dlq_reason is not None)
     sink.flush(settings.kafka.delivery_timeout_ms / 1000)
@@ -177,6 +180,7 @@ def main() -> None:
         args.json,
         {
             "users": users,
+            "value_format": settings.kafka.value_format,
             "job_users_per_s": round(job_rate),
             "ceiling_users_per_s": round(raw_rate),
             "ratio": round(ratio, 3),

@@ -217,6 +217,15 @@ class AvroValues:
         return value
 
 
+def value_encoder(settings: Settings) -> Callable[[Any], bytes] | None:
+    """The value encoder of ``kafka.value_format``, started (None for JSON: ``messages``'s)."""
+    if settings.kafka.value_format == "json":
+        return None
+    values = AvroValues(settings)
+    values.start()
+    return values.encode
+
+
 def registry_error(exc: BaseException, address: str, subject: str) -> Exception:
     """What a failed registry call means for the user: a ``ConfigError`` when the registry
     answered and refused (with its own words), else a ``TransientError``."""

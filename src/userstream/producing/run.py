@@ -30,7 +30,7 @@ from userstream.config import Settings
 from userstream.errors import ConfigError, TransientError
 from userstream.kafka.topics import ensure_topics
 from userstream.producing import messages
-from userstream.producing.avro_values import AvroValues
+from userstream.producing.avro_values import value_encoder
 from userstream.producing.metrics import producer_metrics, record_run
 from userstream.producing.plan import page_sequence, page_size
 from userstream.producing.progress_bar import ProgressLine
@@ -137,11 +137,7 @@ def run_producer(
     metrics = producer_metrics()
 
     ensure_topics(kafka)
-    encode = None
-    if kafka.value_format == "avro":
-        values = AvroValues(settings)
-        values.start()
-        encode = values.encode
+    encode = value_encoder(settings)
     sink = KafkaSink(kafka, metrics, track_deliveries=track_deliveries)
     sink.start()
     clock = messages.IngestClock()
