@@ -207,8 +207,9 @@ def _check_monitoring(report: dict[str, object], prometheus: str) -> None:
     assert parts["prometheus"]["healthy"] and parts["airflow metrics"]["healthy"], parts
     assert parts["airflow"]["metrics_url"] == parts["airflow metrics"]["metrics_url"], parts
     urls = [p["metrics_url"] for p in parts.values() if p.get("metrics_url")]
-    # kafka, cassandra, stream, dashboard (the producer's counts), airflow, prometheus
-    assert len(set(urls)) == 6, urls
+    # kafka, cassandra, the schema registry, stream, dashboard (the producer's counts),
+    # airflow, prometheus
+    assert len(set(urls)) == 7, urls
     used = alert_and_dashboard_metrics()
     deadline = time.monotonic() + 420
     while True:

@@ -25,7 +25,7 @@ from userstream.config import Settings, load_settings
 from userstream.host.net import free_ports, port_open
 from userstream.host.state import ensure_layout
 from userstream.kafka import client_config
-from userstream.stack import cassandra, kafka
+from userstream.stack import cassandra, kafka, schema_registry
 
 if TYPE_CHECKING:
     from cassandra.cluster import Session
@@ -42,7 +42,8 @@ def _cassandra_answers(settings: Settings) -> bool:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Settings]:
-    """The Settings of a running Kafka + Cassandra (started here when none answers)."""
+    """The Settings of a running Kafka + Cassandra, and the local schema registry unless a
+    registry URL is configured (each started here when none answers)."""
     settings = load_settings()
     ensure_layout(settings.paths)
     started: list[str] = []
@@ -50,12 +51,17 @@ def stack() -> Iterator[Settings]:
         # start_* return None when another session got there first: then it is not ours to stop.
         if not _kafka_answers(settings) and kafka.start_kafka(settings) is not None:
             started.append("kafka")
+        local_registry = settings.registry.is_local and not schema_registry.answers(settings)
+        if local_registry and schema_registry.start_registry(settings) is not None:
+            started.append("registry")
         if not _cassandra_answers(settings) and cassandra.start_cassandra(settings) is not None:
             started.append("cassandra")
         yield settings
     finally:
         if "cassandra" in started:
             cassandra.stop_cassandra(settings)
+        if "registry" in started:
+            schema_registry.stop_registry(settings)
         if "kafka" in started:
             kafka.stop_kafka(settings)
 
@@ -127,7 +133,7 @@ def private_settings(root: Path) -> Settings:
     (fetched there when missing; nothing of the shared stack is started or touched)."""
     shared = load_settings()
     ensure_layout(shared.paths)
-    kp, kc, km, cp, cs, cm = free_ports(6)
+    kp, kc, km, cp, cs, cm, rp = free_ports(7)
     settings = load_settings(
         state_dir=root,
         kafka={
@@ -137,6 +143,7 @@ def private_settings(root: Path) -> Settings:
             "bootstrap_servers": f"127.0.0.1:{kp}",
         },
         cassandra={"port": cp, "storage_port": cs, "metrics_port": cm},
+        registry={"port": rp},
     )
     settings.paths.root.mkdir(parents=True)
     settings.paths.lib.symlink_to(shared.paths.lib, target_is_directory=True)

@@ -22,7 +22,7 @@ from userstream.config import Settings, load_settings
 from userstream.errors import ConfigError, TerminalError
 from userstream.host import process
 from userstream.kafka import client_config
-from userstream.stack import cassandra, kafka
+from userstream.stack import cassandra, kafka, schema_registry
 from userstream.stack.local import stack_down, stack_status, stack_up
 from userstream.store import connect, connect_as
 
@@ -183,10 +183,11 @@ def test_status_is_truthful(stack: Settings) -> None:
     if not _ours(stack):
         pytest.skip("the stack under test was not started from this state folder")
     by_name = {c.name: c for c in stack_status(stack)}
-    assert set(by_name) == {"kafka", "cassandra"}
+    assert set(by_name) == {"kafka", "schema registry", "cassandra"}
+    names = {"schema registry": schema_registry.process_name(stack)}
     for name, component in by_name.items():
         assert component.running and component.healthy, component
-        proc = process.running(stack.paths, name)
+        proc = process.running(stack.paths, names.get(name, name))
         assert proc is not None
         assert component.pid == proc.pid
     assert by_name["cassandra"].version is not None
@@ -202,7 +203,7 @@ def test_up_is_idempotent(stack: Settings) -> None:
     lines: list[str] = []
     stack_up(stack, progress=lines.append)
     assert {c.name: c.pid for c in stack_status(stack)} == before
-    assert sum("already running" in line for line in lines) == 2
+    assert sum("already running" in line for line in lines) == 3
 
 
 def test_restart_keeps_messages_and_rows(own_stack: Settings, unique: str) -> None:

@@ -47,9 +47,9 @@ def _register() -> None:
         return
     _registered = True
     # Imported here so `userstream --help` stays fast and one area's import error is isolated.
-    from userstream.cli import _airflow, _pipeline, _produce, _source, _stack, _stream
+    from userstream.cli import _airflow, _pipeline, _produce, _schema, _source, _stack, _stream
 
-    for module in (_stack, _source, _produce, _stream, _airflow, _pipeline):
+    for module in (_stack, _source, _produce, _stream, _airflow, _schema, _pipeline):
         module.register(app)
 
 

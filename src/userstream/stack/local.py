@@ -1,4 +1,5 @@
-"""Kafka + Cassandra on this machine, as one unit: up, down, status; with ``cluster``, Kafka
+"""Kafka + Cassandra on this machine, as one unit: up, down, status (with the local schema
+registry, ``stack.schema_registry``, when no registry URL is configured); with ``cluster``, Kafka
 as three nodes (``stack.kafka``: 127.0.0.1-3, three copies of every message), Cassandra as
 three (``stack.cassandra``: 127.0.0.1-3, three replicas of every row), and a Spark
 standalone master and workers (``stack.spark``) for the stream to run on.
@@ -20,7 +21,7 @@ from userstream.errors import UserstreamError
 from userstream.host import process
 from userstream.host.net import port_open
 from userstream.host.state import ensure_layout as ensure_layout
-from userstream.stack import cassandra, kafka, spark
+from userstream.stack import cassandra, kafka, schema_registry, spark
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def stack_up(
     Cassandra this call started (a part that fails stops what it started of itself).
     """
     ensure_layout(settings.paths)
-    started_kafka = started_cassandra = False
+    started_kafka = started_cassandra = started_registry = False
     kafka_cluster = cluster or kafka.clustered(settings)
     already = kafka.running_nodes(settings)
     already_cassandra = cassandra.running_nodes(settings)
@@ -71,6 +72,16 @@ def stack_up(
             progress,
             log_name=kafka.cluster_nodes(settings)[0].name if kafka_cluster else None,
         )
+        if settings.registry.is_local:
+            on_kafka = _on_local_kafka(settings, cluster=kafka_cluster)
+            started_registry = _up_one(
+                "Schema registry",
+                schema_registry.process_name(settings),
+                schema_registry.address(settings),
+                lambda: schema_registry.start_registry(on_kafka),
+                settings,
+                progress,
+            )
         cassandra_cluster = cluster or cassandra.clustered(settings)
         started_cassandra = _up_one(
             f"Cassandra cluster ({cassandra.CLUSTER_NODES} nodes)"
@@ -97,10 +108,24 @@ def stack_up(
                 progress("Cassandra: stopping it again, because the stack did not come up")
                 cassandra.stop_cassandra(settings, keep=already_cassandra)
         finally:
+            if started_registry:
+                progress("Schema registry: stopping it again, because the stack did not come up")
+                schema_registry.stop_registry(settings)
             if started_kafka:
                 progress("Kafka: stopping it again, because the stack did not come up")
                 kafka.stop_kafka(settings, keep=already)
         raise
+
+
+def _on_local_kafka(settings: Settings, *, cluster: bool) -> Settings:
+    """``settings`` with Kafka's clients on the local node or cluster (three copies of a new
+    topic there), when the clients use the local Kafka; else unchanged."""
+    if not kafka.serves(settings):
+        return settings
+    update: dict[str, object] = {"bootstrap_servers": kafka.address(settings, cluster=cluster)}
+    if cluster:
+        update["replication_factor"] = kafka.CLUSTER_NODES
+    return settings.model_copy(update={"kafka": settings.kafka.model_copy(update=update)})
 
 
 def _up_one(
@@ -135,11 +160,16 @@ def _up_one(
 
 
 def stack_down(settings: Settings, *, progress: Progress = _log_progress) -> None:
-    """Stop the Spark cluster when it runs, then Cassandra, then Kafka: SIGTERM, SIGKILL after
-    a bound. Data is kept."""
+    """Stop the Spark cluster when it runs, then the schema registry, Cassandra, and Kafka:
+    SIGTERM, SIGKILL after a bound. Data is kept."""
     stopped = spark.stop_cluster(settings)
     if stopped:
         progress(f"Spark cluster: stopped ({', '.join(stopped)})")
+    # Asked even with a registry URL set: one started before it was set may still run.
+    if schema_registry.stop_registry(settings):
+        progress("Schema registry: stopped")
+    elif settings.registry.is_local:
+        progress("Schema registry: was not running")
     for label, stop in (
         ("Cassandra", lambda: cassandra.stop_cassandra(settings)),
         ("Kafka", lambda: kafka.stop_kafka(settings)),
@@ -150,7 +180,38 @@ def stack_down(settings: Settings, *, progress: Progress = _log_progress) -> Non
 def stack_status(settings: Settings) -> list[ComponentStatus]:
     """What runs, where, which version, and whether it answers its protocol right now (the
     Spark cluster's processes too, once it was started)."""
-    return [*_kafka_status(settings), *_cassandra_status(settings), *_spark_status(settings)]
+    return [*_kafka_status(settings), *_registry_status(settings), *_cassandra_status(settings),
+            *_spark_status(settings)]  # fmt: skip
+
+
+#: The registry's part in `status` and `stack status`.
+REGISTRY_PART = "schema registry"
+
+
+def _registry_status(settings: Settings) -> list[ComponentStatus]:
+    """The registry in use: the local process (healthy when it lists its subjects to the
+    generated login), or a registry of the user's (``registry.url``), judged by its answer
+    to the configured login alone."""
+    address = schema_registry.address(settings)
+    try:
+        found = schema_registry.subjects(settings)
+        answer, said = True, f"answers ({len(found)} subjects)"
+    except Exception as exc:  # noqa: BLE001 - any failure to answer is the health we report
+        answer, said = False, f"not answering: {type(exc).__name__}: {exc}"
+    if not settings.registry.is_local:
+        return [_external(REGISTRY_PART, address, answer, said)]
+    proc = process.running(settings.paths, schema_registry.process_name(settings))
+    if proc is None:
+        said = "not running"
+    elif not answer:
+        said = f"running, {said}"
+    return [
+        ComponentStatus(
+            REGISTRY_PART, proc is not None, proc.pid if proc else None, address, None,
+            proc is not None and answer, said,
+            schema_registry.metrics_url(settings) if proc else None,
+        )
+    ]  # fmt: skip
 
 
 def _spark_status(settings: Settings) -> list[ComponentStatus]:

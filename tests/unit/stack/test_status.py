@@ -33,9 +33,14 @@ def test_services_at_addresses_of_no_local_node_are_the_users_and_judged_by_thei
         state_dir=tmp_path,
         kafka={"bootstrap_servers": "no-such-host.invalid:9092"},
         cassandra={"hosts": ["no-such-host.invalid"], "username": "u", "password": "p"},
+        registry={"url": "http://no-such-host.invalid:8081"},
     )
-    kafka, cassandra = stack_status(settings)
+    kafka, registry, cassandra = stack_status(settings)
     assert (kafka.name, kafka.pid, kafka.healthy) == ("kafka", None, False)
+    assert (registry.name, registry.pid, registry.healthy, registry.address) == (
+        "schema registry", None, False, "http://no-such-host.invalid:8081"
+    )  # fmt: skip
+    assert registry.detail.startswith("external: not answering: ")
     assert kafka.detail == "external: not answering"
     assert kafka.metrics_url is None
     assert (cassandra.name, cassandra.pid, cassandra.healthy) == ("cassandra", None, False)
@@ -74,3 +79,17 @@ def test_the_local_cassandra_is_on_this_machine_or_made_in_this_state_folder(tmp
     # A node of ours that listens on the machine's own network address, stopped.
     cassandra.single_node(elsewhere).home.mkdir(parents=True)
     assert cassandra.serves(elsewhere)
+
+
+def test_a_local_registry_that_does_not_run_is_a_part_that_says_so(tmp_path) -> None:
+    from userstream.config import load_settings
+    from userstream.host.net import free_ports
+    from userstream.stack.local import _registry_status
+
+    port = free_ports(1)[0]
+    settings = load_settings(state_dir=tmp_path, registry={"port": port})
+    [part] = _registry_status(settings)
+    assert (part.name, part.running, part.pid, part.healthy, part.detail, part.metrics_url) == (
+        "schema registry", False, None, False, "not running", None
+    )  # fmt: skip
+    assert part.address == f"http://127.0.0.1:{port}"
