@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+from types import FrameType
 
 from userstream import logs
 from userstream.config import load_settings
 from userstream.errors import UserstreamError
 
 
+def _leave(signum: int, frame: FrameType | None) -> None:
+    # uvicorn shuts down gracefully on SIGTERM, then raises it again: leave through the
+    # ``finally`` blocks (the producer closed, the stop logged) instead of dying there.
+    raise SystemExit(0)
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _leave)
     os.umask(0o077)  # what it writes into the state folder is private from its first byte
     logs.setup(logging.INFO)
     for chatty in ("uvicorn", "librdkafka"):

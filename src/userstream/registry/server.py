@@ -66,7 +66,7 @@ def serve(settings: Settings) -> None:
                  r.address, r.topic, settings.kafka.bootstrap_servers,
                  registry.compatibility())  # fmt: skip
         uvicorn.Server(config).run(sockets=[sock])
-        log.info("registry_stopped address=%s", r.address)
     finally:
         sock.close()
         schema_log.close()
+        log.info("registry_stopped address=%s", r.address)
