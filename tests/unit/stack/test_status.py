@@ -93,3 +93,18 @@ def test_a_local_registry_that_does_not_run_is_a_part_that_says_so(tmp_path) -> 
         "schema registry", False, None, False, "not running", None
     )  # fmt: skip
     assert part.address == f"http://127.0.0.1:{port}"
+
+
+def test_the_registry_of_a_local_kafka_cluster_uses_its_three_nodes_and_copies(tmp_path) -> None:
+    from userstream.config import load_settings
+    from userstream.stack.local import _on_local_kafka
+
+    settings = load_settings(state_dir=tmp_path, kafka={"port": 9192})
+    clustered = _on_local_kafka(settings, cluster=True).kafka
+    assert (clustered.bootstrap_servers, clustered.replication_factor) == (
+        "127.0.0.1:9192,127.0.0.2:9192,127.0.0.3:9192", 3
+    )  # fmt: skip
+    single = _on_local_kafka(settings, cluster=False).kafka
+    assert (single.bootstrap_servers, single.replication_factor) == ("127.0.0.1:9192", 1)
+    theirs = load_settings(state_dir=tmp_path, kafka={"bootstrap_servers": "broker:9092"})
+    assert _on_local_kafka(theirs, cluster=True).kafka == theirs.kafka
