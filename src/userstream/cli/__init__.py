@@ -8,6 +8,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from userstream.errors import UserstreamError
 
@@ -65,5 +66,7 @@ def main() -> None:
     try:
         app()
     except UserstreamError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        # Escaped: an error may quote brackets (a registry's findings) that are not markup;
+        # soft-wrapped: the terminal wraps it, a pipe or a log gets it whole.
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
