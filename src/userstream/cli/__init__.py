@@ -18,6 +18,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Markdown: a docstring's paragraphs reflow to the terminal's width (rich keeps the
+    # source's line breaks); `code` stays code.
+    rich_markup_mode="markdown",
 )
 err = Console(stderr=True)
 #: Libraries whose INFO lines (one per HTTP request, per driver event) drown ours.

@@ -52,7 +52,7 @@ def produce(
     start_page: Annotated[int, typer.Option(min=1, max=MAX_PAGE, help="First page to fetch.")] = 1,
     metrics_port: Annotated[
         int | None,
-        typer.Option(help="Serve Prometheus metrics on 127.0.0.1:<port>/metrics while running."),
+        typer.Option(help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics while running."),
     ] = None,
     progress: Annotated[
         bool | None,

@@ -96,7 +96,7 @@ def schema_check(
 
 @schema_app.command("register")
 def schema_register(file: SchemaFile = None) -> None:
-    """Register the schema under the topic's subject (<topic>-value) and print its id.
+    """Register the schema under the topic's subject (TOPIC-value) and print its id.
 
     The producer does this itself with the local registry; with a registry of yours it only
     looks the schema up (USERSTREAM_REGISTRY__AUTO_REGISTER), so register each new version
