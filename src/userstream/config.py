@@ -530,5 +530,18 @@ class StatePaths:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings from the environment and ``.env``; keyword overrides win."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """Read settings from the environment and ``.env``; keyword overrides win. A value a
+    setting cannot take is a ``SettingsInvalid`` naming the variable, its value and what it
+    must be."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from userstream import settings_errors
+
+    env_file = Path(str(Settings.model_config.get("env_file") or ".env"))
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise settings_errors.from_validation(exc, env_file) from None
+    except SettingsError as exc:
+        raise settings_errors.from_parsing(exc, Settings, env_file) from None

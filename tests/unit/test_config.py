@@ -45,11 +45,14 @@ def test_nested_env_vars(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_invalid_value_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pydantic import ValidationError
+    from userstream.settings_errors import SettingsInvalid
 
     monkeypatch.setenv("USERSTREAM_KAFKA__PARTITIONS", "0")
-    with pytest.raises(ValidationError):
+    with pytest.raises(SettingsInvalid) as caught:
         load_settings()
+    assert caught.value.message == (
+        "USERSTREAM_KAFKA__PARTITIONS='0': input should be greater than or equal to 1."
+    )
 
 
 def test_state_dir_override_moves_every_path(

@@ -72,4 +72,4 @@ def main() -> None:
         # Escaped: an error may quote brackets (a registry's findings) that are not markup;
         # soft-wrapped: the terminal wraps it, a pipe or a log gets it whole.
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(1)
+        sys.exit(getattr(exc, "exit_code", 1))
