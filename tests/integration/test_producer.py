@@ -98,6 +98,31 @@ def as_produced(user: dict[str, Any]) -> dict[str, Any]:
     return {**user, "login": {k: v for k, v in user["login"].items() if k not in FIELDS}}
 
 
+def as_avro(user: dict[str, Any]) -> dict[str, Any]:
+    """``user`` as the producer's Avro value holds it (``to_record``; credentials dropped)."""
+    return to_record(as_produced(user))
+
+
+def decoded(settings: Settings, records: list[Record]) -> dict[bytes | None, Any]:
+    """The Avro values of ``records`` by key, read by confluent-kafka's own
+    ``AvroDeserializer`` (the writer schema by id from the registry): a client we did not
+    write. Each value must be Confluent-framed."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroDeserializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    client = SchemaRegistryClient(registry_config.config(settings.registry, settings.paths))
+    deserialize = AvroDeserializer(client)
+    context = SerializationContext(settings.kafka.topic, MessageField.VALUE)
+    users = {}
+    for record in records:
+        assert record.value[:1] == b"\x00", record.value[:40]
+        user = deserialize(record.value, context)
+        user["login"]["uuid"] = str(user["login"]["uuid"])  # fastavro reads a uuid as UUID
+        users[record.key] = user
+    return users
+
+
 def api_users(url: str, *, seed: str, results: int, pages: int) -> list[Any]:
     """The users the API serves for pages 1..pages, fetched directly (not via the producer)."""
     users: list[Any] = []
@@ -138,8 +163,6 @@ def test_users_land_as_confluent_avro_that_confluents_own_deserializer_reads(
     avro_settings: Settings,
 ) -> None:
     from confluent_kafka.schema_registry import SchemaRegistryClient
-    from confluent_kafka.schema_registry.avro import AvroDeserializer
-    from confluent_kafka.serialization import MessageField, SerializationContext
 
     settings = avro_settings
     with FakeApiServer() as api:
@@ -148,17 +171,12 @@ def test_users_land_as_confluent_avro_that_confluents_own_deserializer_reads(
     assert (summary.produced, summary.dead_lettered, summary.failed) == (300, 0, 0)
     client = SchemaRegistryClient(registry_config.config(settings.registry, settings.paths))
     registered = client.get_latest_version(schemas.subject(settings.kafka.topic))
-    deserialize = AvroDeserializer(client)  # the writer schema by id, from the registry
-    context = SerializationContext(settings.kafka.topic, MessageField.VALUE)
     main = read_topic(settings.kafka, settings.kafka.topic)
     for record in main:
-        assert record.value[:1] == b"\x00"
         assert int.from_bytes(record.value[1:5], "big") == registered.schema_id
         assert set(record.headers) >= HEADERS
-    got = {r.key: deserialize(r.value, context) for r in main}
-    for user in got.values():  # fastavro reads a uuid as uuid.UUID
-        user["login"]["uuid"] = str(user["login"]["uuid"])
-    assert got == {u["login"]["uuid"].encode(): to_record(as_produced(u)) for u in sent}
+    got = decoded(settings, main)
+    assert got == {u["login"]["uuid"].encode(): as_avro(u) for u in sent}
     assert all("password" not in user["login"] for user in got.values())
 
 
