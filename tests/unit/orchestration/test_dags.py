@@ -264,8 +264,10 @@ def test_airflow_config_entries_reach_airflow_and_win_over_the_projects(tmp_path
         " conf.getint('core', 'parallelism'))\n"
     )
     assert _airflow_prints(probe, env).split() == [shared, "9"]
+    from userstream.settings_errors import SettingsInvalid
+
     for bad in ({"executor": "LocalExecutor"}, {"core..x": "1"}, {"cöre.x": "1"}, {"a.b": {}}):
-        with pytest.raises(ValueError, match=r"section\.key|must be a string"):
+        with pytest.raises(SettingsInvalid, match=r"section\.key|must be a string"):
             load_settings(state_dir=tmp_path, airflow={"config": bad})
     # Names as Airflow reads them (case-insensitive), values as text.
     given = {"Core.Parallelism": 9, "EDGE.push_logs": True}
