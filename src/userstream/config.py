@@ -83,8 +83,8 @@ class KafkaSettings(BaseModel):
     # How the producer writes a user: "avro", the Confluent wire format (magic byte 0, the
     # schema's registry id, Avro binary; the schema in userstream/schemas/), or "json", the
     # API's JSON. The stream reads both, telling them apart by the first byte. JSON stays the
-    # default until the Avro path holds the latency floor at 1,000 users/s on 2 cores (README:
-    # Performance: measured p99 16.5 s with Avro against 3.3 s with JSON in one run).
+    # default until the Avro path holds the latency floor at 1,000 users/s on 2 cores
+    # (docs/data-contract.md: measured p99 16.5 s with Avro against 3.3 s with JSON in one run).
     value_format: Literal["avro", "json"] = "json"
     # The local stack's generated Kafka logins (kafka/client_config.py); set from the state folder.
     _logins_file: Path | None = PrivateAttr(default=None)
@@ -221,10 +221,10 @@ class SparkSettings(BaseModel):
     # (driver_write_max_rows): on a machine shared with the executors, Kafka and Cassandra,
     # batches sent to the executors drained slower (787-860 users/s against 1,414 in batches
     # of 5,000), so a burst that tipped the stream into them kept it there, ever further
-    # behind (README: Performance). On a cluster, raise both.
+    # behind (docs/performance.md). On a cluster, raise both.
     max_offsets_per_trigger: int = Field(default=5_000, ge=1)
     # Real time without burning an idle core: a trigger checks Kafka's end offsets (~5 % of
-    # one core at 250 ms, ~2 % at 5 s: README section "Performance").
+    # one core at 250 ms, ~2 % at 5 s: docs/performance.md "Performance").
     trigger_interval: str = "250 milliseconds"
     # Micro-batches up to this many records are written by the driver itself (lowest
     # latency); larger ones by the executors' Python workers (a backlog, in parallel).
@@ -329,8 +329,9 @@ class ClusterSettings(BaseModel):
 
 
 class DashboardSettings(BaseModel):
-    # The live page `userstream up` starts, on 127.0.0.1 (README "Watching it": why it has no
-    # login). docker-compose.yml sets 0.0.0.0 in its container, published on 127.0.0.1 only.
+    # The live page `userstream up` starts, on 127.0.0.1 (docs/monitoring.md "Watching it":
+    # why it has no login). docker-compose.yml sets 0.0.0.0 in its container, published on
+    # 127.0.0.1 only.
     host: str = "127.0.0.1"
     port: int = Field(default=8090, ge=1, le=65535)
     # The names a request may address it by (the Host header): other names are refused, so a

@@ -88,7 +88,7 @@ def from_validation(exc: Any, env_file: Path | None) -> SettingsInvalid:
         lines.append(f"{name}={_shown(value)}: {must}")
     return SettingsInvalid(
         "; ".join(lines) + ".",
-        hint="Fix the variable in the environment or in .env (README: Configuration).",
+        hint="Fix the variable in the environment or in .env (docs/configuration.md).",
     )
 
 
@@ -130,6 +130,6 @@ def from_parsing(
                 want = _WANT[f"{kind}_type"]
                 return SettingsInvalid(
                     f"{key}={_shown(value)}: must be {want}.",
-                    hint="Fix the variable in the environment or in .env (README: Configuration).",
+                    hint="Fix the variable in the environment or in .env (docs/configuration.md).",
                 )
     return SettingsInvalid(str(exc), hint="Check the USERSTREAM_* variables and .env.")

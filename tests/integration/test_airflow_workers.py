@@ -1,4 +1,4 @@
-"""The DAG on a multi-worker executor (README "Airflow with several workers"): Airflow 3's
+"""The DAG on a multi-worker executor (docs/clusters.md "Airflow with several workers"): Airflow 3's
 Edge executor, whose workers fetch their tasks from the API server over HTTP, set by the
 project's settings alone (``USERSTREAM_AIRFLOW__CONFIG``), and the stream as a service outside
 Airflow (`userstream stream supervise`, ``airflow.starts_stream`` false).

@@ -44,7 +44,7 @@ pytestmark = pytest.mark.integration
 log = logging.getLogger(__name__)
 
 #: Users a second, steady, for the whole test: what two cores carry with nine JVMs on them
-#: (README "Scaling": the cluster falls behind at 100 users/s here).
+#: (docs/clusters.md "Scaling": the cluster falls behind at 100 users/s here).
 RATE = 20
 #: Users sent after a kill that must be stored before the killed node is started again.
 LANDED_WHILE_DOWN = 60

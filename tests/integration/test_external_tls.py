@@ -1,4 +1,5 @@
-"""The recipe for existing clusters (README "Running against existing clusters"), over TLS.
+"""The recipe for existing clusters (docs/clusters.md "Running against existing clusters"),
+over TLS.
 
 A Kafka broker and a Cassandra node of this module's own stand in for a company's clusters:
 the broker has a second listener that speaks SASL_SSL, the node accepts only TLS clients, and

@@ -11,6 +11,10 @@ from userstream.config import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
+#: The reference pages the README links to (docs/*.md), read with it where a name may live in
+#: either.
+DOCS = README + "".join(p.read_text() for p in sorted((REPO / "docs").glob("*.md")))
+CONFIGURATION = (REPO / "docs" / "configuration.md").read_text()
 
 
 def _env_vars() -> list[str]:
@@ -28,7 +32,7 @@ def _env_vars() -> list[str]:
 
 
 def test_every_setting_is_documented_in_the_configuration_table() -> None:
-    documented = set(re.findall(r"^\| `(USERSTREAM_[A-Z_]+)` \|", README, re.MULTILINE))
+    documented = set(re.findall(r"^\| `(USERSTREAM_[A-Z_]+)` \|", CONFIGURATION, re.MULTILINE))
     assert set(_env_vars()) == documented
 
 
@@ -53,5 +57,19 @@ def test_every_top_level_command_is_in_the_readme() -> None:
 
 def test_make_targets_named_in_the_readme_exist() -> None:
     targets = set(re.findall(r"^([a-z0-9-]+):.*##", (REPO / "Makefile").read_text(), re.MULTILINE))
-    for target in set(re.findall(r"make ([a-z0-9-]+)", README)):
+    for target in set(re.findall(r"make ([a-z0-9-]+)", DOCS)):
         assert target in targets, target
+
+
+def test_the_readme_is_a_front_door_that_links_every_reference_page() -> None:
+    assert len(README.splitlines()) <= 300
+    for page in sorted((REPO / "docs").glob("*.md")):
+        assert f"](docs/{page.name})" in README, page.name
+
+
+def test_relative_links_of_the_docs_point_at_files_that_exist() -> None:
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", page.read_text()):
+            if not re.match(r"[a-z]+:", target):
+                assert (page.parent / target).exists(), f"{page.name}: {target}"

@@ -69,8 +69,8 @@ def edge_worker_command(
 ) -> None:
     """Run an Edge worker of this Airflow in the foreground (a service manager keeps it up).
 
-    For Airflow on the Edge executor (USERSTREAM_AIRFLOW__CONFIG, README "Airflow with several
-    workers"): the worker fetches its tasks from the API server over HTTP, with this
+    For Airflow on the Edge executor (USERSTREAM_AIRFLOW__CONFIG, docs/clusters.md "Airflow
+    with several workers"): the worker fetches its tasks from the API server over HTTP, with this
     machine's settings.
     """
     import os

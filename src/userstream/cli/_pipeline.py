@@ -49,7 +49,7 @@ def up(
         "them too. For later commands set USERSTREAM_SPARK__MASTER=spark://127.0.0.1:7077, "
         "USERSTREAM_KAFKA__BOOTSTRAP_SERVERS and USERSTREAM_CASSANDRA__HOSTS to the three "
         "nodes, USERSTREAM_KAFKA__REPLICATION_FACTOR=3 and USERSTREAM_CASSANDRA__REPLICATION "
-        "(README: A cluster on this machine).",
+        "(docs/clusters.md).",
     ),
 ) -> None:
     """Bring the whole pipeline up: Kafka, Cassandra, schema, topics, source, Spark stream, Airflow.

@@ -265,7 +265,8 @@ def edge_worker(
             f"Airflow's executor is {executor}, not the Edge executor: no task would ever "
             "reach an Edge worker.",
             hint=f'Set USERSTREAM_AIRFLOW__CONFIG to {{"core.executor": "{EDGE_EXECUTOR}"}} '
-            '(README "Airflow with several workers"), then `userstream airflow down` and `up`.',
+            '(docs/clusters.md "Airflow with several workers"), then `userstream airflow down` '
+            "and `up`.",
         )
     keys = keys_file(settings)
     if not keys.is_file():

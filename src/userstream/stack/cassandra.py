@@ -234,7 +234,7 @@ def _command(settings: Settings, java: str, node: Node) -> list[str]:
         f"-Dcassandra.logdir={settings.paths.logs}",
         f"-Dcassandra.triggers_dir={node.home / 'triggers'}",
         f"-Dlogback.configurationFile={conf.parent / 'logback.xml'}",
-        # No JMX port: it would be an unauthenticated way in (README: Security). Metrics
+        # No JMX port: it would be an unauthenticated way in (docs/security.md). Metrics
         # come from inside the JVM (the agent above); CQL (`userstream query`) covers what
         # nodetool would.
         # The superuser is ours to create at once; the local nodes need no time for gossip

@@ -70,7 +70,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Requests in flight per writer: with a commit log synced before each acknowledgement, more
-#: only queue up behind the syncs (12 measured best of 6–96 on 2 cores; README: Performance).
+#: only queue up behind the syncs (12 measured best of 6–96 on 2 cores; docs/performance.md).
 CONCURRENCY = 12
 LOOKUP_CHUNK = 100
 #: Rows per unlogged batch and about how many bytes (the rows' JSON text): batches cut the
@@ -84,7 +84,7 @@ REJECT_WRITE_VALUES = (*REJECT_COLUMNS, "ttl")
 #: A partition is written in chunks of about this many records (all copies of a uuid in one
 #: chunk), ``WRITERS`` chunks at a time: one chunk is judged and bound while the writes of
 #: the others wait on Cassandra, so the Python work and Cassandra's overlap instead of
-#: adding up (README: Performance).
+#: adding up (docs/performance.md).
 CHUNK_RECORDS = 200
 WRITERS = 3
 

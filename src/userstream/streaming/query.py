@@ -90,7 +90,7 @@ def start_query(
 
     The source is cut to ``batch_writer.SOURCE_COLUMNS`` here, in the stream's own plan, which
     Spark plans once per micro-batch anyway: selected inside ``foreachBatch`` they would be
-    analysed, optimised and compiled a second time for every batch (README: Performance)."""
+    analysed, optimised and compiled a second time for every batch (docs/performance.md)."""
     s = settings.spark
     source = (
         spark.readStream.format("kafka")

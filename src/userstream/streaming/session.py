@@ -71,7 +71,7 @@ def connector_jars(settings: Settings) -> list[str]:
 #: without its native library (pyspark ships none) forks ``readlink`` for every rename through
 #: ``FileContext`` (Spark's default checkpoint manager) and ``chmod`` for every file it
 #: creates, checksum files included: ten processes per micro-batch, ~90 ms of its offset and
-#: commit logs (README: Performance). The ``FileSystem`` manager renames with one
+#: commit logs (docs/performance.md). The ``FileSystem`` manager renames with one
 #: ``rename(2)``, atomic on a local file system; it applies to every streaming log of the
 #: session, which runs this one query. Elsewhere (hdfs://, s3a://) Spark's defaults stay.
 FILE_SYSTEM_CHECKPOINTS = (
@@ -86,7 +86,7 @@ RAW_LOCAL_FILE_SYSTEM = "org.apache.hadoop.fs.RawLocalFileSystem"
 #: The driver's JVM compiles with C1 alone. Its work is a micro-batch's planning, task
 #: serialization and closure cleaning, a few hundred users at a time: C2 spent a fifth of a
 #: core recompiling that for minutes after every start (half the JVM's CPU at 1,000 users/s,
-#: 45-65 s after the start), and C1's code is as fast for it. Measured (README: Performance):
+#: 45-65 s after the start), and C1's code is as fast for it. Measured (docs/performance.md):
 #: the JVM at 0.26 instead of 0.42 of a core, and a faster drain. A ``spark.conf`` entry for
 #: ``spark.driver.extraJavaOptions`` replaces it; executors elsewhere keep the JVM's default.
 DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
