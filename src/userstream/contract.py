@@ -20,6 +20,8 @@ dashboard all import it; none of them is imported here):
 
 from __future__ import annotations
 
+import time
+
 # --- the message --------------------------------------------------------------------------
 
 H_INGESTED_AT = "ingested_at"
@@ -28,6 +30,13 @@ H_API_VERSION = "api_version"
 H_SEED = "seed"
 H_PAGE = "page"
 H_PRODUCER = "producer"
+
+
+def format_ms(epoch_ms: int) -> str:
+    """Epoch milliseconds as ISO-8601 UTC with milliseconds and a ``Z`` (how ``ingested_at``
+    is written, and how the stream shows an Avro instant to the judge)."""
+    seconds, millis = divmod(epoch_ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 H_DLQ_REASON = "dlq_reason"
 H_DLQ_DETAIL = "dlq_detail"
 H_ORIGINAL_SIZE = "original_size"

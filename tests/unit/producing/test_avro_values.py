@@ -83,3 +83,23 @@ def test_a_user_that_fits_gets_the_encoders_value_and_no_credentials() -> None:
 def test_a_user_without_a_key_is_dead_lettered_before_it_is_encoded() -> None:
     out = build(user(login__uuid="nope"), _encode)
     assert out.dlq_reason is DlqReason.INVALID_UUID and out.dlq_detail is None
+
+
+@pytest.mark.parametrize("drop", [(), ("location", "registered"), ("id", "picture")])
+def test_the_wire_record_is_written_as_the_same_bytes(drop) -> None:
+    import io
+
+    import fastavro
+
+    from userstream import schemas
+    from userstream.producing.avro_values import to_wire_record
+
+    sent = {k: v for k, v in LAURA.items() if k not in drop}
+    parsed = fastavro.parse_schema(schemas.load())
+    written = []
+    for record in (to_record(sent), to_wire_record(sent)):
+        out = io.BytesIO()
+        fastavro.schemaless_writer(out, parsed, record)
+        written.append(out.getvalue())
+    assert written[0] == written[1]
+    assert to_wire_record(sent)["dob"]["date"] == -77_121_686_334  # 1967-07-23T09:18:33.666Z

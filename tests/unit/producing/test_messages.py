@@ -9,7 +9,7 @@ import re
 import orjson
 import pytest
 
-from userstream import __version__
+from userstream import __version__, contract
 from userstream.config import KafkaSettings, SourceSettings
 from userstream.errors import ConfigError
 from userstream.producing import messages
@@ -151,7 +151,7 @@ def test_page_headers_and_ingest_time() -> None:
     }
     stamp = messages.IngestClock().now().decode()
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
-    assert messages.format_ms(1_795_428_000_123) == "2026-11-23T10:00:00.123Z"
+    assert contract.format_ms(1_795_428_000_123) == "2026-11-23T10:00:00.123Z"
 
 
 def test_page_size_is_fixed_by_batch_size_rate_and_count() -> None:
