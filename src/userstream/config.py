@@ -9,6 +9,7 @@ over the plain variable. Inner code receives the typed section it needs, never `
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -82,10 +83,8 @@ class KafkaSettings(BaseModel):
     broker_properties: dict[str, str] = Field(default_factory=dict)
     # How the producer writes a user: "avro", the Confluent wire format (magic byte 0, the
     # schema's registry id, Avro binary; the schema in userstream/schemas/), or "json", the
-    # API's JSON. The stream reads both, telling them apart by the first byte. JSON stays the
-    # default until the Avro path holds the latency floor at 1,000 users/s on 2 cores
-    # (docs/data-contract.md: measured p99 16.5 s with Avro against 3.3 s with JSON in one run).
-    value_format: Literal["avro", "json"] = "json"
+    # API's JSON. The stream reads both, telling them apart by the first byte.
+    value_format: Literal["avro", "json"] = "avro"
     # The local stack's generated Kafka logins (kafka/client_config.py); set from the state folder.
     _logins_file: Path | None = PrivateAttr(default=None)
 
@@ -94,9 +93,14 @@ class KafkaSettings(BaseModel):
         # Unset, the brokers the clients use are the local one's, wherever it was moved to
         # (USERSTREAM_KAFKA__PORT alone must not leave the clients at 9092).
         if "bootstrap_servers" not in self.model_fields_set:
-            host = f"[{self.host}]" if ":" in self.host else self.host
-            self.bootstrap_servers = f"{host}:{self.port}"
+            self.bootstrap_servers = self.local_broker
         return self
+
+    @property
+    def local_broker(self) -> str:
+        """``HOST:PORT`` of the local single broker (``stack up`` without ``--cluster``)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
 
     @property
     def logins_file(self) -> Path | None:
@@ -463,10 +467,19 @@ class Settings(BaseSettings):
 
     def checkpoint_location(self) -> str:
         """The checkpoint as Spark is given it: ``spark.checkpoint_dir`` verbatim (a URI
-        keeps its ``//``), else the default folder in the state folder."""
+        keeps its ``//``), else the default folder in the state folder, one per topic,
+        keyspace and Kafka: ``<topic>__<keyspace>`` for the local single broker, with
+        ``__kafka-<digest of the brokers>`` appended for any other (the local cluster, yours).
+        A checkpoint's offsets mean something only in the Kafka they were read from, so the
+        single node and ``up --cluster`` each resume their own."""
         if self.spark.checkpoint_dir:
             return self.spark.checkpoint_dir
-        return str(self.paths.checkpoints / f"{self.kafka.topic}__{self.cassandra.keyspace}")
+        name = f"{self.kafka.topic}__{self.cassandra.keyspace}"
+        servers = sorted(s.strip().lower() for s in self.kafka.bootstrap_servers.split(","))
+        if servers != [self.kafka.local_broker.lower()]:
+            digest = hashlib.sha256(",".join(servers).encode()).hexdigest()[:10]
+            name += f"__kafka-{digest}"
+        return str(self.paths.checkpoints / name)
 
     def checkpoint_is_local(self) -> bool:
         """True when the checkpoint is a folder of this machine (a path or a ``file:`` URI)."""

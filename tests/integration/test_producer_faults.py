@@ -21,7 +21,13 @@ from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
 from tests.integration.static_api import StaticApi
-from tests.integration.test_producer import api_users, as_produced, delete_topics, read_topic
+from tests.integration.test_producer import (
+    api_users,
+    as_avro,
+    decoded,
+    delete_topics,
+    read_topic,
+)
 from userstream.config import KafkaSettings, Settings
 from userstream.kafka.topics import admin_client
 from userstream.producing.run import ProduceSummary, run_producer
@@ -196,5 +202,5 @@ def test_cli_produces_the_recorded_sample_keyed_by_uuid(settings: Settings) -> N
     assert (summary["produced"], summary["failed"]) == (n, 0)
     records = read_topic(settings.kafka, settings.kafka.topic)
     assert len(records) == n
-    by_key = {r.key.decode(): json.loads(r.value) for r in records if r.key is not None}
-    assert by_key == {u["login"]["uuid"]: as_produced(u) for u in sample}
+    # Avro, the default: read back by confluent-kafka's own deserializer.
+    assert decoded(settings, records) == {u["login"]["uuid"].encode(): as_avro(u) for u in sample}

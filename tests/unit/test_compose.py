@@ -52,7 +52,7 @@ def test_kafka_runs_kraft_without_zookeeper() -> None:
     "name",
     [
         "kafka", "cassandra", "spark-master", "spark-worker", "stream", "airflow", "prometheus",
-        "grafana", "dashboard", "statsd-exporter",
+        "grafana", "dashboard", "statsd-exporter", "schema-registry",
     ],
 )  # fmt: skip
 def test_long_running_services_have_health_checks(name: str) -> None:
@@ -319,9 +319,12 @@ def test_compose_go_gives_each_service_its_secrets_from_the_env() -> None:
         seen.setdefault(service, set()).add(secret)
     assert seen == {n: set(s["secrets"]) for n, s in SERVICES.items() if s.get("secrets")}
     assert seen["airflow"] == {"cassandra_password", "airflow_db_password"}
-    # The broker's superuser password: init alone, which creates the users with it.
+    # The broker's superuser password: among the app's containers init alone, which creates
+    # the users with it; besides, the broker and the schema registry (its topic is the
+    # broker's own infrastructure).
     assert seen["init"] == seen["airflow"] | {"kafka_broker_password"}
-    assert [n for n, got in seen.items() if "kafka_broker_password" in got] == ["init", "kafka"]
+    holders = sorted(n for n, got in seen.items() if "kafka_broker_password" in got)
+    assert holders == ["init", "kafka", "schema-registry"]
 
 
 def _pom_version(component: str, prop: str) -> str:
@@ -383,10 +386,17 @@ def test_grafana_asks_for_a_login_whose_password_has_no_default() -> None:
 AGENT = re.compile(r"-javaagent:(?P<jar>[^=\s]+)=(?P<host>[^:\s]+):(?P<port>\d+):(?P<rules>\S+)")
 
 
+#: The variable of each JVM service's image that takes the JVM's options.
+JVM_OPTIONS = {
+    "kafka": "KAFKA_OPTS",
+    "cassandra": "JVM_EXTRA_OPTS",
+    "schema-registry": "SCHEMA_REGISTRY_OPTS",
+}
+
+
 def _agent(service: str) -> re.Match[str]:
-    """The JMX exporter agent option of the kafka or cassandra service."""
-    env = _env(SERVICES[service])
-    options = env["KAFKA_OPTS"] if service == "kafka" else env["JVM_EXTRA_OPTS"]
+    """The JMX exporter agent option of a JVM service (``JVM_OPTIONS``)."""
+    options = _env(SERVICES[service])[JVM_OPTIONS[service]]
     (found,) = AGENT.finditer(options)
     return found
 
@@ -403,7 +413,7 @@ def _mounts(service: dict) -> dict[str, tuple[str, list[str]]]:
 def _listens(service: str) -> tuple[str, int]:
     """Where the process a Prometheus target names listens, from its service's settings."""
     env = _env(SERVICES[service])
-    if service in ("kafka", "cassandra"):
+    if service in JVM_OPTIONS:
         agent = _agent(service)
         return agent["host"], int(agent["port"])
     if service == "stream":  # the stream's driver, under `userstream stream supervise`
@@ -448,9 +458,13 @@ def test_the_metrics_agent_service_writes_the_agent_into_its_volume_once() -> No
 
 @pytest.mark.parametrize(
     ("service", "port"),
-    [("kafka", KafkaSettings().metrics_port), ("cassandra", CassandraSettings().metrics_port)],
+    [
+        ("kafka", KafkaSettings().metrics_port),
+        ("cassandra", CassandraSettings().metrics_port),
+        ("schema-registry", 7074),
+    ],
 )
-def test_kafka_and_cassandra_load_the_agent_the_one_shot_service_wrote(
+def test_the_jvm_services_load_the_agent_the_one_shot_service_wrote(
     service: str, port: int
 ) -> None:
     (written,) = _userstream_commands(SERVICES["metrics-agent"]["command"])
@@ -458,7 +472,8 @@ def test_kafka_and_cassandra_load_the_agent_the_one_shot_service_wrote(
     agent = _agent(service)
     # The files `userstream stack metrics-agent` writes (tests/unit/stack/test_metrics_agent.py).
     assert agent["jar"] == f"{folder}/{jmx_exporter.EXPORTED_JAR}"
-    assert agent["rules"] == f"{folder}/{jmx_exporter.RULES_TEMPLATES[service]}"
+    rules = jmx_exporter.RULES_TEMPLATES["registry" if service == "schema-registry" else service]
+    assert agent["rules"] == f"{folder}/{rules}"
     # On every interface of its container (Prometheus is another one), on the local port.
     assert agent["host"] == "0.0.0.0"
     assert int(agent["port"]) == port
@@ -532,6 +547,7 @@ def test_every_prometheus_target_is_a_service_port_its_process_listens_on() -> N
         "stream": f"stream:{SparkSettings().metrics_port}",
         "dashboard": f"dashboard:{DashboardSettings().port}",
         "airflow": f"statsd-exporter:{m.statsd_exporter_port}",
+        "registry": "schema-registry:7074",
     }
     assert targets == {job: [address] for job, address in expected.items()}
     for job, (address,) in targets.items():
@@ -611,3 +627,41 @@ def test_cassandra_is_edited_to_ask_for_a_login_and_sync_its_commit_log_before_a
         "commitlog_sync: batch",
         "commitlog_segment_size: 32MiB",
     ]
+
+
+def test_the_registry_is_confluents_logged_in_from_the_secret_and_the_clients_use_it(
+    tmp_path: Path,
+) -> None:
+    registry = SERVICES["schema-registry"]
+    assert registry["image"].startswith("confluentinc/cp-schema-registry:8.")
+    env = _env(registry)
+    assert env["SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS"] == "SASL_PLAINTEXT://kafka:9094"
+    assert env["SCHEMA_REGISTRY_KAFKASTORE_TOPIC"] == "_schemas"
+    assert env["SCHEMA_REGISTRY_SCHEMA_COMPATIBILITY_LEVEL"] == "backward"
+    assert "SCHEMA_REGISTRY_KAFKASTORE_SASL_JAAS_CONFIG" not in env  # set at start, from the file
+    # The entrypoint as the container's shell runs it (compose's `$$` is a `$`), with the
+    # secret file where the container has it: the JAAS setting it exports holds the password.
+    secret = tmp_path / "kafka_broker_password"
+    secret.write_text("s3cret-Value_1")
+    script = registry["entrypoint"][2].replace("$$", "$").replace(
+        "exec /etc/confluent/docker/run", 'printf %s "$SCHEMA_REGISTRY_KAFKASTORE_SASL_JAAS_CONFIG"'
+    )
+    done = subprocess.run(
+        ["bash", "-c", script],
+        env={"KAFKASTORE_PASSWORD_FILE": str(secret), "PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout == (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        'username="userstream_broker" password="s3cret-Value_1";'
+    )
+    assert "s3cret" not in script
+    # Every app client reaches it by URL; init registers the schema before anything produces.
+    client_env = _env(SERVICES["stream"])
+    assert client_env["USERSTREAM_REGISTRY__URL"] == "http://schema-registry:8085"
+    assert "USERSTREAM_KAFKA__VALUE_FORMAT" not in client_env  # Avro, the default
+    (*_, register, _) = _userstream_commands(SERVICES["init"]["command"])
+    assert register == ["schema", "register"]
+    assert SERVICES["init"]["depends_on"]["schema-registry"]["condition"] == "service_healthy"

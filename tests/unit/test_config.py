@@ -234,3 +234,29 @@ def test_the_clients_follow_the_local_broker_unless_told_otherwise(
     assert load_settings(state_dir=tmp_path).kafka.bootstrap_servers == "[::1]:29092"
     monkeypatch.setenv("USERSTREAM_KAFKA__BOOTSTRAP_SERVERS", "broker1:9092")
     assert load_settings(state_dir=tmp_path).kafka.bootstrap_servers == "broker1:9092"
+
+
+def test_each_kafka_has_its_own_default_checkpoint(tmp_path: Path) -> None:
+    single = Settings(state_dir=tmp_path)
+    assert single.checkpoint_dir() == single.paths.checkpoints / "user_topic__userstream"
+    moved = Settings(state_dir=tmp_path, kafka={"port": 19092})  # the local broker, moved
+    assert moved.checkpoint_dir() == single.checkpoint_dir()
+    cluster = "127.0.0.1:9092,127.0.0.2:9092,127.0.0.3:9092"
+    on_cluster = Settings(state_dir=tmp_path, kafka={"bootstrap_servers": cluster})
+    yours = Settings(state_dir=tmp_path, kafka={"bootstrap_servers": "kafka:9092"})
+    names = {s.checkpoint_dir().name for s in (single, on_cluster, yours)}
+    assert len(names) == 3
+    assert on_cluster.checkpoint_dir().name.startswith("user_topic__userstream__kafka-")
+    # The same brokers in another order or case are the same Kafka.
+    reordered = Settings(
+        state_dir=tmp_path,
+        kafka={"bootstrap_servers": "127.0.0.3:9092, 127.0.0.1:9092,127.0.0.2:9092"},
+    )
+    assert reordered.checkpoint_dir() == on_cluster.checkpoint_dir()
+    # A checkpoint you set is yours, whatever the Kafka (and meets the cluster-id check).
+    given = Settings(
+        state_dir=tmp_path,
+        kafka={"bootstrap_servers": cluster},
+        spark={"checkpoint_dir": str(tmp_path / "ck")},
+    )
+    assert given.checkpoint_dir() == tmp_path / "ck"

@@ -23,6 +23,7 @@ from userstream.config import (
     DashboardSettings,
     KafkaSettings,
     MonitoringSettings,
+    RegistrySettings,
     Settings,
     SparkSettings,
 )
@@ -42,7 +43,11 @@ DEFAULT_PORTS = {
     "stream": SparkSettings().metrics_port,
     "dashboard": DashboardSettings().port,
     "airflow": MonitoringSettings().statsd_exporter_port,
+    "registry": RegistrySettings().port,
 }
+# Compose's registry is Confluent's: its metrics come from the JMX exporter agent, beside its
+# API port (which the local registry shares with its /metrics).
+COMPOSE_PORTS = {**DEFAULT_PORTS, "registry": 7074}
 
 
 def _generated_config(tmp_path: Path, **sections: Any) -> Path:
@@ -122,11 +127,14 @@ def test_local_prometheus_follows_the_settings(tmp_path: Path) -> None:
         dashboard=DashboardSettings(port=18090),
         spark=SparkSettings(metrics_port=0),  # any free port: nothing fixed to scrape
         monitoring=MonitoringSettings(statsd_port=0),  # no Airflow metrics
+        registry=RegistrySettings(url="https://registry.example:8081"),  # yours to scrape
     )
     targets = _targets(config)
     assert targets["kafka"] == ["127.0.0.1:17071"]
     assert targets["dashboard"] == ["127.0.0.1:18090"]
     assert set(targets) == {"kafka", "cassandra", "dashboard"}
+    local = _targets(_generated_config(tmp_path, registry=RegistrySettings(port=18085)))
+    assert local["registry"] == ["127.0.0.1:18085"]
     assert (config.parent / "alerts.yml").read_text() == (MONITORING / "alerts.yml").read_text()
     assert config.stat().st_mode & 0o077 == 0
 
@@ -148,7 +156,7 @@ def test_compose_prometheus_scrapes_compose_services_on_the_same_ports() -> None
         for address in addresses:
             host, port = address.rsplit(":", 1)
             assert host in services, f"{job}: {address} is not a Compose service"
-            assert int(port) == DEFAULT_PORTS[job], f"{job}: {address}"
+            assert int(port) == COMPOSE_PORTS[job], f"{job}: {address}"
 
 
 def test_both_configs_load_the_alerts(tmp_path: Path) -> None:

@@ -175,20 +175,22 @@ def stack_metrics_agent(
         Path,
         typer.Argument(
             file_okay=False,
-            help="Folder to write into (created when missing; the three files are replaced).",
+            help="Folder to write into (created when missing; the files are replaced).",
         ),
     ],
 ) -> None:
-    """Write the Prometheus JMX exporter agent and Kafka's and Cassandra's rules into TARGET.
+    """Write the Prometheus JMX exporter agent and the rules of Kafka, Cassandra and the
+    schema registry into TARGET.
 
-    For Kafka and Cassandra JVMs that `stack up` does not start: docker-compose.yml's
-    metrics-agent service runs it to fill the volume its kafka and cassandra containers load
-    the agent from.
+    For JVMs that `stack up` does not start: docker-compose.yml's metrics-agent service runs
+    it to fill the volume its kafka, cassandra and schema-registry containers load the agent
+    from.
 
     TARGET gets jmx_prometheus_javaagent.jar (the one `userstream fetch-jars` put under the
-    state folder's lib/), kafka-metrics.yaml and cassandra-metrics.yaml (for the tables of
-    USERSTREAM_CASSANDRA__KEYSPACE), rendered from the templates `stack up` uses. Nothing in
-    them is secret: the folder is 0755 and the files 0644, for other users' JVMs. Load with
+    state folder's lib/), kafka-metrics.yaml, cassandra-metrics.yaml (for the tables of
+    USERSTREAM_CASSANDRA__KEYSPACE) and schema-registry-metrics.yaml (Confluent's registry),
+    rendered from the project's templates. Nothing in them is secret: the folder is 0755 and
+    the files 0644, for other users' JVMs. Load with
     -javaagent:TARGET/jmx_prometheus_javaagent.jar=[HOST:]PORT:TARGET/kafka-metrics.yaml
     (without HOST the agent listens on every interface). Exit 1 when the jar is missing.
     """

@@ -1,4 +1,5 @@
-"""Prometheus metrics of Kafka and Cassandra: the JMX exporter as a Java agent in their JVMs.
+"""Prometheus metrics of Kafka and Cassandra (and of Compose's schema registry): the JMX exporter
+as a Java agent in their JVMs.
 
 The agent reads the JVM's own MBeans (no JMX port is opened) and serves what a small rules
 file (``templates/<component>-metrics.yaml``) selects, with the JVM's heap, GC and thread
@@ -6,9 +7,9 @@ metrics, at ``http://127.0.0.1:<port>/metrics``. That endpoint has no login, so 
 on loopback only, whatever address the server itself is given (a local Kafka cluster's
 nodes each on their own loopback address: 127.0.0.1-3).
 
-For JVMs we do not start (docker-compose.yml's ``kafka`` and ``cassandra`` services, from the
-official images), ``export`` copies the agent's jar and renders both rules files into a
-folder those containers mount (``userstream stack metrics-agent``).
+For JVMs we do not start (docker-compose.yml's ``kafka``, ``cassandra`` and ``schema-registry``
+services, from the official images), ``export`` copies the agent's jar and renders their rules
+files into a folder those containers mount (``userstream stack metrics-agent``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ RULES_FILE = "jmx-exporter.yaml"
 #: ``-javaagent`` options stay the same across upgrades), and each component's rules under
 #: its template's name.
 EXPORTED_JAR = "jmx_prometheus_javaagent.jar"
-RULES_TEMPLATES = {"kafka": "kafka-metrics.yaml", "cassandra": "cassandra-metrics.yaml"}
+RULES_TEMPLATES = {
+    "kafka": "kafka-metrics.yaml",
+    "cassandra": "cassandra-metrics.yaml",
+    "registry": "schema-registry-metrics.yaml",
+}
 
 
 def metrics_url(port: int, *, host: str = HOST) -> str:
@@ -68,7 +73,11 @@ def export(lib_root: Path, target: Path, *, keyspace: str) -> list[Path]:
     target.mkdir(parents=True, exist_ok=True)
     target.chmod(0o755)
     written = [_copy(jar, target / EXPORTED_JAR)]
-    values: dict[str, dict[str, object]] = {"kafka": {}, "cassandra": {"keyspace": keyspace}}
+    values: dict[str, dict[str, object]] = {
+        "kafka": {},
+        "cassandra": {"keyspace": keyspace},
+        "registry": {},
+    }
     for component, template in RULES_TEMPLATES.items():
         written.append(render(template, target / template, values[component]))
     for path in written:

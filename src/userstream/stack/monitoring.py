@@ -79,7 +79,8 @@ def statsd_metrics_url(settings: Settings) -> str:
 
 def scrape_targets(settings: Settings) -> dict[str, list[str]]:
     """Job name → the addresses Prometheus scrapes, for every part that serves metrics (each
-    node of the local Kafka and Cassandra clusters, when it is the cluster that runs)."""
+    node of the local Kafka and Cassandra clusters, when it is the cluster that runs; the
+    local schema registry serves its own at ``/metrics``)."""
     from userstream.stack import cassandra, kafka
 
     brokers = kafka.nodes(settings, cluster=kafka.clustered(settings))
@@ -92,6 +93,10 @@ def scrape_targets(settings: Settings) -> dict[str, list[str]]:
         ],
         "dashboard": [f"{HOST}:{settings.dashboard.port}"],
     }
+    if settings.registry.is_local:  # a registry of yours is yours to scrape
+        registry = settings.registry
+        host = f"[{registry.host}]" if ":" in registry.host else registry.host
+        targets["registry"] = [f"{host}:{registry.port}"]
     if settings.spark.metrics_port:  # 0: any free port, which only `status` knows
         targets["stream"] = [f"{HOST}:{settings.spark.metrics_port}"]
     if settings.monitoring.statsd_port:

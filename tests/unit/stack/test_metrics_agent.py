@@ -42,7 +42,7 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_it_writes_the_jar_and_both_rendered_rules_for_other_users(
+def test_it_writes_the_jar_and_the_rendered_rules_for_other_users(
     base_settings: Settings, fetched_jar: Path, tmp_path: Path
 ) -> None:
     target = tmp_path / "volume" / "metrics-agent"
@@ -55,8 +55,9 @@ def test_it_writes_the_jar_and_both_rendered_rules_for_other_users(
     jar = target / jmx_exporter.EXPORTED_JAR
     kafka_rules = target / jmx_exporter.RULES_TEMPLATES["kafka"]
     cassandra_rules = target / jmx_exporter.RULES_TEMPLATES["cassandra"]
+    registry_rules = target / jmx_exporter.RULES_TEMPLATES["registry"]
     assert sorted(p.name for p in target.iterdir()) == sorted(
-        [jar.name, kafka_rules.name, cassandra_rules.name]
+        [jar.name, kafka_rules.name, cassandra_rules.name, registry_rules.name]
     )
     assert jar.read_bytes() == fetched_jar.read_bytes()
     # Rendered from the templates `stack up` uses: no placeholder left, the same rules.
@@ -65,11 +66,13 @@ def test_it_writes_the_jar_and_both_rendered_rules_for_other_users(
     assert "kafka.server:type=BrokerTopicMetrics,*" in kafka["includeObjectNames"]
     tables = "org.apache.cassandra.metrics:type=Table,keyspace=ks_agent,*"
     assert tables in cassandra["includeObjectNames"]
-    for rules in (kafka_rules, cassandra_rules):
+    registry = yaml.safe_load(registry_rules.read_text())
+    assert registry["rules"][0]["name"] == "schema_registry_$1_$2"
+    for rules in (kafka_rules, cassandra_rules, registry_rules):
         assert "${" not in rules.read_text() and "$$" not in rules.read_text(), rules.name
-    # The kafka and cassandra containers run as other users than the one writing them.
+    # The JVM containers run as other users than the one writing them.
     assert _mode(target) == 0o755
-    for path in (jar, kafka_rules, cassandra_rules):
+    for path in (jar, kafka_rules, cassandra_rules, registry_rules):
         assert _mode(path) == 0o644, path.name
         assert str(path) in result.output
 
