@@ -10,6 +10,7 @@ over the plain variable. Inner code receives the typed section it needs, never `
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -414,6 +415,25 @@ class _DotEnvFiles(DotEnvSettingsSource):
         return _from_files(super()._load_env_vars(), self.env_prefix)
 
 
+#: In the state folder while the local cluster runs (`up --cluster`, `stack up --cluster`;
+#: `down` removes it): what the cluster changes in the settings, which every command then uses
+#: where no variable or keyword says otherwise (``stack.local.cluster_settings``).
+CLUSTER_MODE_FILE = "cluster-mode.json"
+
+
+def _beneath(given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """``given`` with the sections of ``defaults`` filled in where it names no value; a section
+    given as a model (not a mapping of values) is left as it is."""
+    merged = dict(given)
+    for section, values in defaults.items():
+        mine = merged.get(section)
+        if mine is None:
+            merged[section] = dict(values)
+        elif isinstance(mine, Mapping):
+            merged[section] = {**values, **mine}
+    return merged
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="USERSTREAM_",
@@ -432,6 +452,19 @@ class Settings(BaseSettings):
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _in_cluster_mode(cls, data: Any) -> Any:
+        """Beneath what was given, the settings of the local cluster while it runs."""
+        if not isinstance(data, dict):
+            return data
+        state = Path(str(data.get("state_dir") or _default_state_dir()))
+        try:
+            mode = json.loads((state / CLUSTER_MODE_FILE).read_text())
+        except (OSError, ValueError):
+            return data
+        return _beneath(data, mode) if isinstance(mode, dict) else data
 
     @classmethod
     def settings_customise_sources(

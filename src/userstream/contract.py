@@ -30,13 +30,6 @@ H_API_VERSION = "api_version"
 H_SEED = "seed"
 H_PAGE = "page"
 H_PRODUCER = "producer"
-
-
-def format_ms(epoch_ms: int) -> str:
-    """Epoch milliseconds as ISO-8601 UTC with milliseconds and a ``Z`` (how ``ingested_at``
-    is written, and how the stream shows an Avro instant to the judge)."""
-    seconds, millis = divmod(epoch_ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 H_DLQ_REASON = "dlq_reason"
 H_DLQ_DETAIL = "dlq_detail"
 H_ORIGINAL_SIZE = "original_size"
@@ -45,6 +38,14 @@ H_VALUE_TRUNCATED = "value_truncated"
 #: A message key the producer sends on: a canonical UUID in either case (the stream then
 #: requires the lower case of ``UUID_PATTERN``, and rejects the rest with a reason).
 KEY_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+
+def format_ms(epoch_ms: int) -> str:
+    """Epoch milliseconds as ISO-8601 UTC with milliseconds and a ``Z`` (how ``ingested_at``
+    is written, and how the stream shows an Avro instant to the judge)."""
+    seconds, millis = divmod(epoch_ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
 
 # --- the API's limits (version 1.4) ---------------------------------------------------------
 

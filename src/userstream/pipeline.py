@@ -150,15 +150,15 @@ def on_local_cassandra_cluster(settings: Settings) -> Settings:
 
 
 def on_local_cluster(settings: Settings) -> Settings:
-    """``settings`` on this machine's clusters: the stream on its Spark cluster
-    (``stack.spark``), every Kafka and Cassandra client on its cluster
-    (``on_local_kafka_cluster``, ``on_local_cassandra_cluster``)."""
-    from userstream.stack import spark
+    """``settings`` on this machine's clusters (``stack.local.cluster_settings``): the stream
+    on its Spark cluster, every Kafka and Cassandra client on its nodes."""
+    from userstream.stack.local import cluster_settings
 
-    master = spark.master_url(settings)
-    spark_settings = settings.spark.model_copy(update={"master": master})
-    clustered = on_local_cassandra_cluster(on_local_kafka_cluster(settings))
-    return clustered.model_copy(update={"spark": spark_settings})
+    update = {
+        name: getattr(settings, name).model_copy(update=values)
+        for name, values in cluster_settings(settings).items()
+    }
+    return settings.model_copy(update=update)
 
 
 def up(

@@ -643,8 +643,13 @@ def test_the_registry_is_confluents_logged_in_from_the_secret_and_the_clients_us
     # secret file where the container has it: the JAAS setting it exports holds the password.
     secret = tmp_path / "kafka_broker_password"
     secret.write_text("s3cret-Value_1")
-    script = registry["entrypoint"][2].replace("$$", "$").replace(
-        "exec /etc/confluent/docker/run", 'printf %s "$SCHEMA_REGISTRY_KAFKASTORE_SASL_JAAS_CONFIG"'
+    script = (
+        registry["entrypoint"][2]
+        .replace("$$", "$")
+        .replace(
+            "exec /etc/confluent/docker/run",
+            'printf %s "$SCHEMA_REGISTRY_KAFKASTORE_SASL_JAAS_CONFIG"',
+        )
     )
     done = subprocess.run(
         ["bash", "-c", script],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -260,3 +261,35 @@ def test_each_kafka_has_its_own_default_checkpoint(tmp_path: Path) -> None:
         spark={"checkpoint_dir": str(tmp_path / "ck")},
     )
     assert given.checkpoint_dir() == tmp_path / "ck"
+
+
+def test_while_the_local_cluster_runs_every_command_uses_it_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from userstream.config import CLUSTER_MODE_FILE
+    from userstream.stack.local import cluster_settings, forget_cluster, remember_cluster
+
+    for key in [k for k in os.environ if k.startswith("USERSTREAM_")]:
+        monkeypatch.delenv(key)
+    single = Settings(state_dir=tmp_path)
+    remember_cluster(single)
+    assert (tmp_path / CLUSTER_MODE_FILE).stat().st_mode & 0o077 == 0
+    on = Settings(state_dir=tmp_path)
+    assert on.kafka.bootstrap_servers == "127.0.0.1:9092,127.0.0.2:9092,127.0.0.3:9092"
+    assert on.kafka.replication_factor == 3
+    assert on.cassandra.hosts == ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+    assert on.cassandra.replication == cluster_settings(single)["cassandra"]["replication"]
+    assert on.spark.master == "spark://127.0.0.1:7077"
+    assert on.checkpoint_dir() != single.checkpoint_dir()  # the cluster's own checkpoint
+    # A variable or a keyword still wins; what it does not name comes from the cluster.
+    monkeypatch.setenv("USERSTREAM_SPARK__MASTER", "local[1]")
+    monkeypatch.setenv("USERSTREAM_STATE_DIR", str(tmp_path))
+    told = load_settings(kafka={"topic": "t"})
+    assert told.spark.master == "local[1]" and told.kafka.topic == "t"
+    assert told.cassandra.hosts == on.cassandra.hosts
+    assert told.kafka.bootstrap_servers == on.kafka.bootstrap_servers
+    # `down` forgets it; a broken file is no mode at all.
+    forget_cluster(single)
+    assert Settings(state_dir=tmp_path).kafka.bootstrap_servers == "127.0.0.1:9092"
+    (tmp_path / CLUSTER_MODE_FILE).write_text("{not json")
+    assert Settings(state_dir=tmp_path).kafka.replication_factor == 1

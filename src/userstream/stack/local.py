@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from userstream.config import Settings
+from userstream.config import CLUSTER_MODE_FILE, Settings
 from userstream.errors import UserstreamError
+from userstream.files import write_json
 from userstream.host import process
 from userstream.host.net import port_open
 from userstream.host.state import ensure_layout as ensure_layout
@@ -101,6 +102,7 @@ def stack_up(
                 spark.master_url(settings), lambda: spark.start_cluster(settings), settings,
                 progress,
             )  # fmt: skip
+            remember_cluster(settings)
     except BaseException:
         # Only what this call started; a failed stop leaves the other stop still to do.
         try:
@@ -115,6 +117,31 @@ def stack_up(
                 progress("Kafka: stopping it again, because the stack did not come up")
                 kafka.stop_kafka(settings, keep=already)
         raise
+
+
+def cluster_settings(settings: Settings) -> dict[str, dict[str, object]]:
+    """What the local cluster changes in the settings: every Kafka client on its three
+    brokers (new topics with a replica on each), every Cassandra client on its three nodes
+    (keyspaces with three replicas), the stream on its Spark master."""
+    on_cassandra = cassandra.on_cluster(settings.cassandra, settings)
+    return {
+        "kafka": {
+            "bootstrap_servers": kafka.address(settings, cluster=True),
+            "replication_factor": kafka.CLUSTER_NODES,
+        },
+        "cassandra": {"hosts": on_cassandra.hosts, "replication": on_cassandra.replication},
+        "spark": {"master": spark.master_url(settings)},
+    }
+
+
+def remember_cluster(settings: Settings) -> None:
+    """Write ``CLUSTER_MODE_FILE``: from now on every command of this state folder uses the
+    cluster (``cluster_settings``) unless a variable says otherwise."""
+    write_json(settings.paths.root / CLUSTER_MODE_FILE, cluster_settings(settings), indent=2)
+
+
+def forget_cluster(settings: Settings) -> None:
+    (settings.paths.root / CLUSTER_MODE_FILE).unlink(missing_ok=True)
 
 
 def _on_local_kafka(settings: Settings, *, cluster: bool) -> Settings:
@@ -161,7 +188,8 @@ def _up_one(
 
 def stack_down(settings: Settings, *, progress: Progress = _log_progress) -> None:
     """Stop the Spark cluster when it runs, then the schema registry, Cassandra, and Kafka:
-    SIGTERM, SIGKILL after a bound. Data is kept."""
+    SIGTERM, SIGKILL after a bound. Data is kept; commands no longer use the cluster."""
+    forget_cluster(settings)
     stopped = spark.stop_cluster(settings)
     if stopped:
         progress(f"Spark cluster: stopped ({', '.join(stopped)})")
