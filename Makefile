@@ -11,7 +11,7 @@ LOCK_ARGS ?=
 UV_VERSION := 0.13.9
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock run down status test test-unit test-integration test-e2e lint format bench clean-venv
+.PHONY: help setup lock run down status test test-faults test-unit test-integration test-e2e lint format bench clean-venv
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,8 +46,11 @@ down: ## Stop everything, keep the data
 status: ## Show every component, offsets, lag and rows stored
 	$(BIN)/userstream status
 
-test: setup ## Run the whole suite: unit, integration (real services) and end-to-end
-	$(BIN)/pytest tests/unit tests/integration tests/e2e
+test: setup ## Unit, integration (real services) and end-to-end tests, without the long fault suites
+	$(BIN)/pytest -m "not faults" tests/unit tests/integration tests/e2e
+
+test-faults: setup ## The long suites: SIGKILLed parts, the local clusters, the TLS recipe (CI runs both)
+	$(BIN)/pytest -m faults tests/integration
 
 test-unit: setup ## Only the unit tests (no services)
 	$(BIN)/pytest tests/unit

@@ -215,11 +215,13 @@ def _check_monitoring(report: dict[str, object], prometheus: str) -> None:
     while True:
         health = _targets_health(prometheus)
         missing = {n: w for n, w in used.items() if n not in _exposed_names(urls) | {"up"}}
-        done = not missing and set(health.values()) == {"up"} and len(health) == 5
+        done = not missing and set(health.values()) == {"up"} and len(health) == 6
         if done or time.monotonic() > deadline:
             break
         time.sleep(10)
-    assert set(health) == {"kafka", "cassandra", "stream", "dashboard", "airflow"}, health
+    assert set(health) == {"kafka", "cassandra", "registry", "stream", "dashboard", "airflow"}, (
+        health
+    )
     assert set(health.values()) == {"up"}, health
     assert not missing, f"used but not served: {missing}"
 

@@ -29,7 +29,7 @@ from userstream.host import process
 from userstream.stack import airflow, airflow_runs
 from userstream.streaming import control
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 DAG = "streaming_pipeline"
 BATCH = 100

@@ -36,7 +36,7 @@ from userstream.stack.local import stack_down, stack_status
 from userstream.store import connect_as
 from userstream.streaming import control
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 log = logging.getLogger(__name__)
 
 #: The replication both the project's keyspace and system_auth must have.

@@ -40,7 +40,7 @@ from userstream.stack import cassandra, kafka, spark
 from userstream.stack.local import stack_down, stack_status, stack_up
 from userstream.streaming import control
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 log = logging.getLogger(__name__)
 
 #: Users a second, steady, for the whole test: what two cores carry with nine JVMs on them

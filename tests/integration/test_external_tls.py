@@ -45,7 +45,7 @@ from userstream.stack.local import stack_down, stack_status, stack_up
 from userstream.store import cassandra_credentials, session
 from userstream.streaming import control
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 N = 300
 

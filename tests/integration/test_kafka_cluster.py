@@ -34,7 +34,7 @@ from userstream.stack import cassandra, kafka
 from userstream.stack.local import stack_down, stack_status
 from userstream.streaming import control
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 log = logging.getLogger(__name__)
 
 #: How long killed nodes stay down: the faults themselves, not waits.

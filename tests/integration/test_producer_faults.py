@@ -34,7 +34,7 @@ from userstream.producing.run import ProduceSummary, run_producer
 from userstream.source.standin.server import FakeApiServer
 from userstream.stack import kafka as local_kafka
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 #: How long the broker stays down while the producer runs (the fault, not a wait).
 BROKER_DOWN_S = 3
 

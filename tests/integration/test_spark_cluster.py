@@ -31,7 +31,7 @@ from userstream.stack import spark
 from userstream.stack.local import stack_status
 from userstream.streaming import control
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 N = 1500
 

@@ -292,6 +292,7 @@ def test_cassandra_failure_stops_the_kafka_it_started(private: Settings) -> None
         kafka.stop_kafka(broken)
 
 
+@pytest.mark.faults  # starts both clusters: the long suite
 def test_a_spark_cluster_failure_stops_the_kafka_and_cassandra_clusters_it_started(
     private: Settings,
 ) -> None:

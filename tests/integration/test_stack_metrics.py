@@ -275,18 +275,23 @@ def test_prometheus_and_the_statsd_exporter_as_up_starts_them(
         deadline = time.monotonic() + 90
         health: dict[str, str] = {}
         while time.monotonic() < deadline and not (
-            health.get("kafka") == health.get("cassandra") == health.get("airflow") == "up"
+            health.get("kafka")
+            == health.get("cassandra")
+            == health.get("airflow")
+            == health.get("registry")
+            == "up"
         ):
             time.sleep(1)
             with contextlib.suppress(httpx.HTTPError):
                 targets = httpx.get(f"{api}/api/v1/targets", timeout=5).json()
                 health = {t["labels"]["job"]: t["health"] for t in targets["data"]["activeTargets"]}
-        assert health.get("kafka") == health.get("cassandra") == health.get("airflow") == "up", (
+        up = ("kafka", "cassandra", "airflow", "registry")  # the local registry's own /metrics
+        assert all(health.get(job) == "up" for job in up), (
             health,
             process.tail(watched.paths.log_file(monitoring.prometheus_name(watched))),
         )
         # The stream and the dashboard do not run here: scraped, and down.
-        assert set(health) == {"kafka", "cassandra", "stream", "dashboard", "airflow"}
+        assert set(health) == {"kafka", "cassandra", "registry", "stream", "dashboard", "airflow"}
         heap = httpx.get(
             f"{api}/api/v1/query",
             params={"query": 'jvm_memory_used_bytes{area="heap",job="cassandra"}'},

@@ -27,7 +27,7 @@ from tests.integration.conftest_stream import (
 from userstream.config import Settings
 from userstream.streaming import control
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 log = logging.getLogger(__name__)
 #: How long each killed part stays down: the faults themselves (users keep arriving meanwhile),
 #: not waits for something to happen; what happens is waited for on published state.

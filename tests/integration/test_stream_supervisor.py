@@ -27,7 +27,7 @@ from tests.integration.conftest_stream import (
 from userstream.config import Settings
 from userstream.streaming import control
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 log = logging.getLogger(__name__)
 
 N = 2000

@@ -36,13 +36,15 @@ def test_every_setting_is_documented_in_the_configuration_table() -> None:
     assert set(_env_vars()) == documented
 
 
-def test_quick_start_is_the_two_commands_and_ci_runs_the_test_one() -> None:
+def test_quick_start_is_run_and_the_two_test_commands_and_ci_runs_both() -> None:
     quick = README.split("## Quick start", 1)[1].split("```", 2)[1]
     assert [line.split("#")[0].strip() for line in quick.strip().splitlines()[1:]] == [
         "make run",
         "make test",
+        "make test-faults",
     ]
-    assert "make test" in (REPO / ".ci" / "run").read_text()
+    ci = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()]
+    assert "make test" in ci and "make test-faults" in ci
 
 
 def test_every_top_level_command_is_in_the_readme() -> None:

@@ -163,14 +163,14 @@ def _build(schema: Any, path: str, namespace: str, wire: bool) -> Callable[[Any]
         return record
     name = path.rstrip(".")
     kind = (schema.get("logicalType") or schema["type"]) if isinstance(schema, dict) else schema
-    convert = _number_text if name in _NUMBER_AS_TEXT else _LEAVES.get(kind)
-    if convert is None:
+    leaf = _number_text if name in _NUMBER_AS_TEXT else _LEAVES.get(kind)
+    if leaf is None:
         raise ConfigError(
             f"the schema's {name} has the type {kind!r}, which the producer cannot fill"
         )
-    if wire and convert is _instant:
-        convert = _instant_ms
-    return lambda value: convert(value, name)
+    if wire and leaf is _instant:
+        leaf = _instant_ms
+    return lambda value: leaf(value, name)
 
 
 def _full_name(schema: Any, namespace: str) -> str | None:

@@ -1,0 +1,171 @@
+"""Time to first rows: `userstream up` → the first user in Cassandra, and where the time goes.
+
+What is measured: `userstream up --source local` (the stand-in API) run as a user runs it, in
+a state folder of its own on free ports (the jars linked from yours; your pipeline is neither
+used nor stopped), twice:
+
+1. **fresh**: an empty state folder (Kafka formats its storage, Cassandra creates its first
+   files and the project's login, Airflow migrates its database);
+2. **warm**: the same folder again after `userstream down` (the data, logins and Airflow's
+   database are kept), which is what `up` costs on a checkout that ran before; with a topic
+   and keyspace of its own (`warm`), so that its first row is one it produced.
+
+For each: the seconds from the start of `up` to each of its numbered steps (`1/7 Kafka and
+Cassandra` … `7/7 Prometheus`), to `up`'s return, and to the first row of `user_profiles`
+(polled every second with a CQL count). `userstream down` stops everything after; the state
+folder is removed at the end (kept, and its path printed, when a run failed).
+
+Not measured: installing the packages and fetching the jars (`make setup`), which a fresh
+clone pays once before this.
+
+Usage: python benchmarks/bench_first_rows.py [--json]
+With --json the last line of stdout is {"fresh": RUN, "warm": RUN}, each RUN
+{"steps": {"1/7 Kafka and Cassandra": s, ...}, "up_returned_s", "first_rows_s"} (seconds,
+one decimal; first_rows_s null when no row came within the timeout).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from _report import arg_parser, emit_json, loud
+
+from userstream.config import load_settings
+from userstream.host.net import free_ports
+from userstream.host.state import ensure_layout
+from userstream.stack._airflow_env import userstream_env
+
+USERSTREAM = str(Path(sys.executable).with_name("userstream"))
+#: How long a run may take to store its first row.
+FIRST_ROWS_TIMEOUT_S = 600.0
+
+
+def _environment(state: Path) -> dict[str, str]:
+    """The environment of a pipeline in ``state`` on free ports (the shared jars linked)."""
+    shared = load_settings()
+    ensure_layout(shared.paths)
+    state.mkdir(parents=True)
+    (state / "lib").symlink_to(shared.paths.lib, target_is_directory=True)
+    ports = iter(free_ports(16))
+    settings = load_settings(
+        state_dir=state,
+        kafka={"port": next(ports), "controller_port": next(ports), "metrics_port": next(ports)},
+        cassandra={
+            "port": next(ports),
+            "storage_port": next(ports),
+            "metrics_port": next(ports),
+        },
+        registry={"port": next(ports)},
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("USERSTREAM_")}
+    return {
+        **clean,
+        **userstream_env(settings),
+        "USERSTREAM_SPARK__METRICS_PORT": str(next(ports)),
+        "USERSTREAM_SPARK__UI_PORT": str(next(ports)),
+        "USERSTREAM_AIRFLOW__PORT": str(next(ports)),
+        "USERSTREAM_SOURCE__FAKE_PORT": str(next(ports)),
+        "USERSTREAM_DASHBOARD__PORT": str(next(ports)),
+        "USERSTREAM_MONITORING__PROMETHEUS_PORT": str(next(ports)),
+        "USERSTREAM_MONITORING__STATSD_PORT": str(next(ports)),
+        "USERSTREAM_MONITORING__STATSD_EXPORTER_PORT": str(next(ports)),
+    }
+
+
+def _stored(env: dict[str, str]) -> int:
+    """Rows of ``user_profiles`` (0 while the keyspace or Cassandra is not there yet)."""
+    keyspace = env.get("USERSTREAM_CASSANDRA__KEYSPACE", "userstream")
+    done = subprocess.run(
+        [USERSTREAM, "query", "--json", f"SELECT COUNT(*) AS n FROM {keyspace}.user_profiles"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        return 0
+    return int(json.loads(done.stdout.strip().splitlines()[-1])["n"])
+
+
+def one_run(env: dict[str, str], label: str) -> dict[str, Any]:
+    """`up`, timed step by step, until the first row; then `down`."""
+    steps: dict[str, float] = {}
+    started = time.monotonic()
+    up = subprocess.Popen(
+        [USERSTREAM, "up", "--source", "local"],
+        env={**env, "PYTHONUNBUFFERED": "1"},  # each step's line as it is said
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    output: list[str] = []
+
+    def read() -> None:
+        assert up.stdout is not None
+        for line in up.stdout:
+            output.append(line)
+            text = line.strip()
+            if len(text) > 3 and text[0].isdigit() and text[1] == "/" and text[3] == " ":
+                steps[text] = round(time.monotonic() - started, 1)
+                print(f"  {label}: {steps[text]:6.1f} s  {text}", flush=True)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    first_rows: float | None = None
+    returned: float | None = None
+    try:
+        while time.monotonic() - started < FIRST_ROWS_TIMEOUT_S:
+            if returned is None and up.poll() is not None:
+                returned = round(time.monotonic() - started, 1)
+                if up.returncode != 0:
+                    reader.join(5)
+                    raise RuntimeError("`userstream up` failed:\n" + "".join(output[-40:]))
+                print(f"  {label}: {returned:6.1f} s  `up` returned", flush=True)
+            if _stored(env) > 0:
+                first_rows = round(time.monotonic() - started, 1)
+                print(f"  {label}: {first_rows:6.1f} s  first row in Cassandra", flush=True)
+                break
+            time.sleep(1.0)
+        if first_rows is None:
+            loud(f"{label}: no row in Cassandra {FIRST_ROWS_TIMEOUT_S:.0f} s after `up` began")
+        if returned is None:
+            up.wait(timeout=FIRST_ROWS_TIMEOUT_S)
+            returned = round(time.monotonic() - started, 1)
+    finally:
+        if up.poll() is None:
+            up.terminate()
+        subprocess.run([USERSTREAM, "down"], env=env, capture_output=True, timeout=300, check=False)
+    return {"steps": steps, "up_returned_s": returned, "first_rows_s": first_rows}
+
+
+def main() -> int:
+    parser = arg_parser(__doc__ or "")
+    args = parser.parse_args()
+    state = Path(tempfile.mkdtemp(prefix="bench_first_rows_")) / "state"
+    env = _environment(state)
+    failed = True
+    try:
+        print("measured: `userstream up --source local` → the first row of user_profiles")
+        # Warm: the same folder, with a topic and keyspace of its own, so the first row is
+        # one this run produced (the first run's rows are still stored).
+        warm = {**env, "USERSTREAM_KAFKA__TOPIC": "warm", "USERSTREAM_CASSANDRA__KEYSPACE": "warm"}
+        figures = {"fresh": one_run(env, "fresh"), "warm": one_run(warm, "warm")}
+        for label, run in figures.items():
+            shown = "none" if run["first_rows_s"] is None else f"{run['first_rows_s']:.1f} s"
+            print(f"{label}: first rows {shown}, `up` returned at {run['up_returned_s']} s")
+        failed = any(run["first_rows_s"] is None for run in figures.values())
+        emit_json(args.json, figures)
+    finally:
+        if failed:
+            print(f"the state folder is kept: {state}", file=sys.stderr)
+        else:
+            shutil.rmtree(state.parent, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
