@@ -184,14 +184,15 @@ def _disable_default(sess: Session, attempts: int = 4) -> None:
 def _replicate_auth(sess: Session, replication: dict[str, Any], *, every_node: bool) -> None:
     """``system_auth`` with ``replication`` (idempotent); with ``every_node`` up, its roles
     read back at ALL, which repairs a replica that lacks one. A node the others do not yet
-    see up, or a role not yet on a quorum of replicas, is a ``TransientError``: the caller
-    tries again."""
+    see up, a node still joining, or a role not yet on a quorum of replicas, is a
+    ``TransientError``: the caller tries again."""
     from cassandra import (  # type: ignore[attr-defined]
         OperationTimedOut,
         ReadTimeout,
         Unauthorized,
         Unavailable,
     )
+    from cassandra.protocol import ConfigurationException
 
     try:
         sess.execute(
@@ -202,6 +203,12 @@ def _replicate_auth(sess: Session, replication: dict[str, Any], *, every_node: b
             sess.execute(SimpleStatement(every_role, consistency_level=ConsistencyLevel.ALL))
     except (Unavailable, ReadTimeout, OperationTimedOut, Unauthorized, NoHostAvailable) as exc:
         raise TransientError(f"system_auth is not on every node yet: {exc}") from exc
+    except ConfigurationException as exc:
+        # A node still joining (seen while the cluster's third node bootstrapped): "Cannot
+        # alter RF while some endpoints are not in normal state".
+        if "not in normal state" not in str(exc):
+            raise
+        raise TransientError(f"a node is still joining the ring: {exc}") from exc
 
 
 def _create_superuser(settings: Settings, username: str, password: str) -> None:
