@@ -128,37 +128,32 @@ def read_source(settings: Settings) -> dict[str, Any] | None:
         return None
 
 
-def on_local_kafka_cluster(settings: Settings) -> Settings:
-    """``settings`` with every Kafka client on this machine's Kafka cluster (``stack.kafka``:
-    all three nodes to bootstrap from, so a client starting while one is down still
-    connects; new topics with a replica on each)."""
-    from userstream.stack import kafka
+def _on_local(settings: Settings, *sections: str) -> Settings:
+    """``settings`` with ``sections`` of ``stack.local.cluster_settings`` applied."""
+    from userstream.stack.local import cluster_settings
 
-    brokers = {
-        "bootstrap_servers": kafka.address(settings, cluster=True),
-        "replication_factor": kafka.CLUSTER_NODES,
-    }
-    return settings.model_copy(update={"kafka": settings.kafka.model_copy(update=brokers)})
+    changes = cluster_settings(settings)
+    update = {name: getattr(settings, name).model_copy(update=changes[name]) for name in sections}
+    return settings.model_copy(update=update)
+
+
+def on_local_kafka_cluster(settings: Settings) -> Settings:
+    """``settings`` with every Kafka client on this machine's Kafka cluster: all three nodes
+    to bootstrap from (a client starting while one is down still connects), new topics with
+    a replica on each."""
+    return _on_local(settings, "kafka")
 
 
 def on_local_cassandra_cluster(settings: Settings) -> Settings:
-    """``settings`` with every Cassandra client on this machine's Cassandra cluster
-    (``stack.cassandra``: all three nodes as contact points, keyspaces with three replicas)."""
-    from userstream.stack import cassandra
-
-    return cassandra.on_local(settings, cluster=True)
+    """``settings`` with every Cassandra client on this machine's Cassandra cluster: all three
+    nodes as contact points, keyspaces with three replicas."""
+    return _on_local(settings, "cassandra")
 
 
 def on_local_cluster(settings: Settings) -> Settings:
-    """``settings`` on this machine's clusters (``stack.local.cluster_settings``): the stream
-    on its Spark cluster, every Kafka and Cassandra client on its nodes."""
-    from userstream.stack.local import cluster_settings
-
-    update = {
-        name: getattr(settings, name).model_copy(update=values)
-        for name, values in cluster_settings(settings).items()
-    }
-    return settings.model_copy(update=update)
+    """``settings`` on this machine's clusters: the stream on its Spark cluster, every Kafka
+    and Cassandra client on its nodes."""
+    return _on_local(settings, "kafka", "cassandra", "spark")
 
 
 def up(

@@ -65,7 +65,6 @@ from userstream.contract import (
     H_SEED,
     H_SOURCE_URL,
     KEY_PATTERN,
-    format_ms,
 )
 from userstream.credentials import redact, without_credentials
 from userstream.producing.avro_values import NotInSchema
@@ -185,3 +184,9 @@ class IngestClock:
             self._ms = ms
             self._value = format_ms(ms).encode()
         return self._value
+
+
+def format_ms(epoch_ms: int) -> str:
+    """Epoch milliseconds as ISO-8601 UTC with milliseconds and a ``Z``."""
+    seconds, millis = divmod(epoch_ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
