@@ -20,6 +20,8 @@ dashboard all import it; none of them is imported here):
 
 from __future__ import annotations
 
+import time
+
 # --- the message --------------------------------------------------------------------------
 
 H_INGESTED_AT = "ingested_at"
@@ -36,6 +38,14 @@ H_VALUE_TRUNCATED = "value_truncated"
 #: A message key the producer sends on: a canonical UUID in either case (the stream then
 #: requires the lower case of ``UUID_PATTERN``, and rejects the rest with a reason).
 KEY_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+
+def format_ms(epoch_ms: int) -> str:
+    """Epoch milliseconds as ISO-8601 UTC with milliseconds and a ``Z`` (how ``ingested_at``
+    is written, and how the stream shows an Avro instant to the judge)."""
+    seconds, millis = divmod(epoch_ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
 
 # --- the API's limits (version 1.4) ---------------------------------------------------------
 

@@ -65,6 +65,7 @@ from userstream.contract import (
     H_SEED,
     H_SOURCE_URL,
     KEY_PATTERN,
+    format_ms,
 )
 from userstream.credentials import redact, without_credentials
 from userstream.producing.avro_values import NotInSchema
@@ -184,9 +185,3 @@ class IngestClock:
             self._ms = ms
             self._value = format_ms(ms).encode()
         return self._value
-
-
-def format_ms(epoch_ms: int) -> str:
-    """Epoch milliseconds as ISO-8601 UTC with milliseconds and a ``Z``."""
-    seconds, millis = divmod(epoch_ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"

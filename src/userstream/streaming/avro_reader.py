@@ -21,7 +21,6 @@ message is never rejected because the registry was away.
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import io
 import json
 import time
@@ -29,6 +28,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from userstream import schemas
+from userstream.contract import format_ms
 from userstream.errors import TerminalError, TransientError
 
 MAGIC = b"\x00"
@@ -75,6 +75,7 @@ class Reader:
 
     def __init__(self, schema_id: int, writer_text: str, reader: dict[str, Any]) -> None:
         from fastavro import parse_schema
+        from fastavro.schema import to_parsing_canonical_form
 
         self.schema_id = schema_id
         try:
@@ -83,7 +84,10 @@ class Reader:
             raise NotAvro(
                 f"schema id {schema_id} is not an Avro schema we can read: {exc}"
             ) from None
-        self._reader = parse_schema(_plain(copy.deepcopy(reader)))
+        plain_reader = parse_schema(_plain(copy.deepcopy(reader)))
+        # A writer of the very schema the stream reads needs no resolution: half the time.
+        same = to_parsing_canonical_form(self._writer) == to_parsing_canonical_form(plain_reader)
+        self._reader = None if same else plain_reader
         self._instants = _instants(reader)
 
     def read(self, value: bytes) -> dict[str, Any]:
@@ -133,10 +137,9 @@ def _to_iso(node: dict[str, Any], path: list[str]) -> None:
     ms = node.get(path[-1])
     if isinstance(ms, int):
         try:
-            at = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=ms)
-        except OverflowError:
+            node[path[-1]] = format_ms(ms)
+        except (OverflowError, OSError, ValueError):
             raise NotAvro(f"{'.'.join(path)} is out of range") from None
-        node[path[-1]] = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class WriterSchemas:
