@@ -86,6 +86,10 @@ class KafkaSettings(BaseModel):
     # schema's registry id, Avro binary; the schema in userstream/schemas/), or "json", the
     # API's JSON. The stream reads both, telling them apart by the first byte.
     value_format: Literal["avro", "json"] = "avro"
+    # The Avro schema of a user (an .avsc file) the producer writes with, the stream reads with
+    # and `db init` adds the columns of; unset: the project's src/userstream/schemas/user.avsc.
+    # A top-level field beyond those of user.avsc is stored in a user_profiles column of its name.
+    value_schema: Path | None = None
     # The local stack's generated Kafka logins (kafka/client_config.py); set from the state folder.
     _logins_file: Path | None = PrivateAttr(default=None)
 

@@ -50,7 +50,8 @@ SchemaFile = Annotated[
     Path | None,
     typer.Option(
         "--file",
-        help="A schema file to use instead of the project's (src/userstream/schemas/user.avsc).",
+        help="A schema file to use instead of the one in use (USERSTREAM_KAFKA__VALUE_SCHEMA, "
+        "else the project's src/userstream/schemas/user.avsc).",
         exists=True,
         dir_okay=False,
     ),
@@ -74,10 +75,11 @@ def schema_check(
     from userstream.config import load_settings
     from userstream.registry import tool
 
-    text = tool.schema_text(file)
+    settings = load_settings()
+    text = tool.schema_text(file or settings.kafka.value_schema)
     verdicts = [tool.check_history(text)]
     if not history_only:
-        verdicts.append(tool.check_registry(load_settings(), text))
+        verdicts.append(tool.check_registry(settings, text))
     out, err = Console(), Console(stderr=True)
     for verdict in verdicts:
         if verdict.compatible:
@@ -105,7 +107,8 @@ def schema_register(file: SchemaFile = None) -> None:
     from userstream.config import load_settings
     from userstream.registry import tool
 
-    done = tool.register(load_settings(), tool.schema_text(file))
+    settings = load_settings()
+    done = tool.register(settings, tool.schema_text(file or settings.kafka.value_schema))
     print(f"{done.subject}: version {done.version}, schema id {done.id}")
 
 

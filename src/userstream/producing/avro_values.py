@@ -20,6 +20,7 @@ subject's latest). A registry that cannot be reached or refuses is a ``Transient
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,18 @@ def _long(value: Any, path: str) -> Any:
     raise NotInSchema(f"{path} must be a 64-bit integer, not {_kind(value)}")
 
 
+def _number(value: Any, path: str) -> Any:
+    if type(value) is int or type(value) is float:
+        return float(value)
+    raise NotInSchema(f"{path} must be a number, not {_kind(value)}")
+
+
+def _boolean(value: Any, path: str) -> Any:
+    if type(value) is bool:
+        return value
+    raise NotInSchema(f"{path} must be true or false, not {_kind(value)}")
+
+
 def _instant(value: Any, path: str) -> Any:
     """An ISO-8601 time (``Z`` or an offset; naive is UTC) as an aware datetime."""
     if type(value) is not str:
@@ -99,6 +112,9 @@ _LEAVES: dict[str, _Convert] = {
     "uuid": _text,
     "int": _int,
     "long": _long,
+    "float": _number,
+    "double": _number,
+    "boolean": _boolean,
     "timestamp-millis": _instant,
 }
 _NUMBER_AS_TEXT = frozenset(
@@ -212,10 +228,14 @@ class AvroValues:
         from confluent_kafka.serialization import MessageField, SerializationContext
 
         registry = self._settings.registry
+        used = schemas.in_use(self._settings.kafka.value_schema)
+        wire = (
+            to_wire_record if used.is_projects else record_builder(json.loads(used.text), wire=True)
+        )
         auto = client_config.auto_register(registry)
         client = SchemaRegistryClient(client_config.config(registry, self._settings.paths))
         subject = schemas.subject(self._settings.kafka.topic)
-        schema = Schema(schemas.text(), "AVRO")
+        schema = Schema(used.text, "AVRO")
         try:
             if registry.use_latest_version and not auto:
                 self.schema_id = client.get_latest_version(subject).schema_id
@@ -227,7 +247,7 @@ class AvroValues:
             raise registry_error(exc, registry.address, subject) from exc
         conf = {"auto.register.schemas": auto, "use.latest.version": registry.use_latest_version}
         self._serializer = AvroSerializer(
-            client, schemas.text(), lambda user, ctx: to_wire_record(user), conf=conf
+            client, used.text, lambda user, ctx: wire(user), conf=conf
         )
         self._context = SerializationContext(self._settings.kafka.topic, MessageField.VALUE)
 

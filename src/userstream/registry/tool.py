@@ -15,12 +15,14 @@ settings of ``client_config``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from userstream import schemas
+from userstream.contract import PROFILE_COLUMNS
 from userstream.errors import ConfigError, TransientError
 from userstream.registry import client_config
 from userstream.registry.compatibility import InvalidSchema, check, parse
@@ -49,13 +51,17 @@ class Registered:
 
 
 def schema_text(path: Path | None) -> str:
-    """The schema at ``path``, or the project's; ``ConfigError`` when it is not Avro."""
+    """The schema at ``path``, or the project's; ``ConfigError`` when it is not Avro or has
+    an added field the stream cannot store (``schemas.added_fields``)."""
     text = schemas.text() if path is None else _read(path)
+    where = path or schemas.path()
     try:
         parse(text)
+        schemas.added_fields(json.loads(text), frozenset(PROFILE_COLUMNS))
     except InvalidSchema as exc:
-        where = path or schemas.path()
         raise ConfigError(f"{where} is not an Avro schema: {exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{where} cannot be used: {exc}") from None
     return text
 
 

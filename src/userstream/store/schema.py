@@ -1,4 +1,5 @@
-"""Apply ``cassandra/init.cql`` — the one source of the schema — to the configured cluster.
+"""Apply ``cassandra/init.cql`` — the one source of the schema — to the configured cluster,
+with a ``user_profiles`` column for each field the Avro schema in use adds to the project's.
 
 Idempotent and safe on a live cluster: every statement is ``CREATE … IF NOT EXISTS``, so a
 second run changes nothing and existing rows are never touched.
@@ -10,9 +11,12 @@ import logging
 import re
 from pathlib import Path
 
+from userstream import schemas
 from userstream.config import CassandraSettings, Settings
+from userstream.contract import PROFILES_TABLE
 from userstream.errors import ConfigError, TerminalError, TransientError
 from userstream.files import project_file
+from userstream.schemas import AddedField
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +82,18 @@ def render(cassandra: CassandraSettings, text: str | None = None) -> list[str]:
     ]
 
 
+def added_columns(keyspace: str, added: tuple[AddedField, ...]) -> list[str]:
+    """The statements that add a ``user_profiles`` column for each of the schema's added
+    fields (``schemas.added_fields``); idempotent like the rest."""
+    return [
+        f"ALTER TABLE {keyspace}.{PROFILES_TABLE} ADD IF NOT EXISTS {f.name} {f.cql_type}"
+        for f in added
+    ]
+
+
 def apply_schema(settings: Settings) -> list[str]:
-    """Create the keyspace and tables when missing; return the statements run.
+    """Create the keyspace and tables when missing, and the columns of the added fields of
+    the schema in use (``kafka.value_schema``); return the statements run.
 
     Raises ``TransientError`` when the cluster does not answer or does not agree on the
     schema in time, ``TerminalError`` naming the statement when Cassandra refuses one
@@ -97,6 +111,8 @@ def apply_schema(settings: Settings) -> list[str]:
     from userstream.store import session
 
     statements = render(settings.cassandra)
+    added = schemas.in_use(settings.kafka.value_schema).added
+    statements += added_columns(settings.cassandra.keyspace, added)
     with session(settings) as sess:
         for statement in statements:
             try:

@@ -146,14 +146,15 @@ class WriterSchemas:
     """Readers by schema id, fetched from the registry once per process and kept.
 
     ``conf`` is what confluent-kafka's ``SchemaRegistryClient`` takes
-    (``registry.client_config.config``). An id the registry says it does not have is kept as
+    (``registry.client_config.config``); ``reader_text`` the reader schema when it is not the
+    project's (``kafka.value_schema``). An id the registry says it does not have is kept as
     its reject reason (ids are never reused).
     """
 
-    def __init__(self, conf: dict[str, str]) -> None:
+    def __init__(self, conf: dict[str, str], reader_text: str | None = None) -> None:
         self._conf = conf
         self._client: Any = None
-        self._reader_schema = schemas.load()
+        self._reader_schema = schemas.load() if reader_text is None else json.loads(reader_text)
         self._known: dict[int, Reader | str] = {}
 
     def add(self, schema_id: int, writer_text: str) -> None:

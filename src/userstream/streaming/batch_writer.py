@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from userstream import schemas
 from userstream.config import Settings
 from userstream.contract import (
     BY_COUNTRY_TABLE,
@@ -135,6 +136,7 @@ def sink_config(settings: Settings) -> SinkConfig:
     from userstream.store import cassandra_credentials
 
     username, password = cassandra_credentials(settings)
+    schema = schemas.in_use(settings.kafka.value_schema)
     c = settings.cassandra
     return SinkConfig(
         hosts=tuple(c.hosts),
@@ -154,6 +156,8 @@ def sink_config(settings: Settings) -> SinkConfig:
         registry_config=tuple(
             sorted(registry_config.config(settings.registry, settings.paths).items())
         ),
+        value_schema=None if schema.is_projects else schema.text,
+        added=schema.added,
     )
 
 

@@ -57,6 +57,7 @@ from userstream.contract import (
     REJECT_COLUMNS,
 )
 from userstream.errors import TransientError
+from userstream.schemas import AddedField
 from userstream.store import Tls, new_cluster
 from userstream.store.queries import SINK
 from userstream.streaming import avro_reader, records
@@ -111,6 +112,10 @@ class SinkConfig:
     #: The schema registry client's settings (``registry.client_config.config``, with its
     #: password: kept out of the repr), for the writer schemas of Avro values.
     registry_config: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    #: The reader schema's text when it is not the project's (``kafka.value_schema``).
+    value_schema: str | None = field(default=None, repr=False)
+    #: Its fields beyond the API's, each written to its own column.
+    added: tuple[AddedField, ...] = ()
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -263,9 +268,12 @@ class _Batch:
         deadline: float,
         processed_at: dt.datetime,
         writers: avro_reader.WriterSchemas | None = None,
+        added: tuple[AddedField, ...] = (),
     ) -> None:
         self.store = store
         self.writers = writers
+        self.added = added
+        self.profile_columns = (*PROFILE_WRITE_COLUMNS, *(f.name for f in added))
         self.deadline = deadline
         self.processed_at = processed_at
         self.rejects: list[tuple[records.Record, str, dt.datetime | None]] = []
@@ -276,7 +284,7 @@ class _Batch:
     def run(self, batch: list[records.Record]) -> Counts:
         copies: dict[str, list[Copy]] = {}
         for record in sorted(batch, key=lambda r: r.offset):
-            verdict = records.judge(record, self.writers)
+            verdict = records.judge(record, self.writers, self.added)
             if isinstance(verdict, records.Reject):
                 self.reject(record, verdict.reason, verdict.ingested_at)
             else:
@@ -335,7 +343,7 @@ class _Batch:
             }
             try:
                 user = [(False, uuid.UUID(profile.id).bytes, self.store.insert_profile,
-                         _json_row(values, PROFILE_WRITE_COLUMNS))]  # fmt: skip
+                         _json_row(values, self.profile_columns))]  # fmt: skip
                 country = values.get("country")
                 if country and values.get("registered_at"):
                     user.append((True, country.encode(), self.store.insert_by_country,
@@ -565,7 +573,7 @@ def write_partition(
     writers.fetch((i for r in batch if (i := avro_reader.schema_id(r.value)) is not None), deadline)
 
     def run(chunk: list[records.Record]) -> Counts:
-        return _Batch(store, deadline, processed_at, writers).run(chunk)
+        return _Batch(store, deadline, processed_at, writers, config.added).run(chunk)
 
     chunks = _chunks(batch)
     if len(chunks) == 1:
@@ -594,15 +602,18 @@ def _chunks(batch: list[records.Record]) -> list[list[records.Record]]:
     return [chunk for chunk in chunks if chunk]
 
 
-_writer_schemas_by: dict[tuple[tuple[str, str], ...], avro_reader.WriterSchemas] = {}
+_writer_schemas_by: dict[
+    tuple[tuple[tuple[str, str], ...], str | None], avro_reader.WriterSchemas
+] = {}
 
 
 def _writer_schemas(config: SinkConfig) -> avro_reader.WriterSchemas:
     """This process's writer schemas for the registry of ``config`` (fetched once, kept)."""
-    writers = _writer_schemas_by.get(config.registry_config)
+    key = (config.registry_config, config.value_schema)
+    writers = _writer_schemas_by.get(key)
     if writers is None:
-        writers = avro_reader.WriterSchemas(dict(config.registry_config))
-        _writer_schemas_by[config.registry_config] = writers
+        writers = avro_reader.WriterSchemas(dict(config.registry_config), config.value_schema)
+        _writer_schemas_by[key] = writers
     return writers
 
 

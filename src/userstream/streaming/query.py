@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from userstream import schemas
 from userstream.config import Settings
 from userstream.contract import BY_COUNTRY_TABLE, PROFILES_TABLE, REJECTS_TABLE
 from userstream.errors import ConfigError
@@ -31,11 +32,13 @@ def check_tables(settings: Settings) -> None:
         meta = sess.cluster.metadata.keyspaces.get(keyspace)
         tables = set(meta.tables) if meta is not None else set()
         profiles = meta.tables.get(PROFILES_TABLE) if meta is not None else None
-        outdated = profiles is not None and "fingerprint" not in profiles.columns
+        columns = set(profiles.columns) if profiles is not None else set()
     missing = {PROFILES_TABLE, BY_COUNTRY_TABLE, REJECTS_TABLE} - tables
-    if missing or outdated:
-        if not missing:
-            missing = {f"{PROFILES_TABLE}.fingerprint"}
+    if not missing:
+        added = schemas.in_use(settings.kafka.value_schema).added
+        wanted = ("fingerprint", *(f.name for f in added))
+        missing = {f"{PROFILES_TABLE}.{name}" for name in wanted if name not in columns}
+    if missing:
         raise ConfigError(
             f"Keyspace {keyspace!r} lacks {', '.join(sorted(missing))}.",
             hint="Run `userstream db init` first (it applies cassandra/init.cql).",

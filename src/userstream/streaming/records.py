@@ -29,6 +29,9 @@ Rules, in the order they are checked (the first that fails is the reason):
   ``email`` shaped like ``local@domain.tld``, ``dob.date`` an ISO-8601 time, ``nat``;
 - dates (``dob.date``, ``registered.date`` when present): parseable, not before 1900, not
   after the record's ``ingested_at``.
+- added fields (top-level fields of the schema in use beyond the project's,
+  ``schemas.added_fields``): the JSON type of their Avro type, text by the text rules,
+  integers within their range; a required one present. Each is stored in its own column.
 
 Cleaning (deterministic): surrounding whitespace removed and an empty result is absent;
 ``email`` and ``gender`` lower-cased, ``nat`` upper-cased; dates to UTC; ``age`` in whole
@@ -46,6 +49,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -55,6 +59,7 @@ import orjson
 
 from userstream.contract import EMAIL_PATTERN, H_INGESTED_AT, H_SOURCE_URL, UUID_PATTERN
 from userstream.credentials import redact as redact  # what a reject keeps (table, DLQ)
+from userstream.schemas import AddedField
 from userstream.streaming import avro_reader
 
 #: The largest value accepted (a real user is ~1.1 KB).
@@ -284,17 +289,24 @@ class SchemaNotFetched(RuntimeError):
     """An Avro value's writer schema was not fetched before judging (a caller's mistake)."""
 
 
-def judge(record: Record, writers: avro_reader.WriterSchemas | None = None) -> Profile | Reject:
+def judge(
+    record: Record,
+    writers: avro_reader.WriterSchemas | None = None,
+    added: tuple[AddedField, ...] = (),
+) -> Profile | Reject:
     """A ``Profile`` to store or a ``Reject`` with the first broken rule. Never raises on
     input. An Avro value is read with ``writers``, which must already hold its schema id
-    (``WriterSchemas.fetch``): judging does no I/O."""
+    (``WriterSchemas.fetch``): judging does no I/O. ``added``: the fields of the schema in
+    use beyond the project's (``schemas.added_fields``), each checked by its type and stored
+    in its column."""
     at = None
     try:
         at = ingested_at(record)
         user: dict[str, Any] = {}
-        _leaves(_parse(record, writers), _FIELDS, user)
+        parsed = _parse(record, writers)
+        _leaves(parsed, _FIELDS, user)
         _check_key(record.key, user)
-        return _profile(user, record, at)
+        return _profile(user, record, at, _added(parsed, added))
     except _Bad as bad:
         return Reject(str(bad), at)
     except SchemaNotFetched:
@@ -548,8 +560,51 @@ def age_at(born: dt.datetime, at: dt.datetime) -> int:
     return at.year - born.year - (1 if before_birthday else 0)
 
 
-def _profile(user: dict[str, Any], record: Record, at: dt.datetime | None) -> Profile:
-    columns: dict[str, Any] = {"id": user["login.uuid"]}
+#: What each added field's Avro type wants of a JSON value (a bool is not a number here).
+_ADDED_KINDS: dict[str, tuple[tuple[type, ...], str, int | None]] = {
+    "string": ((str,), "text", None),
+    "int": ((int,), "an integer", _INT32),
+    "long": ((int,), "an integer", _INT64),
+    "float": ((int, float), "a number", None),
+    "double": ((int, float), "a number", None),
+    "boolean": ((bool,), "true or false", None),
+}
+
+
+def _added(parsed: dict[str, Any], added: tuple[AddedField, ...]) -> dict[str, Any]:
+    """The columns of the added fields present in ``parsed``, checked by their type."""
+    columns: dict[str, Any] = {}
+    for field_ in added:
+        value = parsed.get(field_.name)
+        types, want, bound = _ADDED_KINDS[field_.avro]
+        if value is None:
+            if not field_.optional:
+                raise _Bad(f"{field_.name} is missing")
+            continue
+        if type(value) not in types:
+            raise _Bad(f"{field_.name} must be {want}, not a JSON {_kind(value)}")
+        if bound is not None and not -bound <= value < bound:
+            raise _Bad(f"{field_.name} is out of range")
+        if type(value) is float and not math.isfinite(value):
+            raise _Bad(f"{field_.name} is not a finite number")
+        if type(value) is str:
+            if len(value) > MAX_TEXT_CHARS:
+                raise _Bad(
+                    f"{field_.name} is {len(value)} characters long (the limit is {MAX_TEXT_CHARS})"
+                )
+            if _hidden(value):
+                raise _Bad(f"{field_.name} contains control or invisible characters")
+            value = value.strip()
+            if not value:
+                continue
+        columns[field_.name] = float(value) if want == "a number" else value
+    return columns
+
+
+def _profile(
+    user: dict[str, Any], record: Record, at: dt.datetime | None, added: dict[str, Any]
+) -> Profile:
+    columns: dict[str, Any] = {"id": user["login.uuid"], **added}
     for column, path in _TEXT_COLUMNS.items():
         text = _text(user, path)
         if text is not None:

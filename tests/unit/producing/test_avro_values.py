@@ -103,3 +103,22 @@ def test_the_wire_record_is_written_as_the_same_bytes(drop) -> None:
         written.append(out.getvalue())
     assert written[0] == written[1]
     assert to_wire_record(sent)["dob"]["date"] == -77_121_686_334  # 1967-07-23T09:18:33.666Z
+
+
+def test_a_schema_with_added_fields_carries_them_and_refuses_a_wrong_kind() -> None:
+    from userstream import schemas
+    from userstream.producing.avro_values import record_builder
+
+    base = schemas.load()
+    added = [
+        {"name": "score", "type": ["null", "double"], "default": None, "doc": "x"},
+        {"name": "vip", "type": "boolean", "doc": "x"},
+    ]
+    build_v2 = record_builder({**base, "fields": [*base["fields"], *added]})
+    built = build_v2({**LAURA, "score": 3, "vip": False})
+    assert built["score"] == 3.0 and type(built["score"]) is float and built["vip"] is False
+    assert build_v2({**LAURA, "vip": True})["score"] is None
+    with pytest.raises(NotInSchema, match="score must be a number, not text"):
+        build_v2({**LAURA, "score": "3", "vip": True})
+    with pytest.raises(NotInSchema, match="vip must be true or false, not a number"):
+        build_v2({**LAURA, "vip": 1})

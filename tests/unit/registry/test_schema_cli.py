@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from userstream.cli import _register, app
 from userstream.config import load_settings
+from userstream.errors import ConfigError
 from userstream.registry.client_config import ensure_local_login
 
 
@@ -46,3 +47,34 @@ def test_a_registry_of_yours_as_a_properties_file(
         "basic.auth.user.info=team:pw",
         "ssl.ca.location=/etc/ca.pem",
     ]
+
+
+def _v2(tmp_path: Path, field: dict) -> Path:
+    from userstream import schemas
+
+    schema = schemas.load()
+    schema["fields"].append({**field, "doc": "New in v2."})
+    file = tmp_path / "user.v2.avsc"
+    file.write_text(json.dumps(schema))
+    return file
+
+
+def test_check_reads_the_schema_in_use_and_passes_an_added_optional_field(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    file = _v2(tmp_path, {"name": "nickname", "type": ["null", "string"], "default": None})
+    monkeypatch.setenv("USERSTREAM_KAFKA__VALUE_SCHEMA", str(file))
+    done = cli.invoke(app, ["schema", "check", "--history-only"])
+    assert done.exit_code == 0, done.output
+    assert done.output == "compatible with the released versions (v1)\n"
+
+
+def test_check_refuses_an_added_field_the_stream_cannot_store(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    file = _v2(tmp_path, {"name": "tags", "type": {"type": "array", "items": "string"}})
+    monkeypatch.setenv("USERSTREAM_KAFKA__VALUE_SCHEMA", str(file))
+    done = cli.invoke(app, ["schema", "check", "--history-only"])
+    assert isinstance(done.exception, ConfigError), done.output
+    assert str(done.exception).startswith(f"{file} cannot be used: the schema's added field 'tags'")
+    assert "records.py" in str(done.exception)
