@@ -359,6 +359,18 @@ class MonitoringSettings(BaseModel):
     statsd_exporter_port: int = Field(default=9102, ge=1, le=65535)
 
 
+class HousekeepingSettings(BaseModel):
+    # Every <state>/logs/*.log is rotated past this size (the housekeeper `stack up` starts),
+    # keeping this many older copies: each process's log takes at most (1 + files) x size.
+    log_max_mb: int = Field(default=10, ge=1)
+    log_files: int = Field(default=4, ge=0, le=100)
+    # Airflow's task logs and XCom files (the `userstream_maintenance` DAG) and its run history
+    # (`airflow db clean`, by the housekeeper) older than this are deleted hourly.
+    airflow_retention_days: int = Field(default=7, ge=1)
+    # `status` calls the disk unhealthy when the state folder's filesystem has less free.
+    min_free_disk_mb: int = Field(default=1024, ge=0)
+
+
 #: The end of a variable's name that makes its value the path of a file holding the setting.
 FILE_SUFFIX = "_FILE"
 
@@ -456,6 +468,7 @@ class Settings(BaseSettings):
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    housekeeping: HousekeepingSettings = Field(default_factory=HousekeepingSettings)
 
     @model_validator(mode="before")
     @classmethod

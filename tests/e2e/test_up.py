@@ -23,7 +23,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import private_settings
-from tests.unit.test_monitoring import alert_and_dashboard_metrics, family_names
+from tests.unit.test_monitoring import (
+    NOT_AT_START,
+    alert_and_dashboard_metrics,
+    family_names,
+    selected_series,
+)
 from userstream.config import Settings, load_settings
 from userstream.host import process
 from userstream.host.net import free_ports
@@ -187,6 +192,42 @@ def _exposed_names(urls: list[str]) -> set[str]:
     return names
 
 
+def _served_from_the_start(env: dict[str, str]) -> None:
+    """The series the alerts and the Grafana dashboard select on the project's own metrics
+    are served by the stream's driver and the dashboard as soon as `up` returns, so they read
+    0, not "no data", before users flow. Their presence is checked, not their value: the first
+    DAG run `up` triggered may have produced already. Waited for, bounded: the driver serves
+    once its Spark session is up."""
+    deadline = time.monotonic() + 180
+    while True:
+        status = _run(["status", "--json"], env, timeout=180)
+        parts: dict[str, dict[str, object]] = {}
+        with contextlib.suppress(ValueError):
+            parts = {p["name"]: p for p in json.loads(status.stdout)["parts"]}
+        urls = {
+            name: parts.get(name, {}).get("metrics_url") for name in ("spark stream", "dashboard")
+        }
+        texts = {}
+        for name, url in urls.items():
+            if not url:  # the driver has not served yet
+                continue
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(str(url), timeout=30) as reply,
+            ):
+                texts[f"{name} {url}"] = reply.read().decode()
+        missing = [
+            f"{selector} (in {owner or 'neither'})"
+            for selector, (owner, values) in selected_series(texts).items()
+            if not values and selector.split(": ", 1)[1].split("{")[0] not in NOT_AT_START
+        ]
+        if (len(texts) == 2 and not missing) or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert len(texts) == 2, f"metrics not served after `up`: {urls}"
+    assert not missing, "not served before users flow:\n" + "\n".join(missing)
+
+
 def _targets_health(prometheus: str) -> dict[str, str]:
     with (
         contextlib.suppress(OSError),
@@ -287,6 +328,7 @@ def test_up_lands_users_status_reports_them_and_down_stops_everything(
         dashboard_url = f"http://127.0.0.1:{dashboard_port}/"
         assert dashboard_url in up.stdout
         assert "Spark UI       http://127.0.0.1:" in up.stdout, up.stdout
+        _served_from_the_start(env)
 
         stored = 0
         deadline = time.monotonic() + 900
@@ -313,7 +355,8 @@ def test_up_lands_users_status_reports_them_and_down_stops_everything(
         report = json.loads(status.stdout)
         parts = {p["name"]: p for p in report["parts"]}
         assert status.returncode == 0 and report["healthy"], status.stdout + status.stderr
-        assert {"spark stream", "airflow", "source", "dashboard"} <= set(parts)
+        wanted = {"spark stream", "airflow", "source", "dashboard", "housekeeper", "disk"}
+        assert wanted <= set(parts)
         assert report["dashboard_url"] == dashboard_url
         for name in ("kafka", "cassandra"):  # the JMX exporter agents answer
             url = parts[name]["metrics_url"]

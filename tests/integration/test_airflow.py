@@ -186,6 +186,48 @@ def test_run_dag_of_an_unknown_dag_says_which_exist(af: Settings) -> None:
     assert "no_such_dag" in stderr and DAG in stderr
 
 
+def test_maintenance_deletes_history_past_the_retention_and_keeps_the_rest(
+    af: Settings, good_run: str
+) -> None:
+    """Task logs and XCom files older than the retention (7 days) go by the maintenance DAG,
+    event-log rows by the housekeeper's ``airflow db clean``; the good run's own logs, files
+    and rows stay."""
+    import sqlite3
+    import time
+
+    from userstream.stack import housekeeper
+
+    home = airflow_home(af)
+    month_ago = time.time() - 30 * 86400
+    planted = []
+    for folder in (home / "logs" / "dag_id=old" / "run_id=old", home / "xcom" / "old_run"):
+        folder.mkdir(parents=True, exist_ok=True)
+        old = folder / "attempt=1.log"
+        old.write_text("from a month ago")
+        os.utime(old, (month_ago, month_ago))
+        planted.append(old)
+    kept_logs = sorted((home / "logs").rglob(f"run_id={good_run}/**/*.log"))
+    kept_xcom = sorted(p for p in (home / "xcom").rglob("*") if p.is_file() and p not in planted)
+    assert kept_logs and kept_xcom
+    with contextlib.closing(sqlite3.connect(home / "airflow.db")) as db, db:
+        db.execute("INSERT INTO log (dttm, event, extra) VALUES "
+                   "(datetime('now', '-30 days'), 'planted', 'maintenance-test')")  # fmt: skip
+
+    result = _cli(af, "run-dag", "userstream_maintenance", "--timeout", "600")
+    said = housekeeper.clean_airflow(af)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert said is not None
+    assert not any(p.exists() for p in planted)
+    assert not (home / "logs" / "dag_id=old").exists()
+    assert all(p.exists() for p in kept_logs + kept_xcom)
+    with contextlib.closing(sqlite3.connect(home / "airflow.db")) as db:
+        left = db.execute("SELECT count(*) FROM log WHERE extra = 'maintenance-test'").fetchone()
+        runs = db.execute("SELECT count(*) FROM dag_run WHERE run_id = ?", (good_run,)).fetchone()
+    assert left == (0,)
+    assert runs == (1,)
+
+
 def test_down_leaves_no_airflow_process(af: Settings) -> None:
     from userstream.streaming import control
 

@@ -22,8 +22,8 @@ from userstream.config import Settings, load_settings
 from userstream.errors import ConfigError, TerminalError
 from userstream.host import process
 from userstream.kafka import client_config
-from userstream.stack import cassandra, kafka, schema_registry
-from userstream.stack.local import stack_down, stack_status, stack_up
+from userstream.stack import cassandra, housekeeper, kafka, schema_registry
+from userstream.stack.local import DISK_PART, HOUSEKEEPER_PART, stack_down, stack_status, stack_up
 from userstream.store import connect, connect_as
 
 pytestmark = pytest.mark.integration
@@ -183,8 +183,11 @@ def test_status_is_truthful(stack: Settings) -> None:
     if not _ours(stack):
         pytest.skip("the stack under test was not started from this state folder")
     by_name = {c.name: c for c in stack_status(stack)}
-    assert set(by_name) == {"kafka", "schema registry", "cassandra"}
-    names = {"schema registry": schema_registry.process_name(stack)}
+    assert set(by_name) == {"kafka", "schema registry", "cassandra", HOUSEKEEPER_PART, DISK_PART}
+    disk = by_name.pop(DISK_PART)
+    assert disk.healthy and disk.pid is None and " free; the state folder holds " in disk.detail
+    names = {"schema registry": schema_registry.process_name(stack),
+             HOUSEKEEPER_PART: housekeeper.NAME}  # fmt: skip
     for name, component in by_name.items():
         assert component.running and component.healthy, component
         proc = process.running(stack.paths, names.get(name, name))
@@ -225,11 +228,11 @@ def test_restart_keeps_messages_and_rows(own_stack: Settings, unique: str) -> No
     finally:
         session.cluster.shutdown()
     _produce(own_stack, topic, "survivor", b"kept")
-    pids = [c.pid for c in stack_status(own_stack)]
+    pids = [c.pid for c in stack_status(own_stack) if c.name != DISK_PART]
 
     stack_down(own_stack, progress=lambda _line: None)
     try:
-        assert all(not c.running for c in stack_status(own_stack))
+        assert all(not c.running for c in stack_status(own_stack) if c.name != DISK_PART)
         for pid in pids:
             assert pid is not None
             assert not process._alive(pid), f"pid {pid} still running after stack down"

@@ -670,3 +670,13 @@ def test_the_registry_is_confluents_logged_in_from_the_secret_and_the_clients_us
     (*_, register, _) = _userstream_commands(SERVICES["init"]["command"])
     assert register == ["schema", "register"]
     assert SERVICES["init"]["depends_on"]["schema-registry"]["condition"] == "service_healthy"
+
+
+def test_every_service_logs_to_rotated_files() -> None:
+    for name, service in SERVICES.items():
+        logging = service.get("logging", {})
+        assert logging.get("driver") == "json-file", name
+        assert logging["options"]["max-size"] == "10m", name
+        assert int(logging["options"]["max-file"]) <= 5, name
+    prometheus = SERVICES["prometheus"]["command"]
+    assert any(arg.startswith("--storage.tsdb.retention.size=") for arg in prometheus)

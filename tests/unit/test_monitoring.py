@@ -1,6 +1,7 @@
 """Monitoring: the Prometheus configs (the one `up` generates, Compose's) and the alerts pass
-promtool, the alerts fire when they should, Prometheus scrapes the ports the settings say, and
-every metric the alerts and the Grafana dashboard name is one the project exposes."""
+promtool, the alerts fire when they should, Prometheus scrapes the ports the settings say,
+every metric the alerts and the Grafana dashboard name is one the project exposes, and every
+series they select on the project's own metrics exists, at 0, before the first event."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from userstream.config import (
     CassandraSettings,
@@ -241,7 +243,8 @@ def family_names(family: Any) -> set[str]:
 def _stream_names() -> set[str]:
     from userstream.streaming.metrics import StreamMetrics
 
-    return {name for family in StreamMetrics().registry.collect() for name in family_names(family)}
+    stream = StreamMetrics(KafkaSettings().topic, KafkaSettings().partitions)
+    return {name for family in stream.registry.collect() for name in family_names(family)}
 
 
 def _producer_names() -> set[str]:
@@ -385,6 +388,118 @@ def test_every_metric_the_alerts_and_dashboard_name_is_exposed(tmp_path: Path) -
             ):
                 unknown.append(f"{where}: {name}")
     assert not unknown, "metrics nothing exposes:\n" + "\n".join(sorted(set(unknown)))
+
+
+# --- metrics that exist from the start ----------------------------------------------------------
+
+# Series that rightly appear with the first event only (their family is served from the start).
+NOT_AT_START = {
+    "userstream_producer_last_run_timestamp_seconds": "a time has no zero: 0 would say the "
+    "producer last ran in 1970, and ProducerNotRunning would fire at once",
+}
+# Labels Prometheus adds when it scrapes: no exposition carries them.
+_TARGET_LABELS = {"job", "instance"}
+_SELECTOR = re.compile(r"\b(userstream_\w+)\s*(?:\{([^}]*)\})?")
+_MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
+
+
+def selectors(expr: str) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """The project's own metrics (``userstream_*``) a PromQL expression selects, each with its
+    label matchers (label, operator, value)."""
+    return [(name, _MATCHER.findall(body or "")) for name, body in _SELECTOR.findall(expr)]
+
+
+def test_selectors_are_read_from_promql() -> None:
+    expr = 'sum by (le) (rate(userstream_a_bucket{x="1", y=~"a|b"}[5m])) / userstream_b_total'
+    assert selectors(expr) == [
+        ("userstream_a_bucket", [("x", "=", "1"), ("y", "=~", "a|b")]),
+        ("userstream_b_total", []),
+    ]
+
+
+def _selects(labels: dict[str, str], matchers: list[tuple[str, str, str]]) -> bool:
+    for label, op, value in matchers:
+        if label in _TARGET_LABELS:
+            continue
+        got = labels.get(label, "")
+        hit = bool(re.fullmatch(value, got)) if op in ("=~", "!~") else got == value
+        if hit == (op in ("!=", "!~")):
+            return False
+    return True
+
+
+def selected_series(expositions: dict[str, str]) -> dict[str, tuple[str, list[float]]]:
+    """For each selector the alerts and the dashboard use on a ``userstream_*`` metric
+    (``"<where>: <selector>"``): the exposition (of ``expositions``, owner → Prometheus text)
+    whose families include its metric, and the values of the series it selects there
+    ("" and none when no exposition has the metric)."""
+    parsed = {
+        owner: list(text_string_to_metric_families(text)) for owner, text in expositions.items()
+    }
+    used = {
+        **{rule["expr"]: f"alert {rule['alert']}" for rule in _rules()},
+        **{expr: "dashboard" for expr in _dashboard_exprs()},
+    }
+    found: dict[str, tuple[str, list[float]]] = {}
+    for expr, where in used.items():
+        for name, matchers in selectors(expr):
+            key = f"{where}: {name}{{{', '.join(f'{lbl}{op}{v!r}' for lbl, op, v in matchers)}}}"
+            owner = next(
+                (o for o, fams in parsed.items() if any(name in family_names(f) for f in fams)), ""
+            )
+            values = [
+                sample.value
+                for family in parsed.get(owner, [])
+                for sample in family.samples
+                if sample.name == name and _selects(sample.labels, matchers)
+            ]
+            found[key] = (owner, values)
+    return found
+
+
+def _served_at_start(tmp_path: Path) -> dict[str, str]:
+    """What each owner of the project's metrics serves before any event, by where its series
+    are initialised."""
+    from prometheus_client import generate_latest
+
+    from userstream.producing.metrics import served_runs
+    from userstream.streaming.metrics import StreamMetrics
+
+    kafka = KafkaSettings()
+    stream = StreamMetrics(kafka.topic, kafka.partitions)
+    return {
+        "the stream driver (streaming/metrics.py, StreamMetrics.__init__)": generate_latest(
+            stream.registry
+        ).decode(),
+        # No producer run yet: the totals file does not exist.
+        "the dashboard's /metrics (producing/metrics.py, served_runs)": served_runs(
+            tmp_path / "producer.prom", kafka.topic
+        ),
+    }
+
+
+def test_every_series_the_alerts_and_dashboard_select_is_0_before_the_first_event(
+    tmp_path: Path,
+) -> None:
+    problems = []
+    for selector, (owner, values) in selected_series(_served_at_start(tmp_path)).items():
+        name = selector.split(": ", 1)[1].split("{")[0]
+        if not owner:
+            problems.append(f"{selector}: no registry of the project declares {name}")
+        elif name in NOT_AT_START:
+            continue  # declared (the owner serves its family), with no series yet
+        elif not values:
+            problems.append(
+                f"{selector}: no such series before the first event; initialise its known "
+                f"label values (`.labels(...)` at 0) in {owner}, or list it in NOT_AT_START "
+                "with why it cannot exist before an event"
+            )
+        elif any(values):
+            problems.append(f"{selector}: {values} before any event in {owner}, not 0")
+    assert not problems, "\n".join(problems)
+    used = {name for expr in [*(r["expr"] for r in _rules()), *_dashboard_exprs()]
+            for name, _ in selectors(expr)}  # fmt: skip
+    assert set(NOT_AT_START) <= used, "NOT_AT_START names a metric nothing uses"
 
 
 # --- Grafana ----------------------------------------------------------------------------------

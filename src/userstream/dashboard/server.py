@@ -3,7 +3,7 @@
 Routes: ``/`` the page, ``/static/…`` its script, styles and the vendored Chart.js,
 ``/api/snapshot`` the data (``data.assemble``, refreshed by ``probes.Sampler``),
 ``/portraits/<id>`` a shown user's picture (``portraits``), ``/healthz``, and ``/metrics``:
-the producer runs' counts for Prometheus (``metrics.record_run``). Read-only: every
+the producer runs' counts for Prometheus (``metrics.served_runs``). Read-only: every
 route is a GET. Requests naming another host than the loopback are refused (a web page
 cannot reach it through DNS rebinding), and the page may load nothing from elsewhere
 (Content-Security-Policy).
@@ -37,7 +37,7 @@ from userstream.dashboard.probes import FAST_S, SLOW_S, Sampler
 from userstream.errors import ConfigError
 from userstream.host import process
 from userstream.pipeline import dashboard_name, dashboard_url
-from userstream.producing.metrics import runs_file
+from userstream.producing.metrics import runs_file, served_runs
 
 STATIC = Path(__file__).parent / "static"
 HEADERS = [
@@ -70,6 +70,7 @@ def build_app(
     sampler: Sampler,
     portraits: Portraits,
     producer_runs: Path,
+    topic: str,
     allowed_hosts: Sequence[str] = ("127.0.0.1", "localhost"),
 ) -> Starlette:
     async def index(request: Request) -> Response:
@@ -84,12 +85,10 @@ def build_app(
         )
 
     def metrics(request: Request) -> Response:  # sync: a file read
-        try:
-            body = producer_runs.read_text()
-        except FileNotFoundError:
-            body = ""  # no producer run yet
         # The classic text format (what ``generate_latest`` writes), which every Prometheus reads.
-        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(
+            served_runs(producer_runs, topic), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
 
     def portrait(request: Request) -> Response:  # sync: Starlette runs it in a thread
         user_id = str(request.path_params["user_id"])[:64]
@@ -210,6 +209,7 @@ class Dashboard:
                 sampler,
                 portraits,
                 runs_file(self.settings.paths),
+                self.settings.kafka.topic,
                 self.settings.dashboard.allowed_hosts,
             ),
             log_level="warning",

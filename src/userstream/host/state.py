@@ -9,6 +9,7 @@ itself) or explicit 0600/0700 modes, and every process we start runs with it.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -72,3 +73,21 @@ def secrets_dir(paths: StatePaths) -> Path:
 
 #: A secret's JSON file: written whole and 0600 from its first byte.
 write_secret_json = write_json
+
+
+def disk_usage(paths: StatePaths) -> tuple[dict[str, int], int]:
+    """The bytes the state folder holds per top-level folder (``logs``, ``data``, …; its
+    own files under ``""``), and the free bytes of its filesystem (of the nearest existing
+    folder above it, before it is made)."""
+    sizes: dict[str, int] = {}
+    root = paths.root
+    for top, _dirs, files in os.walk(root):
+        part = Path(top).relative_to(root).parts
+        key = part[0] if part else ""
+        for name in files:
+            try:
+                sizes[key] = sizes.get(key, 0) + os.lstat(os.path.join(top, name)).st_blocks * 512
+            except FileNotFoundError:
+                continue  # deleted while we walked: a rotated log, a compacted SSTable
+    existing = next(p for p in (root, *root.parents) if p.exists())
+    return sizes, shutil.disk_usage(existing).free

@@ -10,7 +10,10 @@ it. Each run therefore adds its counts, per topic, to ``<state>/metrics/producer
 (:func:`record_run`) and stamps ``userstream_producer_last_run_timestamp_seconds``. The
 dashboard, a long-running process, serves that file at ``/metrics`` — node_exporter's
 textfile collector, without another process. We chose it over a Pushgateway because a laptop
-without Docker has none to push to; the file is the same text a Pushgateway would hold.
+without Docker has none to push to; the file is the same text a Pushgateway would hold. What it
+serves (:func:`served_runs`) holds the configured topic's counters at 0 before its first run, so
+a rate or an alert on them reads 0 rather than "no data"; the last-run stamp has no such zero
+(0 would say 1970) and appears with the first run.
 """
 
 from __future__ import annotations
@@ -73,6 +76,16 @@ def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
 def runs_file(paths: StatePaths) -> Path:
     """Where every producer run's counts add up (served by the dashboard at ``/metrics``)."""
     return paths.root / "metrics" / "producer.prom"
+
+
+def served_runs(path: Path, topic: str) -> str:
+    """The runs' totals in ``path`` as Prometheus text, with each counter of ``topic`` (every
+    outcome, users and pages fetched) at 0 until a run adds to it."""
+    zeros = [(USERS, topic, outcome) for outcome in OUTCOMES] + [
+        (FETCHED, topic, ""),
+        (PAGES, topic, ""),
+    ]
+    return _render(dict.fromkeys(zeros, 0.0) | _read(path))
 
 
 def record_run(paths: StatePaths, topic: str, counts: dict[str, int], pages: int) -> None:

@@ -21,8 +21,9 @@ from userstream.errors import UserstreamError
 from userstream.files import write_json
 from userstream.host import process
 from userstream.host.net import port_open
+from userstream.host.state import disk_usage
 from userstream.host.state import ensure_layout as ensure_layout
-from userstream.stack import cassandra, kafka, schema_registry, spark
+from userstream.stack import cassandra, housekeeper, kafka, schema_registry, spark
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,9 @@ def stack_up(
     Cassandra this call started (a part that fails stops what it started of itself).
     """
     ensure_layout(settings.paths)
+    if housekeeper.start(settings):
+        h = settings.housekeeping
+        progress(f"Housekeeper: started (logs rotate past {h.log_max_mb} MB, {h.log_files} kept)")
     started_kafka = started_cassandra = started_registry = False
     kafka_cluster = cluster or kafka.clustered(settings)
     already = kafka.running_nodes(settings)
@@ -203,13 +207,57 @@ def stack_down(settings: Settings, *, progress: Progress = _log_progress) -> Non
         ("Kafka", lambda: kafka.stop_kafka(settings)),
     ):
         progress(f"{label}: {'stopped' if stop() else 'was not running'}")
+    if housekeeper.stop(settings):
+        progress("Housekeeper: stopped")
 
 
 def stack_status(settings: Settings) -> list[ComponentStatus]:
     """What runs, where, which version, and whether it answers its protocol right now (the
     Spark cluster's processes too, once it was started)."""
     return [*_kafka_status(settings), *_registry_status(settings), *_cassandra_status(settings),
-            *_spark_status(settings)]  # fmt: skip
+            *_spark_status(settings), *_housekeeping_status(settings)]  # fmt: skip
+
+
+def _housekeeping_status(settings: Settings) -> list[ComponentStatus]:
+    """The housekeeper (when a part runs here), and the disk: the state folder's size and
+    its filesystem's free space, unhealthy below ``housekeeping.min_free_disk_mb`` (before
+    Kafka or Cassandra fail on a full disk)."""
+    h = settings.housekeeping
+    keeper = process.running(settings.paths, housekeeper.NAME)
+    sizes, free = disk_usage(settings.paths)
+    enough = free >= h.min_free_disk_mb * _MB
+    biggest = ", ".join(f"{name} {_size(n)}" for name, n in
+                        sorted(sizes.items(), key=lambda kv: -kv[1])[:3] if name)  # fmt: skip
+    said = (
+        f"{_size(free)} free; the state folder holds {_size(sum(sizes.values()))} ({biggest})"
+        if enough
+        else f"only {_size(free)} free (less than {h.min_free_disk_mb} MB): free space or "
+        "move USERSTREAM_STATE_DIR before Kafka and Cassandra stop writing"
+    )
+    disk = ComponentStatus(DISK_PART, True, None, str(settings.paths.root), None, enough, said,
+                           None)  # fmt: skip
+    if keeper is None and not (kafka.serves(settings) or cassandra.serves(settings)):
+        return [disk]  # no local part to keep the logs of: the services are the user's
+    return [
+        ComponentStatus(
+            HOUSEKEEPER_PART, keeper is not None, keeper.pid if keeper else None,
+            str(settings.paths.logs), None, keeper is not None,
+            f"logs rotate past {h.log_max_mb} MB ({h.log_files} kept); Airflow's history "
+            f"past {h.airflow_retention_days} days cleaned hourly" if keeper
+            else "not running: logs grow unbounded (`userstream stack up` starts it)", None,
+        ),
+        disk,
+    ]  # fmt: skip
+
+
+#: The housekeeping parts in `status`.
+HOUSEKEEPER_PART = "housekeeper"
+DISK_PART = "disk"
+_MB = 1024 * 1024
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024**3:.1f} GB" if n >= 1024**3 else f"{n / _MB:.0f} MB"
 
 
 #: The registry's part in `status` and `stack status`.

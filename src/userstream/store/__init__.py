@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import ssl
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +33,52 @@ REQUEST_TIMEOUT_S = 30.0
 #: exponentially to 10 minutes, so a session that saw a minute's outage would go on calling
 #: the node down for up to another minute after it answers again.
 RECONNECT_S = 1.0
+
+
+#: The driver's loggers that warn at each attempt to reach a node that is down.
+_RECONNECT_LOGGERS = ("cassandra.pool", "cassandra.cluster", "cassandra.connection")
+#: At most one warning of a kind (logger, message, node) in this many seconds.
+REPEAT_WARNING_S = 60.0
+
+
+class OncePerInterval(logging.Filter):
+    """Lets the first warning of each kind (logger, message, first argument: the node)
+    through, then one per ``interval_s``, saying how many like it were held back. A node
+    down for an hour costs a few dozen lines per process instead of one a second
+    (``RECONNECT_S``), and the first and the latest failure are still in the log."""
+
+    def __init__(self, interval_s: float = REPEAT_WARNING_S) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self._seen: dict[tuple[str, object, str], tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        key = (record.name, record.msg, str(args[0]) if args else "")
+        now = time.monotonic()
+        with self._lock:
+            last, held = self._seen.get(key, (None, 0))
+            if last is not None and now - last < self.interval_s:
+                self._seen[key] = (last, held + 1)
+                return False
+            self._seen[key] = (now, 0)
+        if held:
+            record.msg = f"{record.msg} [{held} more like it in {self.interval_s:.0f} s not logged]"
+        return True
+
+
+_once_per_interval = OncePerInterval()
+
+
+def _quiet_reconnect_warnings() -> None:
+    """Install ``OncePerInterval`` on the driver's reconnect loggers (once per process)."""
+    for name in _RECONNECT_LOGGERS:
+        logger = logging.getLogger(name)
+        if _once_per_interval not in logger.filters:
+            logger.addFilter(_once_per_interval)
 
 
 def reconnection_policy() -> ReconnectionPolicy:
@@ -167,6 +215,7 @@ def new_cluster(
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
     from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
+    _quiet_reconnect_warnings()
     profile = ExecutionProfile(
         load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=local_dc)),
         consistency_level=ConsistencyLevel.LOCAL_QUORUM,

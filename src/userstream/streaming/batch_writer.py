@@ -189,7 +189,10 @@ class BatchWriter:
     #: it to the progress file (its main thread).
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: The driver's Prometheus metrics (``streaming/metrics.py``), counted with the totals.
-    metrics: StreamMetrics = field(default_factory=StreamMetrics)
+    metrics: StreamMetrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = StreamMetrics(self.settings.kafka.topic, self.settings.kafka.partitions)
 
     def warm_up(self) -> None:
         """Open the driver's Cassandra session now, so the first micro-batch does not wait

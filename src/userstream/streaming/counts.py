@@ -89,14 +89,17 @@ def sample(ordered: list[float], most: int) -> list[float]:
 
 
 _PARTICULARS = re.compile(r"""[0-9a-f]{8}-[0-9a-f-]{27}|'.*'|".*"|\(.*\)|\d+""")
-#: Distinct reasons counted per partition; the rest are counted as "other".
+#: Distinct reasons counted per partition; the rest are counted as ``OTHER_REASON``.
 MAX_REASON_KINDS = 32
+#: The one reason kind known before any reject (the others are read from the rejects).
+OTHER_REASON = "other"
 
 
 def add_reason(reasons: dict[str, int], kind: str, n: int) -> None:
-    """Count ``n`` rejects of ``kind``; past ``MAX_REASON_KINDS`` kinds a new one is "other"."""
+    """Count ``n`` rejects of ``kind``; past ``MAX_REASON_KINDS`` kinds a new one is
+    ``OTHER_REASON``."""
     if kind not in reasons and len(reasons) >= MAX_REASON_KINDS:
-        kind = "other"
+        kind = OTHER_REASON
     reasons[kind] = reasons.get(kind, 0) + n
 
 

@@ -9,6 +9,11 @@
   histogram of each batch's latency sample (at most 1,000 users per partition and batch, so
   its count is not the number of users: ``rows_total`` is).
 
+Every series the alerts and the Grafana dashboard select exists from the start, at 0, so
+they read 0 rather than "no data" before the first batch: both row counts, the rejects of
+reason "other" (the one reason known in advance) and the lag of each configured partition
+(``kafka.partitions``, until the first batch measures the topic's own).
+
 A micro-batch replayed in the same driver counts once (the counters take the difference).
 Metrics never stop the stream: a port that cannot be bound is logged and skipped.
 """
@@ -23,6 +28,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from userstream.contract import PROFILES_TABLE, REJECTS_TABLE
+from userstream.streaming.counts import OTHER_REASON
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +38,9 @@ _BATCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 
 
 
 class StreamMetrics:
-    """One driver's metrics, in a registry of their own."""
+    """One driver's metrics, in a registry of their own, for ``topic`` of ``partitions``."""
 
-    def __init__(self) -> None:
+    def __init__(self, topic: str, partitions: int) -> None:
         self.registry = CollectorRegistry()
         self.rows = Counter(
             "userstream_stream_rows",
@@ -69,6 +75,10 @@ class StreamMetrics:
         # Every series exists from the start, so a dashboard shows 0 rather than nothing.
         self.rows.labels(PROFILES_TABLE, "stored")
         self.rows.labels(REJECTS_TABLE, "rejected")
+        self.rejects.labels(OTHER_REASON)
+        self._assumed = {(topic, str(partition)) for partition in range(partitions)}
+        for labels in self._assumed:
+            self.lag.labels(*labels)
 
     def serve(self, port: int, host: str = HOST) -> str | None:
         """Serve ``/metrics`` on ``host``:``port`` (0: any free port); the URL, or None
@@ -105,12 +115,20 @@ class StreamMetrics:
 
     def record_lag(self, progress: dict[str, Any]) -> None:
         """Set the lag per partition from a ``StreamingQueryProgress`` (as JSON)."""
+        measured = set()
         for source in progress.get("sources") or ():
             latest, done = _offsets(source.get("latestOffset")), _offsets(source.get("endOffset"))
             for topic, partitions in latest.items():
                 for partition, end in partitions.items():
                     behind = max(0, int(end) - int(done.get(topic, {}).get(partition, end)))
                     self.lag.labels(topic, str(partition)).set(behind)
+                    measured.add((topic, str(partition)))
+        if measured:
+            # A topic created earlier with fewer partitions than configured keeps its own
+            # (topics.ensure_topics leaves it): the assumed ones it lacks go.
+            for labels in self._assumed - measured:
+                self.lag.remove(*labels)
+            self._assumed = set()
 
 
 def _offsets(value: Any) -> dict[str, dict[str, int]]:

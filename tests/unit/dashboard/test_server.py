@@ -72,24 +72,29 @@ def _client(
     users: dict[str, dict[str, Any]] | None = None,
     producer_runs: Path = Path("/nonexistent/producer.prom"),
 ) -> _Client:
-    return _Client(build_app(_Sampler(users or {}), portraits, producer_runs))  # type: ignore[arg-type]
+    return _Client(build_app(_Sampler(users or {}), portraits, producer_runs, "t"))  # type: ignore[arg-type]
 
 
-def test_metrics_serve_the_producer_runs(tmp_path: Path) -> None:
+def test_metrics_serve_the_producer_runs_and_zeros_before_the_first(tmp_path: Path) -> None:
     paths = StatePaths(tmp_path)
     client = _client(Portraits(), producer_runs=runs_file(paths))
-    empty = client.get("/metrics")
-    assert empty.status_code == 200 and empty.text == ""  # before any run
+
+    def produced() -> float:
+        answer = client.get("/metrics")
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(answer.text)
+            for s in family.samples
+        }
+        return samples[
+            ("userstream_producer_users_total", (("outcome", "produced"), ("topic", "t")))
+        ]
+
+    assert produced() == 0  # before any run
     record_run(paths, "t", {"fetched": 5, "produced": 4, "dead_lettered": 1, "failed": 0}, 1)
-    answer = client.get("/metrics")
-    assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
-    samples = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(answer.text)
-        for s in family.samples
-    }
-    produced = ("userstream_producer_users_total", (("outcome", "produced"), ("topic", "t")))
-    assert samples[produced] == 4
+    assert produced() == 4
 
 
 def test_the_page_its_assets_and_data_are_served_with_a_strict_policy() -> None:

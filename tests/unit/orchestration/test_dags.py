@@ -32,7 +32,7 @@ def dagbag(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def test_dag_folder_imports_without_errors(dagbag: Any) -> None:
     assert dagbag.import_errors == {}
-    assert {"streaming_pipeline", "stop_stream"} <= set(dagbag.dag_ids)
+    assert {"streaming_pipeline", "stop_stream", "userstream_maintenance"} <= set(dagbag.dag_ids)
 
 
 def test_pipeline_tasks_run_in_the_designed_order(dagbag: Any) -> None:
@@ -53,7 +53,10 @@ def test_pipeline_is_safe_to_schedule(dagbag: Any) -> None:
     assert set(dag.params) >= {"batch_size", "source"}
 
 
-@pytest.mark.parametrize("dag_id", ["streaming_pipeline", "stop_stream"])
+ALL_DAGS = ["streaming_pipeline", "stop_stream", "userstream_maintenance"]
+
+
+@pytest.mark.parametrize("dag_id", ALL_DAGS)
 def test_every_task_retries_with_backoff_and_has_a_timeout(dagbag: Any, dag_id: str) -> None:
     for task in dagbag.dags[dag_id].tasks:
         assert task.retries >= 1, task.task_id
@@ -77,6 +80,15 @@ def test_stop_stream_is_manual_only(dagbag: Any) -> None:
     dag = dagbag.dags["stop_stream"]
     assert dag.timetable.can_be_scheduled is False
     assert dag.task_ids == ["stop"]
+
+
+def test_maintenance_runs_hourly_unpaused_and_one_at_a_time(dagbag: Any) -> None:
+    dag = dagbag.dags["userstream_maintenance"]
+    assert dag.timetable.can_be_scheduled
+    assert dag.timetable.expression == "0 * * * *"
+    assert dag.is_paused_upon_creation is False
+    assert (dag.catchup, dag.max_active_runs) == (False, 1)
+    assert sorted(dag.task_ids) == ["prune_task_logs", "prune_xcom_files"]
 
 
 # --- the environment the DAGs run in (userstream.stack.airflow) ----------------------------
@@ -195,7 +207,7 @@ def test_verify_landed_gives_its_slot_back_between_looks(dagbag: Any) -> None:
     assert asset.uri.startswith("cassandra://") and asset.uri.endswith("/user_profiles")
 
 
-@pytest.mark.parametrize("dag_id", ["streaming_pipeline", "stop_stream"])
+@pytest.mark.parametrize("dag_id", ALL_DAGS)
 def test_every_task_says_why_it_failed(dagbag: Any, dag_id: str) -> None:
     from userstream.orchestration import tasks as steps
 

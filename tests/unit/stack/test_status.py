@@ -35,7 +35,9 @@ def test_services_at_addresses_of_no_local_node_are_the_users_and_judged_by_thei
         cassandra={"hosts": ["no-such-host.invalid"], "username": "u", "password": "p"},
         registry={"url": "http://no-such-host.invalid:8081"},
     )
-    kafka, registry, cassandra = stack_status(settings)
+    # No local part to keep the logs of, so no housekeeper: only the disk of the state folder.
+    kafka, registry, cassandra, disk = stack_status(settings)
+    assert (disk.name, disk.pid) == ("disk", None)
     assert (kafka.name, kafka.pid, kafka.healthy) == ("kafka", None, False)
     assert (registry.name, registry.pid, registry.healthy, registry.address) == (
         "schema registry", None, False, "http://no-such-host.invalid:8081"

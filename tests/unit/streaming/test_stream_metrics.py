@@ -1,5 +1,5 @@
-"""The driver's Prometheus metrics: counted once per batch, lag from Spark's progress, served
-on 127.0.0.1 (and on another port when the configured one is taken)."""
+"""The driver's Prometheus metrics: at 0 from the start, counted once per batch, lag from
+Spark's progress, served on 127.0.0.1 (and on another port when the configured one is taken)."""
 
 from __future__ import annotations
 
@@ -23,10 +23,39 @@ def _values(metrics: StreamMetrics) -> dict[tuple[str, tuple[tuple[str, str], ..
 
 
 STORED = ("userstream_stream_rows_total", (("outcome", "stored"), ("table", "user_profiles")))
+LAG = "userstream_stream_lag_messages"
+
+
+def test_every_labelled_series_exists_at_0_before_the_first_batch() -> None:
+    values = _values(StreamMetrics("user_topic", 2))
+    rejected = (("outcome", "rejected"), ("table", "user_profiles_rejects"))
+    for series in (
+        STORED,
+        ("userstream_stream_rows_total", rejected),
+        ("userstream_stream_rejects_total", (("reason", "other"),)),
+        (LAG, (("partition", "0"), ("topic", "user_topic"))),
+        (LAG, (("partition", "1"), ("topic", "user_topic"))),
+        ("userstream_stream_batch_duration_seconds_count", ()),
+        ("userstream_end_to_end_latency_seconds_count", ()),
+    ):
+        assert values.get(series) == 0, series
+
+
+def test_the_first_progress_replaces_the_configured_partitions_with_the_topics_own() -> None:
+    metrics = StreamMetrics("user_topic", 3)  # the topic was created with 2 before
+    metrics.record_lag({"sources": [{"endOffset": None, "latestOffset": None}]})  # nothing read
+    assert (LAG, (("partition", "2"), ("topic", "user_topic"))) in _values(metrics)
+    offsets = '{"user_topic": {"0": 4, "1": 9}}'
+    metrics.record_lag({"sources": [{"endOffset": offsets, "latestOffset": offsets}]})
+    lags = {labels: v for (name, labels), v in _values(metrics).items() if name == LAG}
+    assert lags == {
+        (("partition", "0"), ("topic", "user_topic")): 0,
+        (("partition", "1"), ("topic", "user_topic")): 0,
+    }
 
 
 def test_a_replayed_batch_counts_once() -> None:
-    metrics = StreamMetrics()
+    metrics = StreamMetrics("user_topic", 2)
     counts = {"stored": 10, "rejected": 2, "reasons": {"empty value": 2}, "batch_ms": 400}
     metrics.record_batch(counts, {}, [120.0, 480.0])
     metrics.record_batch(counts, counts, [120.0, 480.0])  # the same batch, replayed
@@ -39,7 +68,7 @@ def test_a_replayed_batch_counts_once() -> None:
 
 
 def test_lag_per_partition_comes_from_the_progress() -> None:
-    metrics = StreamMetrics()
+    metrics = StreamMetrics("user_topic", 2)
     metrics.record_lag(
         {
             "sources": [
@@ -51,9 +80,8 @@ def test_lag_per_partition_comes_from_the_progress() -> None:
         }
     )
     values = _values(metrics)
-    lag = "userstream_stream_lag_messages"
-    assert values[(lag, (("partition", "0"), ("topic", "user_topic")))] == 5
-    assert values[(lag, (("partition", "1"), ("topic", "user_topic")))] == 0
+    assert values[(LAG, (("partition", "0"), ("topic", "user_topic")))] == 5
+    assert values[(LAG, (("partition", "1"), ("topic", "user_topic")))] == 0
 
 
 def test_served_on_loopback_and_a_taken_port_falls_back() -> None:
@@ -61,7 +89,7 @@ def test_served_on_loopback_and_a_taken_port_falls_back() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        url = StreamMetrics().serve(port)
+        url = StreamMetrics("user_topic", 2).serve(port)
     assert url is not None and url.startswith("http://127.0.0.1:")
     assert not url.startswith(f"http://127.0.0.1:{port}/")
     with urllib.request.urlopen(url, timeout=10) as reply:
