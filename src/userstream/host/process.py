@@ -220,10 +220,12 @@ def start(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> Proc:
-    """Start ``cmd`` detached (``spawn``) as ``name``: log ``logs/<name>.log``, pid file."""
+    """Start ``cmd`` detached (``spawn``) as ``name``: log ``logs/<name>.log``, pid file.
+    What a dead earlier ``name`` left of its group is ended first (``end_orphans``)."""
     ensure_root(paths)
     for folder in (paths.run, paths.logs):
         folder.mkdir(exist_ok=True, mode=0o700)
+    end_orphans(paths, name)
     log = paths.log_file(name)
     child = spawn(cmd, log=log, env=env, cwd=cwd)
     write_pid_file(paths, name, child.pid)
@@ -258,6 +260,37 @@ def start_until(
     return proc
 
 
+def end_orphans(paths: StatePaths, name: str, *, grace: float = 2.0) -> list[int]:
+    """End what a process ``name`` that died (SIGKILLed, OOM-killed, a crash of the machine's
+    processes) left of its group: its children, e.g. Airflow's LocalExecutor workers of a
+    killed scheduler, which would otherwise run on beside the next start. The pids ended.
+
+    Only when its pid file is this state folder's and its leader no longer runs: the group
+    then keeps the leader's pid as its id, which no new process can take while the group has
+    members, and only members started after the leader (in this boot) are ended. SIGTERM,
+    then SIGKILL after ``grace`` s.
+    """
+    record = _read_pid_file(paths, name)
+    if record is None or record[1] is None or record[2] != _owner(paths, name):
+        return []
+    pgid, recorded = record[0], str(record[1])
+    ticks, _, boot = recorded.partition(" ")
+    if boot != _boot_id() or _alive(pgid):
+        return []
+    members = []
+    for candidate in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getpgid(candidate.pid) != pgid or candidate.pid == os.getpid():
+                continue
+            started = identity(candidate.pid)
+            if started is not None and int(started.split()[0]) >= int(ticks):
+                members.append(candidate.pid)
+    if members:
+        log.warning("orphans_ended name=%s group=%d pids=%s", name, pgid, members)
+        end_group(pgid, grace=grace)
+    return members
+
+
 def stop_all(paths: StatePaths, names: Sequence[str], *, timeout: float = 30.0) -> list[str]:
     """``stop`` each of ``names`` at once (the nodes of a cluster: one by one, the last
     would wait out the timeout for peers that had already left); the names that ran."""
@@ -278,6 +311,7 @@ def stop(paths: StatePaths, name: str, *, timeout: float = 30.0, leader_only: bo
     """
     proc = running(paths, name)
     if proc is None:
+        end_orphans(paths, name)
         paths.pid_file(name).unlink(missing_ok=True)
         return False
     if leader_only:

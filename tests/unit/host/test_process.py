@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -208,6 +209,55 @@ def test_stop_ends_what_the_leader_leaves_of_its_group(paths: StatePaths) -> Non
     assert process.stop(paths, "leader", timeout=10, leader_only=True) is True
     with pytest.raises(ProcessLookupError):
         os.kill(child, 0)
+
+
+def _leader_with_a_stubborn_child(paths: StatePaths, name: str) -> tuple[int, int]:
+    """A leader whose child ignores SIGTERM (as Airflow's LocalExecutor workers did); the
+    leader is SIGKILLed alone, leaving the child in its group: (leader, child) pids."""
+    child_pid = paths.root / f"{name}-child.pid"
+    stubborn = "trap '' TERM; while :; do sleep 1; done"
+    script = f'sh -c "{stubborn}" & echo $! > {child_pid}; wait'
+    leader = process.start(paths, name, ["sh", "-c", script])
+    deadline = time.monotonic() + 10
+    while not (child_pid.exists() and child_pid.read_text().strip()):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    child = int(child_pid.read_text())
+    os.kill(leader.pid, signal.SIGKILL)
+    process._wait_dead(leader.pid, 10)
+    assert os.getpgid(child) == leader.pid  # the orphan, still in the dead leader's group
+    return leader.pid, child
+
+
+@pytest.mark.parametrize("then", ["start again", "stop"])
+def test_what_a_killed_process_left_of_its_group_is_ended(paths: StatePaths, then: str) -> None:
+    _, child = _leader_with_a_stubborn_child(paths, "scheduler")
+    try:
+        if then == "stop":
+            assert process.stop(paths, "scheduler", timeout=10) is False
+        else:
+            process.start(paths, "scheduler", ["sleep", "300"])
+        process._wait_dead(child, 10)
+        with pytest.raises(ProcessLookupError):
+            os.kill(child, 0)
+    finally:
+        process.kill(paths, "scheduler")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_a_group_of_another_state_folder_is_left_alone(tmp_path: Path) -> None:
+    ours, theirs = StatePaths(tmp_path / "ours"), StatePaths(tmp_path / "theirs")
+    _, child = _leader_with_a_stubborn_child(theirs, "scheduler")
+    try:
+        (ours.run).mkdir(parents=True)
+        ours.pid_file("scheduler").write_bytes(theirs.pid_file("scheduler").read_bytes())
+        assert process.end_orphans(ours, "scheduler") == []
+        os.kill(child, 0)  # still there
+        assert child in process.end_orphans(theirs, "scheduler")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
 
 
 def test_without_posix_process_groups_it_refuses_rather_than_guesses(
