@@ -10,8 +10,8 @@ used nor stopped), twice:
    database are kept), which is what `up` costs on a checkout that ran before; with a topic
    and keyspace of its own (`warm`), so that its first row is one it produced.
 
-For each: the seconds from the start of `up` to each of its numbered steps (`1/7 Kafka and
-Cassandra` … `7/7 Prometheus`), to `up`'s return, and to the first row of `user_profiles`
+For each: the seconds from the start of `up` to each of its numbered steps (`1/7 source`
+… `7/7 Prometheus`), to `up`'s return, and to the first row of `user_profiles`
 (polled every second with a CQL count). `userstream down` stops everything after; the state
 folder is removed at the end (kept, and its path printed, when a run failed).
 
@@ -20,7 +20,7 @@ clone pays once before this.
 
 Usage: python benchmarks/bench_first_rows.py [--json]
 With --json the last line of stdout is {"fresh": RUN, "warm": RUN}, each RUN
-{"steps": {"1/7 Kafka and Cassandra": s, ...}, "up_returned_s", "first_rows_s"} (seconds,
+{"steps": {"1/7 source": s, ...}, "up_returned_s", "first_rows_s"} (seconds,
 one decimal; first_rows_s null when no row came within the timeout).
 """
 

@@ -20,7 +20,7 @@ tasks", "Assets", "Error notifications") advise:
 - What a task hands on is small: the batch's message list goes to the XCom object-storage
   backend that `userstream up` configures (``<airflow home>/xcom``), the database keeps a
   reference.
-- ``verify_landed`` updates the Asset ``userstream.user_profiles``: a downstream DAG can
+- ``verify_landed`` updates the Asset ``<keyspace>.user_profiles``: a downstream DAG can
   be scheduled on it.
 - Every task's failure is logged by ``steps.on_task_failure``: which task of which run,
   why, and where to look.
@@ -71,9 +71,11 @@ def _fail_fast_on_terminal(func: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-#: The table every landed batch updates (its URI names this stack's Cassandra and keyspace).
+#: The table every landed batch updates: named for the keyspace and table, its URI naming this
+#: stack's Cassandra too. (One name per keyspace: Airflow keeps a name's first URI active, so a
+#: keyspace changed under one name would leave the new asset inactive and the runs failing.)
 USER_PROFILES = Asset(
-    name="userstream.user_profiles",
+    name=f"{SETTINGS.cassandra.keyspace}.user_profiles",
     uri=(
         f"cassandra://{SETTINGS.cassandra.hosts[0]}:{SETTINGS.cassandra.port}/"
         f"{SETTINGS.cassandra.keyspace}/user_profiles"

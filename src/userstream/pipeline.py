@@ -2,10 +2,11 @@
 
 ``up`` is idempotent: every step leaves a running part alone and starts a missing one, so
 running it twice, or after a crash of one part, converges to everything running. Order:
-Kafka + Cassandra → topics + schema → the source → the Spark stream → Airflow (with
-``streaming_pipeline`` unpaused and a first run triggered, so users land within minutes
-instead of at the next schedule tick; the StatsD exporter for its metrics first) → the live
-dashboard → Prometheus (it and the exporter only when installed: ``stack/monitoring.py``).
+the source → Kafka + Cassandra (with Airflow starting meanwhile, the StatsD exporter for its
+metrics first) → topics + schema → the Spark stream → Airflow ready (``streaming_pipeline``
+unpaused and a first run triggered, so users land within a minute instead of at the next
+schedule tick) → the live dashboard → Prometheus (it and the exporter only when installed:
+``stack/monitoring.py``).
 ``down`` stops in the reverse order and keeps every byte of data; ``purge`` is the separate,
 explicit way to remove it.
 """
@@ -16,6 +17,7 @@ import json
 import shutil
 import sys
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -167,45 +169,58 @@ def up(
     """Bring every part up (idempotent); returns what the user needs to look at it. With
     ``cluster``, Kafka and Cassandra as three nodes each and a Spark cluster of this machine
     (``settings`` name them: ``on_local_cluster``); a Kafka or Cassandra cluster already
-    running is kept and used."""
+    running is kept and used.
+
+    Airflow needs neither Kafka nor Cassandra to start, so it starts in the background once
+    the source is chosen, while they start (its ~20 s are the longest wait after theirs);
+    should a later step fail, an Airflow this call started is stopped again."""
+    from userstream.host.state import ensure_layout
     from userstream.kafka import topics
-    from userstream.stack import airflow, airflow_runs, monitoring
+    from userstream.stack import airflow, airflow_runs, cassandra, kafka, monitoring
     from userstream.stack.local import stack_up
     from userstream.store import schema
     from userstream.streaming import control
 
     if source not in SOURCE_KINDS:
         check_url(source)  # a bad --source fails before anything is started
-    from userstream.stack import cassandra, kafka
-
-    say("1/7 Kafka and Cassandra" + (" as clusters, and Spark's" if cluster else ""))
-    stack_up(settings, cluster=cluster, progress=say)
+    ensure_layout(settings.paths)
+    # A Kafka or Cassandra cluster already there (`stack up --cluster`) is kept: every client
+    # on its nodes.
+    stack_settings = settings
     if kafka.clustered(settings) and not cluster:
-        # A Kafka cluster already ran (`stack up --cluster`): every client on its nodes.
         settings = on_local_kafka_cluster(settings)
     if cassandra.clustered(settings) and not cluster:
         settings = on_local_cassandra_cluster(settings)
-    say("2/7 topics and schema")
-    topics.ensure_topics(settings.kafka)
-    schema.apply_schema(settings)
-    say("3/7 source")
+    say("1/7 source")
     choice = choose_source(settings, source, say)
     write_json(settings.paths.results / SOURCE_FILE, asdict(choice), indent=2)
     say(f"source: {choice.description}")
-    say("4/7 Spark stream")
-    if control.running(settings) is None:
-        proc = control.start(settings)
-        say(f"stream: started (pid {proc.pid}, log {proc.log})")
-    else:
-        say("stream: already running")
-    say("5/7 Airflow (first start takes a minute or two)")
     say(monitoring.start_statsd_exporter(settings))  # before Airflow: its metrics from the start
     # The DAG's tasks read their settings from the environment Airflow is started with.
     airflow_settings = settings.model_copy(
         update={"source": settings.source.model_copy(update={"kind": choice.url})}
     )
-    api_log = settings.paths.log_file(airflow.process_name(settings, "api-server"))
-    info = process.with_ticks(lambda: airflow.up(airflow_settings), "airflow", api_log, say)
+    with ThreadPoolExecutor(1, thread_name_prefix="airflow-up") as background:
+        airflow_up = background.submit(airflow.up, airflow_settings)
+        try:
+            say("2/7 Kafka and Cassandra" + (" as clusters, and Spark's" if cluster else "")
+                + " (Airflow starts meanwhile)")  # fmt: skip
+            stack_up(stack_settings, cluster=cluster, progress=say)
+            say("3/7 topics and schema")
+            topics.ensure_topics(settings.kafka)
+            schema.apply_schema(settings)
+            say("4/7 Spark stream")
+            if control.running(settings) is None:
+                proc = control.start(settings)
+                say(f"stream: started (pid {proc.pid}, log {proc.log})")
+            else:
+                say("stream: already running")
+            say("5/7 Airflow (a first start takes a minute or two)")
+            api_log = settings.paths.log_file(airflow.process_name(settings, "api-server"))
+            info = process.with_ticks(airflow_up.result, "airflow", api_log, say)
+        except BaseException:
+            _stop_if_started(airflow_up, airflow_settings)
+            raise
     client = airflow_runs.api(airflow_settings)
     client.set_paused(PIPELINE_DAG, False)
     if trigger_first_run:
@@ -220,6 +235,19 @@ def up(
         choice, info.url, info.username, info.password_file, info.password_created, dashboard,
         ui_url,
     )  # fmt: skip
+
+
+def _stop_if_started(airflow_up: Future[Any], settings: Settings) -> None:
+    """After a failed ``up``: wait for the background Airflow start, and stop what of
+    Airflow it started (an Airflow that already ran is left running)."""
+    from userstream.stack import airflow
+
+    try:
+        started = airflow_up.result().started
+    except Exception:  # noqa: BLE001 - the step that failed first is the error to raise
+        started = ["(its start failed)"]
+    if started:
+        airflow.down(settings)
 
 
 def down(settings: Settings, *, say: Say) -> None:

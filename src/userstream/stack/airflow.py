@@ -14,6 +14,7 @@ machine every idle process counts.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import subprocess
@@ -132,6 +133,9 @@ def _up(settings: Settings, timeout: float) -> AirflowInfo:
         )
     if missing:
         _migrate(settings, env, timeout=max(30.0, deadline - time.monotonic()))
+    # A new dag-processor parses the DAGs with this start's settings (their asset's URI
+    # names the keyspace): what an earlier one parsed does not count.
+    parsed_after = dt.datetime.now(dt.UTC) if "dag-processor" in missing else None
     for component in missing:
         proc = process.start(
             settings.paths,
@@ -144,7 +148,10 @@ def _up(settings: Settings, timeout: float) -> AirflowInfo:
     try:
         _wait_healthy(settings, deadline)
         _wait_dags_parsed(
-            settings, AirflowApi(base_url(settings), creds.username, creds.password), deadline
+            settings,
+            AirflowApi(base_url(settings), creds.username, creds.password),
+            deadline,
+            parsed_after,
         )
     except UserstreamError:
         # Leave nothing half-started behind, but never stop what was running before.
@@ -195,7 +202,14 @@ def _dag_files(folder: Path) -> set[str]:
     return files
 
 
-def _wait_dags_parsed(settings: Settings, client: AirflowApi, deadline: float) -> None:
+def _wait_dags_parsed(
+    settings: Settings,
+    client: AirflowApi,
+    deadline: float,
+    parsed_after: dt.datetime | None = None,
+) -> None:
+    """Until every DAG file of ours is parsed (after ``parsed_after``, when given); a
+    ``ConfigError`` quoting Airflow when one cannot be imported."""
     expected = _dag_files(dags_folder(settings))
     seen: set[str] = set()
     while time.monotonic() < deadline:
@@ -209,7 +223,11 @@ def _wait_dags_parsed(settings: Settings, client: AirflowApi, deadline: float) -
                 f"{str(first.get('stack_trace', '')).strip().splitlines()[-1:]}",
                 hint="Fix the DAG file; the dag-processor picks it up again by itself.",
             )
-        seen = {Path(str(d.get("fileloc", ""))).name for d in client.dags()}
+        seen = {
+            Path(str(d.get("fileloc", ""))).name
+            for d in client.dags()
+            if parsed_after is None or _parsed_since(d.get("last_parsed_time"), parsed_after)
+        }
         if expected <= seen:
             return
         time.sleep(2.0)
@@ -217,6 +235,13 @@ def _wait_dags_parsed(settings: Settings, client: AirflowApi, deadline: float) -
         f"Airflow did not parse the DAG files {sorted(expected - seen)} in time.",
         log=settings.paths.log_file(process_name(settings, "dag-processor")),
     )
+
+
+def _parsed_since(stamp: object, instant: dt.datetime) -> bool:
+    try:
+        return dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")) >= instant
+    except ValueError:
+        return False
 
 
 def down(settings: Settings, *, timeout: float = 30.0) -> list[str]:
