@@ -43,11 +43,16 @@ def _cassandra_answers(settings: Settings) -> bool:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Settings]:
     """The Settings of a running Kafka + Cassandra, and the local schema registry unless a
-    registry URL is configured (each started here when none answers)."""
+    registry URL is configured, with the housekeeper, as `stack up` runs them (each started
+    here when none answers)."""
+    from userstream.stack import housekeeper
+
     settings = load_settings()
     ensure_layout(settings.paths)
     started: list[str] = []
     try:
+        if housekeeper.start(settings):
+            started.append("housekeeper")
         # start_* return None when another session got there first: then it is not ours to stop.
         if not _kafka_answers(settings) and kafka.start_kafka(settings) is not None:
             started.append("kafka")
@@ -64,6 +69,8 @@ def stack() -> Iterator[Settings]:
             schema_registry.stop_registry(settings)
         if "kafka" in started:
             kafka.stop_kafka(settings)
+        if "housekeeper" in started:
+            housekeeper.stop(settings)
 
 
 @contextmanager

@@ -259,6 +259,7 @@ def test_taken_port_is_refused_before_starting(private: Settings) -> None:
         with pytest.raises(ConfigError, match=f"port {private.kafka.port} .* in use"):
             stack_up(private, progress=lambda _line: None)
     assert process.running(private.paths, kafka.NAME) is None
+    assert process.running(private.paths, housekeeper.NAME) is None
 
 
 def test_server_dying_at_start_is_reported_with_its_log(private: Settings) -> None:
@@ -291,6 +292,7 @@ def test_cassandra_failure_stops_the_kafka_it_started(private: Settings) -> None
         assert any(line.startswith("Kafka: ready") for line in lines)
         assert process.running(broken.paths, kafka.NAME) is None
         assert process.running(broken.paths, cassandra.NAME) is None
+        assert process.running(broken.paths, housekeeper.NAME) is None
     finally:
         kafka.stop_kafka(broken)
 

@@ -60,7 +60,8 @@ def stack_up(
     Cassandra this call started (a part that fails stops what it started of itself).
     """
     ensure_layout(settings.paths)
-    if housekeeper.start(settings):
+    started_keeper = housekeeper.start(settings)
+    if started_keeper:
         h = settings.housekeeping
         progress(f"Housekeeper: started (logs rotate past {h.log_max_mb} MB, {h.log_files} kept)")
     started_kafka = started_cassandra = started_registry = False
@@ -120,6 +121,8 @@ def stack_up(
             if started_kafka:
                 progress("Kafka: stopping it again, because the stack did not come up")
                 kafka.stop_kafka(settings, keep=already)
+            if started_keeper:
+                housekeeper.stop(settings)
         raise
 
 

@@ -497,15 +497,18 @@ def _leaves(node: dict[str, Any], fields: _Fields, out: dict[str, Any]) -> None:
         if not _fits(value, kind):
             raise _Bad(f"{path} must be {_WANT[kind]}, not a JSON {_kind(value)}")
         if type(value) is str:
-            if len(value) > MAX_TEXT_CHARS:
-                raise _Bad(
-                    f"{path} is {len(value)} characters long (the limit is {MAX_TEXT_CHARS})"
-                )
-            if _hidden(value):
-                raise _Bad(f"{path} contains control or invisible characters")
+            _check_text(path, value)
         elif type(value) is int and not -_INT64 <= value < _INT64:
             raise _Bad(f"{path} is out of range")
         out[path] = value
+
+
+def _check_text(path: str, value: str) -> None:
+    """The text rules every text value obeys: a bounded length, nothing hidden."""
+    if len(value) > MAX_TEXT_CHARS:
+        raise _Bad(f"{path} is {len(value)} characters long (the limit is {MAX_TEXT_CHARS})")
+    if _hidden(value):
+        raise _Bad(f"{path} contains control or invisible characters")
 
 
 def _text(user: dict[str, Any], path: str) -> str | None:
@@ -588,12 +591,7 @@ def _added(parsed: dict[str, Any], added: tuple[AddedField, ...]) -> dict[str, A
         if type(value) is float and not math.isfinite(value):
             raise _Bad(f"{field_.name} is not a finite number")
         if type(value) is str:
-            if len(value) > MAX_TEXT_CHARS:
-                raise _Bad(
-                    f"{field_.name} is {len(value)} characters long (the limit is {MAX_TEXT_CHARS})"
-                )
-            if _hidden(value):
-                raise _Bad(f"{field_.name} contains control or invisible characters")
+            _check_text(field_.name, value)
             value = value.strip()
             if not value:
                 continue

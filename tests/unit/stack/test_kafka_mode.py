@@ -91,6 +91,8 @@ def test_a_failed_stack_up_stops_only_the_kafka_nodes_it_started(
     monkeypatch.setattr(kafka, "start_kafka", start_the_others)
     monkeypatch.setattr(cassandra, "start_cassandra", cassandra_fails)
     monkeypatch.setattr(local.process, "with_ticks", lambda start, *_a: start())
+    # Not this test's concern, and `stop` is faked below: no housekeeper process is started.
+    monkeypatch.setattr(local.housekeeper, "start", lambda _settings: False)
     monkeypatch.setattr(
         kafka.process, "stop", lambda _paths, name, **_k: asked.append(name) or True
     )

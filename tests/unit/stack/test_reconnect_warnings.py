@@ -29,11 +29,17 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return fake
 
 
+@pytest.fixture
+def logger(request: pytest.FixtureRequest) -> logging.Logger:
+    """A logger of this test's own, filtered as the driver's reconnect loggers are."""
+    own = logging.getLogger(f"test.cassandra.pool.{request.node.name}")
+    own.addFilter(OncePerInterval(60.0))
+    return own
+
+
 def test_an_hour_of_one_attempt_a_second_is_one_line_a_minute(
-    clock: Clock, caplog: pytest.LogCaptureFixture
+    clock: Clock, caplog: pytest.LogCaptureFixture, logger: logging.Logger
 ) -> None:
-    logger = logging.getLogger("test.cassandra.pool.hour")
-    logger.addFilter(OncePerInterval(60.0))
     with caplog.at_level(logging.WARNING, logger=logger.name):
         for _ in range(3600):
             logger.warning(RECONNECT, "127.0.0.1:9042", 1.0, "Connection refused")
@@ -44,10 +50,8 @@ def test_an_hour_of_one_attempt_a_second_is_one_line_a_minute(
 
 
 def test_each_node_and_each_message_has_its_own_turn(
-    clock: Clock, caplog: pytest.LogCaptureFixture
+    clock: Clock, caplog: pytest.LogCaptureFixture, logger: logging.Logger
 ) -> None:
-    logger = logging.getLogger("test.cassandra.pool.nodes")
-    logger.addFilter(OncePerInterval(60.0))
     with caplog.at_level(logging.INFO, logger=logger.name):
         for node in ("127.0.0.1:9042", "127.0.0.2:9042", "127.0.0.1:9042"):
             logger.warning(RECONNECT, node, 1.0, "refused")
