@@ -157,18 +157,33 @@ def private_settings(root: Path) -> Settings:
     return settings
 
 
-@pytest.fixture(scope="module")
-def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """A Kafka + Cassandra of this module's own, running (``private_settings``); stopped at
-    the end."""
+@contextmanager
+def _private_stack(root: Path) -> Iterator[Settings]:
     from userstream.stack.local import stack_down, stack_up
 
-    settings = private_settings(tmp_path_factory.mktemp("own_stack") / "state")
+    settings = private_settings(root / "state")
     try:
         stack_up(settings, progress=lambda _line: None)
         yield settings
     finally:
         stack_down(settings, progress=lambda _line: None)
+
+
+@pytest.fixture(scope="module")
+def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A Kafka + Cassandra of this module's own, running (``private_settings``); stopped at
+    the end. For the modules that kill its parts."""
+    with _private_stack(tmp_path_factory.mktemp("own_stack")) as settings:
+        yield settings
+
+
+@pytest.fixture(scope="session")
+def shared_own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """One private Kafka + Cassandra for the modules that need a stack no developer uses but
+    not one of their own: they unlock, restart or re-secure it and leave it as they found it
+    (each such module overrides ``own_stack`` with it). Starting one takes ~45 s."""
+    with _private_stack(tmp_path_factory.mktemp("shared_own_stack")) as settings:
+        yield settings
 
 
 @pytest.fixture

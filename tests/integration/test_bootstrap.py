@@ -27,6 +27,12 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
+def own_stack(shared_own_stack: Settings) -> Settings:
+    """The session's private stack (``shared_own_stack``): this module leaves it as it was."""
+    return shared_own_stack
+
+
+@pytest.fixture(scope="module")
 def kafka_admin(own_stack: Settings) -> AdminClient:
     return AdminClient(client_config.config(own_stack.kafka, "admin"))
 

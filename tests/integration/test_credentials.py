@@ -42,6 +42,13 @@ from userstream.streaming.records import MAX_MESSAGE_BYTES, MAX_RAW_CHARS
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture(scope="module")
+def own_stack(shared_own_stack: Settings) -> Settings:
+    """The session's private stack (``shared_own_stack``): this module leaves it as it was."""
+    return shared_own_stack
+
+
 DAY_S = 86_400
 INGESTED_AT = b"2026-11-23T10:00:00.123Z"
 

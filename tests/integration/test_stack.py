@@ -29,6 +29,12 @@ from userstream.store import connect, connect_as
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module")
+def own_stack(shared_own_stack: Settings) -> Settings:
+    """The session's private stack (``shared_own_stack``): this module leaves it as it was."""
+    return shared_own_stack
+
+
 def _ours(settings: Settings) -> bool:
     """True when the stack under test is the one of this state folder (not an external one)."""
     return (

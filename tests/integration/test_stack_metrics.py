@@ -26,6 +26,13 @@ from userstream.store import connect
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture(scope="module")
+def own_stack(shared_own_stack: Settings) -> Settings:
+    """The session's private stack (``shared_own_stack``): this module leaves it as it was."""
+    return shared_own_stack
+
+
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F"}  # as /proc/net/tcp{,6} write it
 

@@ -91,8 +91,10 @@ def test_a_failed_stack_up_stops_only_the_kafka_nodes_it_started(
     monkeypatch.setattr(kafka, "start_kafka", start_the_others)
     monkeypatch.setattr(cassandra, "start_cassandra", cassandra_fails)
     monkeypatch.setattr(local.process, "with_ticks", lambda start, *_a: start())
-    # Not this test's concern, and `stop` is faked below: no housekeeper process is started.
+    # Not this test's concern, and `stop` is faked below: no housekeeper or registry process
+    # is started (a registry would wait a minute for a Kafka that is not there).
     monkeypatch.setattr(local.housekeeper, "start", lambda _settings: False)
+    monkeypatch.setattr(local.schema_registry, "start_registry", lambda _settings: None)
     monkeypatch.setattr(
         kafka.process, "stop", lambda _paths, name, **_k: asked.append(name) or True
     )
