@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import time
 from pathlib import Path
 
 from userstream.config import StatePaths
@@ -75,12 +76,28 @@ def secrets_dir(paths: StatePaths) -> Path:
 write_secret_json = write_json
 
 
+#: Seconds a walk of the state folder is reused (`status --watch` and the dashboard ask often;
+#: a walk of a few thousand files costs ~0.1 s of a core).
+SIZES_FOR_S = 60.0
+_sizes: dict[Path, tuple[float, dict[str, int]]] = {}
+
+
 def disk_usage(paths: StatePaths) -> tuple[dict[str, int], int]:
     """The bytes the state folder holds per top-level folder (``logs``, ``data``, …; its
-    own files under ``""``), and the free bytes of its filesystem (of the nearest existing
-    folder above it, before it is made)."""
-    sizes: dict[str, int] = {}
+    own files under ``""``; walked at most every ``SIZES_FOR_S``), and the free bytes of its
+    filesystem now (of the nearest existing folder above it, before it is made)."""
     root = paths.root
+    existing = next(p for p in (root, *root.parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    walked = _sizes.get(root)
+    if walked is None or time.monotonic() - walked[0] > SIZES_FOR_S:
+        walked = (time.monotonic(), _folder_sizes(root))
+        _sizes[root] = walked
+    return walked[1], free
+
+
+def _folder_sizes(root: Path) -> dict[str, int]:
+    sizes: dict[str, int] = {}
     for top, _dirs, files in os.walk(root):
         part = Path(top).relative_to(root).parts
         key = part[0] if part else ""
@@ -89,5 +106,4 @@ def disk_usage(paths: StatePaths) -> tuple[dict[str, int], int]:
                 sizes[key] = sizes.get(key, 0) + os.lstat(os.path.join(top, name)).st_blocks * 512
             except FileNotFoundError:
                 continue  # deleted while we walked: a rotated log, a compacted SSTable
-    existing = next(p for p in (root, *root.parents) if p.exists())
-    return sizes, shutil.disk_usage(existing).free
+    return sizes

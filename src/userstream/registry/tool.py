@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from userstream import schemas
-from userstream.contract import PROFILE_COLUMNS
 from userstream.errors import ConfigError, TransientError
 from userstream.registry import client_config
 from userstream.registry.compatibility import InvalidSchema, check, parse
@@ -57,7 +56,7 @@ def schema_text(path: Path | None) -> str:
     where = path or schemas.path()
     try:
         parse(text)
-        schemas.added_fields(json.loads(text), frozenset(PROFILE_COLUMNS))
+        schemas.added_fields(json.loads(text))
     except InvalidSchema as exc:
         raise ConfigError(f"{where} is not an Avro schema: {exc}") from None
     except ValueError as exc:

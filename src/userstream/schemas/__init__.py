@@ -23,6 +23,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from userstream.contract import PROFILE_COLUMNS
+
 FOLDER = Path(__file__).resolve().parent
 USER = "user"
 _VERSION = re.compile(r"\.v([0-9]+)\.avsc$")
@@ -100,7 +102,7 @@ def _judged_fields() -> frozenset[str]:
 
 
 def added_fields(
-    schema: dict[str, Any], taken: frozenset[str] = frozenset()
+    schema: dict[str, Any], taken: frozenset[str] = frozenset(PROFILE_COLUMNS)
 ) -> tuple[AddedField, ...]:
     """The added fields of ``schema`` in its order; a ``ValueError`` saying what to change
     for one the stream cannot store (``taken``: the table's own column names)."""
@@ -150,14 +152,13 @@ def in_use(file: Path | None = None) -> InUse:
     from avro.errors import AvroException
     from avro.schema import parse
 
-    from userstream.contract import PROFILE_COLUMNS
     from userstream.errors import ConfigError
 
     where = f"USERSTREAM_KAFKA__VALUE_SCHEMA={file}" if file is not None else str(path())
     try:
         schema_text = read(file)
         parse(schema_text)
-        added = added_fields(json.loads(schema_text), frozenset(PROFILE_COLUMNS))
+        added = added_fields(json.loads(schema_text))
     except (ValueError, AvroException) as exc:
         raise ConfigError(
             f"The Avro schema of {where} cannot be used: {exc}",

@@ -39,6 +39,8 @@ RECONNECT_S = 1.0
 _RECONNECT_LOGGERS = ("cassandra.pool", "cassandra.cluster", "cassandra.connection")
 #: At most one warning of a kind (logger, message, node) in this many seconds.
 REPEAT_WARNING_S = 60.0
+#: Kinds remembered at most.
+_MOST_KINDS = 1000
 
 
 class OncePerInterval(logging.Filter):
@@ -60,6 +62,8 @@ class OncePerInterval(logging.Filter):
         key = (record.name, record.msg, str(args[0]) if args else "")
         now = time.monotonic()
         with self._lock:
+            if len(self._seen) >= _MOST_KINDS and key not in self._seen:
+                self._seen.clear()  # bounded: warnings of ever new text start afresh
             last, held = self._seen.get(key, (None, 0))
             if last is not None and now - last < self.interval_s:
                 self._seen[key] = (last, held + 1)
