@@ -19,7 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from userstream.config import Settings
-from userstream.host.net import port_open
+from userstream.host.net import free_ports, port_open
 from userstream.kafka import client_config
 from userstream.stack.local import stack_status
 from userstream.store import connect
@@ -222,14 +222,6 @@ def test_exporters_listen_on_loopback_only_and_show_no_secret(metered: Settings)
         assert not [s for s in secrets if s in text], f"a generated secret in {name}'s metrics"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_prometheus_and_the_statsd_exporter_as_up_starts_them(
     metered: Settings,
 ) -> None:
@@ -252,9 +244,9 @@ def test_prometheus_and_the_statsd_exporter_as_up_starts_them(
         update={
             "monitoring": metered.monitoring.model_copy(
                 update={
-                    "prometheus_port": _free_port(),
-                    "statsd_port": _free_port(),
-                    "statsd_exporter_port": _free_port(),
+                    "prometheus_port": free_ports(1)[0],
+                    "statsd_port": free_ports(1)[0],
+                    "statsd_exporter_port": free_ports(1)[0],
                 }
             )
         }

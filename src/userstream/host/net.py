@@ -22,14 +22,26 @@ def port_free(host: str, port: int) -> bool:
     return not port_open(host, port)
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_ports(count: int) -> list[int]:
     """``count`` distinct ports free on 127.0.0.1 right now (the kernel's picks), for a
-    private stack of a test or a benchmark."""
-    socks = [socket.socket() for _ in range(count)]
+    private stack of a test or a benchmark. A port is handed out once per process: the
+    kernel may pick a port again as soon as it is released, before whoever it was given to
+    has bound it, and two parts of one stack on one port fail the start."""
+    socks: list[socket.socket] = []
+    ports: list[int] = []
     try:
-        for sock in socks:
+        while len(ports) < count:
+            sock = socket.socket()
+            socks.append(sock)  # held until the end, so the kernel picks another each time
             sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
+            port = sock.getsockname()[1]
+            if port not in _HANDED_OUT:
+                ports.append(port)
+        _HANDED_OUT.update(ports)
+        return ports
     finally:
         for sock in socks:
             sock.close()

@@ -3,7 +3,6 @@ finds it; it stops on SIGTERM and leaves no pid file."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from pathlib import Path
@@ -14,22 +13,17 @@ import pytest
 from userstream import pipeline
 from userstream.config import load_settings
 from userstream.host import process
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from userstream.host.net import free_ports
 
 
 def test_two_concurrent_starts_start_one_dashboard_that_reports_itself(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Nothing answers where the dashboard looks: it must still serve, with notes.
-    monkeypatch.setenv("USERSTREAM_KAFKA__BOOTSTRAP_SERVERS", f"127.0.0.1:{_free_port()}")
-    monkeypatch.setenv("USERSTREAM_CASSANDRA__PORT", str(_free_port()))
-    monkeypatch.setenv("USERSTREAM_AIRFLOW__PORT", str(_free_port()))
-    settings = load_settings(state_dir=tmp_path / "state", dashboard={"port": _free_port()})
+    monkeypatch.setenv("USERSTREAM_KAFKA__BOOTSTRAP_SERVERS", f"127.0.0.1:{free_ports(1)[0]}")
+    monkeypatch.setenv("USERSTREAM_CASSANDRA__PORT", str(free_ports(1)[0]))
+    monkeypatch.setenv("USERSTREAM_AIRFLOW__PORT", str(free_ports(1)[0]))
+    settings = load_settings(state_dir=tmp_path / "state", dashboard={"port": free_ports(1)[0]})
     said: list[str] = []
     urls: list[str] = []
     gate = threading.Barrier(2)

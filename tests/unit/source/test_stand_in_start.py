@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from pathlib import Path
 
 from userstream import pipeline
 from userstream.config import load_settings
 from userstream.host import process
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from userstream.host.net import free_ports
 
 
 def test_two_concurrent_starts_start_one_stand_in_and_it_runs_privately(tmp_path: Path) -> None:
     settings = load_settings(
-        state_dir=tmp_path / "state", source={"fake_host": "127.0.0.1", "fake_port": _free_port()}
+        state_dir=tmp_path / "state",
+        source={"fake_host": "127.0.0.1", "fake_port": free_ports(1)[0]},
     )
     said: list[str] = []
     urls: list[str] = []
