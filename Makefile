@@ -9,9 +9,12 @@ LOCK := requirements.lock
 LOCK_EXTRAS := airflow dev stream
 LOCK_ARGS ?=
 UV_VERSION := 0.13.9
+# helm for `make test-deploy`, built from its Go module as a user would get it (README).
+HELM_VERSION := v4.3.2
+HELM := .tools/bin/helm
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock run down status test test-faults test-unit test-integration test-e2e lint format bench clean-venv
+.PHONY: help setup lock run down status test test-faults test-deploy test-unit test-integration test-e2e lint format bench clean-venv
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,6 +55,14 @@ test: setup ## Unit, integration (real services) and end-to-end tests, without t
 test-faults: setup ## The long suites: SIGKILLed parts, the local clusters, the TLS recipe (CI runs both)
 	$(BIN)/pytest -m faults tests/integration
 
+$(HELM):
+	@command -v go >/dev/null || { echo "make test-deploy needs Go (https://go.dev/dl/) to build helm $(HELM_VERSION)"; exit 1; }
+	@echo "Building helm $(HELM_VERSION) from its Go module into $(HELM) (a minute or two, once)"
+	GOBIN=$(CURDIR)/.tools/bin go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+
+test-deploy: setup $(HELM) ## The Helm chart, offline: lint, render, Kubernetes and CRD schemas, agreement with the code
+	HELM=$(CURDIR)/$(HELM) $(BIN)/pytest tests/deploy
+
 test-unit: setup ## Only the unit tests (no services)
 	$(BIN)/pytest tests/unit
 
@@ -62,13 +73,13 @@ test-e2e: setup ## Only the end-to-end tests
 	$(BIN)/pytest tests/e2e
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
-	$(BIN)/ruff check src tests benchmarks airflow
-	$(BIN)/ruff format --check src tests benchmarks airflow
+	$(BIN)/ruff check src tests benchmarks airflow deploy
+	$(BIN)/ruff format --check src tests benchmarks airflow deploy
 	$(BIN)/mypy
 
 format: $(STAMP) ## Format the code with ruff
-	$(BIN)/ruff format src tests benchmarks airflow
-	$(BIN)/ruff check --fix src tests benchmarks airflow
+	$(BIN)/ruff format src tests benchmarks airflow deploy
+	$(BIN)/ruff check --fix src tests benchmarks airflow deploy
 
 bench: setup ## Run the benchmarks (they print figures; starts Kafka + Cassandra if needed)
 	$(BIN)/userstream stack up

@@ -27,7 +27,6 @@ one decimal; first_rows_s null when no row came within the timeout).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -37,48 +36,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _private import private_environment
 from _report import arg_parser, emit_json, loud
-
-from userstream.config import load_settings
-from userstream.host.net import free_ports
-from userstream.host.state import ensure_layout
-from userstream.stack._airflow_env import userstream_env
 
 USERSTREAM = str(Path(sys.executable).with_name("userstream"))
 #: How long a run may take to store its first row.
 FIRST_ROWS_TIMEOUT_S = 600.0
-
-
-def _environment(state: Path) -> dict[str, str]:
-    """The environment of a pipeline in ``state`` on free ports (the shared jars linked)."""
-    shared = load_settings()
-    ensure_layout(shared.paths)
-    state.mkdir(parents=True)
-    (state / "lib").symlink_to(shared.paths.lib, target_is_directory=True)
-    ports = iter(free_ports(16))
-    settings = load_settings(
-        state_dir=state,
-        kafka={"port": next(ports), "controller_port": next(ports), "metrics_port": next(ports)},
-        cassandra={
-            "port": next(ports),
-            "storage_port": next(ports),
-            "metrics_port": next(ports),
-        },
-        registry={"port": next(ports)},
-    )
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("USERSTREAM_")}
-    return {
-        **clean,
-        **userstream_env(settings),
-        "USERSTREAM_SPARK__METRICS_PORT": str(next(ports)),
-        "USERSTREAM_SPARK__UI_PORT": str(next(ports)),
-        "USERSTREAM_AIRFLOW__PORT": str(next(ports)),
-        "USERSTREAM_SOURCE__FAKE_PORT": str(next(ports)),
-        "USERSTREAM_DASHBOARD__PORT": str(next(ports)),
-        "USERSTREAM_MONITORING__PROMETHEUS_PORT": str(next(ports)),
-        "USERSTREAM_MONITORING__STATSD_PORT": str(next(ports)),
-        "USERSTREAM_MONITORING__STATSD_EXPORTER_PORT": str(next(ports)),
-    }
 
 
 def _stored(env: dict[str, str]) -> int:
@@ -146,7 +109,7 @@ def main() -> int:
     parser = arg_parser(__doc__ or "")
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="bench_first_rows_")) / "state"
-    env = _environment(state)
+    env = private_environment(state)
     failed = True
     try:
         print("measured: `userstream up --source local` → the first row of user_profiles")

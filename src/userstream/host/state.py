@@ -91,12 +91,13 @@ def disk_usage(paths: StatePaths) -> tuple[dict[str, int], int]:
     free = shutil.disk_usage(existing).free
     walked = _sizes.get(root)
     if walked is None or time.monotonic() - walked[0] > SIZES_FOR_S:
-        walked = (time.monotonic(), _folder_sizes(root))
+        walked = (time.monotonic(), folder_sizes(root))
         _sizes[root] = walked
     return walked[1], free
 
 
-def _folder_sizes(root: Path) -> dict[str, int]:
+def folder_sizes(root: Path) -> dict[str, int]:
+    """The bytes on disk under ``root`` per top-level folder (its own files under ``""``)."""
     sizes: dict[str, int] = {}
     for top, _dirs, files in os.walk(root):
         part = Path(top).relative_to(root).parts

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
@@ -79,47 +80,54 @@ def ensure_topics(kafka: KafkaSettings, *, timeout: float = 30) -> None:
     _wait_for_leaders(admin, kafka, list(wanted), deadline)
 
 
-def role_acls(kafka: KafkaSettings) -> list[AclBinding]:
+@dataclass(frozen=True)
+class Grant:
+    """One right of a role: ``operation`` (Kafka's name, e.g. ``WRITE``) on a ``resource``
+    (``TOPIC`` or ``GROUP``) named ``name`` (a prefix when ``prefixed``)."""
+
+    resource: str
+    name: str
+    operation: str
+    prefixed: bool = False
+
+
+def role_grants(kafka: KafkaSettings) -> dict[str, list[Grant]]:
     """What each role may do on the pipeline's topics, and nothing more: the producer
     writes the topic and the DLQ; the stream reads the topic (in consumer groups named
-    ``client_config.STREAM_GROUP_PREFIX…``) and writes the DLQ. (Both
-    produce idempotently: WRITE on a topic is enough for that since Kafka 3.0.) The admin is a
-    super user and needs none."""
+    ``client_config.STREAM_GROUP_PREFIX…``) and writes the DLQ. (Both produce idempotently:
+    WRITE on a topic is enough for that since Kafka 3.0.) Every right on a topic comes with
+    DESCRIBE. The admin is a super user and needs none. The one source of the local broker's
+    ACLs and of the Helm chart's KafkaUsers (tests/deploy checks they agree)."""
+    rights = {
+        "producer": [(kafka.topic, "WRITE"), (kafka.dlq_topic, "WRITE")],
+        "stream": [(kafka.topic, "READ"), (kafka.dlq_topic, "WRITE")],
+    }
+    grants = {
+        role: [Grant("TOPIC", topic, op) for topic, right in pairs for op in (right, "DESCRIBE")]
+        for role, pairs in rights.items()
+    }
+    grants["stream"].append(Grant("GROUP", client_config.STREAM_GROUP_PREFIX, "READ", True))
+    return grants
+
+
+def role_acls(kafka: KafkaSettings) -> list[AclBinding]:
+    """``role_grants`` as ACL bindings for the local stack's users (none without them)."""
     logins = client_config.local_logins(kafka)
     if logins is None:
         return []
-    grants = {
-        "producer": [(kafka.topic, AclOperation.WRITE), (kafka.dlq_topic, AclOperation.WRITE)],
-        "stream": [(kafka.topic, AclOperation.READ), (kafka.dlq_topic, AclOperation.WRITE)],
-    }
-    acls = []
-    for role, rights in grants.items():
-        principal = f"User:{logins[role].username}"
-        for topic, operation in rights:
-            for op in (operation, AclOperation.DESCRIBE):
-                acls.append(
-                    AclBinding(
-                        ResourceType.TOPIC,
-                        topic,
-                        ResourcePatternType.LITERAL,
-                        principal,
-                        "*",
-                        op,
-                        AclPermissionType.ALLOW,
-                    )
-                )
-    acls.append(
+    return [
         AclBinding(
-            ResourceType.GROUP,
-            client_config.STREAM_GROUP_PREFIX,
-            ResourcePatternType.PREFIXED,
-            f"User:{logins['stream'].username}",
+            ResourceType[grant.resource],
+            grant.name,
+            ResourcePatternType.PREFIXED if grant.prefixed else ResourcePatternType.LITERAL,
+            f"User:{logins[role].username}",
             "*",
-            AclOperation.READ,
+            AclOperation[grant.operation],
             AclPermissionType.ALLOW,
         )
-    )
-    return acls
+        for role, grants in role_grants(kafka).items()
+        for grant in grants
+    ]
 
 
 def ensure_acls(admin: AdminClient, kafka: KafkaSettings, timeout: float = 30) -> None:
