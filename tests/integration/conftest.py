@@ -54,21 +54,21 @@ def stack() -> Iterator[Settings]:
         if housekeeper.start(settings):
             started.append("housekeeper")
         # start_* return None when another session got there first: then it is not ours to stop.
-        if not _kafka_answers(settings) and kafka.start_kafka(settings) is not None:
+        if not _kafka_answers(settings) and kafka.start(settings) is not None:
             started.append("kafka")
         local_registry = settings.registry.is_local and not schema_registry.answers(settings)
         if local_registry and schema_registry.start_registry(settings) is not None:
             started.append("registry")
-        if not _cassandra_answers(settings) and cassandra.start_cassandra(settings) is not None:
+        if not _cassandra_answers(settings) and cassandra.start(settings) is not None:
             started.append("cassandra")
         yield settings
     finally:
         if "cassandra" in started:
-            cassandra.stop_cassandra(settings)
+            cassandra.stop(settings)
         if "registry" in started:
             schema_registry.stop_registry(settings)
         if "kafka" in started:
-            kafka.stop_kafka(settings)
+            kafka.stop(settings)
         if "housekeeper" in started:
             housekeeper.stop(settings)
 

@@ -50,8 +50,8 @@ def cassandra_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sett
     own = private_settings(tmp_path_factory.mktemp("cassandra_cluster") / "state")
     settings = on_local_cassandra_cluster(own)
     try:
-        kafka.start_kafka(settings)
-        cassandra.start_cassandra(settings, cluster=True)
+        kafka.start(settings)
+        cassandra.start(settings, cluster=True)
         yield settings
     finally:
         stack_down(settings, progress=lambda _line: None)
@@ -83,9 +83,9 @@ def test_three_nodes_each_named_by_status_with_three_replicas_and_no_default_log
         assert part.metrics_url.startswith(f"http://{node.host}:")
     assert cassandra.clustered(settings)
     # Started again, it starts nothing; the single node refuses to start beside it.
-    assert cassandra.start_cassandra(settings, cluster=True) is None
+    assert cassandra.start(settings, cluster=True) is None
     with pytest.raises(ConfigError, match="runs as a cluster"):
-        cassandra.start_cassandra(settings)
+        cassandra.start(settings)
     with open_session(settings) as cql:
         assert _replication(cql, settings.cassandra.keyspace) == THREE
         assert _replication(cql, "system_auth") == THREE
@@ -125,7 +125,7 @@ def test_nodes_sigkilled_under_load_lose_and_double_nothing(settings: Settings) 
         wait_until("users stored with a node down", lambda: stored() == 600, timeout=240)
         print(f"\nwith cassandra-2 down: {len(one_down)} users stored "
               f"{time.monotonic() - killed:.1f} s after the kill")  # fmt: skip
-        assert cassandra.start_cassandra(settings, cluster=True) is not None
+        assert cassandra.start(settings, cluster=True) is not None
         # It started cassandra-2 alone: the others are the same processes.
         assert {n: process.running(settings.paths, n) for n in others} == others
         produce(settings, user_messages(back))
@@ -142,7 +142,7 @@ def test_nodes_sigkilled_under_load_lose_and_double_nothing(settings: Settings) 
         assert control.driver_pid(settings) not in (None, driver)
         print(f"recovery: a new driver stored {len(with_driver)} users with cassandra-3 down "
               f"{time.monotonic() - killed:.1f} s after both were killed")  # fmt: skip
-        assert cassandra.start_cassandra(settings, cluster=True) is not None
+        assert cassandra.start(settings, cluster=True) is not None
         produce(settings, user_messages(last))
         wait_until("every user stored", lambda: stored() == len(users), timeout=240)
         wait_until("the end of the topic", lambda: control.lag(settings) == {0: 0, 1: 0})

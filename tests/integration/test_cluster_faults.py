@@ -87,12 +87,12 @@ def _in_sync(settings: Settings) -> bool:
 def _start_again(settings: Settings, name: str) -> None:
     """Start the killed node ``name`` again; the others are left as they are."""
     if name.startswith("kafka-"):
-        started = kafka.start_kafka(settings, cluster=True)
+        started = kafka.start(settings, cluster=True)
         # Answering is not enough: the next kill must find every replica in sync again, or
         # two brokers of three would be missing from a partition's in-sync replicas.
         wait_until(f"{name}'s replicas in sync", lambda: _in_sync(settings))
     elif name.startswith("cassandra-"):
-        started = cassandra.start_cassandra(settings, cluster=True)
+        started = cassandra.start(settings, cluster=True)
     else:
         started = spark.start_cluster(settings)
     assert started is not None, f"{name} was running again before it was started"

@@ -49,8 +49,8 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings
     own = private_settings(tmp_path_factory.mktemp("kafka_cluster") / "state")
     settings = on_local_kafka_cluster(own)
     try:
-        kafka.start_kafka(settings, cluster=True)
-        cassandra.start_cassandra(settings)
+        kafka.start(settings, cluster=True)
+        cassandra.start(settings)
         yield settings
     finally:
         stack_down(settings, progress=lambda _line: None)
@@ -73,9 +73,9 @@ def test_three_voters_each_named_by_status_and_topics_with_three_replicas(
         assert part.running and part.healthy, part
         assert part.address == f"{node.host}:{settings.kafka.port}"
     # Started again, it starts nothing; the single node refuses to start beside it.
-    assert kafka.start_kafka(settings, cluster=True) is None
+    assert kafka.start(settings, cluster=True) is None
     with pytest.raises(ConfigError, match="runs as a cluster"):
-        kafka.start_kafka(settings)
+        kafka.start(settings)
     admin = topics.admin_client(settings.kafka)
     metadata = admin.list_topics(timeout=30)
     assert len(metadata.brokers) == 3
@@ -109,7 +109,7 @@ def test_brokers_sigkilled_under_load_lose_and_double_nothing(settings: Settings
         produce(settings, user_messages(one_down))
         wait_until("users stored with a node down", lambda: stored() == 700, timeout=180)
         started = time.monotonic()
-        assert kafka.start_kafka(settings, cluster=True) is not None
+        assert kafka.start(settings, cluster=True) is not None
         log.warning("kafka-2 back in %.1f s", time.monotonic() - started)
         # It started kafka-2 alone: the others are the same processes.
         assert {n: process.running(settings.paths, n) for n in others} == others
@@ -135,7 +135,7 @@ def test_brokers_sigkilled_under_load_lose_and_double_nothing(settings: Settings
             # One replica of three is below min.insync.replicas: nothing new is stored yet.
             assert stored() == 1000
         finally:
-            kafka.start_kafka(settings, cluster=True)
+            kafka.start(settings, cluster=True)
         answered = time.monotonic()
         producing.join(timeout=300)
         assert not producing.is_alive()

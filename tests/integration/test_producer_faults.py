@@ -100,10 +100,10 @@ def test_a_broker_restart_mid_run_loses_and_doubles_nothing(settings: Settings) 
                 what="the first users to land",
             )
             assert worker.is_alive(), "the run ended before the broker could be restarted"
-            local_kafka.stop_kafka(settings)
+            local_kafka.stop(settings)
             time.sleep(BROKER_DOWN_S)  # the fault: fetching goes on, messages queue up
         finally:
-            local_kafka.start_kafka(settings)
+            local_kafka.start(settings)
         worker.join(timeout=600)
         expected = api_users(api.url, seed="b", results=200, pages=n // 200)
 

@@ -273,7 +273,7 @@ def test_server_dying_at_start_is_reported_with_its_log(private: Settings) -> No
         update={"cassandra": private.cassandra.model_copy(update={"heap": "1x"})}
     )
     with pytest.raises(TerminalError, match="Cassandra exited while starting") as caught:
-        cassandra.start_cassandra(broken)
+        cassandra.start(broken)
     assert caught.value.log == broken.paths.log_file("cassandra")
     assert "Invalid initial heap size" in str(caught.value)  # the tail of its log
     assert process.running(broken.paths, cassandra.NAME) is None
@@ -282,7 +282,7 @@ def test_server_dying_at_start_is_reported_with_its_log(private: Settings) -> No
 def test_kafka_format_failure_is_reported(private: Settings) -> None:
     broken = private.model_copy(update={"kafka": private.kafka.model_copy(update={"heap": "1x"})})
     with pytest.raises(TerminalError, match=r"Formatting Kafka.s storage .* failed") as caught:
-        kafka.start_kafka(broken)
+        kafka.start(broken)
     assert "Invalid initial heap size" in str(caught.value)
     assert process.running(broken.paths, kafka.NAME) is None
 
@@ -300,7 +300,7 @@ def test_cassandra_failure_stops_the_kafka_it_started(private: Settings) -> None
         assert process.running(broken.paths, cassandra.NAME) is None
         assert process.running(broken.paths, housekeeper.NAME) is None
     finally:
-        kafka.stop_kafka(broken)
+        kafka.stop(broken)
 
 
 @pytest.mark.faults  # starts both clusters: the long suite

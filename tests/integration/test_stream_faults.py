@@ -79,7 +79,7 @@ def test_cassandra_sigkilled_and_back_after_a_minute_heals_without_anyone(settin
         produce(settings, user_messages(during))
         time.sleep(CASSANDRA_DOWN_S)
     finally:
-        cassandra.start_cassandra(settings)
+        cassandra.start(settings)
     answered = time.monotonic()
 
     _recovery("Cassandra", answered, len(before), stored)
@@ -130,7 +130,7 @@ def test_broker_sigkilled_and_restarted_heals_without_anyone(settings, own_sessi
     try:
         time.sleep(BROKER_DOWN_S)
     finally:
-        kafka.start_kafka(settings)
+        kafka.start(settings)
     answered = time.monotonic()
     produce(settings, user_messages(after))
 

@@ -7,7 +7,7 @@ the seed of the others. A fresh cluster's nodes join one at a time (Cassandra le
 bootstrap at a time); a cluster that ran before starts all at once.
 
 Data lives in ``<state>/data/cassandra`` (``<state>/data/cassandra-cluster/cassandra-N``
-for the cluster, which keeps its own) and survives ``stop_cassandra`` (SIGTERM runs the
+for the cluster, which keeps its own) and survives ``stop`` (SIGTERM runs the
 node's drain hook, flushing memtables). Clients log in with the generated superuser kept in
 ``<state>/secrets/cassandra.json``; the default ``cassandra`` login is disabled on first
 start, and on the cluster ``system_auth`` is replicated to all three nodes first
@@ -268,7 +268,7 @@ def _alone(settings: Settings, node: Node) -> Settings:
     )
 
 
-def start_cassandra(settings: Settings, *, cluster: bool = False) -> float | None:
+def start(settings: Settings, *, cluster: bool = False) -> float | None:
     """Start the single node, or with ``cluster`` the cluster's three, secure it, and wait
     until the project's login works; return the seconds it took.
 
@@ -398,7 +398,7 @@ def running_nodes(settings: Settings) -> set[str]:
     return {n.name for n in every if process.running(settings.paths, n.name)}
 
 
-def stop_cassandra(settings: Settings, *, keep: Collection[str] = ()) -> bool:
+def stop(settings: Settings, *, keep: Collection[str] = ()) -> bool:
     """Stop every local Cassandra node that runs, single or cluster, but those named in
     ``keep`` (SIGTERM drains a node; SIGKILL after a bound). Data is kept. True when one
     was stopped."""

@@ -7,7 +7,7 @@ with the same ports, and topics get three replicas with ``min.insync.replicas=2`
 may be lost without losing or refusing a write.
 
 Data lives in ``<state>/data/kafka`` (``<state>/data/kafka-cluster/kafka-N`` for the
-cluster, which keeps its own) and survives ``stop_kafka``; a node's storage is formatted
+cluster, which keeps its own) and survives ``stop``; a node's storage is formatted
 only when it has never been (no ``meta.properties``), so a restart finds every message.
 
 Nobody gets in without a login: the client listener takes SCRAM-SHA-512 users, the
@@ -380,7 +380,7 @@ def _ensure_users(
     client_config.ensure_users(config, logins, others)
 
 
-def start_kafka(settings: Settings, *, cluster: bool = False) -> float | None:
+def start(settings: Settings, *, cluster: bool = False) -> float | None:
     """Start the single node, or with ``cluster`` the cluster's three, and wait until every
     node answers (a cluster node: once it sees all three); return the seconds it took.
 
@@ -449,7 +449,7 @@ def running_nodes(settings: Settings) -> set[str]:
     return {n.name for n in every if process.running(settings.paths, n.name)}
 
 
-def stop_kafka(settings: Settings, *, keep: Collection[str] = ()) -> bool:
+def stop(settings: Settings, *, keep: Collection[str] = ()) -> bool:
     """Stop every local Kafka node that runs, single or cluster, but those named in ``keep``
     (SIGTERM; SIGKILL after a bound). Data is kept. True when one was stopped."""
     every = [n.name for n in [single_node(settings), *cluster_nodes(settings)]]

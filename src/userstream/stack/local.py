@@ -24,6 +24,10 @@ from userstream.host.net import port_open
 from userstream.host.state import disk_usage
 from userstream.host.state import ensure_layout as ensure_layout
 from userstream.stack import cassandra, housekeeper, kafka, schema_registry, spark
+from userstream.stack.server import Server
+
+#: The data servers the local runtime runs, through their one interface (stack/server.py).
+SERVERS: tuple[Server, ...] = (kafka, cassandra)
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +73,7 @@ def stack_up(
     already = kafka.running_nodes(settings)
     already_cassandra = cassandra.running_nodes(settings)
     try:
-        started_kafka = _up_one(
-            f"Kafka cluster ({kafka.CLUSTER_NODES} nodes)" if kafka_cluster else "Kafka",
-            None if kafka_cluster else kafka.NAME,
-            kafka.address(settings, cluster=kafka_cluster),
-            lambda: kafka.start_kafka(settings, cluster=kafka_cluster),
-            settings,
-            progress,
-            log_name=kafka.cluster_nodes(settings)[0].name if kafka_cluster else None,
-        )
+        started_kafka = _up_server(kafka, settings, progress, cluster=kafka_cluster)
         if settings.registry.is_local:
             on_kafka = _on_local_kafka(settings, cluster=kafka_cluster)
             started_registry = _up_one(
@@ -89,17 +85,7 @@ def stack_up(
                 progress,
             )
         cassandra_cluster = cluster or cassandra.clustered(settings)
-        started_cassandra = _up_one(
-            f"Cassandra cluster ({cassandra.CLUSTER_NODES} nodes)"
-            if cassandra_cluster
-            else "Cassandra",
-            None if cassandra_cluster else cassandra.NAME,
-            cassandra.address(settings, cluster=cassandra_cluster),
-            lambda: cassandra.start_cassandra(settings, cluster=cassandra_cluster),
-            settings,
-            progress,
-            log_name=cassandra.cluster_nodes(settings)[0].name if cassandra_cluster else None,
-        )
+        started_cassandra = _up_server(cassandra, settings, progress, cluster=cassandra_cluster)
         if cluster:
             workers = settings.cluster.spark_workers
             _up_one(
@@ -113,17 +99,32 @@ def stack_up(
         try:
             if started_cassandra:
                 progress("Cassandra: stopping it again, because the stack did not come up")
-                cassandra.stop_cassandra(settings, keep=already_cassandra)
+                cassandra.stop(settings, keep=already_cassandra)
         finally:
             if started_registry:
                 progress("Schema registry: stopping it again, because the stack did not come up")
                 schema_registry.stop_registry(settings)
             if started_kafka:
                 progress("Kafka: stopping it again, because the stack did not come up")
-                kafka.stop_kafka(settings, keep=already)
+                kafka.stop(settings, keep=already)
             if started_keeper:
                 housekeeper.stop(settings)
         raise
+
+
+def _up_server(
+    server: Server, settings: Settings, progress: Callable[[str], None], *, cluster: bool
+) -> bool:
+    """``_up_one`` for Kafka or Cassandra, one node or the local cluster of it."""
+    return _up_one(
+        f"{server.LABEL} cluster ({server.CLUSTER_NODES} nodes)" if cluster else server.LABEL,
+        None if cluster else server.NAME,
+        server.address(settings, cluster=cluster),
+        lambda: server.start(settings, cluster=cluster),
+        settings,
+        progress,
+        log_name=server.cluster_nodes(settings)[0].name if cluster else None,
+    )
 
 
 def cluster_settings(settings: Settings) -> dict[str, dict[str, object]]:
@@ -205,11 +206,8 @@ def stack_down(settings: Settings, *, progress: Progress = _log_progress) -> Non
         progress("Schema registry: stopped")
     elif settings.registry.is_local:
         progress("Schema registry: was not running")
-    for label, stop in (
-        ("Cassandra", lambda: cassandra.stop_cassandra(settings)),
-        ("Kafka", lambda: kafka.stop_kafka(settings)),
-    ):
-        progress(f"{label}: {'stopped' if stop() else 'was not running'}")
+    for server in reversed(SERVERS):  # Cassandra, then Kafka: the reverse of the start
+        progress(f"{server.LABEL}: {'stopped' if server.stop(settings) else 'was not running'}")
     if housekeeper.stop(settings):
         progress("Housekeeper: stopped")
 

@@ -66,7 +66,7 @@ def test_one_kind_refuses_to_start_beside_the_other(
 ) -> None:
     _record(settings, running, os.getpid())
     with pytest.raises(ConfigError, match="cannot also run as") as caught:
-        kafka.start_kafka(settings, cluster=cluster)
+        kafka.start(settings, cluster=cluster)
     assert "userstream stack down" in (caught.value.hint or "")
 
 
@@ -88,8 +88,8 @@ def test_a_failed_stack_up_stops_only_the_kafka_nodes_it_started(
         raise TerminalError("Cassandra exited while starting.")
 
     asked: list[str] = []
-    monkeypatch.setattr(kafka, "start_kafka", start_the_others)
-    monkeypatch.setattr(cassandra, "start_cassandra", cassandra_fails)
+    monkeypatch.setattr(kafka, "start", start_the_others)
+    monkeypatch.setattr(cassandra, "start", cassandra_fails)
     monkeypatch.setattr(local.process, "with_ticks", lambda start, *_a: start())
     # Not this test's concern, and `stop` is faked below: no housekeeper or registry process
     # is started (a registry would wait a minute for a Kafka that is not there).

@@ -192,8 +192,8 @@ def test_doctor_lists_both_metrics_ports_and_names_the_setting_of_a_taken_one(
 @pytest.mark.parametrize(
     ("start", "section", "env"),
     [
-        (kafka.start_kafka, "kafka", "USERSTREAM_KAFKA__METRICS_PORT"),
-        (cassandra.start_cassandra, "cassandra", "USERSTREAM_CASSANDRA__METRICS_PORT"),
+        (kafka.start, "kafka", "USERSTREAM_KAFKA__METRICS_PORT"),
+        (cassandra.start, "cassandra", "USERSTREAM_CASSANDRA__METRICS_PORT"),
     ],
 )
 def test_a_taken_metrics_port_is_refused_before_anything_starts(

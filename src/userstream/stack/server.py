@@ -1,0 +1,54 @@
+"""The one interface of the local runtime's data servers: Kafka (``stack/kafka.py``) and
+Cassandra (``stack/cassandra.py``) are each a module of this shape, and ``stack/local.py``
+starts, stops and reports them through it alone. mypy checks both modules against it where
+``local.SERVERS`` lists them."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from userstream.config import Settings
+
+
+class Node(Protocol):
+    """One process of a server: its pid-file and log name."""
+
+    @property
+    def name(self) -> str: ...
+
+
+class Server(Protocol):
+    """A server the local runtime runs: one node, or the local cluster's ``CLUSTER_NODES``."""
+
+    #: Its pid-file name when it runs as one node, and what the user reads.
+    NAME: str
+    LABEL: str
+    CLUSTER_NODES: int
+
+    def cluster_nodes(self, settings: Settings) -> Sequence[Node]: ...
+
+    def clustered(self, settings: Settings) -> bool:
+        """Whether the local cluster of it runs (or is left from one)."""
+        ...
+
+    def running_nodes(self, settings: Settings) -> set[str]:
+        """The names of its nodes that run now."""
+        ...
+
+    def address(self, settings: Settings, *, cluster: bool = False) -> str: ...
+
+    def serves(self, settings: Settings) -> bool:
+        """Whether it answers clients now."""
+        ...
+
+    def version(self, settings: Settings) -> str | None: ...
+
+    def start(self, settings: Settings, *, cluster: bool = False) -> float | None:
+        """Start it and wait until it serves; the seconds it took, None when it ran."""
+        ...
+
+    def stop(self, settings: Settings, *, keep: Collection[str] = ()) -> bool:
+        """Stop its nodes but those named in ``keep``; whether one was running."""
+        ...
