@@ -39,7 +39,7 @@ def test_every_setting_is_documented_in_the_configuration_table() -> None:
 def test_quick_start_is_run_and_the_test_commands_and_ci_runs_them_all() -> None:
     quick = README.split("## Quick start", 1)[1].split("```", 2)[1]
     commands = [line.split("#")[0].strip() for line in quick.strip().splitlines()[1:]]
-    assert commands == ["make run", "make test", "make test-deploy", "make test-faults"]
+    assert commands == ["make run", "make test", "make test-faults", "make test-deploy"]
     ci = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()]
     assert all(command in ci for command in commands[1:])
 
