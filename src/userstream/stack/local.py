@@ -215,14 +215,16 @@ def stack_down(settings: Settings, *, progress: Progress = _log_progress) -> Non
 def stack_status(settings: Settings) -> list[ComponentStatus]:
     """What runs, where, which version, and whether it answers its protocol right now (the
     Spark cluster's processes too, once it was started)."""
-    return [*_kafka_status(settings), *_registry_status(settings), *_cassandra_status(settings),
-            *_spark_status(settings), *_housekeeping_status(settings)]  # fmt: skip
+    parts = [*_kafka_status(settings), *_registry_status(settings), *_cassandra_status(settings),
+             *_spark_status(settings)]  # fmt: skip
+    failing = [p.name for p in parts if not p.healthy]
+    return [*parts, *_housekeeping_status(settings, failing)]
 
 
-def _housekeeping_status(settings: Settings) -> list[ComponentStatus]:
+def _housekeeping_status(settings: Settings, failing: list[str]) -> list[ComponentStatus]:
     """The housekeeper (when a part runs here), and the disk: the state folder's size and
     its filesystem's free space, unhealthy below ``housekeeping.min_free_disk_mb`` (before
-    Kafka or Cassandra fail on a full disk)."""
+    Kafka or Cassandra fail on a full disk); then it names the ``failing`` parts too."""
     h = settings.housekeeping
     keeper = process.running(settings.paths, housekeeper.NAME)
     sizes, free = disk_usage(settings.paths)
@@ -232,8 +234,10 @@ def _housekeeping_status(settings: Settings) -> list[ComponentStatus]:
     said = (
         f"{_size(free)} free; the state folder holds {_size(sum(sizes.values()))} ({biggest})"
         if enough
-        else f"only {_size(free)} free (less than {h.min_free_disk_mb} MB): free space or "
-        "move USERSTREAM_STATE_DIR before Kafka and Cassandra stop writing"
+        else f"only {_size(free)} free (less than {h.min_free_disk_mb} MB)"
+        + (f"; failing now: {', '.join(failing)}" if failing else "")
+        + ": free space or move USERSTREAM_STATE_DIR"
+        + (", then `userstream up`" if failing else " before Kafka and Cassandra stop writing")
     )
     disk = ComponentStatus(DISK_PART, True, None, str(settings.paths.root), None, enough, said,
                            None)  # fmt: skip

@@ -110,3 +110,21 @@ def test_the_registry_of_a_local_kafka_cluster_uses_its_three_nodes_and_copies(t
     assert (single.bootstrap_servers, single.replication_factor) == ("127.0.0.1:9192", 1)
     theirs = load_settings(state_dir=tmp_path, kafka={"bootstrap_servers": "broker:9092"})
     assert _on_local_kafka(theirs, cluster=True).kafka == theirs.kafka
+
+
+def test_a_disk_below_its_floor_names_the_parts_failing_with_it(tmp_path) -> None:
+    from userstream.config import load_settings
+    from userstream.stack.local import stack_status
+
+    settings = load_settings(
+        state_dir=tmp_path,
+        kafka={"bootstrap_servers": "no-such-host.invalid:9092"},
+        cassandra={"hosts": ["no-such-host.invalid"], "username": "u", "password": "p"},
+        registry={"url": "http://no-such-host.invalid:8081"},
+        housekeeping={"min_free_disk_mb": 2**40},  # more than any disk has free
+    )
+    disk = stack_status(settings)[-1]
+    assert (disk.name, disk.healthy) == ("disk", False)
+    assert disk.detail.startswith("only ")
+    assert "; failing now: kafka, schema registry, cassandra: free space or move " in disk.detail
+    assert disk.detail.endswith("USERSTREAM_STATE_DIR, then `userstream up`")
