@@ -234,3 +234,41 @@ def test_the_airflow_values_reach_the_charts_parts() -> None:
     secrets = {v["secret"]["secretName"] for v in values["volumes"] if "secret" in v}
     made = {s["metadata"]["name"] for s in _of(objects, "Secret")}
     assert secrets == {"userstream-producer"} | made
+
+
+def _pods(objects: list[dict]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for obj in [*_of(objects, "Deployment"), *_of(objects, "Job")]:
+        yield obj["metadata"]["name"], obj["spec"]["template"]["spec"]
+
+
+def test_pods_can_use_what_the_image_holds(objects: list[dict]) -> None:
+    for name, spec in _pods(objects):
+        for container in [*spec.get("initContainers", []), *spec["containers"]]:
+            for mount in container.get("volumeMounts", []):
+                # The image's state folder holds the jars fetched at build time: a volume
+                # mounted there would hide them (Kubernetes does not copy them in as Docker does).
+                assert not mount["mountPath"].startswith("/opt/userstream/state"), (name, mount)
+        if any("secret" in v for v in spec.get("volumes", [])):
+            # A Secret's files are readable by root and the pod's fsGroup only.
+            assert "fsGroup" in spec["securityContext"], name
+
+
+def test_executors_start_with_sparks_entrypoint_and_find_their_driver(objects: list[dict]) -> None:
+    stream = next(d for d in _of(objects, "Deployment") if d["metadata"]["name"].endswith("stream"))
+    env = {
+        e["name"]: e.get("value")
+        for e in stream["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    conf = json.loads(env["USERSTREAM_SPARK__CONF"])
+    assert conf["spark.driver.host"] == "$(POD_IP)"  # no wait for a DNS record
+    template = next(
+        c for c in _of(objects, "ConfigMap") if c["metadata"]["name"].endswith("executor")
+    )
+    pod = yaml.safe_load(template["data"]["executor-pod.yaml"])
+    (container,) = pod["spec"]["containers"]
+    assert container["name"] == conf["spark.kubernetes.executor.podTemplateContainerName"]
+    script = container["command"][0]
+    assert script == "/opt/userstream/docker/spark-executor.sh"
+    dockerfile = (REPO / "docker" / "Dockerfile").read_text()
+    assert "docker/spark-executor.sh ./docker/spark-executor.sh" in dockerfile
+    assert os.access(REPO / "docker" / "spark-executor.sh", os.X_OK)

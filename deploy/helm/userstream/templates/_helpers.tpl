@@ -74,7 +74,7 @@ Secrets mounted by "userstream.secretVolumes" (never a value in the pod's spec).
 {{- define "userstream.env" -}}
 {{- $ctx := index . 0 -}}{{- $role := index . 1 -}}
 - name: USERSTREAM_STATE_DIR
-  value: /opt/userstream/state
+  value: /var/lib/userstream/state
 - name: USERSTREAM_KAFKA__BOOTSTRAP_SERVERS
   value: {{ include "userstream.bootstrapServers" $ctx | quote }}
 - name: USERSTREAM_KAFKA__TOPIC
@@ -147,4 +147,15 @@ capabilities: {drop: [ALL]}
     matchLabels: {app.kubernetes.io/name: userstream, app.kubernetes.io/instance: {{ .Release.Name }}}
 - podSelector:
     matchLabels: {release: {{ .Values.monitoring.airflowRelease }}}
+{{- end -}}
+
+{{/*
+The command of an app container: its state folder made on the mounted volume (a folder of
+its own under the mount, so that it may make it private), the image's jars linked into it
+(`userstream fetch-jars` put them in the image's state folder at build time), then `run`.
+*/}}
+{{- define "userstream.command" -}}
+- bash
+- -c
+- mkdir -p "$USERSTREAM_STATE_DIR" && ln -sfn /opt/userstream/state/lib "$USERSTREAM_STATE_DIR/lib" && exec {{ . }}
 {{- end -}}
