@@ -36,7 +36,7 @@ With --json the last line of stdout is one object: {"minutes", "rate", "produced
 "stored", "rejected", "lost", "doubled", "kills": [{"part", "at_s", "healed_s",
 "healed_by"}], "p99_ms_per_window": [...], "rss_growth_pct": {part: pct},
 "rss_mb_per_hour": {part: mb}, "cpu_pct": {part: pct}, "disk_mb_per_day": {folder: mb},
-"non_data_disk_mb_per_day": n}.
+"non_data_disk_mb_per_day": n, "loop_stall_s": s}.
 """
 
 from __future__ import annotations
@@ -118,6 +118,7 @@ class Soak:
     up: subprocess.Popen[bytes] | None = None
     ups: int = 0
     kills: list[Kill] = field(default_factory=list)
+    stall_s: float = 0.0
     samples: list[Sample] = field(default_factory=list)
 
     def pending(self) -> Kill | None:
@@ -466,7 +467,11 @@ def run(args: Any, env: dict[str, str], workdir: Path) -> dict[str, Any]:
     next_sample = 0.0
     try:
         with session(settings, keyspace=settings.cassandra.keyspace) as cql:
+            last_turn = soak.now()
             while soak.now() < end_s:
+                # How late a turn of this loop came: kills, samples and heal checks wait for it.
+                soak.stall_s = max(soak.stall_s, soak.now() - last_turn - 1)
+                last_turn = soak.now()
                 soak.keep_running()
                 soak.check_heal(reader, cql)
                 if soak.now() >= next_sample:
@@ -513,6 +518,7 @@ def report(args: Any, soak: Soak, a: Accounts) -> dict[str, Any]:
             f"healed in {k.healed_s:.0f} s by {k.healed_by}")  # fmt: skip
         print(f"  kill at {k.at_s:6.0f} s: {k.part:<10} {healed}")
     print(f"p99 per {WINDOW_S // 60}-minute window (ms): {p99s}")
+    print(f"the benchmark's own loop came up to {soak.stall_s:.0f} s late (kills and samples wait)")
     cpu = cpu_shares(soak.samples)
     print(f"RSS from minute {settle / 60:.0f} to the end (growth, slope), CPU over the run:")
     for name in rss_pct:
@@ -549,6 +555,7 @@ def report(args: Any, soak: Soak, a: Accounts) -> dict[str, Any]:
         "cpu_pct": cpu,
         "disk_mb_per_day": disk_day,
         "non_data_disk_mb_per_day": non_data,
+        "loop_stall_s": round(soak.stall_s, 1),
     }
 
 
