@@ -42,6 +42,7 @@ With --json the last line of stdout is one object: {"minutes", "rate", "produced
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import random
 import shutil
@@ -72,6 +73,8 @@ from userstream.store import session
 from userstream.streaming import supervisor
 
 USERSTREAM = str(Path(sys.executable).with_name("userstream"))
+QUIET = logging.getLogger("bench_soak.librdkafka")
+QUIET.setLevel(logging.CRITICAL)
 PARTS = ("driver", "supervisor", "broker", "cassandra", "producer", "scheduler", "registry")
 SERVICE_MANAGER = "the benchmark as a service manager"
 #: What a service manager waits before it starts a dead part again (systemd's RestartSec).
@@ -266,6 +269,8 @@ class TopicReader:
             **client_config.config(settings.kafka, "admin"),
             "group.id": f"bench-soak-{uuid.uuid4().hex[:10]}",
             "enable.auto.commit": False,
+            # Its broker is killed on purpose: no line per refused connection.
+            "logger": QUIET,
         })  # fmt: skip
 
     def close(self) -> None:
