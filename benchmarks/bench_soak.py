@@ -223,9 +223,11 @@ class Soak:
             loud(f"{kill.part}, killed at {kill.at_s:.0f} s: not healed in {HEAL_TIMEOUT_S:.0f} s")
             kill.healed_s = float("nan")
             return
+        if self.pid_of(kill.part) in (None, kill.pid):
+            return  # not back yet (and the broker is not asked while it is the part down)
         if kill.probe is None:
             kill.probe = reader.first_after(self.wall(kill.at_s))
-        if kill.probe is None or self.pid_of(kill.part) in (None, kill.pid):
+        if kill.probe is None:
             return
         if _accounted(cql, self.settings.kafka.topic, kill.probe):
             kill.healed_s = round(self.now() - kill.at_s, 1)
