@@ -535,6 +535,11 @@ def report(args: Any, soak: Soak, a: Accounts) -> dict[str, Any]:
     for name, mb in disk_day.items():
         print(f"  {name:<20} {mb:10.1f}  {30 * mb:10.0f}")
     print(f"everything but {', '.join(DATA_FOLDERS)}: {non_data:.1f} MB/day")
+    logs = sorted(
+        ((p.name, p.stat().st_size / 2**20) for p in soak.settings.paths.logs.glob("*.log*")),
+        key=lambda item: -item[1],
+    )
+    print("largest logs now (MB): " + ", ".join(f"{name} {mb:.0f}" for name, mb in logs[:6]))
     if a.lost or a.doubled:
         loud(f"{a.lost} users lost, {a.doubled} doubled")
     return {
