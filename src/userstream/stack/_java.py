@@ -52,3 +52,10 @@ def require_java() -> str:
             hint="Install a JDK 17 and set JAVA_HOME to it.",
         )
     return java
+
+
+def crash_report_option(logs: Path) -> str:
+    """The JVM option that writes a crash report (``hs_err_pid<pid>.log``: a SIGBUS from a
+    memory-mapped file on a full disk, say) into the logs folder instead of the working
+    directory the process was started from."""
+    return f"-XX:ErrorFile={logs / 'hs_err_pid%p.log'}"

@@ -35,7 +35,7 @@ from userstream.host.net import on_this_machine, port_open
 from userstream.stack import jars, jmx_exporter
 from userstream.stack._cassandra_auth import secure_configured_login as secure_configured_login
 from userstream.stack._cassandra_auth import secure_node
-from userstream.stack._java import require_java
+from userstream.stack._java import crash_report_option, require_java
 from userstream.stack._ports import require_free
 from userstream.stack._render import render, template_keys, template_lines
 from userstream.stack._wait import wait_ready
@@ -220,6 +220,7 @@ def _command(settings: Settings, java: str, node: Node) -> list[str]:
         f"-Xmx{c.heap}",
         "-Xss256k",
         *template_lines("cassandra-jvm17.options"),
+        crash_report_option(settings.paths.logs),
         # jamm measures object sizes for memtable accounting, as bin/cassandra does.
         *([f"-javaagent:{jamm[0]}"] if jamm else []),
         jmx_exporter.agent_option(

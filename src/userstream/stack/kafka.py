@@ -44,7 +44,7 @@ from userstream.host.net import on_this_machine, port_open, split_address
 from userstream.host.state import secrets_dir
 from userstream.kafka import client_config
 from userstream.stack import jars, jmx_exporter
-from userstream.stack._java import require_java
+from userstream.stack._java import crash_report_option, require_java
 from userstream.stack._ports import require_free
 from userstream.stack._render import render
 from userstream.stack._wait import wait_ready
@@ -181,6 +181,7 @@ def _jvm_base(settings: Settings, node: Node, java: str) -> list[str]:
         "-XX:+UseG1GC",
         "-XX:MaxGCPauseMillis=20",
         "-XX:+ExplicitGCInvokesConcurrent",
+        crash_report_option(settings.paths.logs),
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={conf / 'log4j2.properties'}",
         f"-Dkafka.logs.dir={settings.paths.logs}",

@@ -302,3 +302,10 @@ def test_a_formatted_cluster_without_its_logins_is_refused_with_what_to_do(
     with pytest.raises(TerminalError, match="formatted without the logins") as caught:
         kafka._ensure_logins(settings, nodes)
     assert str(nodes[1].home.parent) in (caught.value.hint or "")
+
+
+def test_a_jvm_crash_report_goes_to_the_logs_folder(settings: Settings) -> None:
+    # Not the working directory `up` ran from (a checkout, say): a full disk's SIGBUS left one.
+    wanted = f"-XX:ErrorFile={settings.paths.logs / 'hs_err_pid%p.log'}"
+    assert wanted in cassandra._command(settings, "java", cassandra.single_node(settings))
+    assert wanted in kafka._command(settings, kafka.single_node(settings), "java")
