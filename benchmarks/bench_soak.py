@@ -95,6 +95,8 @@ class Kill:
     pid: int
     at_s: float
     healed_s: float | None = None
+    #: Not healed within HEAL_TIMEOUT_S: no longer waited for.
+    gave_up: bool = False
     healed_by: str = "supervision"
     probe: tuple[int, int, str] | None = None  # partition, offset, key of a later user
 
@@ -126,7 +128,8 @@ class Soak:
 
     def pending(self) -> Kill | None:
         """The last kill, while it is not healed."""
-        return self.kills[-1] if self.kills and self.kills[-1].healed_s is None else None
+        last = self.kills[-1] if self.kills else None
+        return last if last is not None and last.healed_s is None and not last.gave_up else None
 
     def now(self) -> float:
         return time.monotonic() - self.started
@@ -221,7 +224,7 @@ class Soak:
             return
         if self.now() - kill.at_s > HEAL_TIMEOUT_S:
             loud(f"{kill.part}, killed at {kill.at_s:.0f} s: not healed in {HEAL_TIMEOUT_S:.0f} s")
-            kill.healed_s = float("nan")
+            kill.gave_up = True
             return
         if self.pid_of(kill.part) in (None, kill.pid):
             return  # not back yet (and the broker is not asked while it is the part down)
@@ -248,7 +251,8 @@ class Soak:
             roots["producer"] = self.producer.pid
         for name, pid in roots.items():
             try:
-                tree = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+                root = psutil.Process(pid)
+                tree = [root, *root.children(recursive=True)]
                 rss[name] = sum(p.memory_info().rss for p in tree) / 2**20
                 cpu[name] = sum(sum(p.cpu_times()[:2]) for p in tree)
             except psutil.Error:
@@ -355,11 +359,15 @@ class Accounts:
 
 def _read_accounts(
     soak: Soak, reader: TopicReader, cql: Any
-) -> tuple[set[str], int, set[str], set[str]]:
-    """The topic's keys and message count, the stored ids, the rejected keys."""
+) -> tuple[set[str], int, dict[str, tuple[int | None, int | None]], set[str]]:
+    """The topic's keys and message count, the stored ids with their ingested_at (ms) and
+    write time (µs), the rejected keys: one read of each."""
     keys, messages = reader.keys()
-    query = SimpleStatement("SELECT id FROM user_profiles", fetch_size=10_000)
-    stored = {str(r.id) for r in cql.execute(query, timeout=120)}
+    query = SimpleStatement(
+        "SELECT id, toUnixTimestamp(ingested_at), WRITETIME(first_name) FROM user_profiles",
+        fetch_size=10_000,
+    )
+    stored = {str(r[0]): (r[1], r[2]) for r in cql.execute(query, timeout=120)}
     rejects = SimpleStatement("SELECT topic, raw_key FROM user_profiles_rejects", fetch_size=10_000)
     topic = soak.settings.kafka.topic
     rejected = {
@@ -370,7 +378,7 @@ def _read_accounts(
 
 def account(soak: Soak, reader: TopicReader, cql: Any, start_ms: float) -> Accounts:
     """Wait until every user of the topic is stored or rejected (or nothing more is for
-    DRAIN_IDLE_S); then count."""
+    DRAIN_IDLE_S); then count, and take each stored user's latency from the same read."""
     last_change, last_open = time.monotonic(), -1
     while True:
         try:
@@ -379,30 +387,27 @@ def account(soak: Soak, reader: TopicReader, cql: Any, start_ms: float) -> Accou
             soak.say(f"accounting: could not read ({exc}); again in 15 s")
             time.sleep(15)
             continue
-        open_ = len(keys - stored - rejected)
-        soak.say(f"accounting: {len(keys):,} users in the topic, {len(stored & keys):,} stored, "
-                 f"{len(rejected & keys):,} rejected, {open_:,} not yet")  # fmt: skip
+        open_ = len(keys - stored.keys() - rejected)
+        soak.say(f"accounting: {len(keys):,} users in the topic, "
+                 f"{len(stored.keys() & keys):,} stored, {len(rejected & keys):,} rejected, "
+                 f"{open_:,} not yet")  # fmt: skip
         if open_ != last_open:
             last_change, last_open = time.monotonic(), open_
         if open_ == 0 or time.monotonic() - last_change > DRAIN_IDLE_S:
             break
         time.sleep(15)
     latencies: dict[int, list[float]] = {}
-    query = SimpleStatement(
-        "SELECT toUnixTimestamp(ingested_at), WRITETIME(first_name) FROM user_profiles",
-        fetch_size=10_000,
-    )
-    for ingested_ms, written_us in cql.execute(query, timeout=120):
+    for ingested_ms, written_us in stored.values():
         if ingested_ms is not None and written_us is not None and ingested_ms >= start_ms:
             window = int((ingested_ms - start_ms) // (WINDOW_S * 1000))
             latencies.setdefault(window, []).append(written_us / 1000 - ingested_ms)
     return Accounts(
         produced=len(keys),
         messages=messages,
-        stored=len(stored & keys),
+        stored=len(stored.keys() & keys),
         rejected=len(rejected & keys),
         lost=open_,
-        doubled=len(stored & rejected & keys),
+        doubled=len(stored.keys() & rejected & keys),
         latencies=latencies,
     )
 
@@ -521,7 +526,7 @@ def report(args: Any, soak: Soak, a: Accounts) -> dict[str, Any]:
           f"runs and Airflow's), {a.stored:,} stored, {a.rejected:,} rejected: "
           f"{a.lost:,} lost, {a.doubled:,} doubled")  # fmt: skip
     for k in soak.kills:
-        healed = "not healed" if k.healed_s is None or k.healed_s != k.healed_s else (
+        healed = "not healed" if k.healed_s is None else (
             f"healed in {k.healed_s:.0f} s by {k.healed_by}")  # fmt: skip
         print(f"  kill at {k.at_s:6.0f} s: {k.part:<10} {healed}")
     print(f"p99 per {WINDOW_S // 60}-minute window (ms): {p99s}")
@@ -557,7 +562,7 @@ def report(args: Any, soak: Soak, a: Accounts) -> dict[str, Any]:
                 "part": k.part,
                 "at_s": round(k.at_s),
                 "healed_by": k.healed_by,
-                "healed_s": None if k.healed_s is None or k.healed_s != k.healed_s else k.healed_s,
+                "healed_s": k.healed_s,
             }
             for k in soak.kills
         ],

@@ -173,10 +173,11 @@ def test_the_roles_acls_are_the_local_brokers(objects: list[dict]) -> None:
 
 
 def test_every_userstream_variable_is_a_setting(objects: list[dict]) -> None:
+    settings = load_settings()
     fields = {
-        section: set(type(getattr(load_settings(), section)).model_fields)
-        for section in load_settings().model_fields
-        if hasattr(getattr(load_settings(), section), "model_fields")
+        section: set(type(part).model_fields)
+        for section in type(settings).model_fields
+        if hasattr(part := getattr(settings, section), "model_fields")
     }
     for deployment in [*_of(objects, "Deployment"), *_of(objects, "Job")]:
         for container in deployment["spec"]["template"]["spec"]["containers"]:
