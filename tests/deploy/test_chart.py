@@ -33,8 +33,11 @@ KUBERNETES = "1.34.0"
 sys.path.insert(0, str(REPO / "deploy" / "crds"))
 from schemas import crd_schema  # noqa: E402
 
+# Skipped only when run by hand without helm; `make test-deploy` builds it and names it (HELM),
+# so there a missing helm fails every test instead of passing them unseen.
 pytestmark = pytest.mark.skipif(
-    not Path(HELM).is_file(), reason=f"no helm at {HELM}: run `make test-deploy`, which builds it"
+    "HELM" not in os.environ and not Path(HELM).is_file(),
+    reason=f"no helm at {HELM}: run `make test-deploy`, which builds it",
 )
 
 BUILT_IN_GROUPS = {"v1", "apps/v1", "batch/v1", "policy/v1", "networking.k8s.io/v1"}
