@@ -544,7 +544,7 @@ def report(args: Any, soak: Soak, a: Accounts) -> dict[str, Any]:
         ((p.name, p.stat().st_size / 2**20) for p in soak.settings.paths.logs.glob("*.log*")),
         key=lambda item: -item[1],
     )
-    print("largest logs now (MB): " + ", ".join(f"{name} {mb:.0f}" for name, mb in logs[:6]))
+    print("largest logs now (MB): " + ", ".join(f"{name} {mb:.1f}" for name, mb in logs[:6]))
     if a.lost or a.doubled:
         loud(f"{a.lost} users lost, {a.doubled} doubled")
     return {
