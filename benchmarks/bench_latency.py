@@ -39,7 +39,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +85,8 @@ class Step:
     stored: int
     latencies_ms: list[float]
     no_write_time: int = 0
+    #: The micro-batches seen during the step: Spark's durationMs per phase, and rows.
+    batches: list[dict[str, Any]] = field(default_factory=list)
     figures: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -106,7 +110,59 @@ class Step:
             "produced": self.produced,
             "stored": self.stored,
             **self.figures,
+            "batches": batch_figures(self.batches),
         }
+
+
+#: Spark's phases of a micro-batch worth showing (``StreamingQueryProgress.durationMs``):
+#: the whole trigger, the write (``foreachBatch``), the offsets asked of Kafka, the
+#: offset log written before the batch, and the commit log after it.
+PHASES = ("triggerExecution", "addBatch", "latestOffset", "walCommit", "commitOffsets")
+
+
+def batch_figures(batches: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-batch figures: how many, rows per batch (median), and each phase's median and
+    largest duration in ms (phases Spark did not report are left out)."""
+    if not batches:
+        return {"count": 0}
+    figures: dict[str, Any] = {
+        "count": len(batches),
+        "rows_p50": statistics.median(b.get("num_input_rows") or 0 for b in batches),
+    }
+    for phase in PHASES:
+        values = [
+            d[phase] for b in batches if isinstance(d := b.get("durations_ms"), dict) and phase in d
+        ]
+        if values:
+            figures[f"{phase}_ms"] = {"p50": statistics.median(values), "max": max(values)}
+    return figures
+
+
+class BatchSampler:
+    """Reads the stream's progress file every ``every_s`` while a step runs and keeps each
+    micro-batch once (by id): the progress file holds only the last one."""
+
+    def __init__(self, settings: Settings, every_s: float = 0.1) -> None:
+        self.settings = settings
+        self.every_s = every_s
+        self.batches: dict[int, dict[str, Any]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="batch-sampler", daemon=True)
+
+    def __enter__(self) -> BatchSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            last = (control.last_progress(self.settings) or {}).get("last_batch") or {}
+            batch_id = last.get("batch_id")
+            if isinstance(batch_id, int) and last.get("num_input_rows"):
+                self.batches.setdefault(batch_id, last)
 
 
 class Rig:
@@ -119,12 +175,17 @@ class Rig:
     def measure(self, rate: float, seconds: float) -> Step:
         """Produce ``rate`` users/s for ``seconds``, wait until stored, read the times."""
         start_ms = time.time_ns() // 1_000_000
-        summary = run_producer(
-            self.settings, source_url=self.api_url, count=max(1, round(rate * seconds)), rate=rate
-        )
+        with BatchSampler(self.settings) as sampler:
+            summary = run_producer(
+                self.settings,
+                source_url=self.api_url,
+                count=max(1, round(rate * seconds)),
+                rate=rate,
+            )
         end_ms = time.time_ns() // 1_000_000 + 1
         self.wait_processed()
         step = self.read_back(rate, summary.produced, summary.users_per_s, start_ms, end_ms)
+        step.batches = list(sampler.batches.values())
         if step.lost:
             state = control.last_progress(self.settings) or {}
             loud(
@@ -202,7 +263,19 @@ def single(rig: Rig, rate: float, seconds: float) -> Step:
             f"latency (ms): p50 {f['p50_ms']:,}  p95 {f['p95_ms']:,}  p99 {f['p99_ms']:,}  "
             f"max {f['max_ms']:,}"
         )
+    print(f"micro-batches while producing: {_batches_line(batch_figures(step.batches))}")
     return step
+
+
+def _batches_line(b: dict[str, Any]) -> str:
+    if not b["count"]:
+        return "none seen"
+    phases = ", ".join(
+        f"{phase} {b[key]['p50']:,.0f}/{b[key]['max']:,.0f}"
+        for phase in PHASES
+        if (key := f"{phase}_ms") in b
+    )
+    return f"{b['count']:,} seen, {b['rows_p50']:,.0f} rows each (median); ms median/max: {phases}"
 
 
 _ROW = "{:>8} {:>9} {:>9} {:>9} {:>7} {:>7} {:>7} {:>7}  {}"
