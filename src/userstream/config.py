@@ -255,6 +255,11 @@ class SparkSettings(BaseModel):
     # listens on 127.0.0.1 only; a taken port falls back to the next ones. 0: no UI.
     ui_port: int = Field(default=4040, ge=0, le=65535)
     shuffle_partitions: int = Field(default=2, ge=1)
+    # The cores one stream takes on a Spark standalone cluster (spark.cores.max), so that a
+    # second stream gets executors too. 0: every core the cluster offers (Spark's default).
+    # The local cluster (`up --cluster`) sets half of its cores. A stream that gets no
+    # executor is unhealthy in `status` after unhealthy_after_s, with Spark's words.
+    cores_max: int = Field(default=0, ge=0)
     # Where the stream keeps its offsets, given to Spark verbatim: a local folder, or a URI
     # (file://, hdfs://, s3a://) on clusters. Defaults to <state>/checkpoints/<topic>__<keyspace>.
     checkpoint_dir: str | None = None

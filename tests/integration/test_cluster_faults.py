@@ -71,7 +71,10 @@ def clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 @pytest.fixture
 def settings(clusters: Settings, unique: str) -> Iterator[Settings]:
     # Small micro-batches written by the executors, so nodes die while batches are written.
-    on_cluster = isolated(clusters, unique, max_offsets_per_trigger=150, driver_write_max_rows=0)
+    # Both workers' cores, so an executor runs on each (a stream's default is half of them).
+    on_cluster = isolated(
+        clusters, unique, max_offsets_per_trigger=150, driver_write_max_rows=0, cores_max=2
+    )
     with stream_env(on_cluster) as s:
         yield s
 

@@ -3,11 +3,13 @@ and two workers from pyspark's distribution, on a Kafka and Cassandra of this mo
 
 A worker SIGKILLed while its executor writes users: its tasks are run again on the other
 worker, and every user is stored exactly once. ``status`` names each node of the cluster.
+Streams share the cluster: each takes its share of cores, and one that gets none says so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import psutil
 import pytest
@@ -125,3 +127,64 @@ def test_a_worker_lost_mid_stream_loses_and_doubles_nothing(settings: Settings) 
     parts = {p.name: p for p in stack_status(settings)}
     assert not parts["spark-worker-1"].running
     assert parts["spark-master"].healthy and parts["spark-worker-2"].healthy
+
+
+def test_streams_share_the_cluster_and_one_left_without_cores_is_unhealthy_in_sparks_words(
+    cluster: Settings, unique: str
+) -> None:
+    # What `up --cluster` gives every stream: the master and half of its two cores.
+    local = on_local_cluster(cluster).spark
+    assert local.cores_max == 1
+    shared = cluster.model_copy(
+        update={
+            "spark": cluster.spark.model_copy(
+                update={"master": local.master, "cores_max": local.cores_max}
+            )
+        }
+    )
+    users = {name: fake_users(f"{unique}-{name}", 40) for name in ("a", "b", "c")}
+    with ExitStack() as stack:
+        streams = {
+            name: stack.enter_context(
+                stream_env(isolated(shared, f"{unique}{name}", unhealthy_after_s=20))
+            )
+            for name in users
+        }
+        cql = stack.enter_context(open_session(cluster))
+
+        def stored(name: str) -> set[str]:
+            ks = streams[name].cassandra.keyspace
+            return {str(r.id) for r in cql.execute(f"SELECT id FROM {ks}.user_profiles")}
+
+        def expected(name: str) -> set[str]:
+            return {u["login"]["uuid"] for u in users[name]}
+
+        for name, settings in streams.items():
+            produce(settings, user_messages(users[name]))
+        # Two streams, one core each: the second gets executors as well as the first.
+        for name in ("a", "b"):
+            control.start(streams[name])
+            wait_until(f"stream {name}'s users", lambda n=name: stored(n) == expected(n))
+        # The third finds no free core: running, but unhealthy, in Spark's own words.
+        c = streams["c"]
+        control.start(c)
+
+        def c_report() -> dict[str, object]:
+            return control.report(c, control.last_progress(c), control.lag(c))
+
+        wait_until("the third stream unhealthy", lambda: not c_report()["healthy"], timeout=180)
+        wait_until(
+            "Spark's warning in its reason",
+            lambda: "Initial job has not accepted any resources" in str(c_report()["reason"]),
+            timeout=120,
+        )
+        report = c_report()
+        assert report["running"] and report["state"] == "running", report
+        assert str(report["reason"]).startswith("no Spark executors for "), report
+        assert "spark.cores_max" in str(report["reason"])
+        assert not stored("c")
+        # A core freed: the third stream gets its executor, stores its users, and is healthy.
+        assert control.stop(streams["a"])
+        wait_until("stream c's users", lambda: stored("c") == expected("c"), timeout=240)
+        wait_until("the third stream healthy", lambda: c_report()["healthy"], timeout=120)
+        assert stored("a") == expected("a") and stored("b") == expected("b")

@@ -280,6 +280,7 @@ def test_while_the_local_cluster_runs_every_command_uses_it_unless_told_otherwis
     assert on.cassandra.hosts == ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
     assert on.cassandra.replication == cluster_settings(single)["cassandra"]["replication"]
     assert on.spark.master == "spark://127.0.0.1:7077"
+    assert on.spark.cores_max == 1  # half of two workers of one core: a second stream fits
     assert on.checkpoint_dir() != single.checkpoint_dir()  # the cluster's own checkpoint
     # A variable or a keyword still wins; what it does not name comes from the cluster.
     monkeypatch.setenv("USERSTREAM_SPARK__MASTER", "local[1]")

@@ -130,15 +130,20 @@ def _up_server(
 def cluster_settings(settings: Settings) -> dict[str, dict[str, object]]:
     """What the local cluster changes in the settings: every Kafka client on its three
     brokers (new topics with a replica on each), every Cassandra client on its three nodes
-    (keyspaces with three replicas), the stream on its Spark master."""
+    (keyspaces with three replicas), the stream on its Spark master with half of its cores,
+    so a second stream gets executors too."""
     on_cassandra = cassandra.on_cluster(settings.cassandra, settings)
+    c = settings.cluster
     return {
         "kafka": {
             "bootstrap_servers": kafka.address(settings, cluster=True),
             "replication_factor": kafka.CLUSTER_NODES,
         },
         "cassandra": {"hosts": on_cassandra.hosts, "replication": on_cassandra.replication},
-        "spark": {"master": spark.master_url(settings)},
+        "spark": {
+            "master": spark.master_url(settings),
+            "cores_max": max(1, c.spark_workers * c.spark_worker_cores // 2),
+        },
     }
 
 

@@ -8,6 +8,8 @@ with the reason and the moment it stopped making progress, when:
   failed, stopping) — since the state began (``retrying_since`` for retries);
 - its progress heartbeat (``updated_at``, rewritten at least every few seconds) is older
   than the threshold;
+- on a cluster master, the stream has had no executor for longer than the threshold (the
+  reason quotes Spark's own warning when it logged one);
 - a micro-batch has been active for longer than the threshold;
 - input waits (lag > 0) while no micro-batch completed for longer than the threshold;
 - the supervisor restarted the driver less than the threshold ago and no batch has
@@ -165,6 +167,16 @@ def assess(
     heartbeat = parse_time(state.get("updated_at"))
     if heartbeat is not None and now - heartbeat > limit:
         return _unhealthy(f"no heartbeat from the driver for {_seconds(now, heartbeat)}", heartbeat)
+
+    none_since = parse_time(state.get("executors_none_since"))
+    if state.get("executors") == 0 and none_since is not None and now - none_since > limit:
+        said = state.get("spark_says")
+        return _unhealthy(
+            f"no Spark executors for {_seconds(now, none_since)}: the cluster gives this "
+            "stream no cores" + (f' (Spark: "{said}")' if said else "") + "; free cores on "
+            "the cluster, or lower spark.cores_max of the streams that hold them",
+            none_since,
+        )
 
     active = parse_time(state.get("batch_active_since"))
     if active is not None and now - active > limit:

@@ -14,8 +14,9 @@ checkpoint: the stalled batch is replayed, which the upserts make harmless.
 
 The progress file is the driver's voice for ``status``: ``state`` and ``state_since``,
 ``batch_active_since`` while a micro-batch runs, ``retrying_since`` while failures repeat,
-``last_batch`` (with ``completed_at``), and ``updated_at`` rewritten at least every
-``HEARTBEAT_S`` seconds while the driver lives.
+``last_batch`` (with ``completed_at``), on a cluster master ``executors`` (with
+``executors_none_since`` and Spark's warning, ``spark_says``, while there are none), and
+``updated_at`` rewritten at least every ``HEARTBEAT_S`` seconds while the driver lives.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from userstream.streaming import progress_file
 from userstream.streaming.batch_writer import BatchWriter
 from userstream.streaming.driver_settings import load_settings_file
 from userstream.streaming.query import check_checkpoint_kafka, check_tables, start_query
+from userstream.streaming.session import is_local_master
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -51,6 +53,12 @@ HEARTBEAT_S = 5.0
 #: How long a stop request waits for the running micro-batch to finish before stopping it.
 STOP_GRACE_S = 50.0
 POLL_S = 1
+#: How often the driver counts its executors when its master is a cluster.
+EXECUTORS_EVERY_S = 5.0
+#: Spark's own warning while a job waits for executors (its TaskSchedulerImpl).
+NO_RESOURCES = "Initial job has not accepted any resources"
+#: How much of the end of its log the driver reads for that warning.
+LOG_TAIL_BYTES = 256 * 1024
 
 
 class BatchStalled(TransientError):
@@ -66,6 +74,25 @@ def _progress_batch_id(query: StreamingQuery) -> int | None:
         return int(last["batchId"])
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def executor_count(spark: SparkSession) -> int:
+    """The executors registered with this driver (Spark lists the driver among them)."""
+    infos = spark.sparkContext._jsc.sc().statusTracker().getExecutorInfos()
+    return max(0, len(infos) - 1)
+
+
+def spark_warning(log_file: Path, start: int) -> str | None:
+    """Spark's last "no resources" warning in ``log_file`` after byte ``start`` (what this
+    driver wrote), from the warning's first words on; None when there is none."""
+    try:
+        with log_file.open("rb") as f:
+            f.seek(max(start, f.seek(0, os.SEEK_END) - LOG_TAIL_BYTES))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    lines = [line for line in tail.splitlines() if NO_RESOURCES in line]
+    return lines[-1][lines[-1].index(NO_RESOURCES) :].strip() if lines else None
 
 
 class _StopFlag:
@@ -111,6 +138,10 @@ class Driver:
         self._last_batch_id: int | None = None
         self._succeeded_since_start = False
         self._written_at = 0.0
+        self._spark: SparkSession | None = None
+        self._executors_counted = 0.0
+        log_file = settings.paths.log_file(settings.spark.job_name)
+        self._log_start = log_file.stat().st_size if log_file.exists() else 0
 
     def _publish(self, **changes: Any) -> None:
         if "state" in changes and changes["state"] != self.state["state"]:
@@ -123,6 +154,34 @@ class Driver:
     def _heartbeat(self) -> None:
         if time.monotonic() - self._written_at >= HEARTBEAT_S:
             self._publish()
+
+    def _count_executors(self) -> None:
+        """On a cluster master, publish how many executors the stream has; while it has none,
+        since when and Spark's own words for it (``health`` turns that into unhealthy)."""
+        now = time.monotonic()
+        if (
+            self._spark is None
+            or is_local_master(self.settings.spark.master)
+            or now - self._executors_counted < EXECUTORS_EVERY_S
+        ):
+            return
+        self._executors_counted = now
+        count = executor_count(self._spark)
+        said = None
+        if count == 0:
+            log_file = self.settings.paths.log_file(self.settings.spark.job_name)
+            said = spark_warning(log_file, self._log_start)
+        if count == self.state.get("executors") and said == self.state.get("spark_says"):
+            return
+        since = self.state.get("executors_none_since") if self.state.get("executors") == 0 else None
+        if count == 0 and since is None:
+            since = progress_file.now_iso()
+            log.warning("stream_no_executors master=%s", self.settings.spark.master)
+        self._publish(
+            executors=count,
+            executors_none_since=since if count == 0 else None,
+            spark_says=said,
+        )
 
     def _record(self, query: StreamingQuery) -> bool:
         """Write the newest finished batch to the progress file; True when there was one.
@@ -155,6 +214,7 @@ class Driver:
         from userstream.streaming.session import build_session
 
         spark = build_session(self.settings)
+        self._spark = spark
         self.writer.warm_up()
         self._publish(
             metrics_url=self.writer.metrics.serve(
@@ -261,6 +321,7 @@ class Driver:
             elif active_since is not None:
                 active_since = None
                 self._publish(batch_active_since=None)
+            self._count_executors()
             self._heartbeat()
             if query.awaitTermination(POLL_S):
                 self._record(query)

@@ -125,6 +125,8 @@ def spark_conf(settings: Settings, *, jars: list[str]) -> dict[str, str]:
         # Spark redacts keys matching this in logs and event data; keep the default's words.
         "spark.redaction.regex": "(?i)secret|password|token|access[.]key",
     }
+    if s.cores_max and s.master.startswith("spark://"):
+        conf["spark.cores.max"] = str(s.cores_max)
     if settings.checkpoint_is_local():
         conf["spark.sql.streaming.checkpointFileManagerClass"] = FILE_SYSTEM_CHECKPOINTS
         if on_this_machine(s.master):

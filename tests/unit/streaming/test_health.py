@@ -203,3 +203,28 @@ def test_missing_or_malformed_fields_of_an_older_file_never_raise():
     )
     assert check(odd, lag=10).healthy
     assert check(progress(last_batch=None), supervisor={"restarts": "x"}).healthy is not None
+
+
+SPARK_SAYS = (
+    "Initial job has not accepted any resources; check your cluster UI to ensure that "
+    "workers are registered and have sufficient resources"
+)
+
+
+def test_a_stream_without_executors_past_the_limit_is_unhealthy_in_sparks_words():
+    verdict = check(progress(executors=0, executors_none_since=ago(90), spark_says=SPARK_SAYS))
+    assert not verdict.healthy
+    assert verdict.since == ago(90)
+    assert verdict.reason is not None
+    assert verdict.reason.startswith("no Spark executors for 90 s: the cluster gives this stream")
+    assert f'(Spark: "{SPARK_SAYS}")' in verdict.reason
+    assert "spark.cores_max" in verdict.reason
+    # Without Spark's warning (no batch asked for executors yet) it says so without a quote.
+    quiet = check(progress(executors=0, executors_none_since=ago(90), spark_says=None))
+    assert not quiet.healthy and quiet.reason is not None and "Spark:" not in quiet.reason
+
+
+def test_no_executors_within_the_limit_or_some_executors_is_healthy():
+    assert check(progress(executors=0, executors_none_since=ago(30))).healthy
+    assert check(progress(executors=2, executors_none_since=None)).healthy
+    assert check(progress()).healthy  # a local master counts none

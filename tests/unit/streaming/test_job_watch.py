@@ -135,3 +135,20 @@ def test_an_idle_report_with_the_next_batch_id_is_not_recorded_as_that_batch(tmp
         3, {"user_topic": {"0": 3000}}, 1000,
     )  # fmt: skip
     assert driver._record(query) is False  # type: ignore[arg-type]  # recorded once
+
+
+def test_sparks_no_resources_warning_is_read_from_what_this_driver_wrote(tmp_path):
+    log_file = tmp_path / "stream.log"
+    said = (
+        "26/12/07 19:00:01 WARN TaskSchedulerImpl: Initial job has not accepted any resources; "
+        "check your cluster UI to ensure that workers are registered and have sufficient "
+        "resources\n"
+    )
+    log_file.write_text(said + "an earlier driver's line\n")
+    start = log_file.stat().st_size
+    assert job.spark_warning(log_file, 0) == said[said.index("Initial") :].strip()
+    assert job.spark_warning(log_file, start) is None  # an earlier driver's words
+    with log_file.open("a") as f:
+        f.write("INFO something else\n" + said)
+    assert job.spark_warning(log_file, start) == said[said.index("Initial") :].strip()
+    assert job.spark_warning(tmp_path / "absent.log", 0) is None

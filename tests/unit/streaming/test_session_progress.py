@@ -71,6 +71,15 @@ def test_cluster_master_does_not_bind_loopback_and_user_conf_wins(tmp_path):
     assert conf["spark.ui.enabled"] == "false"
 
 
+def test_a_stream_takes_cores_max_of_a_standalone_cluster_only(tmp_path):
+    on_cluster = _settings(tmp_path, master="spark://spark-master:7077", cores_max=2)
+    assert spark_conf(on_cluster, jars=[])["spark.cores.max"] == "2"
+    # 0 leaves Spark's default (every core offered); a local master has no cluster to share.
+    unbounded = _settings(tmp_path, master="spark://spark-master:7077")
+    assert "spark.cores.max" not in spark_conf(unbounded, jars=[])
+    assert "spark.cores.max" not in spark_conf(_settings(tmp_path, cores_max=2), jars=[])
+
+
 def test_progress_round_trip_is_atomic(tmp_path):
     s = _settings(tmp_path, job_name="stream-x")
     assert progress_file.read(s) is None
