@@ -4,10 +4,13 @@
 // "service NAME", as compose-go resolved them (merged anchors included); never a value.
 // With -secrets it prints one line per secret a service mounts, "service SECRET SOURCE",
 // SOURCE being the environment variable the secret is made from.
+// With -scripts SERVICE it prints that service's entrypoint and health check as compose-go
+// resolved them (`$$` unescaped), as JSON.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -19,9 +22,10 @@ import (
 func main() {
 	env := flag.Bool("env", false, "print each service's environment variable names")
 	secrets := flag.Bool("secrets", false, "print each service's secrets and their variables")
+	scripts := flag.String("scripts", "", "print this service's entrypoint and health check")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: composecheck [-env] docker-compose.yml")
+		fmt.Fprintln(os.Stderr, "usage: composecheck [-env | -secrets | -scripts SERVICE] docker-compose.yml")
 		os.Exit(2)
 	}
 	options, err := cli.NewProjectOptions(
@@ -37,6 +41,22 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
+	}
+	if *scripts != "" {
+		service, ok := project.Services[*scripts]
+		if !ok {
+			fmt.Fprintln(os.Stderr, "no service", *scripts)
+			os.Exit(1)
+		}
+		var check []string
+		if service.HealthCheck != nil {
+			check = service.HealthCheck.Test
+		}
+		out, _ := json.Marshal(map[string][]string{
+			"entrypoint": service.Entrypoint, "healthcheck": check,
+		})
+		fmt.Println(string(out))
+		return
 	}
 	for _, name := range project.ServiceNames() {
 		if *secrets {

@@ -19,6 +19,7 @@ from userstream.config import (
     SparkSettings,
     load_settings,
 )
+from userstream.registry import client_config as registry_client_config
 from userstream.stack import jmx_exporter, monitoring
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,6 +89,7 @@ SECRETS = {
     "kafka_broker_password": "KAFKA_BROKER_PASSWORD",
     "airflow_db_password": "AIRFLOW_DB_PASSWORD",
     "grafana_admin_password": "GRAFANA_ADMIN_PASSWORD",
+    "registry_password": "REGISTRY_PASSWORD",
 }
 #: Where a service reads a secret: /run/secrets/<name>, or Kafka's ${dir:/run/secrets:<name>}.
 SECRET_FILE = re.compile(r"/run/secrets[/:]([a-z_]+)")
@@ -123,8 +125,8 @@ def test_each_service_mounts_the_secrets_it_reads_and_no_other() -> None:
 def test_the_app_reads_its_secrets_from_the_files_compose_mounts(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # The settings of init and airflow as their processes read them: the Cassandra password
-    # and the broker's (one key of the admin config) from their secret files.
+    # The settings of init and airflow as their processes read them: the Cassandra password,
+    # the broker's (one key of the admin config) and the registry's from their secret files.
     env = _mounted(_env(SERVICES["init"]), tmp_path / "secrets")
     for key in [k for k in os.environ if k.startswith("USERSTREAM_")]:
         monkeypatch.delenv(key)
@@ -137,6 +139,9 @@ def test_the_app_reads_its_secrets_from_the_files_compose_mounts(
     assert admin["sasl.password"] == "kafka_broker_password-for-the-test"
     assert admin["sasl.username"] == "userstream_broker"
     assert admin["bootstrap.servers"] == "kafka:9094"
+    assert settings.registry.username == "userstream_registry"
+    conf = registry_client_config.config(settings.registry, settings.paths)
+    assert conf["basic.auth.user.info"] == "userstream_registry:registry_password-for-the-test"
 
 
 def test_airflow_builds_its_database_url_from_the_secret_file(tmp_path: Path) -> None:
@@ -318,7 +323,7 @@ def test_compose_go_gives_each_service_its_secrets_from_the_env() -> None:
         assert SECRETS[secret] == variable, line
         seen.setdefault(service, set()).add(secret)
     assert seen == {n: set(s["secrets"]) for n, s in SERVICES.items() if s.get("secrets")}
-    assert seen["airflow"] == {"cassandra_password", "airflow_db_password"}
+    assert seen["airflow"] == {"cassandra_password", "airflow_db_password", "registry_password"}
     # The broker's superuser password: among the app's containers init alone, which creates
     # the users with it; besides, the broker and the schema registry (its topic is the
     # broker's own infrastructure).
@@ -531,7 +536,7 @@ def test_the_dashboard_listens_inside_is_published_on_loopback_and_answers_prome
     # It reads; the broker's own login and Airflow's database are none of its business.
     for key in ("USERSTREAM_KAFKA__USERS_ADMIN_CONFIG", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"):
         assert key not in env, key
-    assert dashboard["secrets"] == ["cassandra_password"]
+    assert dashboard["secrets"] == ["cassandra_password", "registry_password"]
 
 
 def test_every_prometheus_target_is_a_service_port_its_process_listens_on() -> None:
@@ -627,49 +632,6 @@ def test_cassandra_is_edited_to_ask_for_a_login_and_sync_its_commit_log_before_a
         "commitlog_sync: batch",
         "commitlog_segment_size: 32MiB",
     ]
-
-
-def test_the_registry_is_confluents_logged_in_from_the_secret_and_the_clients_use_it(
-    tmp_path: Path,
-) -> None:
-    registry = SERVICES["schema-registry"]
-    assert registry["image"].startswith("confluentinc/cp-schema-registry:8.")
-    env = _env(registry)
-    assert env["SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS"] == "SASL_PLAINTEXT://kafka:9094"
-    assert env["SCHEMA_REGISTRY_KAFKASTORE_TOPIC"] == "_schemas"
-    assert env["SCHEMA_REGISTRY_SCHEMA_COMPATIBILITY_LEVEL"] == "backward"
-    assert "SCHEMA_REGISTRY_KAFKASTORE_SASL_JAAS_CONFIG" not in env  # set at start, from the file
-    # The entrypoint as the container's shell runs it (compose's `$$` is a `$`), with the
-    # secret file where the container has it: the JAAS setting it exports holds the password.
-    secret = tmp_path / "kafka_broker_password"
-    secret.write_text("s3cret-Value_1")
-    script = (
-        registry["entrypoint"][2]
-        .replace("$$", "$")
-        .replace(
-            "exec /etc/confluent/docker/run",
-            'printf %s "$SCHEMA_REGISTRY_KAFKASTORE_SASL_JAAS_CONFIG"',
-        )
-    )
-    done = subprocess.run(
-        ["bash", "-c", script],
-        env={"KAFKASTORE_PASSWORD_FILE": str(secret), "PATH": os.environ["PATH"]},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert done.stdout == (
-        "org.apache.kafka.common.security.plain.PlainLoginModule required "
-        'username="userstream_broker" password="s3cret-Value_1";'
-    )
-    assert "s3cret" not in script
-    # Every app client reaches it by URL; init registers the schema before anything produces.
-    client_env = _env(SERVICES["stream"])
-    assert client_env["USERSTREAM_REGISTRY__URL"] == "http://schema-registry:8085"
-    assert "USERSTREAM_KAFKA__VALUE_FORMAT" not in client_env  # Avro, the default
-    (*_, register, _) = _userstream_commands(SERVICES["init"]["command"])
-    assert register == ["schema", "register"]
-    assert SERVICES["init"]["depends_on"]["schema-registry"]["condition"] == "service_healthy"
 
 
 def test_every_service_logs_to_rotated_files() -> None:
