@@ -263,6 +263,11 @@ class SparkSettings(BaseModel):
     # Where the stream keeps its offsets, given to Spark verbatim: a local folder, or a URI
     # (file://, hdfs://, s3a://) on clusters. Defaults to <state>/checkpoints/<topic>__<keyspace>.
     checkpoint_dir: str | None = None
+    # Where commands that share no state folder with the driver (Airflow's tasks, the
+    # dashboard, `stream status` on Kubernetes) read its progress: the driver's metrics
+    # port, path /progress, e.g. http://userstream-stream:7073/progress (the newest users'
+    # names left out). Unset: the progress file in the state folder.
+    progress_url: str | None = None
     # Extra Spark conf entries, e.g. {"spark.executor.memory": "4g"}.
     conf: dict[str, str] = Field(default_factory=dict)
     # Name of the job's pid/log/progress files in the state folder; tests running their own

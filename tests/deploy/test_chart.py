@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -235,6 +236,26 @@ def test_the_airflow_values_reach_the_charts_parts() -> None:
     assert json.loads(env["USERSTREAM_KAFKA__CLIENT_CONFIG"])["sasl.username"] in {
         u["metadata"]["name"] for u in _of(objects, "KafkaUser")
     }
+    # ensure_stream reads the driver's progress from the stream's Service, which the
+    # stream's NetworkPolicy opens to the pipeline's pods (Airflow's among them).
+    progress = urllib.parse.urlsplit(env["USERSTREAM_SPARK__PROGRESS_URL"])
+    service = next(s for s in _of(objects, "Service") if s["metadata"]["name"] == progress.hostname)
+    assert progress.port in {p["port"] for p in service["spec"]["ports"]}
+    assert progress.path == "/progress"
+    dashboard = next(
+        d for d in _of(objects, "Deployment") if d["metadata"]["name"].endswith("dashboard")
+    )
+    dashboard_env = {
+        e["name"]: e.get("value")
+        for e in dashboard["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert dashboard_env["USERSTREAM_SPARK__PROGRESS_URL"] == progress.geturl()
+    policy = next(
+        p for p in _of(objects, "NetworkPolicy") if p["metadata"]["name"] == progress.hostname
+    )
+    peers = policy["spec"]["ingress"][0]
+    assert {"podSelector": {"matchLabels": {"release": "airflow"}}} in peers["from"], peers
+    assert progress.port in {p["port"] for p in peers["ports"]}
     secrets = {v["secret"]["secretName"] for v in values["volumes"] if "secret" in v}
     made = {s["metadata"]["name"] for s in _of(objects, "Secret")}
     assert secrets == {"userstream-producer"} | made

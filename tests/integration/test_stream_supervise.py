@@ -73,6 +73,19 @@ def test_supervise_heals_the_driver_in_the_foreground_and_stop_ends_it(
         # heartbeat says healthy, and nothing is started.
         checked = tasks.check_stream(settings)
         assert checked == {"started": False, "pid": first}
+        # The same, where Airflow shares no state folder with the stream (Kubernetes): it
+        # asks the driver's metrics port for its progress.
+        metrics_url = str((control.last_progress(settings) or {})["metrics_url"])
+        elsewhere = settings.model_copy(
+            update={
+                "state_dir": tmp_path / "airflow-state",
+                "spark": settings.spark.model_copy(
+                    update={"progress_url": metrics_url.replace("/metrics", "/progress")}
+                ),
+            }
+        )
+        assert not control.progress_file.progress_file(elsewhere).exists()
+        assert tasks.check_stream(elsewhere) == {"started": False, "pid": first}
 
         assert control.kill_driver(settings) == first
         wait_until("a new driver", lambda: control.driver_pid(settings) not in (None, first))

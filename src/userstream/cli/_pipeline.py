@@ -45,11 +45,11 @@ def up(
         help="Run on clusters of this machine: Kafka as three nodes on 127.0.0.1-3 (three "
         "replicas, min.insync.replicas 2), Cassandra as three nodes on 127.0.0.1-3 (three "
         "replicas, LOCAL_QUORUM) and the stream on a Spark standalone cluster (a master and "
-        "cluster.spark_workers workers on 127.0.0.1) instead of local[2]; Airflow's tasks use "
-        "them too. For later commands set USERSTREAM_SPARK__MASTER=spark://127.0.0.1:7077, "
-        "USERSTREAM_KAFKA__BOOTSTRAP_SERVERS and USERSTREAM_CASSANDRA__HOSTS to the three "
-        "nodes, USERSTREAM_KAFKA__REPLICATION_FACTOR=3 and USERSTREAM_CASSANDRA__REPLICATION "
-        "(docs/clusters.md).",
+        "cluster.spark_workers workers on 127.0.0.1, each stream taking half their cores) "
+        "instead of local[2]; Airflow's tasks use them too. Until `down`, every later command "
+        "of this checkout uses the clusters by itself (the state folder remembers); a "
+        "variable still wins for its setting. The single node keeps its own data and "
+        "checkpoint for the next plain `up` (docs/clusters.md).",
     ),
 ) -> None:
     """Bring the whole pipeline up: Kafka, Cassandra, schema, topics, source, Spark stream, Airflow.

@@ -121,9 +121,9 @@ def stack_up(
             "--cluster",
             help="Kafka as three nodes on 127.0.0.1-3 (three replicas, min.insync.replicas "
             "2), Cassandra as three nodes on 127.0.0.1-3 (keyspaces with three replicas), and a "
-            "Spark standalone master and workers on 127.0.0.1 (cluster.* settings), for a "
-            "stream with USERSTREAM_SPARK__MASTER=spark://127.0.0.1:7077 (docs/clusters.md: "
-            "A cluster on this machine).",
+            "Spark standalone master and workers on 127.0.0.1 (cluster.* settings). Until "
+            "`stack down`, every later command of this checkout uses them by itself "
+            "(docs/clusters.md: A cluster on this machine).",
         ),
     ] = False,
 ) -> None:

@@ -72,8 +72,10 @@ def driver_pid(settings: Settings, proc: Proc | None = None) -> int | None:
 
 
 def last_progress(settings: Settings) -> dict[str, Any] | None:
-    """The driver's last progress file (state, last batch, totals), or None."""
-    return progress_file.read(settings)
+    """The driver's last progress (state, last batch, totals), or None: its file in the state
+    folder, or what the driver serves at ``spark.progress_url`` when that is set."""
+    url = settings.spark.progress_url
+    return progress_file.fetch(url) if url else progress_file.read(settings)
 
 
 def _command(settings: Settings, *extra: str) -> list[str]:

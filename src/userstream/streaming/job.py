@@ -32,6 +32,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from userstream.config import Settings
 from userstream.errors import TransientError, UserstreamError
 from userstream.streaming import progress_file
@@ -138,6 +140,7 @@ class Driver:
         self._last_batch_id: int | None = None
         self._succeeded_since_start = False
         self._written_at = 0.0
+        self._updated_at: str | None = None
         self._spark: SparkSession | None = None
         self._executors_counted = 0.0
         log_file = settings.paths.log_file(settings.spark.job_name)
@@ -149,7 +152,16 @@ class Driver:
         self.state.update(changes)
         with self.writer.lock:  # the totals change in Spark's callback thread
             progress_file.write(self.settings, self.state)
+            self._updated_at = progress_file.now_iso()
         self._written_at = time.monotonic()
+
+    def _progress(self) -> dict[str, Any]:
+        """What the progress file holds, its ``updated_at`` the last time the loop wrote it
+        (a stuck loop shows as an old heartbeat): a copy taken under the lock, served on the
+        metrics port's ``/progress``."""
+        with self.writer.lock:
+            state = orjson.loads(orjson.dumps(self.state))
+            return {**state, "updated_at": self._updated_at}
 
     def _heartbeat(self) -> None:
         if time.monotonic() - self._written_at >= HEARTBEAT_S:
@@ -218,7 +230,9 @@ class Driver:
         self.writer.warm_up()
         self._publish(
             metrics_url=self.writer.metrics.serve(
-                self.settings.spark.metrics_port, self.settings.spark.metrics_host
+                self.settings.spark.metrics_port,
+                self.settings.spark.metrics_host,
+                progress=self._progress,
             ),
             ui_url=spark.sparkContext.uiWebUrl,  # None when the UI is off
         )

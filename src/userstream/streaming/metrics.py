@@ -16,16 +16,24 @@ reason "other" (the one reason known in advance) and the lag of each configured 
 
 A micro-batch replayed in the same driver counts once (the counters take the difference).
 Metrics never stop the stream: a port that cannot be bound is logged and skipped.
+
+The same port answers ``/progress`` with the driver's progress (what the progress file holds,
+without the newest users' names) as JSON: how Airflow's ``ensure_stream`` judges a stream
+whose state folder it does not share (``airflow.stream_progress_url``, on Kubernetes).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 from userstream.contract import PROFILES_TABLE, REJECTS_TABLE
 from userstream.streaming.counts import OTHER_REASON
@@ -80,15 +88,23 @@ class StreamMetrics:
         for labels in self._assumed:
             self.lag.labels(*labels)
 
-    def serve(self, port: int, host: str = HOST) -> str | None:
-        """Serve ``/metrics`` on ``host``:``port`` (0: any free port); the URL, or None
-        when it cannot be served (logged, never raised)."""
+    def serve(
+        self,
+        port: int,
+        host: str = HOST,
+        progress: Callable[[], dict[str, Any]] | None = None,
+    ) -> str | None:
+        """Serve ``/metrics`` (and ``/progress`` from ``progress``) on ``host``:``port`` (0:
+        any free port); the metrics URL, or None when it cannot be served (logged, never
+        raised)."""
+        app = _app(make_wsgi_app(self.registry), progress)
         for candidate in dict.fromkeys((port, 0)):
             try:
-                server, _ = start_http_server(candidate, addr=host, registry=self.registry)
+                server = make_server(host, candidate, app, _Server, handler_class=_Quiet)
             except OSError as exc:
                 log.warning("stream_metrics_port_taken port=%d error=%s", candidate, exc)
                 continue
+            threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
             shown = HOST if host in ("0.0.0.0", "::") else host  # noqa: S104 - compared
             return f"http://{shown}:{server.server_port}/metrics"
         return None
@@ -139,3 +155,37 @@ def _offsets(value: Any) -> dict[str, dict[str, int]]:
         except ValueError:
             return {}
     return value if isinstance(value, dict) else {}
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Every scrape is not a log line."""
+
+
+_App = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _app(metrics: _App, progress: Callable[[], dict[str, Any]] | None) -> _App:
+    """``/progress`` as JSON (404 without ``progress``); everything else Prometheus'."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != "/progress":
+            return metrics(environ, start_response)
+        if progress is None:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"no progress here\n"]
+        body = orjson.dumps(public_progress(progress()))
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+
+    return app
+
+
+def public_progress(state: dict[str, Any]) -> dict[str, Any]:
+    """The progress without the newest users (names and places: not for a metrics port)."""
+    totals = {k: v for k, v in (state.get("totals") or {}).items() if k != "newest"}
+    return {**state, "totals": totals}

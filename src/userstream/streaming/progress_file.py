@@ -2,18 +2,26 @@
 
 Written by the driver (atomically: a reader never sees half a file) after every
 micro-batch and on every state change; read by ``userstream stream status`` and by
-``control.start`` to know when the query is really running.
+``control.start`` to know when the query is really running. Where a reader shares no state
+folder with the driver, it fetches the same from the driver's ``/progress`` (``fetch``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 from userstream.config import Settings
 from userstream.files import write_json
+
+log = logging.getLogger(__name__)
+
+#: How long a reader waits for the driver's ``/progress``.
+FETCH_TIMEOUT_S = 10.0
 
 
 def progress_file(settings: Settings) -> Path:
@@ -32,6 +40,18 @@ def write(settings: Settings, data: dict[str, Any]) -> None:
 def read(settings: Settings) -> dict[str, Any] | None:
     """The last progress written, or None when there is none (or it is unreadable)."""
     return read_json(progress_file(settings))
+
+
+def fetch(url: str) -> dict[str, Any] | None:
+    """The driver's progress from its metrics port (``spark.progress_url``, its ``/progress``),
+    or None when it does not answer (logged)."""
+    try:
+        with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_S) as reply:  # noqa: S310
+            data = json.load(reply)
+    except (OSError, ValueError) as exc:
+        log.warning("stream_progress_unreadable url=%s error=%s", url, exc)
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -258,6 +258,24 @@ def test_ensure_stream_starts_nothing_where_a_service_manager_owns_the_stream(
         tasks.stop_stream(settings)
 
 
+def test_ensure_stream_asks_the_driver_where_it_does_not_share_its_state_folder(
+    tmp_path: Path,
+) -> None:
+    # On Kubernetes Airflow reads the driver's /progress; a driver that does not answer is
+    # a stream with no driver, and the run fails as it does without the progress file.
+    from userstream.config import load_settings
+    from userstream.host.net import free_ports
+    from userstream.orchestration import tasks
+
+    (port,) = free_ports(1)
+    url = f"http://127.0.0.1:{port}/progress"
+    settings = load_settings(
+        state_dir=tmp_path, airflow={"starts_stream": False}, spark={"progress_url": url}
+    )
+    with pytest.raises(tasks.StreamNotRunning, match="no driver process"):
+        tasks.ensure_stream(settings)
+
+
 def test_airflow_config_entries_reach_airflow_and_win_over_the_projects(tmp_path: Path) -> None:
     # USERSTREAM_AIRFLOW__CONFIG, read back by Airflow's own config in a process of its own:
     # a section with a dot (common.io) too, and an option the project sets itself.

@@ -3,9 +3,12 @@ Spark's progress, served on 127.0.0.1 (and on another port when the configured o
 
 from __future__ import annotations
 
+import json
 import socket
+import urllib.error
 import urllib.request
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from userstream.streaming.metrics import StreamMetrics
@@ -94,3 +97,27 @@ def test_served_on_loopback_and_a_taken_port_falls_back() -> None:
     assert not url.startswith(f"http://127.0.0.1:{port}/")
     with urllib.request.urlopen(url, timeout=10) as reply:
         assert b"userstream_stream_rows_total" in reply.read()
+
+
+def test_the_progress_is_served_beside_the_metrics_without_the_newest_users() -> None:
+    state = {
+        "pid": 42,
+        "state": "running",
+        "updated_at": "2026-12-07T19:00:00.000Z",
+        "totals": {"stored": 7, "newest": [{"id": "u", "first_name": "Ada"}]},
+    }
+    url = StreamMetrics("user_topic", 2).serve(0, progress=lambda: state)
+    assert url is not None
+    with urllib.request.urlopen(url.replace("/metrics", "/progress"), timeout=10) as reply:
+        assert reply.headers["Content-Type"] == "application/json"
+        served = json.load(reply)
+    assert served == {**state, "totals": {"stored": 7}}
+    assert "Ada" not in json.dumps(served)
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        assert b"userstream_stream_rows_total" in reply.read()
+    # A driver that serves no progress says so.
+    bare = StreamMetrics("user_topic", 2).serve(0)
+    assert bare is not None
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(bare.replace("/metrics", "/progress"), timeout=10)
+    assert missing.value.code == 404
