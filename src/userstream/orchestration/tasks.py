@@ -16,7 +16,7 @@ from userstream.config import Settings
 from userstream.errors import TerminalError, TransientError
 
 if TYPE_CHECKING:
-    from userstream.streaming.health import Health
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -138,44 +138,23 @@ def ensure_stream(settings: Settings) -> dict[str, Any]:
     return {"started": True, "pid": pid}
 
 
-def _heartbeat_health(settings: Settings) -> tuple[Health, dict[str, Any]]:
-    """The stream's health as its driver's heartbeat in the state folder tells it (and the
-    progress read), for a driver that runs beside Airflow rather than under it (another
-    container or machine): no pid of it is visible here."""
-    import datetime as dt
-
-    from userstream.streaming import control, health
-
-    state = control.last_progress(settings) or {}
-    heartbeat = health.parse_time(state.get("updated_at"))
-    now = dt.datetime.now(dt.UTC)
-    limit = settings.spark.unhealthy_after_s
-    fresh = heartbeat is not None and (now - heartbeat).total_seconds() <= limit
-    lag = control.lag(settings, state) if fresh else None
-    verdict = health.assess(
-        state or None,
-        driver_pid=state.get("pid") if fresh else None,
-        supervisor=None,
-        lag=None if lag is None else sum(lag.values()),
-        now=now,
-        unhealthy_after_s=limit,
-    )
-    return verdict, state
-
-
 def check_stream(settings: Settings) -> dict[str, Any]:
     """``ensure_stream`` where Airflow does not own the stream (``airflow.starts_stream``
     false): ``StreamNotRunning`` (retried, then the run fails) unless it is healthy."""
-    verdict, state = _heartbeat_health(settings)
-    if not verdict.healthy:
+    from userstream.streaming import control
+
+    state = control.last_progress(settings)
+    lag = control.lag(settings, state) if state else None
+    report = control.report(settings, state, lag, driver_elsewhere=True)
+    if not report["healthy"]:
         raise StreamNotRunning(
-            f"The stream is not healthy: {verdict.reason}. Airflow does not start it here "
+            f"The stream is not healthy: {report['reason']}. Airflow does not start it here "
             "(airflow.starts_stream is false).",
             hint="Look at the service that runs `userstream stream supervise` (for example "
             "`docker compose logs stream`); it restarts the stream itself.",
         )
-    log.info("stream healthy pid=%s (supervised outside Airflow)", state.get("pid"))
-    return {"started": False, "pid": state.get("pid")}
+    log.info("stream healthy pid=%s (supervised outside Airflow)", report["pid"])
+    return {"started": False, "pid": report["pid"]}
 
 
 def _text(key: object) -> str:
@@ -259,12 +238,12 @@ def _fail_if_stream_broken(settings: Settings, *, missing: int) -> None:
     from userstream.streaming import control
     from userstream.streaming.health import parse_time
 
-    if settings.airflow.starts_stream:
-        state = control.last_progress(settings) or {}
-        lag = control.lag_from(settings, end_offsets(settings.kafka), state)
-        report = control.report(settings, state, lag)
-    else:  # the driver runs beside Airflow: its heartbeat is what this side can see
-        report = _heartbeat_health(settings)[0].as_dict()
+    state = control.last_progress(settings) or {}
+    lag = control.lag_from(settings, end_offsets(settings.kafka), state)
+    # Where the driver runs beside Airflow, its heartbeat is what this side can see.
+    report = control.report(
+        settings, state, lag, driver_elsewhere=not settings.airflow.starts_stream
+    )
     if report.get("healthy"):
         return
     since = parse_time(report.get("since"))

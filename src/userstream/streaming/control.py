@@ -237,24 +237,34 @@ def report(
     lag: dict[int, int] | None,
     *,
     now: dt.datetime | None = None,
+    driver_elsewhere: bool = False,
 ) -> dict[str, Any]:
     """The stream's status as one JSON-ready object, its health decided by ``health.assess``.
 
     ``state`` is the progress file (``last_progress``), ``lag`` the messages waiting per
     partition (``lag``; None when unknown). ``pid`` is the driver's, ``restarts`` counts
     the supervisor's driver restarts (``query_restarts`` the driver's own query restarts).
+    A driver whose process cannot be seen from here (``driver_elsewhere``: another container
+    or machine; always so with ``spark.progress_url``) counts as alive while its heartbeat
+    is fresh.
     """
     proc = running(settings)
     watched = supervisor_state(settings, proc)
     pid = driver_pid(settings, proc)
     state = state or {}
+    now = now or dt.datetime.now(dt.UTC)
+    limit = settings.spark.unhealthy_after_s
+    if pid is None and (driver_elsewhere or settings.spark.progress_url):
+        heartbeat = health.parse_time(state.get("updated_at"))
+        if heartbeat is not None and (now - heartbeat).total_seconds() <= limit:
+            pid = state.get("pid")
     verdict = health.assess(
         state or None,
         driver_pid=pid,
         supervisor=watched,
         lag=None if lag is None else sum(lag.values()),
-        now=now or dt.datetime.now(dt.UTC),
-        unhealthy_after_s=settings.spark.unhealthy_after_s,
+        now=now,
+        unhealthy_after_s=limit,
     )
     supervised = proc is not None and process.alive(proc.pid, supervisor.MODULE)
     return {
@@ -386,7 +396,7 @@ def lag(settings: Settings, state: dict[str, Any] | None = None) -> dict[int, in
 
     from userstream.kafka.topics import end_offsets
 
-    state = state if state is not None else progress_file.read(settings)
+    state = state if state is not None else last_progress(settings)
     if not ((state or {}).get("last_batch") or {}).get("end_offsets"):
         return None
     try:

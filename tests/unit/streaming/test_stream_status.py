@@ -180,3 +180,24 @@ def test_a_driver_pid_is_trusted_only_with_the_start_time_the_supervisor_recorde
     identity = process.identity(fake.driver)
     write_json(supervisor.state_file(fake.settings), {**state, "driver_identity": identity})
     assert control.driver_pid(fake.settings) == fake.driver
+
+
+def test_a_driver_elsewhere_is_judged_by_the_heartbeat_it_serves(tmp_path: Path) -> None:
+    # Kubernetes: no process or file of the driver here; its /progress is all there is.
+    from userstream.streaming.metrics import StreamMetrics
+
+    state: dict[str, Any] = {"pid": 77, "state": "running", "state_since": _ago(600)}
+    url = StreamMetrics("user_topic", 2).serve(0, progress=lambda: state)
+    assert url is not None
+    settings = Settings(
+        state_dir=tmp_path, spark={"progress_url": url.replace("metrics", "progress")}
+    )
+    state["updated_at"] = _ago(2)
+    report = control.report(settings, control.last_progress(settings), None)
+    assert report["healthy"] and report["pid"] == 77, report
+    state["updated_at"] = _ago(600)  # a driver that stopped writing
+    report = control.report(settings, control.last_progress(settings), None)
+    assert not report["healthy"] and report["reason"].startswith("no driver process"), report
+    # Without the URL, a progress file nobody's process stands behind is not a driver.
+    local = Settings(state_dir=tmp_path)
+    assert not control.report(local, {**state, "updated_at": _ago(2)}, None)["healthy"]
