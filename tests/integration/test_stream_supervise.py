@@ -26,6 +26,7 @@ from tests.integration.conftest_stream import (
     wait_until,
 )
 from userstream.config import Settings
+from userstream.host.net import free_ports
 from userstream.orchestration import tasks
 from userstream.streaming import control
 
@@ -74,17 +75,18 @@ def test_supervise_heals_the_driver_in_the_foreground_and_stop_ends_it(
         checked = tasks.check_stream(settings)
         assert checked == {"started": False, "pid": first}
         # The same, where Airflow shares no state folder with the stream (Kubernetes): it
-        # asks the driver's metrics port for its progress.
+        # asks the driver's metrics port for its progress, and only that (a URL nothing
+        # answers is no progress, however fresh the file here).
         metrics_url = str((control.last_progress(settings) or {})["metrics_url"])
-        elsewhere = settings.model_copy(
-            update={
-                "state_dir": tmp_path / "airflow-state",
-                "spark": settings.spark.model_copy(
-                    update={"progress_url": metrics_url.replace("/metrics", "/progress")}
-                ),
-            }
-        )
-        assert not control.progress_file.progress_file(elsewhere).exists()
+
+        def reading(url: str) -> Settings:
+            spark = settings.spark.model_copy(update={"progress_url": url})
+            return settings.model_copy(update={"spark": spark})
+
+        (nobody,) = free_ports(1)
+        with pytest.raises(tasks.StreamNotRunning, match="is not healthy"):
+            tasks.check_stream(reading(f"http://127.0.0.1:{nobody}/progress"))
+        elsewhere = reading(metrics_url.replace("/metrics", "/progress"))
         assert tasks.check_stream(elsewhere) == {"started": False, "pid": first}
 
         assert control.kill_driver(settings) == first
