@@ -107,6 +107,11 @@ def one_run(env: dict[str, str], label: str) -> dict[str, Any]:
 
 def main() -> int:
     parser = arg_parser(__doc__ or "")
+    parser.add_argument(
+        "--keep-state",
+        action="store_true",
+        help="keep the private state folder (its logs: Airflow's task logs among them)",
+    )
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="bench_first_rows_")) / "state"
     env = private_environment(state)
@@ -123,7 +128,7 @@ def main() -> int:
         failed = any(run["first_rows_s"] is None for run in figures.values())
         emit_json(args.json, figures)
     finally:
-        if failed:
+        if failed or args.keep_state:
             print(f"the state folder is kept: {state}", file=sys.stderr)
         else:
             shutil.rmtree(state.parent, ignore_errors=True)

@@ -1,12 +1,13 @@
 """streaming_pipeline: produce one batch of users and prove it landed, cleanly.
 
-check_services → ensure_topics_and_schema → ensure_stream → produce_batch → verify_landed
-→ quality_checks. Each task calls one function of ``userstream.orchestration.tasks``;
-this file only wires them. Transient failures (a service briefly away) are retried with
-exponential backoff; terminal ones (bad data, bad configuration, a stream broken for
-minutes) fail at once, because a retry would only repeat them. The source seed derives
-from the run id, so a retried ``produce_batch`` re-sends the same users and the upserts
-converge.
+check_services → ensure_topics_and_schema → ensure_stream and produce_batch side by side
+(producing needs the topics, not the stream: the stream reads from the earliest offset) →
+verify_landed (after both) → quality_checks. Each task calls one function of
+``userstream.orchestration.tasks``; this file only wires them. Transient failures (a service
+briefly away) are retried with exponential backoff; terminal ones (bad data, bad
+configuration, a stream broken for minutes) fail at once, because a retry would only repeat
+them. The source seed derives from the run id, so a retried ``produce_batch`` re-sends the
+same users and the upserts converge.
 
 Written the way Airflow's docs ("Best Practices": top-level code, idempotent tasks, XComs
 for small data; "Deferrable Operators & Triggers" / sensors in reschedule mode) and
@@ -150,7 +151,8 @@ def streaming_pipeline() -> None:
     stream = ensure_stream()
     batch = produce_batch()
     landed = verify_landed(batch)
-    checked >> ready >> stream >> batch
+    checked >> ready >> [stream, batch]
+    stream >> landed
     quality_checks(batch, landed)
 
 

@@ -200,7 +200,7 @@ def up(
     airflow_settings = settings.model_copy(
         update={"source": settings.source.model_copy(update={"kind": choice.url})}
     )
-    with ThreadPoolExecutor(1, thread_name_prefix="airflow-up") as background:
+    with ThreadPoolExecutor(2, thread_name_prefix="up") as background:
         airflow_up = background.submit(airflow.up, airflow_settings)
         try:
             say("2/7 Kafka and Cassandra" + (" as clusters, and Spark's" if cluster else "")
@@ -209,23 +209,30 @@ def up(
             say("3/7 topics and schema")
             topics.ensure_topics(settings.kafka)
             schema.apply_schema(settings)
-            say("4/7 Spark stream")
-            if control.running(settings) is None:
-                proc = control.start(settings)
-                say(f"stream: started (pid {proc.pid}, log {proc.log})")
-            else:
-                say("stream: already running")
+            # The stream starts while Airflow's first run is triggered: the run's users wait
+            # in Kafka for it (it reads from the earliest offset), and its ensure_stream finds
+            # this start (one start at a time: control.start's lock).
+            say("4/7 Spark stream (starting; Airflow's first run meanwhile)")
+            stream_up = background.submit(_start_stream, settings, say)
             say("5/7 Airflow (a first start takes a minute or two)")
             api_log = settings.paths.log_file(airflow.process_name(settings, "api-server"))
             info = process.with_ticks(airflow_up.result, "airflow", api_log, say)
+            client = airflow_runs.api(airflow_settings)
+            if "scheduler" in info.started:
+                # A run left "running" by the last stop has no process any more; ended now,
+                # it does not hold the DAG's one active run (so this first run) for minutes.
+                for dag_id, run_id in airflow_runs.fail_interrupted(client):
+                    say(f"airflow: {dag_id} run {run_id} was cut short by the last stop: "
+                        "marked failed")  # fmt: skip
+            client.set_paused(PIPELINE_DAG, False)
+            if trigger_first_run:
+                run = client.trigger(PIPELINE_DAG, conf={})
+                say(f"airflow: {PIPELINE_DAG} unpaused, first run {run.get('dag_run_id')} "
+                    "triggered")  # fmt: skip
+            stream_up.result()
         except BaseException:
             _stop_if_started(airflow_up, airflow_settings)
             raise
-    client = airflow_runs.api(airflow_settings)
-    client.set_paused(PIPELINE_DAG, False)
-    if trigger_first_run:
-        run = client.trigger(PIPELINE_DAG, conf={})
-        say(f"airflow: {PIPELINE_DAG} unpaused, first run {run.get('dag_run_id')} triggered")
     say("6/7 dashboard")
     dashboard = _start_dashboard(settings, say)
     say("7/7 Prometheus")
@@ -235,6 +242,16 @@ def up(
         choice, info.url, info.username, info.password_file, info.password_created, dashboard,
         ui_url,
     )  # fmt: skip
+
+
+def _start_stream(settings: Settings, say: Say) -> None:
+    from userstream.streaming import control
+
+    if control.running(settings) is None:
+        proc = control.start(settings)
+        say(f"stream: started (pid {proc.pid}, log {proc.log})")
+    else:
+        say("stream: already running")
 
 
 def _stop_if_started(airflow_up: Future[Any], settings: Settings) -> None:

@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -226,6 +227,34 @@ def test_maintenance_deletes_history_past_the_retention_and_keeps_the_rest(
         runs = db.execute("SELECT count(*) FROM dag_run WHERE run_id = ?", (good_run,)).fetchone()
     assert left == (0,)
     assert runs == (1,)
+
+
+@pytest.mark.faults
+def test_a_run_cut_short_by_a_stop_does_not_hold_back_the_next(af: Settings) -> None:
+    # Airflow stopped while a run runs (`down`, a crash): started again, the run is still
+    # "running" in its database with no process behind it, and the DAG's one active run slot
+    # with it, until Airflow's own heartbeat timeout (5 minutes). `up` ends it at once.
+    client = airflow_runs.api(af)
+    client.set_paused(DAG, False)
+    conf = {"batch_size": BATCH, "source": "local"}
+    cut = str(client.trigger(DAG, conf)["dag_run_id"])
+    wait = time.monotonic() + 300
+    while client.run(DAG, cut)["state"] != "running" and time.monotonic() < wait:
+        time.sleep(1)
+    assert client.run(DAG, cut)["state"] == "running"
+    airflow.down(af)
+    assert "scheduler" in airflow.up(af, timeout=300).started
+    client = airflow_runs.api(af)
+    assert client.run(DAG, cut)["state"] == "running"  # what Airflow believes
+    assert (DAG, cut) in airflow_runs.fail_interrupted(client)
+    ended = client.run(DAG, cut)
+    assert ended["state"] == "failed" and ended["note"] == airflow_runs.INTERRUPTED_NOTE
+    assert airflow_runs.fail_interrupted(client) == []  # nothing else was running
+    # The next run is not queued behind it: it runs to its end.
+    nxt = str(client.trigger(DAG, conf)["dag_run_id"])
+    result = airflow_runs.wait_for_run(client, DAG, nxt, timeout=600)
+    assert result.state == "success", result
+    client.set_paused(DAG, True)
 
 
 def test_down_leaves_no_airflow_process(af: Settings) -> None:

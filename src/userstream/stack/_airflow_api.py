@@ -114,6 +114,11 @@ class AirflowApi:
         body = {"logical_date": None, "conf": conf}
         return dict(self._request("POST", f"/dags/{dag_id}/dagRuns", json=body).json())
 
+    def fail_run(self, dag_id: str, run_id: str, note: str) -> None:
+        """Mark a run failed (its unfinished tasks with it), with a note saying why."""
+        body = {"state": "failed", "note": note}
+        self._request("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", json=body)
+
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return dict(self.get(f"/dags/{dag_id}/dagRuns/{run_id}"))
 

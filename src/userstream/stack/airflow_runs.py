@@ -81,6 +81,29 @@ def failure_lines(events: list[Any], limit: int = 8) -> list[str]:
     return [line for line in lines if line][:limit]
 
 
+#: The note on a run ``fail_interrupted`` ends.
+INTERRUPTED_NOTE = (
+    "Interrupted: Airflow's scheduler stopped while this run ran (`userstream down` or a "
+    "crash); `userstream up` marked it failed. Its users are in Kafka and the stream stores them."
+)
+
+
+def fail_interrupted(client: AirflowApi) -> list[tuple[str, str]]:
+    """Mark failed every run still "running" when no scheduler has run it: call it only
+    right after starting the scheduler. Airflow itself finds such a run's tasks dead only
+    after its heartbeat timeout (5 minutes), and until then the run holds its DAG's active
+    slot (``max_active_runs``): the next run, `up`'s first among them, would wait behind it.
+    Returns the (dag id, run id) of each."""
+    runs = client.get("/dags/~/dagRuns", state=["running"], limit=100).get("dag_runs", [])
+    ended = []
+    for run in runs:
+        dag_id, run_id = str(run["dag_id"]), str(run["dag_run_id"])
+        client.fail_run(dag_id, run_id, INTERRUPTED_NOTE)
+        log.warning("airflow_run_interrupted dag=%s run=%s", dag_id, run_id)
+        ended.append((dag_id, run_id))
+    return ended
+
+
 def _queued_behind(client: AirflowApi, dag_id: str, run_id: str) -> str:
     """ "queued", and why when another run of the DAG holds its active-run slots."""
     try:

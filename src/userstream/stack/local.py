@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from userstream.config import CLUSTER_MODE_FILE, Settings
@@ -54,10 +55,11 @@ class ComponentStatus:
 def stack_up(
     settings: Settings, *, cluster: bool = False, progress: Progress = _log_progress
 ) -> None:
-    """Start Kafka, then Cassandra (each only when not already running), ready when this
-    returns; with ``cluster``, Kafka and Cassandra as their three nodes each, and then the
-    Spark master and its workers. A Kafka or Cassandra cluster already running (or left
-    from one, ``clustered``) is kept, with or without ``cluster``.
+    """Start Kafka (and the local registry after it) and Cassandra side by side, each only when not
+    already running, ready when this returns; with ``cluster``, Kafka and Cassandra as their
+    three nodes each, and then the Spark master and its workers. A Kafka or Cassandra
+    cluster already running (or left from one, ``clustered``) is kept, with or without
+    ``cluster``.
 
     ``progress`` receives one line per step (`starting…`, `ready in Ns`). Raises the
     ``UserstreamError`` of the first component that fails, after stopping the Kafka and
@@ -72,20 +74,31 @@ def stack_up(
     kafka_cluster = cluster or kafka.clustered(settings)
     already = kafka.running_nodes(settings)
     already_cassandra = cassandra.running_nodes(settings)
+    cassandra_cluster = cluster or cassandra.clustered(settings)
     try:
-        started_kafka = _up_server(kafka, settings, progress, cluster=kafka_cluster)
-        if settings.registry.is_local:
-            on_kafka = _on_local_kafka(settings, cluster=kafka_cluster)
-            started_registry = _up_one(
-                "Schema registry",
-                schema_registry.process_name(settings),
-                schema_registry.address(settings),
-                lambda: schema_registry.start_registry(on_kafka),
-                settings,
-                progress,
+        # Cassandra needs nothing of Kafka: it starts beside Kafka and the registry.
+        with ThreadPoolExecutor(1, thread_name_prefix="cassandra-up") as beside:
+            cassandra_up = beside.submit(
+                _up_server, cassandra, settings, progress, cluster=cassandra_cluster
             )
-        cassandra_cluster = cluster or cassandra.clustered(settings)
-        started_cassandra = _up_server(cassandra, settings, progress, cluster=cassandra_cluster)
+            try:
+                started_kafka = _up_server(kafka, settings, progress, cluster=kafka_cluster)
+                if settings.registry.is_local:
+                    on_kafka = _on_local_kafka(settings, cluster=kafka_cluster)
+                    started_registry = _up_one(
+                        "Schema registry",
+                        schema_registry.process_name(settings),
+                        schema_registry.address(settings),
+                        lambda: schema_registry.start_registry(on_kafka),
+                        settings,
+                        progress,
+                    )
+            finally:
+                # Whatever happened to Kafka, Cassandra's start ends first, so that what it
+                # started is known (and stopped again below when Kafka's failed).
+                wait([cassandra_up])
+                started_cassandra = cassandra_up.exception() is None and cassandra_up.result()
+            started_cassandra = cassandra_up.result()  # Cassandra's error, after Kafka's
         if cluster:
             workers = settings.cluster.spark_workers
             _up_one(

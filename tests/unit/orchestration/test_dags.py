@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -39,11 +38,17 @@ def test_pipeline_tasks_run_in_the_designed_order(dagbag: Any) -> None:
     dag = dagbag.dags["streaming_pipeline"]
     assert sorted(dag.task_ids) == sorted(PIPELINE_ORDER)
     upstream = {t.task_id: set(t.upstream_task_ids) for t in dag.tasks}
-    assert upstream["check_services"] == set()
-    for before, after in itertools.pairwise(PIPELINE_ORDER):
-        assert before in upstream[after], f"{before} must run before {after}"
-    # quality_checks reads the batch produced by produce_batch (XCom), after landing.
-    assert upstream["quality_checks"] == {"produce_batch", "verify_landed"}
+    assert upstream == {
+        "check_services": set(),
+        "ensure_topics_and_schema": {"check_services"},
+        # Side by side: producing needs the topics, not the stream (which reads from the
+        # earliest offset), so the first users do not wait for a task to start.
+        "ensure_stream": {"ensure_topics_and_schema"},
+        "produce_batch": {"ensure_topics_and_schema"},
+        # Landing needs both; quality_checks reads the batch (XCom) after landing.
+        "verify_landed": {"ensure_stream", "produce_batch"},
+        "quality_checks": {"produce_batch", "verify_landed"},
+    }
 
 
 def test_pipeline_is_safe_to_schedule(dagbag: Any) -> None:

@@ -42,7 +42,7 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
     monkeypatch.setattr(topics, "end_offsets", lambda _kafka: {})
     monkeypatch.setattr(control, "last_progress", lambda _s: {})
     monkeypatch.setattr(control, "lag_from", lambda *_a: None)
-    monkeypatch.setattr(control, "report", lambda *_a: seen["report"])
+    monkeypatch.setattr(control, "report", lambda *_a, **_k: seen["report"])
     seen["settings"] = Settings(state_dir=tmp_path)
     return seen
 
