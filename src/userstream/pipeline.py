@@ -200,15 +200,16 @@ def up(
     airflow_settings = settings.model_copy(
         update={"source": settings.source.model_copy(update={"kind": choice.url})}
     )
-    with ThreadPoolExecutor(2, thread_name_prefix="up") as background:
+    with ThreadPoolExecutor(3, thread_name_prefix="up") as background:
         airflow_up = background.submit(airflow.up, airflow_settings)
         try:
             say("2/7 Kafka and Cassandra" + (" as clusters, and Spark's" if cluster else "")
                 + " (Airflow starts meanwhile)")  # fmt: skip
             stack_up(stack_settings, cluster=cluster, progress=say)
             say("3/7 topics and schema")
-            topics.ensure_topics(settings.kafka)
+            topics_up = background.submit(topics.ensure_topics, settings.kafka)
             schema.apply_schema(settings)
+            topics_up.result()
             # The stream starts while Airflow's first run is triggered: the run's users wait
             # in Kafka for it (it reads from the earliest offset), and its ensure_stream finds
             # this start (one start at a time: control.start's lock).

@@ -137,3 +137,51 @@ def test_two_concurrent_ups_start_airflow_once(settings: Settings, fake: FakeAir
     )
     assert fake.migrations == 1
     assert sorted(len(info.started) for info in infos) == [0, 3]
+
+
+def test_a_database_migrated_for_this_airflow_is_not_migrated_again(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = _airflow_env.airflow_home(settings)
+    home.mkdir(parents=True)
+    env = _airflow_env.airflow_env(settings)
+    runs: list[Sequence[str]] = []
+
+    def migrate(cmd: Sequence[str], **_: Any) -> Any:
+        runs.append(cmd)
+        (home / "airflow.db").touch()  # what `airflow db migrate` makes
+        return type("Done", (), {"returncode": 0})()
+
+    monkeypatch.setattr(airflow.subprocess, "run", migrate)
+    airflow._migrate(settings, env, timeout=60)  # no database yet: migrated
+    stamp = (home / airflow.MIGRATED_STAMP).read_text()
+    assert stamp == airflow.migration_stamp(env) and len(runs) == 1
+    assert (home / airflow.MIGRATED_STAMP).stat().st_mode & 0o077 == 0
+    airflow._migrate(settings, env, timeout=60)  # the same Airflow, the same database
+    assert len(runs) == 1
+    # Another Airflow version (or provider), another database file, or no database file:
+    # migrated again.
+    (home / airflow.MIGRATED_STAMP).write_text("an older Airflow's stamp")
+    airflow._migrate(settings, env, timeout=60)
+    assert len(runs) == 2
+    (home / "airflow.db").unlink()
+    airflow._migrate(settings, env, timeout=60)
+    assert len(runs) == 3
+
+
+def test_only_a_sqlite_file_that_exists_is_trusted_to_the_stamp(tmp_path: Path) -> None:
+    db = tmp_path / "airflow.db"
+    sqlite = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{db}"}
+    assert airflow.migration_stamp(sqlite) is None  # no file yet
+    db.touch()
+    assert airflow.migration_stamp(sqlite) == airflow.migration_stamp(dict(sqlite))
+    other = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'x.db'}"}
+    (tmp_path / "x.db").touch()
+    assert airflow.migration_stamp(other) != airflow.migration_stamp(sqlite)
+    # A server database may be emptied behind our back; a _CMD URL is not known here.
+    assert (
+        airflow.migration_stamp({"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql://h/a"}) is None
+    )
+    assert (
+        airflow.migration_stamp({**sqlite, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD": "x"}) is None
+    )
