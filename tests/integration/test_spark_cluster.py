@@ -132,7 +132,10 @@ def test_a_worker_lost_mid_stream_loses_and_doubles_nothing(settings: Settings) 
 def test_streams_share_the_cluster_and_one_left_without_cores_is_unhealthy_in_sparks_words(
     cluster: Settings, unique: str
 ) -> None:
-    # What `up --cluster` gives every stream: the master and half of its two cores.
+    # Both workers (an earlier test of the module kills one), as `stack up --cluster` leaves
+    # them; what `up --cluster` gives every stream: the master and half of their two cores.
+    spark.start_cluster(cluster)
+    assert spark.workers_alive(cluster) == 2
     local = on_local_cluster(cluster).spark
     assert local.cores_max == 1
     shared = cluster.model_copy(
