@@ -9,14 +9,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from userstream import quality
 from userstream.config import Settings
 from userstream.errors import TerminalError, TransientError
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from userstream.config import CLUSTER_MODE_FILE, Settings
@@ -96,7 +96,7 @@ def stack_up(
             finally:
                 # Whatever happened to Kafka, Cassandra's start ends first, so that what it
                 # started is known (and stopped again below when Kafka's failed).
-                wait([cassandra_up])
+                # (``exception`` waits for it.)
                 started_cassandra = cassandra_up.exception() is None and cassandra_up.result()
             started_cassandra = cassandra_up.result()  # Cassandra's error, after Kafka's
         if cluster:
