@@ -2,12 +2,19 @@
 
 Only what the CLI and the tests need: health, DAGs and import errors, unpause, trigger,
 a run and its task instances, a task's log, clearing tasks. Errors become
-``UserstreamError`` sentences; nothing is retried here except getting a fresh token once
-when the current one has expired.
+``UserstreamError`` sentences. Two things are retried here: a fresh token, once, when the
+current one has expired; and an answer 5xx, for ``SERVER_ERROR_RETRY_S``: on its SQLite
+database Airflow answers 500 "Database error" when a write meets another process's lock
+(its scheduler, DAG processor and API server all write), which passes in a moment. Every
+call here may be repeated: a trigger names its run itself, so a repeat makes no second run.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -15,6 +22,11 @@ import httpx
 from userstream.errors import TerminalError, TransientError
 
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
+
+#: How long an answer 5xx is tried again, with waits of 0.5, 1, 2, 4 … s between tries.
+SERVER_ERROR_RETRY_S = 30.0
+
+log = logging.getLogger(__name__)
 
 
 class AuthRefused(TerminalError):
@@ -70,6 +82,25 @@ class AirflowApi:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         # Paths are relative to /api/v2 (e.g. "/dags").
+        deadline = time.monotonic() + SERVER_ERROR_RETRY_S
+        wait = 0.5
+        while True:
+            response = self._send(method, path, **kwargs)
+            if response.status_code < 500 or time.monotonic() + wait > deadline:
+                break
+            log.warning("airflow_api_retry method=%s path=%s status=%d answer=%s",
+                        method, path, response.status_code, response.text[:200])  # fmt: skip
+            time.sleep(wait)
+            wait *= 2
+        if response.status_code >= 400:
+            error = TerminalError if response.status_code < 500 else TransientError
+            raise error(
+                f"{method} /api/v2{path} answered {response.status_code}: {response.text[:300]}."
+            )
+        return response
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One call, with a fresh token once if the current one has expired."""
         for attempt in range(2):
             if self._token is None:
                 self._token = fetch_token(self.base_url, self._username, self._password)
@@ -89,12 +120,6 @@ class AirflowApi:
             if response.status_code == 401 and attempt == 0:
                 self._token = None  # expired: log in again once
                 continue
-            if response.status_code >= 400:
-                error = TerminalError if response.status_code < 500 else TransientError
-                raise error(
-                    f"{method} /api/v2{path} answered {response.status_code}: "
-                    f"{response.text[:300]}."
-                )
             return response
         raise AuthRefused(f"The Airflow API keeps refusing the token of {self._username!r}.")
 
@@ -111,8 +136,20 @@ class AirflowApi:
         self._request("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
 
     def trigger(self, dag_id: str, conf: dict[str, Any]) -> dict[str, Any]:
-        body = {"logical_date": None, "conf": conf}
-        return dict(self._request("POST", f"/dags/{dag_id}/dagRuns", json=body).json())
+        """Start a run of ``dag_id`` now. Its id is made here, in Airflow's own form, so a
+        call repeated after an error makes no second run: one that finds it made (409)
+        returns it."""
+        now = datetime.now(UTC)
+        run_id = f"manual__{now.isoformat()}_{uuid.uuid4().hex[:8]}"
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
+        try:
+            return dict(self._request("POST", f"/dags/{dag_id}/dagRuns", json=body).json())
+        except TerminalError:
+            try:
+                return self.run(dag_id, run_id)  # made by a try that answered 5xx
+            except TerminalError:
+                pass
+            raise
 
     def fail_run(self, dag_id: str, run_id: str, note: str) -> None:
         """Mark a run failed (its unfinished tasks with it), with a note saying why."""
