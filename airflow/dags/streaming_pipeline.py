@@ -1,8 +1,8 @@
 """streaming_pipeline: produce one batch of users and prove it landed, cleanly.
 
-check_services → ensure_topics_and_schema → ensure_stream and produce_batch side by side
-(producing needs the topics, not the stream: the stream reads from the earliest offset) →
-verify_landed (after both) → quality_checks. Each task calls one function of
+prepare_services (Kafka and Cassandra answer; topics, schema and tables exist) →
+ensure_stream and produce_batch side by side (producing needs the topics, not the stream:
+the stream reads from the earliest offset) → verify_landed (after both) → quality_checks. Each task calls one function of
 ``userstream.orchestration.tasks``; this file only wires them. Transient failures (a service
 briefly away) are retried with exponential backoff; terminal ones (bad data, bad
 configuration, a stream broken for minutes) fail at once, because a retry would only repeat
@@ -99,15 +99,10 @@ USER_PROFILES = Asset(
     tags=["userstream"],
 )
 def streaming_pipeline() -> None:
-    @task(execution_timeout=timedelta(minutes=2))
-    @_fail_fast_on_terminal
-    def check_services() -> dict[str, Any]:
-        return steps.check_services(_settings())
-
     @task(execution_timeout=timedelta(minutes=3))
     @_fail_fast_on_terminal
-    def ensure_topics_and_schema() -> None:
-        steps.ensure_topics_and_schema(_settings())
+    def prepare_services() -> dict[str, Any]:
+        return steps.prepare_services(_settings())
 
     # Longer than the start wait inside (steps.ENSURE_STREAM_START_TIMEOUT_S) plus preparation.
     @task(execution_timeout=timedelta(seconds=steps.ENSURE_STREAM_TASK_TIMEOUT_S))
@@ -146,12 +141,11 @@ def streaming_pipeline() -> None:
     def quality_checks(batch: dict[str, Any], landed: dict[str, int]) -> dict[str, Any]:
         return steps.quality_checks(_settings(), batch)
 
-    checked = check_services()
-    ready = ensure_topics_and_schema()
+    ready = prepare_services()
     stream = ensure_stream()
     batch = produce_batch()
     landed = verify_landed(batch)
-    checked >> ready >> [stream, batch]
+    ready >> [stream, batch]
     stream >> landed
     quality_checks(batch, landed)
 

@@ -96,19 +96,19 @@ def check_cassandra(settings: Settings) -> str:
         return queries.release_version(cql)
 
 
-def check_services(settings: Settings) -> dict[str, Any]:
-    brokers = check_kafka(settings)
-    version = check_cassandra(settings)
-    log.info("services kafka_brokers=%d cassandra=%s", brokers, version)
-    return {"kafka_brokers": brokers, "cassandra_version": version}
-
-
-def ensure_topics_and_schema(settings: Settings) -> None:
+def prepare_services(settings: Settings) -> dict[str, Any]:
+    """Kafka and Cassandra answer (a clear error naming the one that does not), then the
+    topics, the schema and the tables exist: one task, as each task costs Airflow seconds
+    to start, and the first users wait for it."""
     from userstream.kafka.topics import ensure_topics
     from userstream.store.schema import apply_schema
 
+    brokers = check_kafka(settings)
+    version = check_cassandra(settings)
+    log.info("services kafka_brokers=%d cassandra=%s", brokers, version)
     ensure_topics(settings.kafka)
     apply_schema(settings)
+    return {"kafka_brokers": brokers, "cassandra_version": version}
 
 
 class StreamNotRunning(TransientError):

@@ -11,8 +11,7 @@ import pytest
 
 DAGS = Path(__file__).resolve().parents[3] / "airflow" / "dags"
 PIPELINE_ORDER = [
-    "check_services",
-    "ensure_topics_and_schema",
+    "prepare_services",
     "ensure_stream",
     "produce_batch",
     "verify_landed",
@@ -39,12 +38,12 @@ def test_pipeline_tasks_run_in_the_designed_order(dagbag: Any) -> None:
     assert sorted(dag.task_ids) == sorted(PIPELINE_ORDER)
     upstream = {t.task_id: set(t.upstream_task_ids) for t in dag.tasks}
     assert upstream == {
-        "check_services": set(),
-        "ensure_topics_and_schema": {"check_services"},
+        # One task: each costs Airflow seconds to start, and the first users wait for it.
+        "prepare_services": set(),
         # Side by side: producing needs the topics, not the stream (which reads from the
         # earliest offset), so the first users do not wait for a task to start.
-        "ensure_stream": {"ensure_topics_and_schema"},
-        "produce_batch": {"ensure_topics_and_schema"},
+        "ensure_stream": {"prepare_services"},
+        "produce_batch": {"prepare_services"},
         # Landing needs both; quality_checks reads the batch (XCom) after landing.
         "verify_landed": {"ensure_stream", "produce_batch"},
         "quality_checks": {"produce_batch", "verify_landed"},
