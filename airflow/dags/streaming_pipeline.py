@@ -4,11 +4,10 @@ prepare_services (Kafka and Cassandra answer; topics, schema and tables exist) �
 ensure_stream and produce_batch side by side (producing needs the topics, not the stream:
 the stream reads from the earliest offset) → verify_landed (after both) → quality_checks.
 Each task calls one function of ``userstream.orchestration.tasks``; this file only wires
-them. Transient failures (a service
-briefly away) are retried with exponential backoff; terminal ones (bad data, bad
-configuration, a stream broken for minutes) fail at once, because a retry would only repeat
-them. The source seed derives from the run id, so a retried ``produce_batch`` re-sends the
-same users and the upserts converge.
+them. Transient failures (a service briefly away) are retried with exponential backoff;
+terminal ones (bad data, bad configuration, a stream broken for minutes) fail at once,
+because a retry would only repeat them. The source seed derives from the run id, so a
+retried ``produce_batch`` re-sends the same users and the upserts converge.
 
 Written the way Airflow's docs ("Best Practices": top-level code, idempotent tasks, XComs
 for small data; "Deferrable Operators & Triggers" / sensors in reschedule mode) and
