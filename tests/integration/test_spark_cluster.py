@@ -147,10 +147,9 @@ def test_streams_share_the_cluster_and_one_left_without_cores_is_unhealthy_in_sp
         # A core freed: the third stream gets its executor and stores its users.
         assert control.stop(streams["a"])
         wait_until("stream c's users", lambda: stored("c") == expected("c"), timeout=240)
-        import time as _t
-        for _ in range(18):
-            print("C REPORT", _t.strftime("%H:%M:%S"), c_report(), flush=True)
-            _t.sleep(10)
+        # And it is healthy again (a first batch that waited for its executor once left its
+        # start published: "a micro-batch has been running for …").
+        wait_until("the third stream healthy again", lambda: c_report()["healthy"], timeout=120)
         assert stored("a") == expected("a") and stored("b") == expected("b")
 
 

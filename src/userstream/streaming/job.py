@@ -332,9 +332,12 @@ class Driver:
                         hint="Check that Cassandra and Kafka answer; the batch is replayed "
                         "from the checkpoint when the driver restarts.",
                     )
-            elif active_since is not None:
+            else:
                 active_since = None
-                self._publish(batch_active_since=None)
+                if self.state.get("batch_active_since") is not None:
+                    # Also when the batch was seen to finish above (active_since reset
+                    # there): published, it would age into "a micro-batch has been running".
+                    self._publish(batch_active_since=None)
             self._count_executors()
             self._heartbeat()
             if query.awaitTermination(POLL_S):

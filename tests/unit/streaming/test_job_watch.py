@@ -152,3 +152,41 @@ def test_sparks_no_resources_warning_is_read_from_what_this_driver_wrote(tmp_pat
         f.write("INFO something else\n" + said)
     assert job.spark_warning(log_file, start) == said[said.index("Initial") :].strip()
     assert job.spark_warning(tmp_path / "absent.log", 0) is None
+
+
+class OneBatchThenIdle:
+    """One batch that runs ``batch_s`` (the trigger active meanwhile), then no input: every
+    poll after it finds the trigger idle, as a stream whose topic is quiet does."""
+
+    id = "q"
+
+    def __init__(self, clock: FakeClock, writer: Any, batch_s: float) -> None:
+        self.clock = clock
+        self.batch_s = batch_s
+        writer.counts[0] = {"valid": 40, "rejected": 0, "stored": 40, "batch_ms": 1}
+
+    @property
+    def lastProgress(self) -> dict[str, Any] | None:
+        return _progress(0, end=40, ran=True) if self.clock.now >= self.batch_s else None
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return {"isTriggerActive": self.clock.now < self.batch_s}
+
+    def awaitTermination(self, timeout: float) -> bool:
+        self.clock.now += timeout
+        return False
+
+    def stop(self) -> None:
+        pass
+
+
+def test_a_batch_seen_to_finish_leaves_no_active_batch_behind(tmp_path, clock):
+    # A first batch that waited 25 s for executors, then a quiet topic: the poll that sees
+    # it finished finds the trigger idle. Its start must not stay published, or `status`
+    # calls the idle stream unhealthy: "a micro-batch has been running for 66 s".
+    driver = _driver(tmp_path, batch_timeout_s=300)
+    query = OneBatchThenIdle(clock, driver.writer, batch_s=25)
+    assert driver._watch(query, deadline=90.0) == "timeout"  # type: ignore[arg-type]
+    assert driver.state["last_batch"]["batch_id"] == 0
+    assert driver.state["batch_active_since"] is None
