@@ -258,14 +258,19 @@ def test_restart_keeps_messages_and_rows(own_stack: Settings, unique: str) -> No
 # (`private`, in conftest.py).
 
 
-def test_taken_port_is_refused_before_starting(private: Settings) -> None:
+@pytest.mark.parametrize("taken", ["kafka", "cassandra", "registry"])
+def test_taken_port_is_refused_before_starting(private: Settings, taken: str) -> None:
+    # Whichever part's port is taken, nothing is started: Cassandra, which starts beside
+    # Kafka, would take a minute to start and be stopped again.
+    port = getattr(private, taken).port
     with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", private.kafka.port))
+        squatter.bind(("127.0.0.1", port))
         squatter.listen()
-        with pytest.raises(ConfigError, match=f"port {private.kafka.port} .* in use"):
+        with pytest.raises(ConfigError, match=f"port {port} .* in use"):
             stack_up(private, progress=lambda _line: None)
-    assert process.running(private.paths, kafka.NAME) is None
-    assert process.running(private.paths, housekeeper.NAME) is None
+    for name in (kafka.NAME, cassandra.NAME, housekeeper.NAME):
+        assert process.running(private.paths, name) is None
+        assert not private.paths.log_file(name).exists(), f"{name} was started"
 
 
 def test_server_dying_at_start_is_reported_with_its_log(private: Settings) -> None:

@@ -283,6 +283,18 @@ def start(settings: Settings, *, cluster: bool = False) -> float | None:
         return _start_cassandra(settings, cluster=cluster)
 
 
+def check_ports(settings: Settings, *, cluster: bool = False) -> None:
+    """``ConfigError`` naming a port that a node not running yet needs and another program
+    holds (before anything starts: ``stack_up`` asks every server first)."""
+    c = settings.cassandra
+    for node in nodes(settings, cluster=cluster):
+        if process.running(settings.paths, node.name) is None:
+            require_free(LABEL, node.host, [c.port, c.storage_port], "USERSTREAM_CASSANDRA__PORT")
+            require_free(
+                LABEL, node.metrics_host, [c.metrics_port], "USERSTREAM_CASSANDRA__METRICS_PORT"
+            )
+
+
 def _start_cassandra(settings: Settings, *, cluster: bool = False) -> float | None:
     paths = settings.paths
     group = nodes(settings, cluster=cluster)
@@ -298,12 +310,7 @@ def _start_cassandra(settings: Settings, *, cluster: bool = False) -> float | No
     if not pending:
         ensure_secured(settings, cluster=cluster)  # cheap; repairs a start cut short
         return None
-    c = settings.cassandra
-    for node in pending:
-        require_free(LABEL, node.host, [c.port, c.storage_port], "USERSTREAM_CASSANDRA__PORT")
-        require_free(
-            LABEL, node.metrics_host, [c.metrics_port], "USERSTREAM_CASSANDRA__METRICS_PORT"
-        )
+    check_ports(settings, cluster=cluster)
     java = require_java()
     jars.ensure_jars(paths.lib, NAME, log_dir=paths.logs)
     jars.ensure_jars(paths.lib, jmx_exporter.JAR_SET, log_dir=paths.logs)

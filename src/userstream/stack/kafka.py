@@ -395,6 +395,18 @@ def start(settings: Settings, *, cluster: bool = False) -> float | None:
         return _start_kafka(settings, cluster=cluster)
 
 
+def check_ports(settings: Settings, *, cluster: bool = False) -> None:
+    """``ConfigError`` naming a port that a node not running yet needs and another program
+    holds (before anything starts: ``stack_up`` asks every server first)."""
+    k = settings.kafka
+    for node in nodes(settings, cluster=cluster):
+        if process.running(settings.paths, node.name) is None:
+            require_free(LABEL, node.host, [k.port, k.controller_port], "USERSTREAM_KAFKA__PORT")
+            require_free(
+                LABEL, node.metrics_host, [k.metrics_port], "USERSTREAM_KAFKA__METRICS_PORT"
+            )
+
+
 def _start_kafka(settings: Settings, *, cluster: bool) -> float | None:
     paths = settings.paths
     group = nodes(settings, cluster=cluster)
@@ -410,10 +422,7 @@ def _start_kafka(settings: Settings, *, cluster: bool) -> float | None:
     pending = [n for n in group if process.running(paths, n.name) is None]
     if not pending:
         return None
-    k = settings.kafka
-    for node in pending:
-        require_free(LABEL, node.host, [k.port, k.controller_port], "USERSTREAM_KAFKA__PORT")
-        require_free(LABEL, node.metrics_host, [k.metrics_port], "USERSTREAM_KAFKA__METRICS_PORT")
+    check_ports(settings, cluster=cluster)
     java = require_java()
     jars.ensure_jars(paths.lib, NAME, log_dir=paths.logs)
     jars.ensure_jars(paths.lib, jmx_exporter.JAR_SET, log_dir=paths.logs)

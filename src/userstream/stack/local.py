@@ -66,15 +66,21 @@ def stack_up(
     Cassandra this call started (a part that fails stops what it started of itself).
     """
     ensure_layout(settings.paths)
+    kafka_cluster = cluster or kafka.clustered(settings)
+    cassandra_cluster = cluster or cassandra.clustered(settings)
+    # A taken port is refused before anything starts (Cassandra takes ~40 s to start and as
+    # long to be stopped again when Kafka then finds its port taken).
+    kafka.check_ports(settings, cluster=kafka_cluster)
+    cassandra.check_ports(settings, cluster=cassandra_cluster)
+    if settings.registry.is_local:
+        schema_registry.check_port(settings)
     started_keeper = housekeeper.start(settings)
     if started_keeper:
         h = settings.housekeeping
         progress(f"Housekeeper: started (logs rotate past {h.log_max_mb} MB, {h.log_files} kept)")
     started_kafka = started_cassandra = started_registry = False
-    kafka_cluster = cluster or kafka.clustered(settings)
     already = kafka.running_nodes(settings)
     already_cassandra = cassandra.running_nodes(settings)
-    cassandra_cluster = cluster or cassandra.clustered(settings)
     try:
         # Cassandra needs nothing of Kafka: it starts beside Kafka and the registry.
         with ThreadPoolExecutor(1, thread_name_prefix="cassandra-up") as beside:

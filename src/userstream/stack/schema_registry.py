@@ -61,6 +61,13 @@ def subjects(settings: Settings, timeout: float = 3.0) -> list[str]:
     return found
 
 
+def check_port(settings: Settings) -> None:
+    """``ConfigError`` when the registry does not run and another program holds its port."""
+    if process.running(settings.paths, process_name(settings)) is None:
+        r = settings.registry
+        require_free(LABEL, r.host, [r.port], "USERSTREAM_REGISTRY__PORT")
+
+
 def start_registry(settings: Settings) -> float | None:
     """Start the local registry on ``settings.kafka`` and wait until it answers (it has read
     its topic); the seconds it took, or None when it already runs. Raises ``ConfigError``
@@ -72,7 +79,7 @@ def start_registry(settings: Settings) -> float | None:
     with component_lock(paths, name):
         if process.running(paths, name) is not None:
             return None
-        require_free(LABEL, r.host, [r.port], "USERSTREAM_REGISTRY__PORT")
+        check_port(settings)
         client_config.ensure_local_login(paths)
         started = time.monotonic()
         proc = process.start(paths, name, [sys.executable, "-m", "userstream.registry"],

@@ -45,6 +45,10 @@ class Server(Protocol):
 
     def version(self, settings: Settings) -> str | None: ...
 
+    def check_ports(self, settings: Settings, *, cluster: bool = False) -> None:
+        """Raise ``ConfigError`` when a port a node not running yet needs is taken."""
+        ...
+
     def start(self, settings: Settings, *, cluster: bool = False) -> float | None:
         """Start it and wait until it serves; the seconds it took, None when it ran."""
         ...
