@@ -4,21 +4,20 @@ external command they start recorded (its argv and environment) by a stand-in on
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-import shutil
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from threading import Thread
 
 import pytest
 import yaml
 
+from tests.registry_login import (
+    MISREAD_PASSWORDS,
+    assert_the_check_logs_in,
+    assert_wrote_the_clients_login,
+    start,
+)
 from tests.unit.test_compose import (
     REPO,
     SERVICES,
@@ -32,29 +31,6 @@ REGISTRY = SERVICES["schema-registry"]
 #: The secret files' values, as ``_mounted`` writes them.
 PASSWORD = "registry_password-for-the-test"
 BROKER_PASSWORD = "kafka_broker_password-for-the-test"
-#: Jetty 12's (Confluent Platform 8); Jetty 9's org.eclipse.jetty.jaas.spi… is gone from 8.x.
-LOGIN_MODULE = "org.eclipse.jetty.security.jaas.spi.PropertyFileLoginModule"
-
-
-def _recorders(folder: Path, log: Path, names: list[str]) -> None:
-    """A stand-in for each command of ``names`` in ``folder``: it appends its argv and
-    environment to ``log`` as a JSON line, then runs the real command (``run``: none)."""
-    folder.mkdir()
-    for name in names:
-        real = None if name == "run" else shutil.which(name)
-        then = "sys.exit(0)" if real is None else f"os.execv({real!r}, [{real!r}, *sys.argv[1:]])"
-        stand_in = folder / name
-        stand_in.write_text(
-            f"#!{sys.executable}\nimport json, os, sys\n"
-            f"with open({str(log)!r}, 'a') as out:\n"
-            "    out.write(json.dumps({'argv': sys.argv, 'env': dict(os.environ)}) + '\\n')\n"
-            f"{then}\n"
-        )
-        stand_in.chmod(0o755)
-
-
-def _calls(log: Path) -> list[dict]:
-    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
 def _start(tmp_path: Path, password: str = PASSWORD) -> tuple[subprocess.CompletedProcess, list]:
@@ -63,19 +39,7 @@ def _start(tmp_path: Path, password: str = PASSWORD) -> tuple[subprocess.Complet
     assert REGISTRY["entrypoint"][:2] == ["bash", "-c"]
     env = _mounted(_env(REGISTRY), tmp_path / "secrets")
     (tmp_path / "secrets" / "registry_password").write_text(password)
-    folder, log = tmp_path / "bin", tmp_path / "calls.jsonl"
-    if not folder.exists():
-        _recorders(folder, log, ["cat", "rm", "mkdir", "run"])
-    log.unlink(missing_ok=True)
-    (tmp_path / "tmp").mkdir(exist_ok=True)
-    script = REGISTRY["entrypoint"][2].replace("$$", "$")
-    script = script.replace("exec /etc/confluent/docker/run", f"exec {folder / 'run'}")
-    started = subprocess.run(
-        [shutil.which("bash") or "bash", "-c", script],
-        env={**env, "PATH": str(folder), "TMPDIR": str(tmp_path / "tmp")},
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    return started, _calls(log)
+    return start(REGISTRY["entrypoint"][2].replace("$$", "$"), env, tmp_path)
 
 
 def test_the_registry_is_confluents_and_asks_its_clients_for_basic_auth() -> None:
@@ -139,32 +103,15 @@ def test_the_entrypoint_writes_both_logins_from_the_secret_files_into_private_fi
 ) -> None:
     started, calls = _start(tmp_path)
     assert started.returncode == 0, started.stderr
-    env = _env(REGISTRY)
     run = calls[-1]
     assert Path(run["argv"][0]).name == "run"  # the image's own start, last
-    login = tmp_path / "tmp" / "registry-login"
     # The Kafka store's login, in the setting the image writes into its properties file.
     assert run["env"]["SCHEMA_REGISTRY_KAFKASTORE_SASL_JAAS_CONFIG"] == (
         "org.apache.kafka.common.security.plain.PlainLoginModule required "
         f'username="userstream_broker" password="{BROKER_PASSWORD}";'
     )
-    # The clients': Jetty's password file (`user: password,roles`), and the JAAS file of the
-    # realm naming it, which the JVM is pointed at; the agent's option is kept.
-    assert (login / "password.properties").read_text() == (
-        f"{env['REGISTRY_USERNAME']}: {PASSWORD},{env['SCHEMA_REGISTRY_AUTHENTICATION_ROLES']}\n"
-    )
-    assert (login / "jaas.conf").read_text() == (
-        f"{env['SCHEMA_REGISTRY_AUTHENTICATION_REALM']} {{\n"
-        f"  {LOGIN_MODULE} required\n"
-        f'  file="{login}/password.properties";\n'
-        "};\n"
-    )
-    assert run["env"]["SCHEMA_REGISTRY_OPTS"] == (
-        f"{env['SCHEMA_REGISTRY_OPTS']} -Djava.security.auth.login.config={login}/jaas.conf"
-    )
-    assert login.stat().st_mode & 0o777 == 0o700
-    for name in ("password.properties", "jaas.conf"):
-        assert (login / name).stat().st_mode & 0o777 == 0o600, name
+    # The clients': Jetty's password file and the JAAS file naming it, private.
+    assert_wrote_the_clients_login(tmp_path, _mounted(_env(REGISTRY), tmp_path / "secrets"), run)
     # The clients' password is in no command's argv and no variable of any process started,
     # the registry's included; the broker's only in the one setting the image requires.
     assert [Path(c["argv"][0]).name for c in calls] == ["cat", "cat", "rm", "mkdir", "run"]
@@ -185,11 +132,7 @@ def test_a_restarted_registry_writes_its_login_anew(tmp_path: Path) -> None:
     assert ": a-new-one," in written and PASSWORD not in written
 
 
-@pytest.mark.parametrize(
-    "password",
-    ["", "two words", "a,b", "back\\slash", 'a"b', "OBF:1w8t1tvf", "MD5:164c88b3", "pässwort",
-     "tab\there", "line\nbreak"],
-)  # fmt: skip
+@pytest.mark.parametrize("password", MISREAD_PASSWORDS)
 def test_a_password_jettys_file_would_misread_stops_the_registry_with_a_reason(
     tmp_path: Path, password: str
 ) -> None:
@@ -202,69 +145,10 @@ def test_a_password_jettys_file_would_misread_stops_the_registry_with_a_reason(
         assert password not in started.stderr
 
 
-@contextmanager
-def _registry_double(user: str, password: str) -> Iterator[tuple[str, list[str]]]:
-    """An HTTP server that answers GET /subjects as Confluent's does with BASIC auth on: 200
-    to ``user``:``password``, 401 otherwise. Yields its URL and the Authorization headers."""
-    expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-    seen: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.append(self.headers.get("Authorization", ""))
-            ok = self.path == "/subjects" and seen[-1] == expected
-            body = b"[]" if ok else b'{"error_code":401,"message":"Unauthorized"}'
-            self.send_response(200 if ok else 401)
-            if not ok:
-                self.send_header("WWW-Authenticate", 'basic realm="SchemaRegistry-Props"')
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def test_the_health_check_logs_in_with_the_secret_on_no_command_line(tmp_path: Path) -> None:
-    if shutil.which("curl") is None:
-        pytest.skip("curl is not installed (the registry's image has it)")
     kind, command = REGISTRY["healthcheck"]["test"]
     assert kind == "CMD-SHELL"
     api = "http://localhost:" + _env(REGISTRY)["SCHEMA_REGISTRY_LISTENERS"].rsplit(":", 1)[1]
-    assert f"{api}/subjects" in command
     env = _mounted(_env(REGISTRY), tmp_path / "secrets")
-    folder, log = tmp_path / "bin", tmp_path / "calls.jsonl"
-    _recorders(folder, log, ["cat", "curl"])
-    user = env["REGISTRY_USERNAME"]
-    with _registry_double(user, PASSWORD) as (url, seen):
-        # As Docker runs a CMD-SHELL check: sh -c, in the container's environment.
-        check = command.replace("$$", "$").replace(api, url)
-        healthy = subprocess.run(
-            ["/bin/sh", "-c", check], env={**env, "PATH": str(folder)},
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-        assert healthy.returncode == 0, healthy.stderr
-        assert seen == ["Basic " + base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()]
-        # A login the registry refuses fails the check (curl -f), and says nothing of it.
-        (tmp_path / "secrets" / "registry_password").write_text("not-the-password")
-        refused = subprocess.run(
-            ["/bin/sh", "-c", check], env={**env, "PATH": str(folder)},
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-        assert refused.returncode != 0
-        assert "not-the-password" not in refused.stdout + refused.stderr
-    calls = _calls(log)  # the two sides of each pipe, in either order
-    assert sorted(Path(c["argv"][0]).name for c in calls) == ["cat", "cat", "curl", "curl"]
-    for call in calls:
-        assert not [a for a in call["argv"] if PASSWORD in a or "not-the-password" in a], call
-        assert not [k for k, v in call["env"].items() if PASSWORD in v], call["argv"]
-    # What Docker keeps of a check (and shows in `docker inspect`) is its output: none.
-    assert healthy.stdout == healthy.stderr == ""
+    # As Docker runs a CMD-SHELL check: sh -c, in the container's environment.
+    assert_the_check_logs_in(["/bin/sh", "-c", command.replace("$$", "$")], api, env, tmp_path)
