@@ -1,11 +1,13 @@
 """The Helm chart, offline: `helm lint` and `helm template` for the default and the production
 values; every object against the Kubernetes API's schemas (kubernetes-validate, a pinned
 Kubernetes version) and every custom resource against the CRD schemas of the pinned operator
-versions (deploy/crds); and what the chart says about topics, ACLs, settings and alerts
-against the sources the local runtime reads. `make test-deploy` builds helm first."""
+versions (deploy/crds); what the chart says about topics, ACLs, settings and alerts against
+the sources the local runtime reads; and the schema registry's login, its start script and
+probes run as in tests/unit/test_compose_registry.py. `make test-deploy` builds helm first."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -20,6 +22,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.registry_login import (
+    LOGIN_MODULE,
+    MISREAD_PASSWORDS,
+    assert_the_check_logs_in,
+    assert_wrote_the_clients_login,
+    start,
+)
 from userstream.config import Settings, load_settings
 from userstream.kafka.client_config import STREAM_GROUP_PREFIX
 from userstream.kafka.topics import role_grants
@@ -118,11 +127,19 @@ def test_the_chart_installs_every_part(objects: list[dict]) -> None:
 
 
 def test_a_wrong_value_fails_at_install() -> None:
+    theirs = "registry.enabled=false,registry.url=http://registry.example:8081"
     for wrong, said in [
         (["--set", "kafka.partitions=0"], "/kafka/partitions"),
         (["--set", "stream.executors.memory=lots"], "/stream/executors/memory"),
         (["--set", "kafka.unknown=1"], "unknown"),
         (["--set", "registry.enabled=false"], "/registry/url"),
+        (["--set", "registry.username=a:b"], "/registry/username"),
+        (["--set", "registry.username="], "/registry/username"),
+        # A login of a registry of yours needs its user name.
+        (
+            ["--set", theirs, "--set", "registry.username=,registry.existingSecret=s"],
+            "/registry/username",
+        ),
     ]:
         done = _helm("template", "userstream", str(CHART), *wrong)
         assert done.returncode != 0, wrong
@@ -217,6 +234,19 @@ def test_no_secret_value_is_in_a_pod_spec(objects: list[dict]) -> None:
             for var in container.get("env", []):
                 assert "PASSWORD" not in var["name"] or var["name"].endswith("_FILE"), var
                 assert "secretKeyRef" not in json.dumps(var), var
+    # The passwords the chart makes are in their Secret only: no env value, no command, no
+    # probe, nothing else it renders.
+    made = [s for s in _of(objects, "Secret") if "password" in s["data"]]
+    assert {s["metadata"]["name"] for s in made} == {
+        "userstream-cassandra-superuser",
+        "userstream-registry-login",
+    }
+    for secret in made:
+        password = base64.b64decode(secret["data"]["password"]).decode()
+        assert len(password) >= 32, secret["metadata"]["name"]
+        for obj in objects:
+            if obj is not secret:
+                assert password not in json.dumps(obj), (secret["metadata"]["name"], obj["kind"])
 
 
 def test_the_airflow_values_reach_the_charts_parts() -> None:
@@ -259,6 +289,10 @@ def test_the_airflow_values_reach_the_charts_parts() -> None:
     secrets = {v["secret"]["secretName"] for v in values["volumes"] if "secret" in v}
     made = {s["metadata"]["name"] for s in _of(objects, "Secret")}
     assert secrets == {"userstream-producer"} | made
+    # Its tasks log in to the registry as the chart's clients do.
+    login = _registry_login(env, values["volumeMounts"], values["volumes"])
+    assert login == ("userstream_registry", "userstream-registry-login")
+    assert login == _registry_login(chart_env, *_mounts_and_volumes(stream))
 
 
 def _pods(objects: list[dict]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -297,3 +331,183 @@ def test_executors_start_with_sparks_entrypoint_and_find_their_driver(objects: l
     dockerfile = (REPO / "docker" / "Dockerfile").read_text()
     assert "docker/spark-executor.sh ./docker/spark-executor.sh" in dockerfile
     assert os.access(REPO / "docker" / "spark-executor.sh", os.X_OK)
+
+
+def _deployment(objects: list[dict], part: str) -> dict[str, Any]:
+    return next(d for d in _of(objects, "Deployment") if d["metadata"]["name"].endswith(part))
+
+
+def _mounts_and_volumes(pod_owner: dict) -> tuple[list[dict], list[dict]]:
+    spec = pod_owner["spec"]["template"]["spec"]
+    return spec["containers"][0].get("volumeMounts", []), spec.get("volumes", [])
+
+
+def _registry_login(
+    env: dict[str, str | None], mounts: list[dict], volumes: list[dict]
+) -> tuple[str, str] | None:
+    """The registry login a client container gives (its user name and the Secret its
+    password file is mounted from, key `password`, read-only), or None when it gives none."""
+    if "USERSTREAM_REGISTRY__PASSWORD_FILE" not in env:
+        assert "USERSTREAM_REGISTRY__USERNAME" not in env
+        assert "registry-login" not in {v["name"] for v in volumes}
+        return None
+    assert "USERSTREAM_REGISTRY__PASSWORD" not in env
+    path = Path(str(env["USERSTREAM_REGISTRY__PASSWORD_FILE"]))
+    (mount,) = [m for m in mounts if Path(m["mountPath"]) == path.parent]
+    assert mount.get("readOnly") is True, mount
+    (volume,) = [v for v in volumes if v["name"] == mount["name"]]
+    assert {"key": "password", "path": path.name} in volume["secret"]["items"], volume
+    return str(env["USERSTREAM_REGISTRY__USERNAME"]), volume["secret"]["secretName"]
+
+
+def _clients(objects: list[dict]) -> dict[str, tuple[str, str] | None]:
+    """Every pod of the chart that is told the registry's URL: the login it gives."""
+    found = {}
+    for obj in [*_of(objects, "Deployment"), *_of(objects, "Job")]:
+        for container in obj["spec"]["template"]["spec"]["containers"]:
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            if "USERSTREAM_REGISTRY__URL" in env:
+                mounts, volumes = container.get("volumeMounts", []), _mounts_and_volumes(obj)[1]
+                found[obj["metadata"]["name"]] = _registry_login(env, mounts, volumes)
+    return found
+
+
+def _registry_container(objects: list[dict]) -> dict[str, Any]:
+    (container,) = _deployment(objects, "registry")["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def _registrys_own_login(objects: list[dict]) -> tuple[str, str] | None:
+    """The login the registry asks for: its user name and the Secret it reads it from."""
+    env = {e["name"]: e.get("value") for e in _registry_container(objects)["env"]}
+    return _registry_login(
+        {"USERSTREAM_REGISTRY__USERNAME": env["REGISTRY_USERNAME"],
+         "USERSTREAM_REGISTRY__PASSWORD_FILE": env["REGISTRY_PASSWORD_FILE"]},
+        *_mounts_and_volumes(_deployment(objects, "registry")),
+    )  # fmt: skip
+
+
+def test_the_registry_asks_every_client_for_basic_auth_with_jettys_module(
+    objects: list[dict],
+) -> None:
+    registry = _registry_container(objects)
+    env = {e["name"]: e.get("value") for e in registry["env"]}
+    assert env["SCHEMA_REGISTRY_AUTHENTICATION_METHOD"] == "BASIC"
+    assert env["SCHEMA_REGISTRY_AUTHENTICATION_REALM"] == "SchemaRegistry-Props"
+    assert env["SCHEMA_REGISTRY_AUTHENTICATION_ROLES"] == "pipeline"
+    assert registry["command"][:2] == ["bash", "-c"]
+    script = registry["command"][2]
+    assert LOGIN_MODULE in script and "-Djava.security.auth.login.config=" in script
+    # Its clients give the login it asks for, from the same Secret; 0440, as its Kafka
+    # login: the image's user reads it through the pod's fsGroup.
+    own = _registrys_own_login(objects)
+    assert own == ("userstream_registry", "userstream-registry-login")
+    (volume,) = [
+        v for v in _mounts_and_volumes(_deployment(objects, "registry"))[1]
+        if v["name"] == "registry-login"
+    ]  # fmt: skip
+    assert volume["secret"]["defaultMode"] == 0o440
+    clients = _clients(objects)
+    assert set(clients) == {"userstream-stream", "userstream-dashboard", "userstream-bootstrap-1"}
+    assert set(clients.values()) == {own}
+    # Prometheus scrapes the JMX exporter's own port, which asks for no login.
+    monitor = next(
+        m for m in _of(objects, "PodMonitor") if m["metadata"]["name"].endswith("registry")
+    )
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert not {"basicAuth", "authorization", "oauth2"} & set(endpoint)
+    ports = {p["name"]: p["containerPort"] for p in registry["ports"]}
+    assert ports[endpoint["port"]] == 7074 != ports["http"]
+
+
+def test_a_secret_of_yours_replaces_the_generated_one() -> None:
+    objects = render("--set", "registry.existingSecret=my-registry-login")
+    assert "userstream-registry-login" not in {
+        s["metadata"]["name"] for s in _of(objects, "Secret")
+    }
+    own = _registrys_own_login(objects)
+    assert own == ("userstream_registry", "my-registry-login")
+    assert set(_clients(objects).values()) == {own}
+
+
+def test_a_registry_of_yours_is_given_its_login_or_none() -> None:
+    theirs = ["--set", "registry.enabled=false,registry.url=https://registry.example:8081"]
+    objects = render(*theirs)
+    assert not [d for d in _of(objects, "Deployment") if d["metadata"]["name"].endswith("registry")]
+    assert "userstream-registry-login" not in {
+        s["metadata"]["name"] for s in _of(objects, "Secret")
+    }
+    assert set(_clients(objects).values()) == {None}
+    objects = render(*theirs, "--set", "registry.username=them,registry.existingSecret=their-login")
+    assert set(_clients(objects).values()) == {("them", "their-login")}
+
+
+@pytest.fixture(scope="module")
+def registry_start() -> tuple[dict[str, Any], str]:
+    """The registry's container and its generated password, as `helm template` renders them."""
+    objects = render()
+    (secret,) = [
+        s for s in _of(objects, "Secret") if s["metadata"]["name"].endswith("registry-login")
+    ]
+    return _registry_container(objects), base64.b64decode(secret["data"]["password"]).decode()
+
+
+def _in_the_pod(container: dict, folder: Path, password: str) -> dict[str, str]:
+    """The container's environment as its processes see it, its Secrets' files under
+    ``folder`` (the registry's login holding ``password``)."""
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    env = {k: v.replace("/var/run/secrets/userstream", str(folder)) for k, v in env.items()}
+    for name, text in (("kafka", "kafka-password-for-the-test"), ("registry", password)):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        (folder / name / "password").write_text(text)
+    return env
+
+
+def test_the_registry_writes_both_logins_from_the_mounted_secrets(
+    registry_start: tuple[dict, str], tmp_path: Path
+) -> None:
+    container, password = registry_start
+    env = _in_the_pod(container, tmp_path / "secrets", password)
+    started, calls = start(container["command"][2], env, tmp_path)
+    assert started.returncode == 0, started.stderr  # the generated password passes the check
+    run = calls[-1]
+    assert Path(run["argv"][0]).name == "run"  # the image's own start, last
+    assert run["env"]["SCHEMA_REGISTRY_KAFKASTORE_SASL_JAAS_CONFIG"] == (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        'username="userstream-registry" password="kafka-password-for-the-test";'
+    )
+    assert_wrote_the_clients_login(tmp_path, env, run)
+    assert [Path(c["argv"][0]).name for c in calls] == ["cat", "cat", "rm", "mkdir", "run"]
+    for call in calls:
+        assert not [a for a in call["argv"] if password in a or "kafka-password" in a], call
+        assert not [k for k, v in call["env"].items() if password in v], call["argv"]
+    assert password not in started.stdout + started.stderr
+
+
+@pytest.mark.parametrize("password", MISREAD_PASSWORDS)
+def test_a_password_jettys_file_would_misread_stops_the_registry_with_a_reason(
+    registry_start: tuple[dict, str], tmp_path: Path, password: str
+) -> None:
+    container, _ = registry_start
+    env = _in_the_pod(container, tmp_path / "secrets", password)
+    started, calls = start(container["command"][2], env, tmp_path)
+    assert started.returncode != 0
+    assert "Secret userstream-registry-login" in started.stderr
+    assert "run" not in [Path(c["argv"][0]).name for c in calls]
+    assert not (tmp_path / "tmp" / "registry-login").exists()
+    if password.strip():
+        assert password not in started.stderr
+
+
+def test_the_registry_probes_log_in_with_the_password_on_no_command_line(
+    registry_start: tuple[dict, str], tmp_path: Path
+) -> None:
+    container, password = registry_start
+    probe = container["readinessProbe"]
+    assert container["livenessProbe"]["exec"] == probe["exec"]
+    api = "http://localhost:" + str(
+        next(p for p in container["ports"] if p["name"] == "http")["containerPort"]
+    )
+    # As the kubelet runs an exec probe: the argv, in the container's environment.
+    env = _in_the_pod(container, tmp_path / "secrets", password)
+    assert_the_check_logs_in(probe["exec"]["command"], api, env, tmp_path)

@@ -66,6 +66,16 @@ http://{{ include "userstream.name" . }}-registry:8081
 {{- end -}}
 {{- end -}}
 
+{{/* The Secret (key `password`) of the login clients give the registry: yours
+(registry.existingSecret) or the chart's; empty when a registry of yours asks for none. */}}
+{{- define "userstream.registrySecret" -}}
+{{- if .Values.registry.existingSecret -}}
+{{ .Values.registry.existingSecret }}
+{{- else if .Values.registry.enabled -}}
+{{ include "userstream.name" . }}-registry-login
+{{- end -}}
+{{- end -}}
+
 {{/*
 The environment of an app container logged in to Kafka as `role`: every setting of
 config.py by its USERSTREAM_ variable, the passwords through their _FILE variants from the
@@ -101,6 +111,12 @@ Secrets mounted by "userstream.secretVolumes" (never a value in the pod's spec).
   value: /var/run/secrets/userstream/cassandra/password
 - name: USERSTREAM_REGISTRY__URL
   value: {{ include "userstream.registryUrl" $ctx | quote }}
+{{- if include "userstream.registrySecret" $ctx }}
+- name: USERSTREAM_REGISTRY__USERNAME
+  value: {{ $ctx.Values.registry.username | quote }}
+- name: USERSTREAM_REGISTRY__PASSWORD_FILE
+  value: /var/run/secrets/userstream/registry/password
+{{- end }}
 {{- end -}}
 
 {{- define "userstream.secretMounts" -}}
@@ -110,6 +126,11 @@ Secrets mounted by "userstream.secretVolumes" (never a value in the pod's spec).
 - name: cassandra-login
   mountPath: /var/run/secrets/userstream/cassandra
   readOnly: true
+{{- if include "userstream.registrySecret" . }}
+- name: registry-login
+  mountPath: /var/run/secrets/userstream/registry
+  readOnly: true
+{{- end }}
 {{- end -}}
 
 {{- define "userstream.secretVolumes" -}}
@@ -124,6 +145,13 @@ Secrets mounted by "userstream.secretVolumes" (never a value in the pod's spec).
     secretName: {{ include "userstream.cassandraSecret" $ctx }}
     items: [{key: username, path: username}, {key: password, path: password}]
     defaultMode: 0400
+{{- with include "userstream.registrySecret" $ctx }}
+- name: registry-login
+  secret:
+    secretName: {{ . }}
+    items: [{key: password, path: password}]
+    defaultMode: 0400
+{{- end }}
 {{- end -}}
 
 {{/* Non-root, no privilege escalation, nothing added: every app container. */}}
