@@ -259,6 +259,11 @@ def test_the_airflow_values_reach_the_charts_parts() -> None:
     secrets = {v["secret"]["secretName"] for v in values["volumes"] if "secret" in v}
     made = {s["metadata"]["name"] for s in _of(objects, "Secret")}
     assert secrets == {"userstream-producer"} | made
+    # XComs and logs as small as the local runtime's.
+    from userstream.stack._airflow_env import QUIET_LOGGERS, XCOM_COMPRESSION
+
+    assert values["config"]["common.io"]["xcom_objectstorage_compression"] == XCOM_COMPRESSION
+    assert values["config"]["logging"]["namespace_levels"] == QUIET_LOGGERS
 
 
 def _pods(objects: list[dict]) -> Iterator[tuple[str, dict[str, Any]]]:
