@@ -293,6 +293,11 @@ def test_the_airflow_values_reach_the_charts_parts() -> None:
     login = _registry_login(env, values["volumeMounts"], values["volumes"])
     assert login == ("userstream_registry", "userstream-registry-login")
     assert login == _registry_login(chart_env, *_mounts_and_volumes(stream))
+    # XComs and logs as small as the local runtime's.
+    from userstream.stack._airflow_env import QUIET_LOGGERS, XCOM_COMPRESSION
+
+    assert values["config"]["common.io"]["xcom_objectstorage_compression"] == XCOM_COMPRESSION
+    assert values["config"]["logging"]["namespace_levels"] == QUIET_LOGGERS
 
 
 def _pods(objects: list[dict]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -13,6 +13,7 @@ task reads the batch's stored rows again and must fail naming the check and the 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import subprocess
@@ -129,7 +130,18 @@ def test_a_runs_message_list_is_kept_out_of_the_database(af: Settings, good_run:
     assert len(text) < 500 and str(home / "xcom") in text, text[:500]
     files = [p for p in (home / "xcom").rglob("*") if p.is_file() and p.name in text]
     assert len(files) == 1, text
-    assert len(json.loads(files[0].read_text())["messages"]) == BATCH
+    assert files[0].suffix == ".gz"  # compressed: a list of random uuids takes ~half
+    messages = json.loads(gzip.decompress(files[0].read_bytes()))["messages"]
+    assert len(messages) == BATCH
+    # Nor is the list written into the logs ("Done. Returned value was: …"): the task's own
+    # and the scheduler's (its LocalExecutor's tasks write there too).
+    runs = home / "logs" / f"dag_id={DAG}" / f"run_id={good_run}"
+    task_logs = sorted((runs / "task_id=produce_batch").glob("*"))
+    scheduler_log = af.paths.log_file(airflow.process_name(af, "scheduler"))
+    assert task_logs and scheduler_log.is_file()
+    for log_file in [*task_logs, scheduler_log]:
+        said = log_file.read_text(errors="replace")
+        assert not [key for key, _, _ in messages if key in said], log_file
 
 
 def test_a_landed_batch_updates_the_user_profiles_asset(af: Settings, good_run: str) -> None:

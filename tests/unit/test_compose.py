@@ -642,3 +642,11 @@ def test_every_service_logs_to_rotated_files() -> None:
         assert int(logging["options"]["max-file"]) <= 5, name
     prometheus = SERVICES["prometheus"]["command"]
     assert any(arg.startswith("--storage.tsdb.retention.size=") for arg in prometheus)
+
+
+def test_airflow_keeps_xcoms_and_logs_as_small_as_the_local_runtimes() -> None:
+    from userstream.stack._airflow_env import QUIET_LOGGERS, XCOM_COMPRESSION
+
+    env = _env(SERVICES["airflow"])
+    assert env["AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_COMPRESSION"] == XCOM_COMPRESSION
+    assert env["AIRFLOW__LOGGING__NAMESPACE_LEVELS"] == QUIET_LOGGERS

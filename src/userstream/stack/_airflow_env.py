@@ -27,6 +27,9 @@ from userstream.errors import ConfigError
 from userstream.host.state import secrets_dir, write_private
 
 XCOM_BACKEND = "airflow.providers.common.io.xcom.backend.XComObjectStorageBackend"
+XCOM_COMPRESSION = "gzip"
+#: Airflow's loggers quieted (``[logging] namespace_levels``): its API's access log.
+QUIET_LOGGERS = "http.access=WARNING"
 
 #: The secrets Airflow generates on its first start, and how we make them instead.
 _KEYS = {
@@ -181,7 +184,12 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__CORE__XCOM_BACKEND": XCOM_BACKEND,
         "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH": f"file://{home / 'xcom'}",
         "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD": "4096",
+        # gzip: a message list of random uuids takes ~half the bytes.
+        "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_COMPRESSION": XCOM_COMPRESSION,
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        # One line per API request (the tasks' calls to the execution API, heartbeats
+        # included) was a third of the api-server's log: off; errors are still logged.
+        "AIRFLOW__LOGGING__NAMESPACE_LEVELS": QUIET_LOGGERS,
         "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(
             home / "logs" / "dag_processor"
         ),
