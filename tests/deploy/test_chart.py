@@ -32,6 +32,7 @@ from tests.registry_login import (
 from userstream.config import Settings, load_settings
 from userstream.kafka.client_config import STREAM_GROUP_PREFIX
 from userstream.kafka.topics import role_grants
+from userstream.stack._airflow_env import QUIET_LOGGERS, XCOM_COMPRESSION
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "userstream"
@@ -294,8 +295,6 @@ def test_the_airflow_values_reach_the_charts_parts() -> None:
     assert login == ("userstream_registry", "userstream-registry-login")
     assert login == _registry_login(chart_env, *_mounts_and_volumes(stream))
     # XComs and logs as small as the local runtime's.
-    from userstream.stack._airflow_env import QUIET_LOGGERS, XCOM_COMPRESSION
-
     assert values["config"]["common.io"]["xcom_objectstorage_compression"] == XCOM_COMPRESSION
     assert values["config"]["logging"]["namespace_levels"] == QUIET_LOGGERS
 

@@ -21,6 +21,7 @@ from userstream.config import (
 )
 from userstream.registry import client_config as registry_client_config
 from userstream.stack import jmx_exporter, monitoring
+from userstream.stack._airflow_env import QUIET_LOGGERS, XCOM_COMPRESSION
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -645,8 +646,6 @@ def test_every_service_logs_to_rotated_files() -> None:
 
 
 def test_airflow_keeps_xcoms_and_logs_as_small_as_the_local_runtimes() -> None:
-    from userstream.stack._airflow_env import QUIET_LOGGERS, XCOM_COMPRESSION
-
     env = _env(SERVICES["airflow"])
     assert env["AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_COMPRESSION"] == XCOM_COMPRESSION
     assert env["AIRFLOW__LOGGING__NAMESPACE_LEVELS"] == QUIET_LOGGERS
