@@ -102,6 +102,11 @@ def test_supervise_heals_the_driver_in_the_foreground_and_stop_ends_it(
         assert service.wait(timeout=60) == 0
         assert control.running(settings) is None
         assert not settings.paths.pid_file(settings.spark.job_name).exists()
+        # Each driver's first micro-batch has its line (the rest sum into one a minute), and
+        # Spark's line for every batch longer than the trigger interval is not there.
+        said = (tmp_path / "supervise.log").read_text(errors="replace")  # its drivers' too
+        assert said.count('"event": "batch_written"') == 2, said[-3000:]
+        assert "falling behind" not in said
     finally:
         if service.poll() is None:
             os.killpg(service.pid, signal.SIGKILL)

@@ -138,6 +138,10 @@ def spark_conf(settings: Settings, *, jars: list[str]) -> dict[str, str]:
     return conf
 
 
+#: Spark's logger quieted to errors in the driver.
+QUIET_SPARK_LOGGER = "org.apache.spark.sql.execution.streaming.ProcessingTimeExecutor"
+
+
 def build_session(settings: Settings) -> SparkSession:
     """A SparkSession configured for the job (starts the JVM; call once per process)."""
     from pyspark.sql import SparkSession
@@ -154,4 +158,11 @@ def build_session(settings: Settings) -> SparkSession:
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    # "Current batch is falling behind": a line for every micro-batch longer than the trigger
+    # interval, which is each one under load; the progress and the metrics say it.
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None  # the session just started its JVM
+    jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+        QUIET_SPARK_LOGGER, jvm.org.apache.logging.log4j.Level.ERROR
+    )
     return spark
