@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.fake_clock import FakeClock
 from userstream.errors import TerminalError, TransientError
 from userstream.stack import _airflow_api
 from userstream.stack._airflow_api import AirflowApi
@@ -31,22 +32,9 @@ class _Airflow:
         self.plan: list[str] = []
 
 
-class _Clock:
-    """``time`` for the client: its sleeps pass at once and move its clock."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def airflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[_Airflow, AirflowApi]]:
-    clock = _Clock()
+    clock = FakeClock()
     monkeypatch.setattr(_airflow_api, "time", clock)
     state = _Airflow()
 

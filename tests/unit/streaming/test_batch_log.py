@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fake_clock import FakeClock
 from userstream.streaming import batch_writer
 from userstream.streaming.batch_writer import BatchLog, LogWindow
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
 
 
 def _counts(valid: int, rejected: int = 0, ms: int = 100) -> dict[str, int]:
@@ -21,7 +14,7 @@ def _counts(valid: int, rejected: int = 0, ms: int = 100) -> dict[str, int]:
 
 
 def test_batches_sum_into_one_window_a_minute(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = _Clock()
+    clock = FakeClock(1000.0)
     monkeypatch.setattr(batch_writer, "time", clock)
     log = BatchLog(60.0)
     ended = []
@@ -40,7 +33,7 @@ def test_batches_sum_into_one_window_a_minute(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_a_quiet_stream_says_nothing_until_its_next_batch(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = _Clock()
+    clock = FakeClock(1000.0)
     monkeypatch.setattr(batch_writer, "time", clock)
     log = BatchLog(60.0)
     assert log.add(_counts(5)) is None

@@ -6,19 +6,9 @@ from typing import Any
 
 import pytest
 
+from tests.fake_clock import FakeClock
 from userstream.config import Settings
 from userstream.streaming import job
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class BacklogQuery:
