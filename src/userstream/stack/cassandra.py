@@ -36,7 +36,7 @@ from userstream.stack import jars, jmx_exporter
 from userstream.stack._cassandra_auth import secure_configured_login as secure_configured_login
 from userstream.stack._cassandra_auth import secure_node
 from userstream.stack._java import crash_report_option, require_java
-from userstream.stack._ports import require_free
+from userstream.stack._ports import require_free_nodes
 from userstream.stack._render import render, template_keys, template_lines
 from userstream.stack._wait import wait_ready
 
@@ -287,12 +287,13 @@ def check_ports(settings: Settings, *, cluster: bool = False) -> None:
     """``ConfigError`` naming a port that a node not running yet needs and another program
     holds (before anything starts: ``stack_up`` asks every server first)."""
     c = settings.cassandra
-    for node in nodes(settings, cluster=cluster):
-        if process.running(settings.paths, node.name) is None:
-            require_free(LABEL, node.host, [c.port, c.storage_port], "USERSTREAM_CASSANDRA__PORT")
-            require_free(
-                LABEL, node.metrics_host, [c.metrics_port], "USERSTREAM_CASSANDRA__METRICS_PORT"
-            )
+    require_free_nodes(
+        settings.paths,
+        LABEL,
+        nodes(settings, cluster=cluster),
+        ([c.port, c.storage_port], "USERSTREAM_CASSANDRA__PORT"),
+        (c.metrics_port, "USERSTREAM_CASSANDRA__METRICS_PORT"),
+    )
 
 
 def _start_cassandra(settings: Settings, *, cluster: bool = False) -> float | None:

@@ -45,7 +45,7 @@ from userstream.host.state import secrets_dir
 from userstream.kafka import client_config
 from userstream.stack import jars, jmx_exporter
 from userstream.stack._java import crash_report_option, require_java
-from userstream.stack._ports import require_free
+from userstream.stack._ports import require_free_nodes
 from userstream.stack._render import render
 from userstream.stack._wait import wait_ready
 
@@ -399,12 +399,13 @@ def check_ports(settings: Settings, *, cluster: bool = False) -> None:
     """``ConfigError`` naming a port that a node not running yet needs and another program
     holds (before anything starts: ``stack_up`` asks every server first)."""
     k = settings.kafka
-    for node in nodes(settings, cluster=cluster):
-        if process.running(settings.paths, node.name) is None:
-            require_free(LABEL, node.host, [k.port, k.controller_port], "USERSTREAM_KAFKA__PORT")
-            require_free(
-                LABEL, node.metrics_host, [k.metrics_port], "USERSTREAM_KAFKA__METRICS_PORT"
-            )
+    require_free_nodes(
+        settings.paths,
+        LABEL,
+        nodes(settings, cluster=cluster),
+        ([k.port, k.controller_port], "USERSTREAM_KAFKA__PORT"),
+        (k.metrics_port, "USERSTREAM_KAFKA__METRICS_PORT"),
+    )
 
 
 def _start_kafka(settings: Settings, *, cluster: bool) -> float | None:

@@ -22,7 +22,7 @@ def _fake_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, secure: Any) ->
     monkeypatch.setattr(
         cassandra.process, "stop", lambda paths, name, timeout: stopped.append(name)
     )
-    monkeypatch.setattr(cassandra, "require_free", lambda *a: None)
+    monkeypatch.setattr(cassandra, "check_ports", lambda *a, **k: None)
     monkeypatch.setattr(cassandra, "require_java", lambda: "java")
     monkeypatch.setattr(cassandra.jars, "ensure_jars", lambda *a, **k: None)
     monkeypatch.setattr(cassandra, "_render_config", lambda *a: tmp_path / "c.yaml")
