@@ -289,6 +289,7 @@ def test_kafka_format_failure_is_reported(private: Settings) -> None:
     with pytest.raises(TerminalError, match=r"Formatting Kafka.s storage .* failed") as caught:
         kafka.start(broken)
     assert "Invalid initial heap size" in str(caught.value)
+    assert caught.value.log is not None and caught.value.log.stat().st_mode & 0o777 == 0o600
     assert process.running(broken.paths, kafka.NAME) is None
 
 

@@ -326,8 +326,9 @@ def _format_storage(
     with os.fdopen(os.open(argfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
         out.write("\n".join(f'"{arg}"' for arg in tool_args) + "\n")
     cmd = [*_jvm_base(settings, node, java), f"@{argfile}"]
+    out_log.unlink(missing_ok=True)  # private (0600) like every log, a rerun's too
     try:
-        with out_log.open("w") as out:
+        with os.fdopen(os.open(out_log, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
             result = subprocess.run(
                 cmd, stdout=out, stderr=subprocess.STDOUT, check=False, timeout=300, umask=0o077
             )
