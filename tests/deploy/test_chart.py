@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import stat
 import subprocess
 import sys
 import urllib.parse
@@ -29,10 +30,12 @@ from tests.registry_login import (
     assert_wrote_the_clients_login,
     start,
 )
-from userstream.config import Settings, load_settings
+from userstream.config import CassandraSettings, Settings, load_settings
 from userstream.kafka.client_config import STREAM_GROUP_PREFIX
 from userstream.kafka.topics import role_grants
+from userstream.stack import jars, jmx_exporter
 from userstream.stack._airflow_env import QUIET_LOGGERS, XCOM_COMPRESSION
+from userstream.stack._render import render as render_template
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "userstream"
@@ -302,6 +305,9 @@ def test_the_airflow_values_reach_the_charts_parts() -> None:
 def _pods(objects: list[dict]) -> Iterator[tuple[str, dict[str, Any]]]:
     for obj in [*_of(objects, "Deployment"), *_of(objects, "Job")]:
         yield obj["metadata"]["name"], obj["spec"]["template"]["spec"]
+    # What the chart adds to the pods cass-operator builds (its metrics-agent init container).
+    for dc in _of(objects, "CassandraDatacenter"):
+        yield dc["metadata"]["name"], dc["spec"]["podTemplateSpec"]["spec"]
 
 
 def test_pods_can_use_what_the_image_holds(objects: list[dict]) -> None:
@@ -515,3 +521,112 @@ def test_the_registry_probes_log_in_with_the_password_on_no_command_line(
     # As the kubelet runs an exec probe: the argv, in the container's environment.
     env = _in_the_pod(container, tmp_path / "secrets", password)
     assert_the_check_logs_in(probe["exec"]["command"], api, env, tmp_path)
+
+
+def _javaagent(option: str) -> tuple[str, str | None, int, str]:
+    """The JMX exporter's ``-javaagent:JAR=[HOST:]PORT:RULES`` as (jar, host, port, rules)."""
+    assert option.startswith("-javaagent:"), option
+    jar, _, args = option.removeprefix("-javaagent:").partition("=")
+    *host, port, rules = args.split(":")
+    assert len(host) <= 1, option
+    return jar, (host[0] if host else None), int(port), rules
+
+
+def test_cassandra_serves_the_local_nodes_metrics_through_the_jmx_exporter(
+    objects: list[dict], tmp_path: Path
+) -> None:
+    """The names monitoring/alerts.yml and the dashboard use are the JMX exporter's with the
+    local node's rules (tests/unit/test_monitoring.py checks they cover every one): the
+    Cassandra pods load that agent with those rules, and Prometheus scrapes its port, not
+    cass-operator's management API (port 9000, other names: docs/kubernetes.md)."""
+    dc = next(_of(objects, "CassandraDatacenter"))["spec"]
+    # In jvm-server.options, which the node reads whatever its Java version (k8ssandra-client's
+    # config builder, cass-operator's for Cassandra 4.1 and newer, writes additional-jvm-opts).
+    options = dc["config"]["jvm-server-options"]["additional-jvm-opts"]
+    (agent,) = [o for o in options if o.startswith("-javaagent:")]
+    jar, host, port, rules = _javaagent(agent)
+    assert host in {None, "0.0.0.0"}  # the pod's address: Prometheus is another pod
+    assert port == CassandraSettings().metrics_port
+    pod = dc["podTemplateSpec"]["spec"]
+    (cassandra,) = [c for c in pod["containers"] if c["name"] == "cassandra"]
+    # The PodMonitor scrapes that port by name; the NetworkPolicy lets Prometheus in on it only.
+    monitor = next(
+        m for m in _of(objects, "PodMonitor") if m["metadata"]["name"].endswith("-cassandra")
+    )
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert {p["name"]: p["containerPort"] for p in cassandra["ports"]}[endpoint["port"]] == port
+    assert endpoint["path"] == "/metrics"
+    policy = next(
+        p for p in _of(objects, "NetworkPolicy") if p["metadata"]["name"].endswith("-cassandra")
+    )
+    prometheus = {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}
+    prometheus_peers = [{"namespaceSelector": {}, "podSelector": prometheus}]
+    (scraped,) = [r for r in policy["spec"]["ingress"] if r["from"] == prometheus_peers]
+    assert scraped["ports"] == [{"protocol": "TCP", "port": port}]
+    # The jar and the rules: on a volume of the pod, read-only for Cassandra, filled by the
+    # metrics-agent init container before Cassandra starts.
+    (mount,) = [m for m in cassandra["volumeMounts"] if Path(jar).is_relative_to(m["mountPath"])]
+    assert mount.get("readOnly") is True
+    assert Path(rules).parent == Path(jar).parent
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["emptyDir"] == {}
+    (init,) = pod["initContainers"]
+    (filled,) = [m for m in init["volumeMounts"] if m["name"] == mount["name"]]
+    assert (
+        init["image"]
+        == _deployment(objects, "stream")["spec"]["template"]["spec"]["containers"][0]["image"]
+    )
+    # As the app's pods: the image's user (cass-operator runs the pod as Cassandra's, 999).
+    app_pod = _deployment(objects, "stream")["spec"]["template"]["spec"]["securityContext"]
+    security = init["securityContext"]
+    assert security["runAsUser"] == app_pod["runAsUser"]
+    assert security["runAsNonRoot"] is True and security["readOnlyRootFilesystem"] is True
+    # `userstream stack metrics-agent FOLDER`, as Compose's metrics-agent service, into a folder
+    # below the volume's root (the command sets the folder's mode: the root is not its own).
+    program, *args = init["command"]
+    assert program == "userstream" and args[:2] == ["stack", "metrics-agent"]
+    target = Path(args[2])
+    assert target.is_relative_to(filled["mountPath"]) and target != Path(filled["mountPath"])
+    env = {e["name"]: e["value"] for e in init["env"]}
+    # The image's state folder, where `userstream fetch-jars` put the jar at build time.
+    assert "USERSTREAM_STATE_DIR" not in env
+    settings = _settings_of(objects)
+    assert env["USERSTREAM_CASSANDRA__KEYSPACE"] == settings.cassandra.keyspace
+
+    # Run that command, the image's state folder and the volume under tmp_path.
+    state = tmp_path / "image-state"
+    lib = jars.lib_dir(state / "lib", jmx_exporter.JAR_SET)
+    lib.mkdir(parents=True)
+    (lib / "jmx_prometheus_javaagent-1.0.1.jar").write_bytes(b"the agent's jar")
+    volume_dir = tmp_path / "volume"
+    volume_dir.mkdir()
+
+    def on_volume(path: str | Path, mount_path: str) -> Path:
+        return volume_dir / Path(path).relative_to(mount_path)
+
+    before = sorted(tmp_path.rglob("*"))
+    python_path = os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))
+    written = on_volume(target, filled["mountPath"])
+    done = subprocess.run(
+        [sys.executable, "-m", "userstream", *args[:2], str(written)],
+        env={**env, "PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": python_path,
+             "USERSTREAM_STATE_DIR": str(state)},
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Nothing but the volume is written (the container's root filesystem is read-only).
+    assert [p for p in sorted(tmp_path.rglob("*")) if not p.is_relative_to(written)] == before
+    # What the option names is what it wrote, readable by Cassandra's user.
+    jar_file = on_volume(jar, mount["mountPath"])
+    assert jar_file.read_bytes() == b"the agent's jar"
+    rules_file = on_volume(rules, mount["mountPath"])
+    for path in (jar_file, rules_file):
+        assert stat.S_IMODE(path.stat().st_mode) & 0o444 == 0o444, path
+    assert stat.S_IMODE(jar_file.parent.stat().st_mode) & 0o555 == 0o555
+    # The rules are the local node's (stack/cassandra.py renders them so), for the tables of
+    # the keyspace the pipeline writes.
+    local = render_template(
+        "cassandra-metrics.yaml", tmp_path / "local.yaml", {"keyspace": settings.cassandra.keyspace}
+    )
+    assert rules_file.read_text() == local.read_text()
+    assert f"keyspace={settings.cassandra.keyspace}," in rules_file.read_text()

@@ -50,6 +50,12 @@ role (its Secret, key `password`, has the KafkaUser's name), or the user of your
 {{- .Values.cassandra.superuserSecret | default (printf "%s-cassandra-superuser" (include "userstream.name" .)) -}}
 {{- end -}}
 
+{{/* The port of the JMX exporter's agent in the Cassandra pods: the local node's
+(cassandra.metrics_port, 7072, as in Compose). */}}
+{{- define "userstream.cassandraMetricsPort" -}}
+7072
+{{- end -}}
+
 {{- define "userstream.cassandraHosts" -}}
 {{- if .Values.cassandra.enabled -}}
 {{ list (printf "%s-%s-service" .Values.cassandra.clusterName .Values.cassandra.datacenter) | toJson }}
