@@ -134,13 +134,13 @@ def _monitoring_parts(settings: Settings, notes: list[str]) -> list[Part]:
     m = settings.monitoring
     wanted = (
         ("prometheus", m.prometheus_port, mon.prometheus_binary, mon.prometheus_name,
-         mon.prometheus_url(settings), "-/ready", mon.GET_PROMETHEUS),
+         mon.prometheus_url(m), "-/ready", mon.GET_PROMETHEUS),
         ("airflow metrics", m.statsd_port, mon.statsd_exporter_binary, mon.statsd_exporter_name,
-         mon.statsd_metrics_url(settings), "", mon.GET_STATSD_EXPORTER),
+         mon.statsd_metrics_url(m), "", mon.GET_STATSD_EXPORTER),
     )  # fmt: skip
     parts = []
     for label, port, binary, name, url, ready, get in wanted:
-        proc = process.running(settings.paths, name(settings)) if port else None
+        proc = process.running(settings.paths, name(m)) if port else None
         if proc is not None:
             healthy = answers_http(url + ready)
             detail = "answers" if healthy else "running, not answering"
