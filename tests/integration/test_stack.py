@@ -333,6 +333,8 @@ def test_a_spark_cluster_failure_stops_the_kafka_and_cassandra_clusters_it_start
         assert "Cassandra: stopping it again, because the stack did not come up" in lines
         assert kafka.running_nodes(settings) == set()
         assert cassandra.running_nodes(settings) == set()
-        assert all(process.running(settings.paths, n) is None for n in spark.names(settings))
+        assert all(
+            process.running(settings.paths, n) is None for n in spark.names(settings.cluster)
+        )
     finally:
         stack_down(settings, progress=lambda _line: None)

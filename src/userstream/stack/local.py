@@ -109,7 +109,7 @@ def stack_up(
             workers = settings.cluster.spark_workers
             _up_one(
                 f"Spark cluster (master and {workers} workers)", spark.MASTER,
-                spark.master_url(settings), lambda: spark.start_cluster(settings), settings,
+                spark.master_url(settings.cluster), lambda: spark.start_cluster(settings), settings,
                 progress,
             )  # fmt: skip
             remember_cluster(settings)
@@ -160,7 +160,7 @@ def cluster_settings(settings: Settings) -> dict[str, dict[str, object]]:
         },
         "cassandra": {"hosts": on_cassandra.hosts, "replication": on_cassandra.replication},
         "spark": {
-            "master": spark.master_url(settings),
+            "master": spark.master_url(settings.cluster),
             "cores_max": max(1, c.spark_workers * c.spark_worker_cores // 2),
         },
     }
@@ -322,7 +322,7 @@ def _registry_status(settings: Settings) -> list[ComponentStatus]:
 def _spark_status(settings: Settings) -> list[ComponentStatus]:
     """The master and each worker, while the cluster is up (a pid file of it remains: one
     that died shows as not running; ``down`` removes them)."""
-    names = spark.names(settings)
+    names = spark.names(settings.cluster)
     if not any(settings.paths.pid_file(n).exists() for n in names):
         return []
     alive = spark.alive_worker_ports(settings)
@@ -333,12 +333,12 @@ def _spark_status(settings: Settings) -> list[ComponentStatus]:
         if name == spark.MASTER:
             healthy = proc is not None and port_open(spark.HOST, settings.cluster.spark_master_port)
             detail = f"{len(alive)} workers alive" if healthy else "not answering"
-            address = spark.master_url(settings)
+            address = spark.master_url(settings.cluster)
         else:
             # Healthy when the master counts this very process among its live workers.
             healthy = proc is not None and bool(spark.listening_ports(proc.pid) & alive)
             detail = "registered" if healthy else "not registered with the master"
-            address = f"{spark.HOST} (worker of {spark.master_url(settings)})"
+            address = f"{spark.HOST} (worker of {spark.master_url(settings.cluster)})"
         parts.append(
             ComponentStatus(
                 name,
@@ -348,7 +348,7 @@ def _spark_status(settings: Settings) -> list[ComponentStatus]:
                 version,
                 healthy,
                 detail if proc is not None else "not running",
-                spark.ui_url(settings),
+                spark.ui_url(settings.cluster),
             )
         )
     return parts

@@ -15,10 +15,10 @@ def test_names_and_addresses_come_from_the_cluster_settings(tmp_path: Path) -> N
     settings = load_settings(
         state_dir=tmp_path, cluster={"spark_workers": 3, "spark_master_port": 17077}
     )
-    assert spark.names(settings) == [
+    assert spark.names(settings.cluster) == [
         "spark-master", "spark-worker-1", "spark-worker-2", "spark-worker-3"
     ]  # fmt: skip
-    assert spark.master_url(settings) == "spark://127.0.0.1:17077"
+    assert spark.master_url(settings.cluster) == "spark://127.0.0.1:17077"
     assert not spark.is_local_cluster(settings)  # the stream runs on local[2] by default
     assert spark.is_local_cluster(on_local_cluster(settings))
     assert on_local_cluster(settings).spark.master == "spark://127.0.0.1:17077"
