@@ -200,7 +200,7 @@ class Soak:
             "supervisor": s.spark.job_name,
             "broker": kafka.NAME,
             "cassandra": cassandra.NAME,
-            "registry": schema_registry.process_name(s),
+            "registry": schema_registry.process_name(s.registry),
             "scheduler": process_name(s, "scheduler"),
         }[part]
         proc = process.running(paths, name)

@@ -192,7 +192,7 @@ def test_status_is_truthful(stack: Settings) -> None:
     assert set(by_name) == {"kafka", "schema registry", "cassandra", HOUSEKEEPER_PART, DISK_PART}
     disk = by_name.pop(DISK_PART)
     assert disk.healthy and disk.pid is None and " free; the state folder holds " in disk.detail
-    names = {"schema registry": schema_registry.process_name(stack),
+    names = {"schema registry": schema_registry.process_name(stack.registry),
              HOUSEKEEPER_PART: housekeeper.NAME}  # fmt: skip
     for name, component in by_name.items():
         assert component.running and component.healthy, component

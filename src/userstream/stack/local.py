@@ -93,8 +93,8 @@ def stack_up(
                     on_kafka = _on_local_kafka(settings, cluster=kafka_cluster)
                     started_registry = _up_one(
                         "Schema registry",
-                        schema_registry.process_name(settings),
-                        schema_registry.address(settings),
+                        schema_registry.process_name(settings.registry),
+                        schema_registry.address(settings.registry),
                         lambda: schema_registry.start_registry(on_kafka),
                         settings,
                         progress,
@@ -297,7 +297,7 @@ def _registry_status(settings: Settings) -> list[ComponentStatus]:
     """The registry in use: the local process (healthy when it lists its subjects to the
     generated login), or a registry of the user's (``registry.url``), judged by its answer
     to the configured login alone."""
-    address = schema_registry.address(settings)
+    address = schema_registry.address(settings.registry)
     try:
         found = schema_registry.subjects(settings)
         answer, said = True, f"answers ({len(found)} subjects)"
@@ -305,7 +305,7 @@ def _registry_status(settings: Settings) -> list[ComponentStatus]:
         answer, said = False, f"not answering: {type(exc).__name__}: {exc}"
     if not settings.registry.is_local:
         return [_external(REGISTRY_PART, address, answer, said)]
-    proc = process.running(settings.paths, schema_registry.process_name(settings))
+    proc = process.running(settings.paths, schema_registry.process_name(settings.registry))
     if proc is None:
         said = "not running"
     elif not answer:
@@ -314,7 +314,7 @@ def _registry_status(settings: Settings) -> list[ComponentStatus]:
         ComponentStatus(
             REGISTRY_PART, proc is not None, proc.pid if proc else None, address, None,
             proc is not None and answer, said,
-            schema_registry.metrics_url(settings) if proc else None,
+            schema_registry.metrics_url(settings.registry) if proc else None,
         )
     ]  # fmt: skip
 
