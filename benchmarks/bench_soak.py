@@ -201,7 +201,7 @@ class Soak:
             "broker": kafka.NAME,
             "cassandra": cassandra.NAME,
             "registry": schema_registry.process_name(s.registry),
-            "scheduler": process_name(s, "scheduler"),
+            "scheduler": process_name(s.airflow, "scheduler"),
         }[part]
         proc = process.running(paths, name)
         return proc.pid if proc else None

@@ -216,7 +216,7 @@ def up(
             say("4/7 Spark stream (starting; Airflow's first run meanwhile)")
             stream_up = background.submit(_start_stream, settings, say)
             say("5/7 Airflow (a first start takes a minute or two)")
-            api_log = settings.paths.log_file(airflow.process_name(settings, "api-server"))
+            api_log = settings.paths.log_file(airflow.process_name(settings.airflow, "api-server"))
             info = process.with_ticks(airflow_up.result, "airflow", api_log, say)
             client = airflow_runs.api(airflow_settings)
             if "scheduler" in info.started:

@@ -102,7 +102,7 @@ def _airflow_part(settings: Settings) -> Part:
     healthy = up and all(s.health == "healthy" for s in states)
     detail = ", ".join(f"{s.name}={s.health or ('up' if s.pid else 'down')}" for s in states)
     pid = states[0].pid if states else None
-    return Part("airflow", healthy, base_url(settings), pid, detail)
+    return Part("airflow", healthy, base_url(settings.airflow), pid, detail)
 
 
 def _source_part(settings: Settings) -> Part:
