@@ -147,18 +147,18 @@ def keyspace_dirs(settings: Settings, keyspace: str) -> list[Path]:
     return [n.home / "data" / keyspace for n in [single_node(settings), *cluster_nodes(settings)]]
 
 
-def node_address(settings: Settings, node: Node) -> str:
-    return f"{node.host}:{settings.cassandra.port}"
+def node_address(cassandra: CassandraSettings, node: Node) -> str:
+    return f"{node.host}:{cassandra.port}"
 
 
 def address(settings: Settings, *, cluster: bool = False) -> str:
     """The single node's address, or every node's of the cluster."""
-    return ",".join(node_address(settings, n) for n in nodes(settings, cluster=cluster))
+    return ",".join(node_address(settings.cassandra, n) for n in nodes(settings, cluster=cluster))
 
 
-def metrics_url(settings: Settings, node: Node | None = None) -> str:
+def metrics_url(cassandra: CassandraSettings, node: Node | None = None) -> str:
     host = node.metrics_host if node is not None else jmx_exporter.HOST
-    return jmx_exporter.metrics_url(settings.cassandra.metrics_port, host=host)
+    return jmx_exporter.metrics_url(cassandra.metrics_port, host=host)
 
 
 def version(settings: Settings) -> str | None:
@@ -180,13 +180,14 @@ def _node_options(c: CassandraSettings) -> str:
     return "".join(f"{key}: {json.dumps(value)}\n" for key, value in c.node_options.items())
 
 
-def _render_config(settings: Settings, node: Node) -> Path:
-    c = settings.cassandra
+def _render_config(cassandra: CassandraSettings, node: Node) -> Path:
     home = node.home
     conf = node.config_file
     render("cassandra-logback.xml", conf.parent / "logback.xml", {})
     render(
-        "cassandra-metrics.yaml", conf.parent / jmx_exporter.RULES_FILE, {"keyspace": c.keyspace}
+        "cassandra-metrics.yaml",
+        conf.parent / jmx_exporter.RULES_FILE,
+        {"keyspace": cassandra.keyspace},
     )
     return render(
         "cassandra.yaml",
@@ -197,15 +198,15 @@ def _render_config(settings: Settings, node: Node) -> Path:
             "seeds": node.seed,
             # Tokens placed for the replication the keyspaces use: an even share per node.
             "token_replication": CLUSTER_NODES if node.in_cluster else 1,
-            "native_port": c.port,
-            "storage_port": c.storage_port,
+            "native_port": cassandra.port,
+            "storage_port": cassandra.storage_port,
             "data_dir": home / "data",
             "commitlog_dir": home / "commitlog",
             "saved_caches_dir": home / "saved_caches",
             "hints_dir": home / "hints",
             "cdc_dir": home / "cdc_raw",
         },
-        extra=_node_options(c),
+        extra=_node_options(cassandra),
     )
 
 
@@ -323,11 +324,11 @@ def _start_cassandra(settings: Settings, *, cluster: bool = False) -> float | No
     new_cluster = cluster and not group[0].joined
     try:
         for node in pending:
-            _render_config(settings, node)
+            _render_config(settings.cassandra, node)
             (node.home / "triggers").mkdir(parents=True, exist_ok=True)
             proc = process.start(paths, node.name, _command(settings, java, node))
             log.info("cassandra starting node=%s pid=%s address=%s", node.name, proc.pid,
-                     node_address(settings, node))  # fmt: skip
+                     node_address(settings.cassandra, node))  # fmt: skip
             if one_by_one:
                 _wait_answers(settings, node, deadline)
                 if new_cluster and node is group[0]:

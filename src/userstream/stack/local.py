@@ -383,11 +383,11 @@ def _kafka_status(settings: Settings) -> list[ComponentStatus]:
                 node.name,
                 proc is not None,
                 proc.pid if proc else None,
-                kafka.node_address(settings, node),
+                kafka.node_address(settings.kafka, node),
                 kafka.version(settings),
                 healthy,
                 detail,
-                kafka.metrics_url(settings, node),
+                kafka.metrics_url(settings.kafka, node),
             )
         )
     return parts
@@ -425,11 +425,11 @@ def _cassandra_status(settings: Settings) -> list[ComponentStatus]:
                 node.name,
                 proc is not None,
                 proc.pid if proc else None,
-                cassandra.node_address(settings, node),
+                cassandra.node_address(settings.cassandra, node),
                 version or cassandra.version(settings),
                 version is not None,
                 detail,
-                cassandra.metrics_url(settings, node),
+                cassandra.metrics_url(settings.cassandra, node),
             )
         )
     return parts
