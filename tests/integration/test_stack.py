@@ -153,7 +153,7 @@ def test_default_login_is_refused(stack: Settings) -> None:
     if stack.cassandra.username:
         pytest.skip("an operator-managed cluster: its default role is not ours to check")
     with pytest.raises(TerminalError, match="refused the login of 'cassandra'"):
-        connect_as(stack, "cassandra", "cassandra")
+        connect_as(stack.cassandra, "cassandra", "cassandra")
 
 
 def test_query_command_answers_5_0(stack: Settings) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from userstream.config import Settings, load_settings
+from userstream.config import CassandraSettings, Settings, load_settings
 from userstream.errors import TerminalError, TransientError
 from userstream.stack import _cassandra_auth, cassandra
 from userstream.store import LoginRefused
@@ -92,7 +92,9 @@ def _logins(monkeypatch: pytest.MonkeyPatch, accepted: int, project: object = No
     """Fake logins: the default one is accepted ``accepted`` times, then refused."""
     tried: list[str] = []
 
-    def connect_as(settings: Settings, username: str, password: str, *a: Any, **k: Any) -> Any:
+    def connect_as(
+        cassandra: CassandraSettings, username: str, password: str, *a: Any, **k: Any
+    ) -> Any:
         tried.append(username)
         if username != _cassandra_auth.DEFAULT_ROLE:
             return project
@@ -120,7 +122,9 @@ def test_secure_node_returns_only_once_the_default_login_is_refused(
 def test_a_tls_failure_is_not_taken_for_the_default_login_refused(
     base_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def connect_as(settings: Settings, username: str, password: str, *a: Any, **k: Any) -> Any:
+    def connect_as(
+        cassandra: CassandraSettings, username: str, password: str, *a: Any, **k: Any
+    ) -> Any:
         raise TerminalError(
             "TLS with Cassandra at 127.0.0.1:9042 failed: CERTIFICATE_VERIFY_FAILED"
         )
