@@ -163,7 +163,7 @@ def _lag(
     """
     from userstream.streaming.control import lag_from
 
-    by_partition = lag_from(settings, topics, state)
+    by_partition = lag_from(settings.kafka, topics, state)
     return None if by_partition is None else sum(by_partition.values())
 
 
@@ -223,7 +223,7 @@ def gather(settings: Settings) -> PipelineStatus:
     # Asked whether or not a local process is healthy: the clients may point at an
     # external cluster. A broker or node that does not answer becomes a note.
     status.topics = probe("topics", end_offsets, settings.kafka) or {}
-    lag = probe("lag", control.lag_from, settings, status.topics, state)
+    lag = probe("lag", control.lag_from, settings.kafka, status.topics, state)
     status.lag = None if lag is None else sum(lag.values())
     status.stream = probe("stream", control.report, settings, state, lag)
     status.parts.append(

@@ -236,7 +236,7 @@ def _fail_if_stream_broken(settings: Settings, *, missing: int) -> None:
     from userstream.streaming.health import parse_time
 
     state = control.last_progress(settings) or {}
-    lag = control.lag_from(settings, end_offsets(settings.kafka), state)
+    lag = control.lag_from(settings.kafka, end_offsets(settings.kafka), state)
     # Where the driver runs beside Airflow, its heartbeat is what this side can see.
     report = control.report(
         settings, state, lag, driver_elsewhere=not settings.airflow.starts_stream
