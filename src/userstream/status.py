@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from userstream.config import Settings
+from userstream.config import Settings, StatePaths
 from userstream.host import process
 from userstream.pipeline import FAKE_API, PIPELINE_DAG, dashboard_name, dashboard_url, read_source
 from userstream.streaming import driver_settings
@@ -106,7 +106,7 @@ def _airflow_part(settings: Settings) -> Part:
 
 
 def _source_part(settings: Settings) -> Part:
-    chosen = read_source(settings)
+    chosen = read_source(settings.paths)
     if chosen is None:
         return Part("source", False, "", None, "not chosen yet: run `userstream up`")
     if chosen.get("kind") != "local":
@@ -117,9 +117,9 @@ def _source_part(settings: Settings) -> Part:
 
 
 def _dashboard_part(settings: Settings) -> Part:
-    proc = process.running(settings.paths, dashboard_name(settings))
+    proc = process.running(settings.paths, dashboard_name(settings.dashboard))
     detail = "live page" if proc else "not running: `userstream dashboard` or `userstream up`"
-    url = dashboard_url(settings)
+    url = dashboard_url(settings.dashboard)
     # It serves the producer runs' counts (the textfile pattern: producing/metrics.py).
     return Part("dashboard", proc is not None, url, proc.pid if proc else None, detail,
                 f"{url}metrics" if proc else None)  # fmt: skip
@@ -194,9 +194,9 @@ def _last_dag_run(settings: Settings) -> dict[str, Any] | None:
     return next(iter(dag_runs(settings)), None)
 
 
-def _read_result(settings: Settings, name: str) -> dict[str, Any] | None:
+def _read_result(paths: StatePaths, name: str) -> dict[str, Any] | None:
     try:
-        data: dict[str, Any] = json.loads((settings.paths.results / name).read_text())
+        data: dict[str, Any] = json.loads((paths.results / name).read_text())
         return data
     except (OSError, ValueError):
         return None
@@ -249,6 +249,6 @@ def gather(settings: Settings) -> PipelineStatus:
         status.rows_stored, status.rows_rejected = counts
     if any(p.name == "airflow" and p.healthy for p in status.parts):
         status.last_dag_run = probe("last DAG run", _last_dag_run, settings)
-    status.quality = _read_result(settings, "quality.json")
-    status.dashboard_url = dashboard_url(settings)
+    status.quality = _read_result(settings.paths, "quality.json")
+    status.dashboard_url = dashboard_url(settings.dashboard)
     return status

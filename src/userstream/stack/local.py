@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from userstream.config import CLUSTER_MODE_FILE, Settings
+from userstream.config import CLUSTER_MODE_FILE, Settings, StatePaths
 from userstream.errors import UserstreamError
 from userstream.files import write_json
 from userstream.host import process
@@ -172,8 +172,8 @@ def remember_cluster(settings: Settings) -> None:
     write_json(settings.paths.root / CLUSTER_MODE_FILE, cluster_settings(settings), indent=2)
 
 
-def forget_cluster(settings: Settings) -> None:
-    (settings.paths.root / CLUSTER_MODE_FILE).unlink(missing_ok=True)
+def forget_cluster(paths: StatePaths) -> None:
+    (paths.root / CLUSTER_MODE_FILE).unlink(missing_ok=True)
 
 
 def _on_local_kafka(settings: Settings, *, cluster: bool) -> Settings:
@@ -221,7 +221,7 @@ def _up_one(
 def stack_down(settings: Settings, *, progress: Progress = _log_progress) -> None:
     """Stop the Spark cluster when it runs, then the schema registry, Cassandra, and Kafka:
     SIGTERM, SIGKILL after a bound. Data is kept; commands no longer use the cluster."""
-    forget_cluster(settings)
+    forget_cluster(settings.paths)
     stopped = spark.stop_cluster(settings)
     if stopped:
         progress(f"Spark cluster: stopped ({', '.join(stopped)})")
