@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from userstream.config import Settings, StatePaths
+from userstream.config import KafkaSettings, Settings, StatePaths
 from userstream.host import process
 from userstream.pipeline import FAKE_API, PIPELINE_DAG, dashboard_name, dashboard_url, read_source
 from userstream.streaming import driver_settings
@@ -154,7 +154,7 @@ def _monitoring_parts(settings: Settings, notes: list[str]) -> list[Part]:
 
 
 def _lag(
-    settings: Settings, topics: dict[str, dict[str, int]], state: dict[str, Any]
+    kafka: KafkaSettings, topics: dict[str, dict[str, int]], state: dict[str, Any]
 ) -> int | None:
     """Messages between the last processed batch's end offsets and the topic's end offsets.
 
@@ -163,7 +163,7 @@ def _lag(
     """
     from userstream.streaming.control import lag_from
 
-    by_partition = lag_from(settings.kafka, topics, state)
+    by_partition = lag_from(kafka, topics, state)
     return None if by_partition is None else sum(by_partition.values())
 
 

@@ -71,7 +71,7 @@ def _is_executor(proc: psutil.Process) -> bool:
 
 
 def test_the_cluster_starts_secured_and_status_names_each_node(cluster: Settings) -> None:
-    assert spark.workers_alive(cluster) == cluster.cluster.spark_workers == 2
+    assert spark.workers_alive(cluster.cluster) == cluster.cluster.spark_workers == 2
     parts = {p.name: p for p in stack_status(cluster)}
     assert {"spark-master", "spark-worker-1", "spark-worker-2"} <= set(parts)
     assert all(parts[n].running and parts[n].healthy for n in spark.names(cluster.cluster))
@@ -93,7 +93,7 @@ def test_streams_share_the_cluster_and_one_left_without_cores_is_unhealthy_in_sp
     # Both workers (an earlier test of the module kills one), as `stack up --cluster` leaves
     # them; what `up --cluster` gives every stream: the master and half of their two cores.
     spark.start_cluster(cluster)
-    assert spark.workers_alive(cluster) == 2
+    assert spark.workers_alive(cluster.cluster) == 2
     local = on_local_cluster(cluster).spark
     assert local.cores_max == 1
     shared = cluster.model_copy(

@@ -32,7 +32,7 @@ from cassandra import (  # type: ignore[attr-defined]
 from cassandra.cluster import NoHostAvailable, Session
 from cassandra.query import SimpleStatement
 
-from userstream.config import Settings
+from userstream.config import CassandraSettings, Settings
 from userstream.errors import TerminalError, TransientError
 from userstream.host.state import secrets_dir, write_secret_json
 from userstream.store import LoginRefused, cassandra_credentials, connect_as, credentials_file
@@ -127,11 +127,11 @@ def _secure_with(
     finally:
         sess.cluster.shutdown()
     if not first_alone:
-        wait_default_refused(settings)
+        wait_default_refused(settings.cassandra)
 
 
 def wait_default_refused(
-    settings: Settings,
+    cassandra: CassandraSettings,
     timeout: float = REFUSAL_TIMEOUT_S,
     interval: float = REFUSAL_INTERVAL_S,
 ) -> None:
@@ -144,7 +144,7 @@ def wait_default_refused(
     deadline = time.monotonic() + timeout
     while True:
         try:
-            sess = connect_as(settings.cassandra, DEFAULT_ROLE, _FACTORY_PASSWORD)
+            sess = connect_as(cassandra, DEFAULT_ROLE, _FACTORY_PASSWORD)
         except LoginRefused:
             return
         sess.cluster.shutdown()

@@ -350,14 +350,12 @@ def _local(settings: Settings, *, cluster: bool = False) -> KafkaSettings:
     )
 
 
-def node_answers(settings: Settings, node: Node, *, brokers: int = 1) -> bool:
+def node_answers(kafka: KafkaSettings, node: Node, *, brokers: int = 1) -> bool:
     """True when ``node`` alone answers the admin role and its metadata lists ``brokers``
     brokers (a cluster node answers before its peers have joined)."""
-    if not port_open(node.host, settings.kafka.port):
+    if not port_open(node.host, kafka.port):
         return False
-    alone = settings.kafka.model_copy(
-        update={"bootstrap_servers": node_address(settings.kafka, node)}
-    )
+    alone = kafka.model_copy(update={"bootstrap_servers": node_address(kafka, node)})
     return broker_answers(alone, timeout=5.0, brokers=brokers)
 
 
@@ -444,7 +442,7 @@ def _start_kafka(settings: Settings, *, cluster: bool) -> float | None:
                      node_address(settings.kafka, node))  # fmt: skip
         for node in pending:
             label = f"{LABEL} ({node.name})" if cluster else LABEL
-            ready = functools.partial(node_answers, settings, node, brokers=len(group))
+            ready = functools.partial(node_answers, settings.kafka, node, brokers=len(group))
             left = max(1.0, deadline - time.monotonic())
             wait_ready(paths, node.name, label, ready, timeout=left)
         _ensure_users(settings, logins, cluster=cluster)

@@ -325,7 +325,7 @@ def _spark_status(settings: Settings) -> list[ComponentStatus]:
     names = spark.names(settings.cluster)
     if not any(settings.paths.pid_file(n).exists() for n in names):
         return []
-    alive = spark.alive_worker_ports(settings)
+    alive = spark.alive_worker_ports(settings.cluster)
     version = spark.version()
     parts = []
     for name in names:
@@ -374,7 +374,7 @@ def _kafka_status(settings: Settings) -> list[ComponentStatus]:
     parts = []
     for node in group:
         proc = process.running(settings.paths, node.name)
-        healthy = proc is not None and kafka.node_answers(settings, node)
+        healthy = proc is not None and kafka.node_answers(settings.kafka, node)
         detail = "not running"
         if proc is not None:
             detail = "answers (topics listed)" if healthy else "running, not answering"

@@ -80,10 +80,10 @@ def conf_dir(paths: StatePaths) -> Path:
     return folder
 
 
-def ensure_secret(settings: Settings) -> Path:
+def ensure_secret(paths: StatePaths) -> Path:
     """``spark-defaults.conf`` with authentication on and the cluster's secret, generated
     once (0600); returns the folder to give Spark as ``SPARK_CONF_DIR``."""
-    folder = conf_dir(settings.paths)
+    folder = conf_dir(paths)
     defaults = folder / "spark-defaults.conf"
     if not defaults.is_file():
         secret = secrets.token_urlsafe(32)
@@ -91,13 +91,13 @@ def ensure_secret(settings: Settings) -> Path:
     return folder
 
 
-def environment(settings: Settings) -> dict[str, str]:
+def environment(paths: StatePaths) -> dict[str, str]:
     """What a process of the cluster, or an application of it, needs in its environment:
     its configuration (with the secret), its address, and pyspark's distribution as
     ``SPARK_HOME`` (a worker builds its executors' command lines from it)."""
     home = _pyspark_home()
     return {
-        "SPARK_CONF_DIR": str(ensure_secret(settings)),
+        "SPARK_CONF_DIR": str(ensure_secret(paths)),
         "SPARK_LOCAL_IP": HOST,
         "SPARK_HOME": str(home),
         # Spark's launcher needs it outside its own scripts (load-spark-env.sh sets it there).
@@ -131,19 +131,19 @@ def _command(java: str, main: str, *args: str) -> list[str]:
     ]  # fmt: skip
 
 
-def alive_worker_ports(settings: Settings) -> set[int]:
+def alive_worker_ports(cluster: ClusterSettings) -> set[int]:
     """The RPC ports of the workers the master counts as ALIVE (none when it does not
     answer): a worker process is registered when one of the ports it listens on is here."""
     try:
-        state = httpx.get(ui_url(settings.cluster) + "json/", timeout=2).json()
+        state = httpx.get(ui_url(cluster) + "json/", timeout=2).json()
     except (httpx.HTTPError, ValueError):
         return set()
     return {int(w["port"]) for w in state.get("workers", []) if w.get("state") == "ALIVE"}
 
 
-def workers_alive(settings: Settings) -> int:
+def workers_alive(cluster: ClusterSettings) -> int:
     """How many workers the master counts as ALIVE (0 when it does not answer)."""
-    return len(alive_worker_ports(settings))
+    return len(alive_worker_ports(cluster))
 
 
 def listening_ports(pid: int) -> set[int]:
@@ -173,7 +173,7 @@ def _start_cluster(settings: Settings) -> float | None:
     if not missing:
         return None
     java = require_java()
-    env = environment(settings)
+    env = environment(paths)
     started: list[str] = []
     took = 0.0
     try:
@@ -210,7 +210,7 @@ def _start_cluster(settings: Settings) -> float | None:
             for name in workers:  # a worker that died says why, in its own words
                 if process.running(paths, name) is None:
                     raise died_error(paths, name, f"Spark {name}")
-            return len(alive_worker_ports(settings)) >= c.spark_workers
+            return len(alive_worker_ports(c)) >= c.spark_workers
 
         took += wait_ready(paths, MASTER, LABEL, registered, timeout=START_TIMEOUT_S)
     except BaseException:

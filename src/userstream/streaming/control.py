@@ -90,7 +90,7 @@ def _env(settings: Settings) -> dict[str, str]:
         # The local cluster's shared secret comes from its Spark configuration file, which
         # spark-submit reads (never a --conf on the driver's command line). Assigned, not
         # defaulted: this cluster runs pyspark's own distribution and secret.
-        env.update(spark_cluster.environment(settings))
+        env.update(spark_cluster.environment(settings.paths))
     return env
 
 

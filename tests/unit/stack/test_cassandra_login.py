@@ -131,7 +131,7 @@ def test_a_tls_failure_is_not_taken_for_the_default_login_refused(
 
     monkeypatch.setattr(_cassandra_auth, "connect_as", connect_as)
     with pytest.raises(TerminalError, match="TLS with Cassandra"):
-        _cassandra_auth.wait_default_refused(base_settings, timeout=0.2, interval=0.01)
+        _cassandra_auth.wait_default_refused(base_settings.cassandra, timeout=0.2, interval=0.01)
 
 
 def test_a_default_login_still_accepted_after_the_bound_is_a_terminal_error(
@@ -139,7 +139,7 @@ def test_a_default_login_still_accepted_after_the_bound_is_a_terminal_error(
 ) -> None:
     tried = _logins(monkeypatch, accepted=10**6)
     with pytest.raises(TerminalError, match="still accepts the default 'cassandra' login"):
-        _cassandra_auth.wait_default_refused(base_settings, timeout=0.2, interval=0.01)
+        _cassandra_auth.wait_default_refused(base_settings.cassandra, timeout=0.2, interval=0.01)
     assert len(tried) >= 2  # tried again, not given up at the first sight
 
 
