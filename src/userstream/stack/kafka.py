@@ -48,6 +48,7 @@ from userstream.stack._java import crash_report_option, require_java
 from userstream.stack._ports import require_free_nodes
 from userstream.stack._render import render
 from userstream.stack._wait import wait_ready
+from userstream.stack.server import ComponentStatus, external
 
 log = logging.getLogger(__name__)
 
@@ -474,3 +475,35 @@ def stop(settings: Settings, *, keep: Collection[str] = ()) -> bool:
     if stopped:
         log.info("kafka stopped nodes=%s", ",".join(stopped))
     return bool(stopped)
+
+
+def status(settings: Settings) -> list[ComponentStatus]:
+    """The single node, or each node of the cluster (``clustered``: one that died
+    shows as not running); brokers that are not the local one (``serves``) are the
+    user's own, judged by whether they answer."""
+    if not serves(settings):
+        k = settings.kafka
+        answers = broker_answers(k)
+        detail = "answers (topics listed)" if answers else "not answering"
+        return [external("kafka", k.bootstrap_servers, answers, detail)]
+    group = nodes(settings, cluster=clustered(settings))
+    parts = []
+    for node in group:
+        proc = process.running(settings.paths, node.name)
+        healthy = proc is not None and node_answers(settings.kafka, node)
+        detail = "not running"
+        if proc is not None:
+            detail = "answers (topics listed)" if healthy else "running, not answering"
+        parts.append(
+            ComponentStatus(
+                node.name,
+                proc is not None,
+                proc.pid if proc else None,
+                node_address(settings.kafka, node),
+                version(settings),
+                healthy,
+                detail,
+                metrics_url(settings.kafka, node),
+            )
+        )
+    return parts
