@@ -72,10 +72,11 @@ test-integration: setup ## Only the integration tests (real Kafka, Cassandra, Sp
 test-e2e: setup ## Only the end-to-end tests
 	$(BIN)/pytest tests/e2e
 
-lint: $(STAMP) ## ruff (lint + format check) and mypy
+lint: $(STAMP) ## ruff (lint + format check) and mypy (the package, and the benchmarks)
 	$(BIN)/ruff check src tests benchmarks airflow deploy
 	$(BIN)/ruff format --check src tests benchmarks airflow deploy
 	$(BIN)/mypy
+	$(BIN)/mypy benchmarks
 
 format: $(STAMP) ## Format the code with ruff
 	$(BIN)/ruff format src tests benchmarks airflow deploy

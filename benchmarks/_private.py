@@ -13,13 +13,15 @@ from userstream.host.state import ensure_layout
 from userstream.stack._airflow_env import userstream_env
 
 
-def private_environment(state: Path) -> dict[str, str]:
-    """The environment of a pipeline in ``state`` on free ports (the shared jars linked)."""
+def private_environment(state: Path, *, link_jars: bool = True) -> dict[str, str]:
+    """The environment of a pipeline in ``state`` on free ports (the shared jars linked,
+    unless ``link_jars`` is false: then it fetches its own)."""
     shared = load_settings()
-    ensure_layout(shared.paths)
     state.mkdir(parents=True)
-    (state / "lib").symlink_to(shared.paths.lib, target_is_directory=True)
-    ports = iter(free_ports(16))
+    if link_jars:
+        ensure_layout(shared.paths)
+        (state / "lib").symlink_to(shared.paths.lib, target_is_directory=True)
+    ports = iter(free_ports(18))
     settings = load_settings(
         state_dir=state,
         kafka={"port": next(ports), "controller_port": next(ports), "metrics_port": next(ports)},
@@ -42,4 +44,7 @@ def private_environment(state: Path) -> dict[str, str]:
         "USERSTREAM_MONITORING__PROMETHEUS_PORT": str(next(ports)),
         "USERSTREAM_MONITORING__STATSD_PORT": str(next(ports)),
         "USERSTREAM_MONITORING__STATSD_EXPORTER_PORT": str(next(ports)),
+        # The local cluster's Spark master (`up --cluster`).
+        "USERSTREAM_CLUSTER__SPARK_MASTER_PORT": str(next(ports)),
+        "USERSTREAM_CLUSTER__SPARK_MASTER_UI_PORT": str(next(ports)),
     }

@@ -58,7 +58,11 @@ def main() -> None:
                 users = size = 0
                 started = time.perf_counter()
                 for page in range(1, pages + 1):
-                    params = {"results": RESULTS, "page": page, "seed": f"bench-{label}"}
+                    params: dict[str, str | int] = {
+                        "results": RESULTS,
+                        "page": page,
+                        "seed": f"bench-{label}",
+                    }
                     response = client.get(url, params=params)
                     response.raise_for_status()
                     size += len(response.content)

@@ -316,10 +316,10 @@ def sweep(
     for rate in rates:
         run(rate)
     for _ in range(search_steps):
-        rate = _next_rate(steps, target_ms)
-        if rate is None:
+        searched = _next_rate(steps, target_ms)
+        if searched is None:
             break
-        run(rate)
+        run(searched)
     return steps, max((s.rate for s in steps if s.passes(target_ms)), default=None)
 
 

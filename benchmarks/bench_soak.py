@@ -4,8 +4,12 @@ What is measured: `userstream up --source local` (Airflow and its DAG runs inclu
 state folder of its own on free ports (see _private.py), fed by `userstream produce
 --rate R` for --minutes. Every --chaos-every seconds, at a moment and on a part drawn at
 random (--seed), one part is SIGKILLed: the stream's driver, its supervisor, the broker,
-Cassandra, the producer mid-run, Airflow's scheduler or the schema registry. Only the
-project's own supervision and its documented restart path act:
+Cassandra, the producer mid-run, Airflow's scheduler or the schema registry. With --cluster
+the pipeline is `userstream up --cluster` (three Kafka nodes, three Cassandra nodes, a
+Spark master with two workers; docs/clusters.md), and the broker, Cassandra and a Spark
+worker are one node of them drawn at random: replication is what should keep users
+flowing through such a kill. Only the project's own supervision and its documented
+restart path act:
 
 - the driver is restarted by its supervisor;
 - every other part is what a service manager keeps running (systemd's Restart=always):
@@ -31,9 +35,9 @@ The targets (issue 28, 2 cores): 60 minutes at 300 users/s, a kill every 5 minut
 <= 100 MB a day. Exit status 1 when a user was lost or doubled.
 
 Usage: python benchmarks/bench_soak.py [--minutes 60] [--rate 300] [--chaos-every 300]
-       [--seed 1] [--json]
-With --json the last line of stdout is one object: {"minutes", "rate", "produced",
-"stored", "rejected", "lost", "doubled", "kills": [{"part", "at_s", "healed_s",
+       [--seed 1] [--cluster] [--json]
+With --json the last line of stdout is one object: {"minutes", "rate", "cluster", "produced",
+"stored", "rejected", "lost", "doubled", "kills": [{"part", "process", "at_s", "healed_s",
 "healed_by"}], "p99_ms_per_window": [...], "rss_growth_pct": {part: pct},
 "rss_mb_per_hour": {part: mb}, "cpu_pct": {part: pct}, "disk_mb_per_day": {folder: mb},
 "non_data_disk_mb_per_day": n, "loop_stall_s": s}.
@@ -67,7 +71,7 @@ from userstream.config import Settings, load_settings
 from userstream.host import process
 from userstream.host.state import folder_sizes
 from userstream.kafka import client_config
-from userstream.stack import cassandra, kafka, schema_registry
+from userstream.stack import cassandra, kafka, schema_registry, spark
 from userstream.stack._airflow_env import process_name
 from userstream.store import session
 from userstream.streaming import supervisor
@@ -76,6 +80,8 @@ USERSTREAM = str(Path(sys.executable).with_name("userstream"))
 QUIET = logging.getLogger("bench_soak.librdkafka")
 QUIET.setLevel(logging.CRITICAL)
 PARTS = ("driver", "supervisor", "broker", "cassandra", "producer", "scheduler", "registry")
+#: On the local cluster a Spark worker too (one of them, like one broker or Cassandra node).
+CLUSTER_PARTS = (*PARTS, "worker")
 SERVICE_MANAGER = "the benchmark as a service manager"
 #: What a service manager waits before it starts a dead part again (systemd's RestartSec).
 RESTART_AFTER_S = 5.0
@@ -92,6 +98,8 @@ DATA_FOLDERS = ("data/cassandra", "data/kafka")
 @dataclass
 class Kill:
     part: str
+    #: The process killed: its pid-file name (``kafka-2`` on the cluster), or the part.
+    name: str
     pid: int
     at_s: float
     healed_s: float | None = None
@@ -116,6 +124,7 @@ class Soak:
     workdir: Path
     rate: float
     seed: int
+    cluster: bool = False
     started: float = field(default_factory=time.monotonic)
     producer: subprocess.Popen[bytes] | None = None
     producers: int = 0
@@ -174,47 +183,61 @@ class Soak:
             pending is not None
             and pending.part not in ("driver", "producer")
             and self.now() - pending.at_s >= RESTART_AFTER_S
-            and self.pid_of(pending.part) in (None, pending.pid)
+            and self.pid_of(pending.name) in (None, pending.pid)
         ):
             self.ups += 1
-            pending.healed_by = f"`userstream up`, {SERVICE_MANAGER}"
-            self.say(f"{pending.part} is down: `userstream up`, as a service manager would")
+            pending.healed_by = f"`{' '.join(up_command(self.cluster)[1:])}`, {SERVICE_MANAGER}"
+            self.say(f"{pending.name} is down: `userstream up`, as a service manager would")
             log = (self.workdir / f"up-{self.ups}.log").open("wb")
             self.up = subprocess.Popen(
-                [USERSTREAM, "up", "--source", "local"], env=self.env,
+                up_command(self.cluster), env=self.env,
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
 
     # Parts ---------------------------------------------------------------------------------
 
-    def pid_of(self, part: str) -> int | None:
-        paths, s = self.settings.paths, self.settings
-        if part == "producer":
-            alive = self.producer is not None and self.producer.poll() is None
-            return self.producer.pid if alive and self.producer else None
-        if part == "driver":
-            state = supervisor.read_state(s) or {}
-            pid = state.get("driver_pid")
-            return int(pid) if pid and psutil.pid_exists(int(pid)) else None
-        name = {
+    def process_of(self, part: str, chance: random.Random) -> str:
+        """The process a kill of ``part`` hits: its pid-file name (on the cluster one node of
+        the broker, Cassandra or the Spark workers, drawn by ``chance``), or the part itself
+        for the driver and the producer."""
+        s = self.settings
+        if self.cluster and part in ("broker", "cassandra", "worker"):
+            group = {
+                "broker": [n.name for n in kafka.cluster_nodes(s)],
+                "cassandra": [n.name for n in cassandra.cluster_nodes(s)],
+                "worker": [n for n in spark.names(s.cluster) if n != spark.MASTER],
+            }[part]
+            return chance.choice(group)
+        return {
             "supervisor": s.spark.job_name,
             "broker": kafka.NAME,
             "cassandra": cassandra.NAME,
             "registry": schema_registry.process_name(s.registry),
             "scheduler": process_name(s.airflow, "scheduler"),
-        }[part]
-        proc = process.running(paths, name)
+        }.get(part, part)
+
+    def pid_of(self, name: str) -> int | None:
+        """The pid of the process ``name`` (see ``process_of``), None when it does not run."""
+        if name == "producer":
+            alive = self.producer is not None and self.producer.poll() is None
+            return self.producer.pid if alive and self.producer else None
+        if name == "driver":
+            state = supervisor.read_state(self.settings) or {}
+            pid = state.get("driver_pid")
+            return int(pid) if pid and psutil.pid_exists(int(pid)) else None
+        proc = process.running(self.settings.paths, name)
         return proc.pid if proc else None
 
-    def kill(self, part: str) -> None:
-        pid = self.pid_of(part)
+    def kill(self, part: str, chance: random.Random) -> None:
+        name = self.process_of(part, chance)
+        pid = self.pid_of(name)
         if pid is None:
-            self.say(f"{part} is not running: no kill")
+            self.say(f"{name} is not running: no kill")
             return
         at = self.now()
         os.kill(pid, signal.SIGKILL)
-        self.kills.append(Kill(part, pid, at))
-        self.say(f"SIGKILL {part} (pid {pid})")
+        self.kills.append(Kill(part, name, pid, at))
+        self.say(f"SIGKILL {name} (pid {pid})")
 
     # Heal --------------------------------------------------------------------------------
 
@@ -223,10 +246,10 @@ class Soak:
         if kill is None:
             return
         if self.now() - kill.at_s > HEAL_TIMEOUT_S:
-            loud(f"{kill.part}, killed at {kill.at_s:.0f} s: not healed in {HEAL_TIMEOUT_S:.0f} s")
+            loud(f"{kill.name}, killed at {kill.at_s:.0f} s: not healed in {HEAL_TIMEOUT_S:.0f} s")
             kill.gave_up = True
             return
-        if self.pid_of(kill.part) in (None, kill.pid):
+        if self.pid_of(kill.name) in (None, kill.pid):
             return  # not back yet (and the broker is not asked while it is the part down)
         if kill.probe is None:
             kill.probe = reader.first_after(self.wall(kill.at_s))
@@ -234,7 +257,7 @@ class Soak:
             return
         if _accounted(cql, self.settings.kafka.topic, kill.probe):
             kill.healed_s = round(self.now() - kill.at_s, 1)
-            self.say(f"{kill.part} healed in {kill.healed_s:.0f} s ({kill.healed_by})")
+            self.say(f"{kill.name} healed in {kill.healed_s:.0f} s ({kill.healed_by})")
 
     def wall(self, at_s: float) -> float:
         """The wall-clock time (seconds since the epoch) of ``at_s`` into the run."""
@@ -457,20 +480,27 @@ def cpu_shares(samples: list[Sample]) -> dict[str, float]:
     return {name: round(100 * s / span, 1) for name, s in sorted(used.items())} if span else {}
 
 
+def up_command(cluster: bool) -> list[str]:
+    """`userstream up` of the pipeline measured (idempotent: it starts what does not run)."""
+    return [USERSTREAM, "up", *(["--cluster"] if cluster else []), "--source", "local"]
+
+
 def run(args: Any, env: dict[str, str], workdir: Path) -> dict[str, Any]:
     os.environ.update(env)  # this process acts on the private pipeline from here on
-    settings = load_settings()
-    up = subprocess.run([USERSTREAM, "up", "--source", "local"], env=env, capture_output=True,
-                        text=True, timeout=1800, check=False)  # fmt: skip
+    up = subprocess.run(up_command(args.cluster), env=env, capture_output=True, text=True,
+                        timeout=1800, check=False)  # fmt: skip
     if up.returncode != 0:
         raise RuntimeError("`userstream up` failed:\n" + (up.stdout + up.stderr)[-4000:])
+    # Read after `up`: the state folder now says whether the pipeline is the local cluster.
+    settings = load_settings()
     print(
         "measured: the whole pipeline (`up`, Airflow's runs included) under a steady load, "
         "parts SIGKILLed; only its supervision and the documented `up` heal them",
         flush=True,
     )
     chance = random.Random(args.seed)
-    soak = Soak(settings, env, workdir, args.rate, args.seed)
+    soak = Soak(settings, env, workdir, args.rate, args.seed, cluster=args.cluster)
+    parts = CLUSTER_PARTS if args.cluster else PARTS
     start_ms = time.time() * 1000
     soak.start_producer()
     reader = TopicReader(settings)
@@ -490,7 +520,7 @@ def run(args: Any, env: dict[str, str], workdir: Path) -> dict[str, Any]:
                     soak.sample()
                     next_sample += SAMPLE_EVERY_S
                 if soak.now() >= next_kill and not soak.pending() and soak.up is None:
-                    soak.kill(chance.choice(PARTS))
+                    soak.kill(chance.choice(parts), chance)
                     window = (int(soak.now() // args.chaos_every) + 1) * args.chaos_every
                     next_kill = window + chance.uniform(0, args.chaos_every)
                 time.sleep(1)
@@ -528,7 +558,7 @@ def report(args: Any, soak: Soak, a: Accounts) -> dict[str, Any]:
     for k in soak.kills:
         healed = "not healed" if k.healed_s is None else (
             f"healed in {k.healed_s:.0f} s by {k.healed_by}")  # fmt: skip
-        print(f"  kill at {k.at_s:6.0f} s: {k.part:<10} {healed}")
+        print(f"  kill at {k.at_s:6.0f} s: {k.name:<12} {healed}")
     print(f"p99 per {WINDOW_S // 60}-minute window (ms): {p99s}")
     print(f"the benchmark's own loop came up to {soak.stall_s:.0f} s late (kills and samples wait)")
     cpu = cpu_shares(soak.samples)
@@ -550,6 +580,7 @@ def report(args: Any, soak: Soak, a: Accounts) -> dict[str, Any]:
     return {
         "minutes": args.minutes,
         "rate": args.rate,
+        "cluster": args.cluster,
         "chaos_every": args.chaos_every,
         "seed": args.seed,
         "produced": a.produced,
@@ -560,6 +591,7 @@ def report(args: Any, soak: Soak, a: Accounts) -> dict[str, Any]:
         "kills": [
             {
                 "part": k.part,
+                "process": k.name,
                 "at_s": round(k.at_s),
                 "healed_by": k.healed_by,
                 "healed_s": k.healed_s,
@@ -587,6 +619,12 @@ def main() -> int:
         help="seconds between kills (one at a random moment of each window)",
     )
     parser.add_argument("--seed", type=int, default=1, help="seed of the kills' moments and parts")
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="the local cluster (`up --cluster`); a kill of the broker, Cassandra or a Spark "
+        "worker hits one node of them",
+    )
     args = parser.parse_args()
     # A SIGTERM (Ctrl-C's cousin) leaves through the ``finally`` below: `down` runs.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

@@ -1,3 +1,3 @@
 """userstream: Random User API → Kafka → Spark Structured Streaming → Cassandra, run by Airflow."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
