@@ -128,7 +128,7 @@ def _stage_processes(settings: Settings) -> dict[str, list[psutil.Process]]:
         "broker": of(every_kafka),
         # The supervisor's tree: the driver and its JVM; on the cluster also the master and
         # the workers' trees (their executors).
-        "spark": of([settings.spark.job_name, *spark.names(settings)]),
+        "spark": of([settings.spark.job_name, *spark.names(settings.cluster)]),
         "cassandra": of(every_cassandra),
     }
 

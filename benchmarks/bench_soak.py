@@ -205,15 +205,15 @@ class Soak:
             group = {
                 "broker": [n.name for n in kafka.cluster_nodes(s)],
                 "cassandra": [n.name for n in cassandra.cluster_nodes(s)],
-                "worker": [n for n in spark.names(s) if n != spark.MASTER],
+                "worker": [n for n in spark.names(s.cluster) if n != spark.MASTER],
             }[part]
             return chance.choice(group)
         return {
             "supervisor": s.spark.job_name,
             "broker": kafka.NAME,
             "cassandra": cassandra.NAME,
-            "registry": schema_registry.process_name(s),
-            "scheduler": process_name(s, "scheduler"),
+            "registry": schema_registry.process_name(s.registry),
+            "scheduler": process_name(s.airflow, "scheduler"),
         }.get(part, part)
 
     def pid_of(self, name: str) -> int | None:

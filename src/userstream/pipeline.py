@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from userstream.config import Settings
+from userstream.config import DashboardSettings, Settings, StatePaths
 from userstream.files import write_json
 from userstream.host import process
 from userstream.host.locks import component_lock
@@ -34,16 +34,16 @@ PIPELINE_DAG = "streaming_pipeline"
 SOURCE_FILE = "source.json"
 
 
-def dashboard_name(settings: Settings) -> str:
+def dashboard_name(dashboard: DashboardSettings) -> str:
     """The dashboard's process name (pid and log files): one dashboard per port."""
-    return f"dashboard-{settings.dashboard.port}"
+    return f"dashboard-{dashboard.port}"
 
 
-def dashboard_url(settings: Settings) -> str:
+def dashboard_url(dashboard: DashboardSettings) -> str:
     """Where this machine reaches it (127.0.0.1 when it listens on every interface)."""
-    host = settings.dashboard.host
+    host = dashboard.host
     host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - compared, not bound
-    return f"http://{host}:{settings.dashboard.port}/"
+    return f"http://{host}:{dashboard.port}/"
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def _start_dashboard(settings: Settings, say: Say) -> str:
     """Start ``userstream dashboard`` detached unless it runs; returns its URL once it answers."""
     from userstream.host.net import answers_http
 
-    name, url = dashboard_name(settings), dashboard_url(settings)
+    name, url = dashboard_name(settings.dashboard), dashboard_url(settings.dashboard)
     with component_lock(settings.paths, name):
         if process.running(settings.paths, name) is not None:
             say("dashboard: already running")
@@ -122,9 +122,9 @@ def choose_source(settings: Settings, kind: str, say: Say) -> SourceChoice:
     return SourceChoice("local", local, stand_in_description(local, decision.description))
 
 
-def read_source(settings: Settings) -> dict[str, Any] | None:
+def read_source(paths: StatePaths) -> dict[str, Any] | None:
     try:
-        data: dict[str, Any] = json.loads((settings.paths.results / SOURCE_FILE).read_text())
+        data: dict[str, Any] = json.loads((paths.results / SOURCE_FILE).read_text())
         return data
     except (OSError, ValueError):
         return None
@@ -216,7 +216,7 @@ def up(
             say("4/7 Spark stream (starting; Airflow's first run meanwhile)")
             stream_up = background.submit(_start_stream, settings, say)
             say("5/7 Airflow (a first start takes a minute or two)")
-            api_log = settings.paths.log_file(airflow.process_name(settings, "api-server"))
+            api_log = settings.paths.log_file(airflow.process_name(settings.airflow, "api-server"))
             info = process.with_ticks(airflow_up.result, "airflow", api_log, say)
             client = airflow_runs.api(airflow_settings)
             if "scheduler" in info.started:
@@ -276,7 +276,7 @@ def down(settings: Settings, *, say: Say) -> None:
 
     watchers = monitoring.stop_all(settings)
     say(f"monitoring: {'stopped ' + ', '.join(watchers) if watchers else 'was not running'}")
-    name = dashboard_name(settings)
+    name = dashboard_name(settings.dashboard)
     with component_lock(settings.paths, name):
         was_running = process.stop(settings.paths, name)
     say(f"dashboard: {'stopped' if was_running else 'was not running'}")

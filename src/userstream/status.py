@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from userstream.config import Settings
+from userstream.config import KafkaSettings, Settings, StatePaths
 from userstream.host import process
 from userstream.pipeline import FAKE_API, PIPELINE_DAG, dashboard_name, dashboard_url, read_source
 from userstream.streaming import driver_settings
@@ -102,11 +102,11 @@ def _airflow_part(settings: Settings) -> Part:
     healthy = up and all(s.health == "healthy" for s in states)
     detail = ", ".join(f"{s.name}={s.health or ('up' if s.pid else 'down')}" for s in states)
     pid = states[0].pid if states else None
-    return Part("airflow", healthy, base_url(settings), pid, detail)
+    return Part("airflow", healthy, base_url(settings.airflow), pid, detail)
 
 
 def _source_part(settings: Settings) -> Part:
-    chosen = read_source(settings)
+    chosen = read_source(settings.paths)
     if chosen is None:
         return Part("source", False, "", None, "not chosen yet: run `userstream up`")
     if chosen.get("kind") != "local":
@@ -117,9 +117,9 @@ def _source_part(settings: Settings) -> Part:
 
 
 def _dashboard_part(settings: Settings) -> Part:
-    proc = process.running(settings.paths, dashboard_name(settings))
+    proc = process.running(settings.paths, dashboard_name(settings.dashboard))
     detail = "live page" if proc else "not running: `userstream dashboard` or `userstream up`"
-    url = dashboard_url(settings)
+    url = dashboard_url(settings.dashboard)
     # It serves the producer runs' counts (the textfile pattern: producing/metrics.py).
     return Part("dashboard", proc is not None, url, proc.pid if proc else None, detail,
                 f"{url}metrics" if proc else None)  # fmt: skip
@@ -134,13 +134,13 @@ def _monitoring_parts(settings: Settings, notes: list[str]) -> list[Part]:
     m = settings.monitoring
     wanted = (
         ("prometheus", m.prometheus_port, mon.prometheus_binary, mon.prometheus_name,
-         mon.prometheus_url(settings), "-/ready", mon.GET_PROMETHEUS),
+         mon.prometheus_url(m), "-/ready", mon.GET_PROMETHEUS),
         ("airflow metrics", m.statsd_port, mon.statsd_exporter_binary, mon.statsd_exporter_name,
-         mon.statsd_metrics_url(settings), "", mon.GET_STATSD_EXPORTER),
+         mon.statsd_metrics_url(m), "", mon.GET_STATSD_EXPORTER),
     )  # fmt: skip
     parts = []
     for label, port, binary, name, url, ready, get in wanted:
-        proc = process.running(settings.paths, name(settings)) if port else None
+        proc = process.running(settings.paths, name(m)) if port else None
         if proc is not None:
             healthy = answers_http(url + ready)
             detail = "answers" if healthy else "running, not answering"
@@ -154,7 +154,7 @@ def _monitoring_parts(settings: Settings, notes: list[str]) -> list[Part]:
 
 
 def _lag(
-    settings: Settings, topics: dict[str, dict[str, int]], state: dict[str, Any]
+    kafka: KafkaSettings, topics: dict[str, dict[str, int]], state: dict[str, Any]
 ) -> int | None:
     """Messages between the last processed batch's end offsets and the topic's end offsets.
 
@@ -163,7 +163,7 @@ def _lag(
     """
     from userstream.streaming.control import lag_from
 
-    by_partition = lag_from(settings, topics, state)
+    by_partition = lag_from(kafka, topics, state)
     return None if by_partition is None else sum(by_partition.values())
 
 
@@ -194,9 +194,9 @@ def _last_dag_run(settings: Settings) -> dict[str, Any] | None:
     return next(iter(dag_runs(settings)), None)
 
 
-def _read_result(settings: Settings, name: str) -> dict[str, Any] | None:
+def _read_result(paths: StatePaths, name: str) -> dict[str, Any] | None:
     try:
-        data: dict[str, Any] = json.loads((settings.paths.results / name).read_text())
+        data: dict[str, Any] = json.loads((paths.results / name).read_text())
         return data
     except (OSError, ValueError):
         return None
@@ -223,7 +223,7 @@ def gather(settings: Settings) -> PipelineStatus:
     # Asked whether or not a local process is healthy: the clients may point at an
     # external cluster. A broker or node that does not answer becomes a note.
     status.topics = probe("topics", end_offsets, settings.kafka) or {}
-    lag = probe("lag", control.lag_from, settings, status.topics, state)
+    lag = probe("lag", control.lag_from, settings.kafka, status.topics, state)
     status.lag = None if lag is None else sum(lag.values())
     status.stream = probe("stream", control.report, settings, state, lag)
     status.parts.append(
@@ -249,6 +249,6 @@ def gather(settings: Settings) -> PipelineStatus:
         status.rows_stored, status.rows_rejected = counts
     if any(p.name == "airflow" and p.healthy for p in status.parts):
         status.last_dag_run = probe("last DAG run", _last_dag_run, settings)
-    status.quality = _read_result(settings, "quality.json")
-    status.dashboard_url = dashboard_url(settings)
+    status.quality = _read_result(settings.paths, "quality.json")
+    status.dashboard_url = dashboard_url(settings.dashboard)
     return status

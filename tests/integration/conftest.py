@@ -56,7 +56,9 @@ def stack() -> Iterator[Settings]:
         # start_* return None when another session got there first: then it is not ours to stop.
         if not _kafka_answers(settings) and kafka.start(settings) is not None:
             started.append("kafka")
-        local_registry = settings.registry.is_local and not schema_registry.answers(settings)
+        local_registry = settings.registry.is_local and not schema_registry.answers(
+            settings.registry
+        )
         if local_registry and schema_registry.start_registry(settings) is not None:
             started.append("registry")
         if not _cassandra_answers(settings) and cassandra.start(settings) is not None:

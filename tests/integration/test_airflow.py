@@ -137,7 +137,7 @@ def test_a_runs_message_list_is_kept_out_of_the_database(af: Settings, good_run:
     # and the scheduler's (its LocalExecutor's tasks write there too).
     runs = home / "logs" / f"dag_id={DAG}" / f"run_id={good_run}"
     task_logs = sorted((runs / "task_id=produce_batch").glob("*"))
-    scheduler_log = af.paths.log_file(airflow.process_name(af, "scheduler"))
+    scheduler_log = af.paths.log_file(airflow.process_name(af.airflow, "scheduler"))
     assert task_logs and scheduler_log.is_file()
     for log_file in [*task_logs, scheduler_log]:
         said = log_file.read_text(errors="replace")

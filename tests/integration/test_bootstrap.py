@@ -60,7 +60,7 @@ def test_bootstrap_creates_the_configured_login_and_disables_the_default(
         assert result.returncode == 0, result.stdout + result.stderr
         assert password not in result.stdout + result.stderr
 
-        configured = connect_as(stack, user, password)
+        configured = connect_as(stack.cassandra, user, password)
         try:
             row = configured.execute(
                 "SELECT is_superuser FROM system_auth.roles WHERE role = %s", (user,)
@@ -77,7 +77,7 @@ def test_bootstrap_creates_the_configured_login_and_disables_the_default(
         finally:
             configured.cluster.shutdown()
         with pytest.raises(TerminalError):
-            connect_as(stack, "cassandra", "cassandra")
+            connect_as(stack.cassandra, "cassandra", "cassandra")
         topics = kafka_admin.list_topics(timeout=10).topics
         assert {name, f"{name}.dlq"} <= set(topics)
 

@@ -93,9 +93,7 @@ def test_three_nodes_each_named_by_status_with_three_replicas_and_no_default_log
     assert hosts == [n.host for n in nodes]
     # No node lets the default login in, asked alone.
     for node in nodes:
-        alone = settings.model_copy(
-            update={"cassandra": settings.cassandra.model_copy(update={"hosts": [node.host]})}
-        )
+        alone = settings.cassandra.model_copy(update={"hosts": [node.host]})
         with pytest.raises(TerminalError, match="refused the login"):
             connect_as(alone, DEFAULT_ROLE, DEFAULT_ROLE)
 

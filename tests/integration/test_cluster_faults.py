@@ -108,7 +108,7 @@ def test_every_cluster_loses_nodes_while_users_arrive_and_nothing_is_lost_or_dou
     ks = settings.cassandra.keyspace
     parts = {p.name: p for p in stack_status(settings)}
     every = [n.name for n in kafka.cluster_nodes(settings)]
-    every += [n.name for n in cassandra.cluster_nodes(settings)] + spark.names(settings)
+    every += [n.name for n in cassandra.cluster_nodes(settings)] + spark.names(settings.cluster)
     assert all(parts[n].running and parts[n].healthy for n in every), parts
     produce(settings, [(k, v) for k, v, _ in POISON])
 

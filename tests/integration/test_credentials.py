@@ -221,11 +221,11 @@ def _default_login_is_refused_once_secured(stack: Settings, cassandra_session) -
     # What a fresh node looks like: the default superuser can log in.
     unlock_default_login(cassandra_session)
     try:
-        connect_as(stack, "cassandra", "cassandra").cluster.shutdown()
+        connect_as(stack.cassandra, "cassandra", "cassandra").cluster.shutdown()
         secure_node(stack)
         # At once, with no wait of ours: secure_node returned only once it was refused.
         with pytest.raises(TerminalError, match="refused the login of 'cassandra'"):
-            connect_as(stack, "cassandra", "cassandra")
+            connect_as(stack.cassandra, "cassandra", "cassandra")
     finally:
         # Leave the default login locked whatever happened.
         _disable_default(cassandra_session)

@@ -81,7 +81,7 @@ def test_a_killed_registry_rebuilds_from_its_topic_and_never_reuses_an_id(
     assert client.register_schema("things-value", Schema(json.dumps(v2), "AVRO")) == 2
     client.set_compatibility("things-value", "FULL")
 
-    assert process.kill(own_registry.paths, schema_registry.process_name(own_registry))
+    assert process.kill(own_registry.paths, schema_registry.process_name(own_registry.registry))
     assert schema_registry.start_registry(own_registry) is not None
 
     again = _client(own_registry)
@@ -128,7 +128,7 @@ def test_status_shows_the_registry_with_its_address_and_health(own_registry: Set
     from userstream.stack.local import stack_status
 
     part = next(p for p in stack_status(own_registry) if p.name == "schema registry")
-    proc = process.running(own_registry.paths, schema_registry.process_name(own_registry))
+    proc = process.running(own_registry.paths, schema_registry.process_name(own_registry.registry))
     assert proc is not None
     assert (part.running, part.healthy, part.pid, part.address, part.detail) == (
         True,

@@ -71,20 +71,20 @@ def _is_executor(proc: psutil.Process) -> bool:
 
 
 def test_the_cluster_starts_secured_and_status_names_each_node(cluster: Settings) -> None:
-    assert spark.workers_alive(cluster) == cluster.cluster.spark_workers == 2
+    assert spark.workers_alive(cluster.cluster) == cluster.cluster.spark_workers == 2
     parts = {p.name: p for p in stack_status(cluster)}
     assert {"spark-master", "spark-worker-1", "spark-worker-2"} <= set(parts)
-    assert all(parts[n].running and parts[n].healthy for n in spark.names(cluster))
-    assert parts["spark-master"].address == spark.master_url(cluster)
+    assert all(parts[n].running and parts[n].healthy for n in spark.names(cluster.cluster))
+    assert parts["spark-master"].address == spark.master_url(cluster.cluster)
     # The shared secret is on: the master says so, and it is in no command line.
     log = cluster.paths.log_file(spark.MASTER).read_text()
     assert "SecurityManager: authentication enabled" in log
-    secret = (spark.conf_dir(cluster) / "spark-defaults.conf").read_text().split()[-1]
-    for name in spark.names(cluster):
+    secret = (spark.conf_dir(cluster.paths) / "spark-defaults.conf").read_text().split()[-1]
+    for name in spark.names(cluster.cluster):
         proc = process.running(cluster.paths, name)
         assert proc is not None
         assert secret not in process._cmdline(proc.pid)
-    assert (spark.conf_dir(cluster) / "spark-defaults.conf").stat().st_mode & 0o777 == 0o600
+    assert (spark.conf_dir(cluster.paths) / "spark-defaults.conf").stat().st_mode & 0o777 == 0o600
 
 
 def test_streams_share_the_cluster_and_one_left_without_cores_is_unhealthy_in_sparks_words(
@@ -93,7 +93,7 @@ def test_streams_share_the_cluster_and_one_left_without_cores_is_unhealthy_in_sp
     # Both workers (an earlier test of the module kills one), as `stack up --cluster` leaves
     # them; what `up --cluster` gives every stream: the master and half of their two cores.
     spark.start_cluster(cluster)
-    assert spark.workers_alive(cluster) == 2
+    assert spark.workers_alive(cluster.cluster) == 2
     local = on_local_cluster(cluster).spark
     assert local.cores_max == 1
     shared = cluster.model_copy(
@@ -169,7 +169,7 @@ def test_a_worker_lost_mid_stream_loses_and_doubles_nothing(settings: Settings) 
         control.start(settings)
         wait_until("the first users stored by the executors", lambda: stored() > 0)
         # The driver and the executors run: the secret is on no command line of any of them.
-        secret = (spark.conf_dir(settings) / "spark-defaults.conf").read_text().split()[-1]
+        secret = (spark.conf_dir(settings.paths) / "spark-defaults.conf").read_text().split()[-1]
         executors = [p for p in psutil.process_iter(["cmdline"]) if _is_executor(p)]
         assert executors, "no executor runs"
         for proc in psutil.process_iter(["cmdline"]):

@@ -153,7 +153,7 @@ def test_default_login_is_refused(stack: Settings) -> None:
     if stack.cassandra.username:
         pytest.skip("an operator-managed cluster: its default role is not ours to check")
     with pytest.raises(TerminalError, match="refused the login of 'cassandra'"):
-        connect_as(stack, "cassandra", "cassandra")
+        connect_as(stack.cassandra, "cassandra", "cassandra")
 
 
 def test_query_command_answers_5_0(stack: Settings) -> None:
@@ -192,7 +192,7 @@ def test_status_is_truthful(stack: Settings) -> None:
     assert set(by_name) == {"kafka", "schema registry", "cassandra", HOUSEKEEPER_PART, DISK_PART}
     disk = by_name.pop(DISK_PART)
     assert disk.healthy and disk.pid is None and " free; the state folder holds " in disk.detail
-    names = {"schema registry": schema_registry.process_name(stack),
+    names = {"schema registry": schema_registry.process_name(stack.registry),
              HOUSEKEEPER_PART: housekeeper.NAME}  # fmt: skip
     for name, component in by_name.items():
         assert component.running and component.healthy, component
@@ -333,6 +333,8 @@ def test_a_spark_cluster_failure_stops_the_kafka_and_cassandra_clusters_it_start
         assert "Cassandra: stopping it again, because the stack did not come up" in lines
         assert kafka.running_nodes(settings) == set()
         assert cassandra.running_nodes(settings) == set()
-        assert all(process.running(settings.paths, n) is None for n in spark.names(settings))
+        assert all(
+            process.running(settings.paths, n) is None for n in spark.names(settings.cluster)
+        )
     finally:
         stack_down(settings, progress=lambda _line: None)

@@ -251,7 +251,7 @@ def test_prometheus_and_the_statsd_exporter_as_up_starts_them(
             )
         }
     )
-    api = monitoring.prometheus_url(watched).rstrip("/")
+    api = monitoring.prometheus_url(watched.monitoring).rstrip("/")
     try:
         assert "served on" in monitoring.start_statsd_exporter(watched)
         assert "started on" in monitoring.start_prometheus(watched)
@@ -287,7 +287,7 @@ def test_prometheus_and_the_statsd_exporter_as_up_starts_them(
         up = ("kafka", "cassandra", "airflow", "registry")  # the local registry's own /metrics
         assert all(health.get(job) == "up" for job in up), (
             health,
-            process.tail(watched.paths.log_file(monitoring.prometheus_name(watched))),
+            process.tail(watched.paths.log_file(monitoring.prometheus_name(watched.monitoring))),
         )
         # The stream and the dashboard do not run here: scraped, and down.
         assert set(health) == {"kafka", "cassandra", "registry", "stream", "dashboard", "airflow"}
@@ -320,7 +320,7 @@ def test_prometheus_and_the_statsd_exporter_as_up_starts_them(
     finally:
         stopped = monitoring.stop_all(watched)
     assert set(stopped) == {
-        monitoring.prometheus_name(watched),
-        monitoring.statsd_exporter_name(watched),
+        monitoring.prometheus_name(watched.monitoring),
+        monitoring.statsd_exporter_name(watched.monitoring),
     }
     assert monitoring.stop_all(watched) == []

@@ -290,7 +290,7 @@ def test_while_the_local_cluster_runs_every_command_uses_it_unless_told_otherwis
     assert told.cassandra.hosts == on.cassandra.hosts
     assert told.kafka.bootstrap_servers == on.kafka.bootstrap_servers
     # `down` forgets it; a broken file is no mode at all.
-    forget_cluster(single)
+    forget_cluster(single.paths)
     assert Settings(state_dir=tmp_path).kafka.bootstrap_servers == "127.0.0.1:9092"
     (tmp_path / CLUSTER_MODE_FILE).write_text("{not json")
     assert Settings(state_dir=tmp_path).kafka.replication_factor == 1

@@ -120,7 +120,7 @@ class Sampler:
         ends = None if self._admin is None else self._probe(
             notes, "topics", end_offsets, s.kafka, self._admin
         )  # fmt: skip
-        lag = None if ends is None else lag_from(s, ends, state)
+        lag = None if ends is None else lag_from(s.kafka, ends, state)
         totals = state.get("totals") or {}
         topic = (ends or {}).get(s.kafka.topic)
         now = time.time()

@@ -139,7 +139,7 @@ class Dashboard:
 
     @property
     def url(self) -> str:
-        return dashboard_url(self.settings)
+        return dashboard_url(self.settings.dashboard)
 
     def bind(self) -> None:
         """Take the port now (a taken one fails here, with the fix)."""
@@ -218,7 +218,7 @@ class Dashboard:
             server_header=False,
         )
         self._server = uvicorn.Server(config)
-        name, paths = dashboard_name(self.settings), self.settings.paths
+        name, paths = dashboard_name(self.settings.dashboard), self.settings.paths
         process.write_pid_file(paths, name, os.getpid())
         sampler.start()
         try:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from userstream import quality
-from userstream.config import Settings
+from userstream.config import KafkaSettings, Settings
 from userstream.errors import TerminalError, TransientError
 
 log = logging.getLogger(__name__)
@@ -71,17 +71,17 @@ def seed_for_run(run_id: str) -> str:
     return hashlib.sha256(run_id.encode()).hexdigest()[:16]
 
 
-def check_kafka(settings: Settings, timeout_s: float = 10.0) -> int:
+def check_kafka(kafka: KafkaSettings, timeout_s: float = 10.0) -> int:
     """The number of brokers that answer; ``TransientError`` when none does."""
     from confluent_kafka import KafkaException
 
     from userstream.kafka.topics import admin_client
 
     try:
-        metadata = admin_client(settings.kafka).list_topics(timeout=timeout_s)
+        metadata = admin_client(kafka).list_topics(timeout=timeout_s)
     except KafkaException as exc:
         raise TransientError(
-            f"Kafka at {settings.kafka.bootstrap_servers} does not answer: {exc}.",
+            f"Kafka at {kafka.bootstrap_servers} does not answer: {exc}.",
             hint="Start the local stack with `userstream stack up`, or fix "
             "USERSTREAM_KAFKA__BOOTSTRAP_SERVERS.",
         ) from exc
@@ -103,7 +103,7 @@ def prepare_services(settings: Settings) -> dict[str, Any]:
     from userstream.kafka.topics import ensure_topics
     from userstream.store.schema import apply_schema
 
-    brokers = check_kafka(settings)
+    brokers = check_kafka(settings.kafka)
     version = check_cassandra(settings)
     log.info("services kafka_brokers=%d cassandra=%s", brokers, version)
     ensure_topics(settings.kafka)
@@ -236,7 +236,7 @@ def _fail_if_stream_broken(settings: Settings, *, missing: int) -> None:
     from userstream.streaming.health import parse_time
 
     state = control.last_progress(settings) or {}
-    lag = control.lag_from(settings, end_offsets(settings.kafka), state)
+    lag = control.lag_from(settings.kafka, end_offsets(settings.kafka), state)
     # Where the driver runs beside Airflow, its heartbeat is what this side can see.
     report = control.report(
         settings, state, lag, driver_elsewhere=not settings.airflow.starts_stream

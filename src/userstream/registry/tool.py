@@ -27,7 +27,7 @@ from userstream.registry import client_config
 from userstream.registry.compatibility import InvalidSchema, check, parse
 
 if TYPE_CHECKING:
-    from userstream.config import Settings
+    from userstream.config import RegistrySettings, Settings
 
 _CONTENT = "application/vnd.schemaregistry.v1+json"
 
@@ -127,10 +127,10 @@ def _call(settings: Settings, method: str, path: str, body: dict[str, Any] | Non
     return response.status_code, answer
 
 
-def _refused(settings: Settings, status: int, answer: Any) -> ConfigError:
+def _refused(registry: RegistrySettings, status: int, answer: Any) -> ConfigError:
     code = answer.get("error_code", status) if isinstance(answer, dict) else status
     said = answer.get("message") if isinstance(answer, dict) else answer
-    return ConfigError(f"The schema registry at {settings.registry.address} said {code}: {said}")
+    return ConfigError(f"The schema registry at {registry.address} said {code}: {said}")
 
 
 def check_registry(settings: Settings, text: str) -> Verdict:
@@ -142,7 +142,7 @@ def check_registry(settings: Settings, text: str) -> Verdict:
     if status == 404 and answer.get("error_code") in (40401, 40402):
         return Verdict(True, f"{against} (nothing registered yet)")
     if status != 200:
-        raise _refused(settings, status, answer)
+        raise _refused(settings.registry, status, answer)
     return Verdict(bool(answer.get("is_compatible")), against, tuple(answer.get("messages", ())))
 
 
@@ -154,10 +154,10 @@ def register(settings: Settings, text: str) -> Registered:
     body = {"schema": text, "schemaType": "AVRO"}
     status, answer = _call(settings, "POST", f"/subjects/{quoted}/versions", body)
     if status != 200:
-        raise _refused(settings, status, answer)
+        raise _refused(settings.registry, status, answer)
     status, found = _call(settings, "POST", f"/subjects/{quoted}", body)
     if status != 200:
-        raise _refused(settings, status, found)
+        raise _refused(settings.registry, status, found)
     return Registered(subject, int(found["id"]), int(found["version"]), str(found["schema"]))
 
 
@@ -167,5 +167,5 @@ def show(settings: Settings, version: str = "latest") -> Registered:
     path = f"/subjects/{quote(subject, safe='')}/versions/{quote(version, safe='')}"
     status, answer = _call(settings, "GET", path)
     if status != 200:
-        raise _refused(settings, status, answer)
+        raise _refused(settings.registry, status, answer)
     return Registered(subject, int(answer["id"]), int(answer["version"]), str(answer["schema"]))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, SecretStr
 
-from userstream.config import Settings
+from userstream.config import AirflowSettings, Settings
 from userstream.errors import ConfigError
 from userstream.host.state import secrets_dir, write_private
 
@@ -42,10 +42,10 @@ _KEYS = {
 }
 
 
-def dags_folder(settings: Settings) -> Path:
-    """``settings.airflow.dags_folder``, else the checkout's ``airflow/dags``."""
-    if settings.airflow.dags_folder is not None:
-        folder = settings.airflow.dags_folder.resolve()
+def dags_folder(airflow: AirflowSettings) -> Path:
+    """``airflow.dags_folder``, else the checkout's ``airflow/dags``."""
+    if airflow.dags_folder is not None:
+        folder = airflow.dags_folder.resolve()
     else:
         # src/userstream/stack/_airflow_env.py → the checkout root is four levels up.
         folder = Path(__file__).resolve().parents[3] / "airflow" / "dags"
@@ -62,9 +62,9 @@ def airflow_home(settings: Settings) -> Path:
     return settings.paths.root / settings.airflow.instance
 
 
-def process_name(settings: Settings, component: str) -> str:
+def process_name(airflow: AirflowSettings, component: str) -> str:
     """The pid/log name of one component, e.g. ``airflow-scheduler``."""
-    return f"{settings.airflow.instance}-{component}"
+    return f"{airflow.instance}-{component}"
 
 
 def passwords_file(settings: Settings) -> Path:
@@ -109,8 +109,8 @@ def ensure_keys(settings: Settings) -> Path:
     return path
 
 
-def base_url(settings: Settings) -> str:
-    return f"http://{settings.airflow.host}:{settings.airflow.port}"
+def base_url(airflow: AirflowSettings) -> str:
+    return f"http://{airflow.host}:{airflow.port}"
 
 
 def _section_env(name: str, section: BaseModel) -> dict[str, str]:
@@ -140,9 +140,9 @@ EDGE_EXECUTOR = "airflow.providers.edge3.executors.EdgeExecutor"
 EDGE_DB_MANAGER = "airflow.providers.edge3.models.db.EdgeDBManager"
 
 
-def uses_edge(settings: Settings) -> bool:
+def uses_edge(airflow: AirflowSettings) -> bool:
     """Whether the Edge executor is one of Airflow's executors (``airflow.config``)."""
-    executors = settings.airflow.config.get("core.executor", "")
+    executors = airflow.config.get("core.executor", "")
     return EDGE_EXECUTOR in (e.strip() for e in executors.split(","))
 
 
@@ -150,12 +150,12 @@ def airflow_env(settings: Settings) -> dict[str, str]:
     """Every ``AIRFLOW*`` and ``USERSTREAM_*`` variable the Airflow processes need."""
     home = airflow_home(settings)
     cfg = settings.airflow
-    url = base_url(settings)
+    url = base_url(cfg)
     env = {
         "AIRFLOW_HOME": str(home),
         # A path, not a secret: the file is written by ensure_keys, mode 0600.
         "AIRFLOW_CONFIG": str(keys_file(settings)),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder(settings)),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder(cfg)),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         # Airflow 3 runs LocalExecutor on SQLite (it is what `airflow standalone` uses).
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
@@ -203,7 +203,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
             "AIRFLOW__METRICS__STATSD_PORT": str(settings.monitoring.statsd_port),
             "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
         }
-    if uses_edge(settings):
+    if uses_edge(cfg):
         # Its workers fetch their tasks from this API server, which serves them when the
         # Edge provider's API is on; its tables are migrated with Airflow's.
         env |= {

@@ -32,7 +32,7 @@ from cassandra import (  # type: ignore[attr-defined]
 from cassandra.cluster import NoHostAvailable, Session
 from cassandra.query import SimpleStatement
 
-from userstream.config import Settings
+from userstream.config import CassandraSettings, Settings
 from userstream.errors import TerminalError, TransientError
 from userstream.host.state import secrets_dir, write_secret_json
 from userstream.store import LoginRefused, cassandra_credentials, connect_as, credentials_file
@@ -52,7 +52,7 @@ REFUSAL_INTERVAL_S = 0.5
 
 
 def _generated_credentials(settings: Settings) -> tuple[str, str]:
-    path = credentials_file(settings)
+    path = credentials_file(settings.paths)
     if not path.is_file():
         secrets_dir(settings.paths)
         username = f"userstream_admin_{secrets.token_hex(4)}"
@@ -109,10 +109,10 @@ def _secure_with(
     # The local cluster's first node alone (``stack.cassandra``), before the others join.
     first_alone = auth_replication is not None and len(settings.cassandra.hosts) == 1
     try:
-        sess = connect_as(settings, username, password)
+        sess = connect_as(settings.cassandra, username, password)
     except LoginRefused:
         _create_superuser(settings, username, password)
-        sess = connect_as(settings, username, password)
+        sess = connect_as(settings.cassandra, username, password)
     try:
         row = sess.execute(
             "SELECT can_login, is_superuser FROM system_auth.roles WHERE role = %s",
@@ -127,11 +127,11 @@ def _secure_with(
     finally:
         sess.cluster.shutdown()
     if not first_alone:
-        wait_default_refused(settings)
+        wait_default_refused(settings.cassandra)
 
 
 def wait_default_refused(
-    settings: Settings,
+    cassandra: CassandraSettings,
     timeout: float = REFUSAL_TIMEOUT_S,
     interval: float = REFUSAL_INTERVAL_S,
 ) -> None:
@@ -144,7 +144,7 @@ def wait_default_refused(
     deadline = time.monotonic() + timeout
     while True:
         try:
-            sess = connect_as(settings, DEFAULT_ROLE, _FACTORY_PASSWORD)
+            sess = connect_as(cassandra, DEFAULT_ROLE, _FACTORY_PASSWORD)
         except LoginRefused:
             return
         sess.cluster.shutdown()
@@ -213,12 +213,12 @@ def _replicate_auth(sess: Session, replication: dict[str, Any], *, every_node: b
 
 def _create_superuser(settings: Settings, username: str, password: str) -> None:
     try:
-        sess = connect_as(settings, DEFAULT_ROLE, _FACTORY_PASSWORD)
+        sess = connect_as(settings.cassandra, DEFAULT_ROLE, _FACTORY_PASSWORD)
     except LoginRefused:
         raise TerminalError(
             "Cassandra refused both the stored superuser and the default login, so the "
             "project cannot log in.",
-            hint=f"{credentials_file(settings)} does not match the Cassandra data folder "
+            hint=f"{credentials_file(settings.paths)} does not match the Cassandra data folder "
             f"(under {settings.paths.data}); restore the matching file, or remove "
             "both to start a fresh node.",
         ) from None

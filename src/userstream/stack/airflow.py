@@ -159,16 +159,12 @@ def _up(settings: Settings, timeout: float) -> AirflowInfo:
     env = airflow_env(settings)
     airflow_home(settings).mkdir(exist_ok=True, mode=0o700)
     deadline = time.monotonic() + timeout
+    cfg = settings.airflow
     missing = [
-        c for c in COMPONENTS if process.running(settings.paths, process_name(settings, c)) is None
+        c for c in COMPONENTS if process.running(settings.paths, process_name(cfg, c)) is None
     ]
     if "api-server" in missing:
-        require_free(
-            "Airflow's API server",
-            settings.airflow.host,
-            [settings.airflow.port],
-            "USERSTREAM_AIRFLOW__PORT",
-        )
+        require_free("Airflow's API server", cfg.host, [cfg.port], "USERSTREAM_AIRFLOW__PORT")
     if missing:
         _migrate(settings, env, timeout=max(30.0, deadline - time.monotonic()))
     # A new dag-processor parses the DAGs with this start's settings (their asset's URI
@@ -177,7 +173,7 @@ def _up(settings: Settings, timeout: float) -> AirflowInfo:
     for component in missing:
         proc = process.start(
             settings.paths,
-            process_name(settings, component),
+            process_name(cfg, component),
             [sys.executable, "-m", "airflow", component, *EXTRA_ARGS.get(component, ())],
             env=env,
             cwd=Path.cwd(),
@@ -187,21 +183,21 @@ def _up(settings: Settings, timeout: float) -> AirflowInfo:
         _wait_healthy(settings, deadline)
         _wait_dags_parsed(
             settings,
-            AirflowApi(base_url(settings), creds.username, creds.password),
+            AirflowApi(base_url(cfg), creds.username, creds.password),
             deadline,
             parsed_after,
         )
     except UserstreamError:
         # Leave nothing half-started behind, but never stop what was running before.
         for component in reversed(missing):
-            process.stop(settings.paths, process_name(settings, component))
+            process.stop(settings.paths, process_name(cfg, component))
         raise
-    return AirflowInfo(base_url(settings), creds.username, creds.file, created, missing)
+    return AirflowInfo(base_url(cfg), creds.username, creds.file, created, missing)
 
 
 def _check_alive(settings: Settings) -> None:
     for component in COMPONENTS:
-        name = process_name(settings, component)
+        name = process_name(settings.airflow, component)
         if process.running(settings.paths, name) is None:
             log_path = settings.paths.log_file(name)
             raise TerminalError(
@@ -211,7 +207,7 @@ def _check_alive(settings: Settings) -> None:
 
 
 def _wait_healthy(settings: Settings, deadline: float) -> None:
-    url = base_url(settings)
+    url = base_url(settings.airflow)
     last: dict[str, Any] | None = None
     while time.monotonic() < deadline:
         _check_alive(settings)
@@ -221,7 +217,7 @@ def _wait_healthy(settings: Settings, deadline: float) -> None:
         time.sleep(2.0)
     raise TransientError(
         f"Airflow at {url} did not become healthy in time (last health: {last}).",
-        log=settings.paths.log_file(process_name(settings, "api-server")),
+        log=settings.paths.log_file(process_name(settings.airflow, "api-server")),
     )
 
 
@@ -248,7 +244,7 @@ def _wait_dags_parsed(
 ) -> None:
     """Until every DAG file of ours is parsed (after ``parsed_after``, when given); a
     ``ConfigError`` quoting Airflow when one cannot be imported."""
-    expected = _dag_files(dags_folder(settings))
+    expected = _dag_files(dags_folder(settings.airflow))
     seen: set[str] = set()
     while time.monotonic() < deadline:
         _check_alive(settings)
@@ -271,7 +267,7 @@ def _wait_dags_parsed(
         time.sleep(2.0)
     raise TransientError(
         f"Airflow did not parse the DAG files {sorted(expected - seen)} in time.",
-        log=settings.paths.log_file(process_name(settings, "dag-processor")),
+        log=settings.paths.log_file(process_name(settings.airflow, "dag-processor")),
     )
 
 
@@ -287,14 +283,15 @@ def down(settings: Settings, *, timeout: float = 30.0) -> list[str]:
     stopped = []
     with component_lock(settings.paths, settings.airflow.instance):
         for component in reversed(COMPONENTS):
-            if process.stop(settings.paths, process_name(settings, component), timeout=timeout):
+            name = process_name(settings.airflow, component)
+            if process.stop(settings.paths, name, timeout=timeout):
                 stopped.append(component)
     return stopped
 
 
 def status(settings: Settings) -> list[ComponentState]:
     """Each component's pid (None when down) and what the health endpoint says of it."""
-    body = health(base_url(settings)) or {}
+    body = health(base_url(settings.airflow)) or {}
     keys = {
         "api-server": "metadatabase",
         "scheduler": "scheduler",
@@ -302,7 +299,7 @@ def status(settings: Settings) -> list[ComponentState]:
     }
     states = []
     for component in COMPONENTS:
-        name = process_name(settings, component)
+        name = process_name(settings.airflow, component)
         proc = process.running(settings.paths, name)
         states.append(
             ComponentState(
@@ -322,7 +319,7 @@ def edge_worker(
     settings, and a home of its own (``<airflow home>/edge-<name>``, for its pid file), as on
     a host of its own. Raises ``ConfigError`` when the executor is not the Edge executor, or
     when Airflow's keys are not there (the worker signs its calls with them)."""
-    if not uses_edge(settings):
+    if not uses_edge(settings.airflow):
         executor = settings.airflow.config.get("core.executor") or "LocalExecutor"
         raise ConfigError(
             f"Airflow's executor is {executor}, not the Edge executor: no task would ever "

@@ -46,7 +46,7 @@ class RunResult:
 def api(settings: Settings) -> AirflowApi:
     """An authenticated REST client for the local Airflow."""
     creds = credentials(settings)
-    return AirflowApi(base_url(settings), creds.username, creds.password)
+    return AirflowApi(base_url(settings.airflow), creds.username, creds.password)
 
 
 def _outcomes(client: AirflowApi, dag_id: str, run_id: str) -> list[TaskOutcome]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from userstream.config import CassandraSettings, Settings
-from userstream.errors import ConfigError, TerminalError, TransientError
+from userstream.errors import ConfigError, TerminalError, TransientError, UserstreamError
 from userstream.host import process
 from userstream.host.locks import component_lock
 from userstream.host.net import on_this_machine, port_open
@@ -39,6 +39,7 @@ from userstream.stack._java import crash_report_option, require_java
 from userstream.stack._ports import require_free_nodes
 from userstream.stack._render import render, template_keys, template_lines
 from userstream.stack._wait import wait_ready
+from userstream.stack.server import ComponentStatus, external
 
 log = logging.getLogger(__name__)
 
@@ -147,18 +148,18 @@ def keyspace_dirs(settings: Settings, keyspace: str) -> list[Path]:
     return [n.home / "data" / keyspace for n in [single_node(settings), *cluster_nodes(settings)]]
 
 
-def node_address(settings: Settings, node: Node) -> str:
-    return f"{node.host}:{settings.cassandra.port}"
+def node_address(cassandra: CassandraSettings, node: Node) -> str:
+    return f"{node.host}:{cassandra.port}"
 
 
 def address(settings: Settings, *, cluster: bool = False) -> str:
     """The single node's address, or every node's of the cluster."""
-    return ",".join(node_address(settings, n) for n in nodes(settings, cluster=cluster))
+    return ",".join(node_address(settings.cassandra, n) for n in nodes(settings, cluster=cluster))
 
 
-def metrics_url(settings: Settings, node: Node | None = None) -> str:
+def metrics_url(cassandra: CassandraSettings, node: Node | None = None) -> str:
     host = node.metrics_host if node is not None else jmx_exporter.HOST
-    return jmx_exporter.metrics_url(settings.cassandra.metrics_port, host=host)
+    return jmx_exporter.metrics_url(cassandra.metrics_port, host=host)
 
 
 def version(settings: Settings) -> str | None:
@@ -180,13 +181,14 @@ def _node_options(c: CassandraSettings) -> str:
     return "".join(f"{key}: {json.dumps(value)}\n" for key, value in c.node_options.items())
 
 
-def _render_config(settings: Settings, node: Node) -> Path:
-    c = settings.cassandra
+def _render_config(cassandra: CassandraSettings, node: Node) -> Path:
     home = node.home
     conf = node.config_file
     render("cassandra-logback.xml", conf.parent / "logback.xml", {})
     render(
-        "cassandra-metrics.yaml", conf.parent / jmx_exporter.RULES_FILE, {"keyspace": c.keyspace}
+        "cassandra-metrics.yaml",
+        conf.parent / jmx_exporter.RULES_FILE,
+        {"keyspace": cassandra.keyspace},
     )
     return render(
         "cassandra.yaml",
@@ -197,15 +199,15 @@ def _render_config(settings: Settings, node: Node) -> Path:
             "seeds": node.seed,
             # Tokens placed for the replication the keyspaces use: an even share per node.
             "token_replication": CLUSTER_NODES if node.in_cluster else 1,
-            "native_port": c.port,
-            "storage_port": c.storage_port,
+            "native_port": cassandra.port,
+            "storage_port": cassandra.storage_port,
             "data_dir": home / "data",
             "commitlog_dir": home / "commitlog",
             "saved_caches_dir": home / "saved_caches",
             "hints_dir": home / "hints",
             "cdc_dir": home / "cdc_raw",
         },
-        extra=_node_options(c),
+        extra=_node_options(cassandra),
     )
 
 
@@ -323,11 +325,11 @@ def _start_cassandra(settings: Settings, *, cluster: bool = False) -> float | No
     new_cluster = cluster and not group[0].joined
     try:
         for node in pending:
-            _render_config(settings, node)
+            _render_config(settings.cassandra, node)
             (node.home / "triggers").mkdir(parents=True, exist_ok=True)
             proc = process.start(paths, node.name, _command(settings, java, node))
             log.info("cassandra starting node=%s pid=%s address=%s", node.name, proc.pid,
-                     node_address(settings, node))  # fmt: skip
+                     node_address(settings.cassandra, node))  # fmt: skip
             if one_by_one:
                 _wait_answers(settings, node, deadline)
                 if new_cluster and node is group[0]:
@@ -419,3 +421,89 @@ def stop(settings: Settings, *, keep: Collection[str] = ()) -> bool:
     if stopped:
         log.info("cassandra stopped nodes=%s", ",".join(stopped))
     return bool(stopped)
+
+
+def status(settings: Settings) -> list[ComponentStatus]:
+    """The single node, or each node of the cluster (``clustered``): healthy when the project's
+    login works and the node itself answers a query. Nodes that are not the local one
+    (``serves``) are the user's own: healthy when the login works."""
+    from userstream import store
+    from userstream.store import queries
+
+    if not serves(settings):
+        c = settings.cassandra
+        address = ",".join(f"{host}:{c.port}" for host in c.hosts)
+        try:
+            with store.session(settings) as sess:
+                release = queries.release_version(sess)
+        except UserstreamError as exc:
+            return [external("cassandra", address, False, exc.message)]
+        return [external("cassandra", address, True, f"answers (CQL login ok), {release}")]
+    cluster = clustered(settings)
+    group = nodes(settings, cluster=cluster)
+    procs = {n.name: process.running(settings.paths, n.name) for n in group}
+    answers = _node_versions(settings, group, cluster=cluster, procs=procs)
+    parts = []
+    for node in group:
+        proc = procs[node.name]
+        node_version, why = answers.get(node.host, (None, "no answer to a query"))
+        detail = "not running"
+        if proc is not None:
+            detail = "answers (CQL login ok)" if node_version else f"running, not answering: {why}"
+        parts.append(
+            ComponentStatus(
+                node.name,
+                proc is not None,
+                proc.pid if proc else None,
+                node_address(settings.cassandra, node),
+                node_version or version(settings),
+                node_version is not None,
+                detail,
+                metrics_url(settings.cassandra, node),
+            )
+        )
+    return parts
+
+
+#: A node's own answer is asked up to this many times, a second apart: a session's pool to a
+#: node that has just started may still be opening.
+NODE_ATTEMPTS = 3
+
+
+def _node_versions(
+    settings: Settings,
+    group: list[Node],
+    *,
+    cluster: bool,
+    procs: dict[str, process.Proc | None],
+) -> dict[str, tuple[str | None, str]]:
+    """Each running node's release version (or None) and why not, by address, asked of that
+    node alone through one session of the project's login."""
+    from userstream import store
+    from userstream.store import queries
+
+    running = [n for n in group if procs[n.name] is not None]
+    if not running:
+        return {}
+    answers: dict[str, tuple[str | None, str]] = {}
+    try:
+        with store.session(on_local(settings, cluster=cluster)) as sess:
+            if not cluster:  # one node, however its address is spelled
+                return {group[0].host: (queries.release_version(sess), "")}
+            hosts = {h.address: h for h in sess.cluster.metadata.all_hosts()}
+            for node in running:
+                host = hosts.get(node.host)
+                if host is None:
+                    answers[node.host] = (None, "not in the cluster's ring")
+                    continue
+                for attempt in range(1, NODE_ATTEMPTS + 1):
+                    try:
+                        answers[node.host] = (queries.release_version(sess, host=host), "")
+                        break
+                    except Exception as exc:  # noqa: BLE001 - a node that fails to answer is unhealthy
+                        answers[node.host] = (None, f"{type(exc).__name__}: {exc}")
+                        if attempt < NODE_ATTEMPTS:
+                            time.sleep(1)
+    except UserstreamError as exc:
+        return {n.host: (None, exc.message) for n in running}
+    return answers

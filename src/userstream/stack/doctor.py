@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from userstream.config import Settings
+from userstream.config import Settings, StatePaths
 from userstream.errors import ConfigError
 from userstream.extras import PYSPARK_MISSING_HINT, pyspark_installed
 from userstream.host import process
@@ -33,7 +33,7 @@ def run_checks(settings: Settings) -> list[Check]:
     """Every check, in the order a user would fix them; none raises."""
     return [
         _system(), _java(), _maven(), _pyspark(), *_monitoring_tools(), *_ports(settings),
-        _disk(settings),
+        _disk(settings.paths),
     ]  # fmt: skip
 
 
@@ -106,12 +106,12 @@ def _maven() -> Check:
     return Check("maven", True, first.replace("\x1b[1m", "").replace("\x1b[m", "").strip())
 
 
-def _our_groups(settings: Settings) -> dict[int, str]:
+def _our_groups(paths: StatePaths) -> dict[int, str]:
     """Process groups of everything we started (each is its own session leader)."""
     groups: dict[int, str] = {}
-    run = settings.paths.run
+    run = paths.run
     for pid_file in run.glob("*.pid") if run.is_dir() else []:
-        proc = process.running(settings.paths, pid_file.stem)
+        proc = process.running(paths, pid_file.stem)
         if proc is not None:
             groups[proc.pid] = proc.name
     return groups
@@ -142,7 +142,7 @@ def _ports(settings: Settings) -> list[Check]:
             "StatsD exporter", monitoring.HOST, m.statsd_exporter_port,
             "USERSTREAM_MONITORING__STATSD_EXPORTER_PORT",
         ))  # fmt: skip
-    ours = _our_groups(settings)
+    ours = _our_groups(settings.paths)
     checks = []
     for label, host, port, env in wanted:
         name = f"port {port}"
@@ -166,12 +166,12 @@ def _ports(settings: Settings) -> list[Check]:
     return checks
 
 
-def _disk(settings: Settings) -> Check:
-    folder: Path = settings.paths.root
+def _disk(paths: StatePaths) -> Check:
+    folder: Path = paths.root
     while not folder.exists():
         folder = folder.parent
     free_gb = shutil.disk_usage(folder).free / 1e9
-    detail = f"{free_gb:.1f} GB free for {settings.paths.root}"
+    detail = f"{free_gb:.1f} GB free for {paths.root}"
     if free_gb < MIN_FREE_DISK_GB:
         return Check(
             "disk",

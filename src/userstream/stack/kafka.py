@@ -35,7 +35,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from userstream.config import KafkaSettings, Settings
+from userstream.config import KafkaSettings, Settings, StatePaths
 from userstream.errors import ConfigError, TerminalError
 from userstream.files import write_private
 from userstream.host import process
@@ -48,6 +48,7 @@ from userstream.stack._java import crash_report_option, require_java
 from userstream.stack._ports import require_free_nodes
 from userstream.stack._render import render
 from userstream.stack._wait import wait_ready
+from userstream.stack.server import ComponentStatus, external
 
 log = logging.getLogger(__name__)
 
@@ -124,16 +125,16 @@ def clustered(settings: Settings) -> bool:
     return process.group_in_use(settings.paths, NAME, [n.name for n in cluster_nodes(settings)])
 
 
-def broker_secrets(settings: Settings) -> Path:
+def broker_secrets(paths: StatePaths) -> Path:
     """The folder of the broker's own passwords, one file each (0600), which its config names
     (``${dir:<folder>:<file>}``) instead of holding them. Every node reads the same."""
-    folder = secrets_dir(settings.paths) / "kafka-broker"
+    folder = secrets_dir(paths) / "kafka-broker"
     folder.mkdir(exist_ok=True, mode=0o700)
     return folder
 
 
-def node_address(settings: Settings, node: Node) -> str:
-    return f"{node.host}:{settings.kafka.port}"
+def node_address(kafka: KafkaSettings, node: Node) -> str:
+    return f"{node.host}:{kafka.port}"
 
 
 def serves(settings: Settings) -> bool:
@@ -148,12 +149,12 @@ def serves(settings: Settings) -> bool:
 
 def address(settings: Settings, *, cluster: bool = False) -> str:
     """The bootstrap servers of the single node, or of every node of the cluster."""
-    return ",".join(node_address(settings, n) for n in nodes(settings, cluster=cluster))
+    return ",".join(node_address(settings.kafka, n) for n in nodes(settings, cluster=cluster))
 
 
-def metrics_url(settings: Settings, node: Node | None = None) -> str:
+def metrics_url(kafka: KafkaSettings, node: Node | None = None) -> str:
     host = node.metrics_host if node is not None else jmx_exporter.HOST
-    return jmx_exporter.metrics_url(settings.kafka.metrics_port, host=host)
+    return jmx_exporter.metrics_url(kafka.metrics_port, host=host)
 
 
 def version(settings: Settings) -> str | None:
@@ -233,7 +234,7 @@ def _render_config(
     render("kafka-log4j2.properties", conf.parent / "log4j2.properties", {})
     render("kafka-metrics.yaml", conf.parent / jmx_exporter.RULES_FILE, {})
     controller, admin = logins[client_config.CONTROLLER], logins["admin"]
-    passwords = broker_secrets(settings)
+    passwords = broker_secrets(settings.paths)
     write_private(passwords / "controller_password", controller.password)
     write_private(passwords / "admin_password", admin.password)
     if not node.in_cluster:
@@ -350,12 +351,12 @@ def _local(settings: Settings, *, cluster: bool = False) -> KafkaSettings:
     )
 
 
-def node_answers(settings: Settings, node: Node, *, brokers: int = 1) -> bool:
+def node_answers(kafka: KafkaSettings, node: Node, *, brokers: int = 1) -> bool:
     """True when ``node`` alone answers the admin role and its metadata lists ``brokers``
     brokers (a cluster node answers before its peers have joined)."""
-    if not port_open(node.host, settings.kafka.port):
+    if not port_open(node.host, kafka.port):
         return False
-    alone = settings.kafka.model_copy(update={"bootstrap_servers": node_address(settings, node)})
+    alone = kafka.model_copy(update={"bootstrap_servers": node_address(kafka, node)})
     return broker_answers(alone, timeout=5.0, brokers=brokers)
 
 
@@ -439,10 +440,10 @@ def _start_kafka(settings: Settings, *, cluster: bool) -> float | None:
         for node in pending:
             proc = process.start(paths, node.name, _command(settings, node, java))
             log.info("kafka starting node=%s pid=%s address=%s", node.name, proc.pid,
-                     node_address(settings, node))  # fmt: skip
+                     node_address(settings.kafka, node))  # fmt: skip
         for node in pending:
             label = f"{LABEL} ({node.name})" if cluster else LABEL
-            ready = functools.partial(node_answers, settings, node, brokers=len(group))
+            ready = functools.partial(node_answers, settings.kafka, node, brokers=len(group))
             left = max(1.0, deadline - time.monotonic())
             wait_ready(paths, node.name, label, ready, timeout=left)
         _ensure_users(settings, logins, cluster=cluster)
@@ -474,3 +475,35 @@ def stop(settings: Settings, *, keep: Collection[str] = ()) -> bool:
     if stopped:
         log.info("kafka stopped nodes=%s", ",".join(stopped))
     return bool(stopped)
+
+
+def status(settings: Settings) -> list[ComponentStatus]:
+    """The single node, or each node of the cluster (``clustered``: one that died
+    shows as not running); brokers that are not the local one (``serves``) are the
+    user's own, judged by whether they answer."""
+    if not serves(settings):
+        k = settings.kafka
+        answers = broker_answers(k)
+        detail = "answers (topics listed)" if answers else "not answering"
+        return [external("kafka", k.bootstrap_servers, answers, detail)]
+    group = nodes(settings, cluster=clustered(settings))
+    parts = []
+    for node in group:
+        proc = process.running(settings.paths, node.name)
+        healthy = proc is not None and node_answers(settings.kafka, node)
+        detail = "not running"
+        if proc is not None:
+            detail = "answers (topics listed)" if healthy else "running, not answering"
+        parts.append(
+            ComponentStatus(
+                node.name,
+                proc is not None,
+                proc.pid if proc else None,
+                node_address(settings.kafka, node),
+                version(settings),
+                healthy,
+                detail,
+                metrics_url(settings.kafka, node),
+            )
+        )
+    return parts

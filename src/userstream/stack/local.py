@@ -12,20 +12,17 @@ stopped again. ``stack_down`` keeps all data, so a later ``stack_up`` finds ever
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
-from userstream.config import CLUSTER_MODE_FILE, Settings
-from userstream.errors import UserstreamError
+from userstream.config import CLUSTER_MODE_FILE, Settings, StatePaths
 from userstream.files import write_json
 from userstream.host import process
 from userstream.host.net import port_open
 from userstream.host.state import disk_usage
 from userstream.host.state import ensure_layout as ensure_layout
 from userstream.stack import cassandra, housekeeper, kafka, schema_registry, spark
-from userstream.stack.server import Server
+from userstream.stack.server import ComponentStatus, Server, external
 
 #: The data servers the local runtime runs, through their one interface (stack/server.py).
 SERVERS: tuple[Server, ...] = (kafka, cassandra)
@@ -37,19 +34,6 @@ Progress = Callable[[str], None]
 
 def _log_progress(line: str) -> None:
     log.info("%s", line)
-
-
-@dataclass(frozen=True)
-class ComponentStatus:
-    name: str
-    running: bool
-    pid: int | None
-    address: str
-    version: str | None
-    healthy: bool
-    detail: str
-    #: Where its Prometheus metrics are served (when it runs; None: not ours to know).
-    metrics_url: str | None
 
 
 def stack_up(
@@ -93,8 +77,8 @@ def stack_up(
                     on_kafka = _on_local_kafka(settings, cluster=kafka_cluster)
                     started_registry = _up_one(
                         "Schema registry",
-                        schema_registry.process_name(settings),
-                        schema_registry.address(settings),
+                        schema_registry.process_name(settings.registry),
+                        schema_registry.address(settings.registry),
                         lambda: schema_registry.start_registry(on_kafka),
                         settings,
                         progress,
@@ -109,7 +93,7 @@ def stack_up(
             workers = settings.cluster.spark_workers
             _up_one(
                 f"Spark cluster (master and {workers} workers)", spark.MASTER,
-                spark.master_url(settings), lambda: spark.start_cluster(settings), settings,
+                spark.master_url(settings.cluster), lambda: spark.start_cluster(settings), settings,
                 progress,
             )  # fmt: skip
             remember_cluster(settings)
@@ -160,7 +144,7 @@ def cluster_settings(settings: Settings) -> dict[str, dict[str, object]]:
         },
         "cassandra": {"hosts": on_cassandra.hosts, "replication": on_cassandra.replication},
         "spark": {
-            "master": spark.master_url(settings),
+            "master": spark.master_url(settings.cluster),
             "cores_max": max(1, c.spark_workers * c.spark_worker_cores // 2),
         },
     }
@@ -172,8 +156,8 @@ def remember_cluster(settings: Settings) -> None:
     write_json(settings.paths.root / CLUSTER_MODE_FILE, cluster_settings(settings), indent=2)
 
 
-def forget_cluster(settings: Settings) -> None:
-    (settings.paths.root / CLUSTER_MODE_FILE).unlink(missing_ok=True)
+def forget_cluster(paths: StatePaths) -> None:
+    (paths.root / CLUSTER_MODE_FILE).unlink(missing_ok=True)
 
 
 def _on_local_kafka(settings: Settings, *, cluster: bool) -> Settings:
@@ -221,7 +205,7 @@ def _up_one(
 def stack_down(settings: Settings, *, progress: Progress = _log_progress) -> None:
     """Stop the Spark cluster when it runs, then the schema registry, Cassandra, and Kafka:
     SIGTERM, SIGKILL after a bound. Data is kept; commands no longer use the cluster."""
-    forget_cluster(settings)
+    forget_cluster(settings.paths)
     stopped = spark.stop_cluster(settings)
     if stopped:
         progress(f"Spark cluster: stopped ({', '.join(stopped)})")
@@ -239,8 +223,9 @@ def stack_down(settings: Settings, *, progress: Progress = _log_progress) -> Non
 def stack_status(settings: Settings) -> list[ComponentStatus]:
     """What runs, where, which version, and whether it answers its protocol right now (the
     Spark cluster's processes too, once it was started)."""
-    parts = [*_kafka_status(settings), *_registry_status(settings), *_cassandra_status(settings),
-             *_spark_status(settings)]  # fmt: skip
+    on_kafka, on_cassandra = SERVERS  # the registry's part goes between theirs
+    parts = [*on_kafka.status(settings), *_registry_status(settings),
+             *on_cassandra.status(settings), *_spark_status(settings)]  # fmt: skip
     failing = [p.name for p in parts if not p.healthy]
     return [*parts, *_housekeeping_status(settings, failing)]
 
@@ -297,15 +282,15 @@ def _registry_status(settings: Settings) -> list[ComponentStatus]:
     """The registry in use: the local process (healthy when it lists its subjects to the
     generated login), or a registry of the user's (``registry.url``), judged by its answer
     to the configured login alone."""
-    address = schema_registry.address(settings)
+    address = schema_registry.address(settings.registry)
     try:
         found = schema_registry.subjects(settings)
         answer, said = True, f"answers ({len(found)} subjects)"
     except Exception as exc:  # noqa: BLE001 - any failure to answer is the health we report
         answer, said = False, f"not answering: {type(exc).__name__}: {exc}"
     if not settings.registry.is_local:
-        return [_external(REGISTRY_PART, address, answer, said)]
-    proc = process.running(settings.paths, schema_registry.process_name(settings))
+        return [external(REGISTRY_PART, address, answer, said)]
+    proc = process.running(settings.paths, schema_registry.process_name(settings.registry))
     if proc is None:
         said = "not running"
     elif not answer:
@@ -314,7 +299,7 @@ def _registry_status(settings: Settings) -> list[ComponentStatus]:
         ComponentStatus(
             REGISTRY_PART, proc is not None, proc.pid if proc else None, address, None,
             proc is not None and answer, said,
-            schema_registry.metrics_url(settings) if proc else None,
+            schema_registry.metrics_url(settings.registry) if proc else None,
         )
     ]  # fmt: skip
 
@@ -322,10 +307,10 @@ def _registry_status(settings: Settings) -> list[ComponentStatus]:
 def _spark_status(settings: Settings) -> list[ComponentStatus]:
     """The master and each worker, while the cluster is up (a pid file of it remains: one
     that died shows as not running; ``down`` removes them)."""
-    names = spark.names(settings)
+    names = spark.names(settings.cluster)
     if not any(settings.paths.pid_file(n).exists() for n in names):
         return []
-    alive = spark.alive_worker_ports(settings)
+    alive = spark.alive_worker_ports(settings.cluster)
     version = spark.version()
     parts = []
     for name in names:
@@ -333,12 +318,12 @@ def _spark_status(settings: Settings) -> list[ComponentStatus]:
         if name == spark.MASTER:
             healthy = proc is not None and port_open(spark.HOST, settings.cluster.spark_master_port)
             detail = f"{len(alive)} workers alive" if healthy else "not answering"
-            address = spark.master_url(settings)
+            address = spark.master_url(settings.cluster)
         else:
             # Healthy when the master counts this very process among its live workers.
             healthy = proc is not None and bool(spark.listening_ports(proc.pid) & alive)
             detail = "registered" if healthy else "not registered with the master"
-            address = f"{spark.HOST} (worker of {spark.master_url(settings)})"
+            address = f"{spark.HOST} (worker of {spark.master_url(settings.cluster)})"
         parts.append(
             ComponentStatus(
                 name,
@@ -348,132 +333,7 @@ def _spark_status(settings: Settings) -> list[ComponentStatus]:
                 version,
                 healthy,
                 detail if proc is not None else "not running",
-                spark.ui_url(settings),
+                spark.ui_url(settings.cluster),
             )
         )
     return parts
-
-
-def _external(name: str, address: str, answers: bool, detail: str) -> ComponentStatus:
-    """A service of the user's (an existing cluster, Compose's), judged by its answer alone:
-    no pid, no version or metrics of ours."""
-    return ComponentStatus(name, answers, None, address, None, answers, f"external: {detail}",
-                           None)  # fmt: skip
-
-
-def _kafka_status(settings: Settings) -> list[ComponentStatus]:
-    """The single node, or each node of the cluster (``kafka.clustered``: one that died
-    shows as not running); brokers that are not the local one (``kafka.serves``) are the
-    user's own, judged by whether they answer."""
-    if not kafka.serves(settings):
-        k = settings.kafka
-        answers = kafka.broker_answers(k)
-        detail = "answers (topics listed)" if answers else "not answering"
-        return [_external("kafka", k.bootstrap_servers, answers, detail)]
-    group = kafka.nodes(settings, cluster=kafka.clustered(settings))
-    parts = []
-    for node in group:
-        proc = process.running(settings.paths, node.name)
-        healthy = proc is not None and kafka.node_answers(settings, node)
-        detail = "not running"
-        if proc is not None:
-            detail = "answers (topics listed)" if healthy else "running, not answering"
-        parts.append(
-            ComponentStatus(
-                node.name,
-                proc is not None,
-                proc.pid if proc else None,
-                kafka.node_address(settings, node),
-                kafka.version(settings),
-                healthy,
-                detail,
-                kafka.metrics_url(settings, node),
-            )
-        )
-    return parts
-
-
-def _cassandra_status(settings: Settings) -> list[ComponentStatus]:
-    """The single node, or each node of the cluster (``cassandra.clustered``): healthy when
-    the project's login works and the node itself answers a query. Nodes that are not the
-    local one (``cassandra.serves``) are the user's own: healthy when the login works."""
-    from userstream import store
-    from userstream.store import queries
-
-    if not cassandra.serves(settings):
-        c = settings.cassandra
-        address = ",".join(f"{host}:{c.port}" for host in c.hosts)
-        try:
-            with store.session(settings) as sess:
-                release = queries.release_version(sess)
-        except UserstreamError as exc:
-            return [_external("cassandra", address, False, exc.message)]
-        return [_external("cassandra", address, True, f"answers (CQL login ok), {release}")]
-    cluster = cassandra.clustered(settings)
-    group = cassandra.nodes(settings, cluster=cluster)
-    procs = {n.name: process.running(settings.paths, n.name) for n in group}
-    answers = _cassandra_versions(settings, group, cluster=cluster, procs=procs)
-    parts = []
-    for node in group:
-        proc = procs[node.name]
-        version, why = answers.get(node.host, (None, "no answer to a query"))
-        detail = "not running"
-        if proc is not None:
-            detail = "answers (CQL login ok)" if version else f"running, not answering: {why}"
-        parts.append(
-            ComponentStatus(
-                node.name,
-                proc is not None,
-                proc.pid if proc else None,
-                cassandra.node_address(settings, node),
-                version or cassandra.version(settings),
-                version is not None,
-                detail,
-                cassandra.metrics_url(settings, node),
-            )
-        )
-    return parts
-
-
-#: A node's own answer is asked up to this many times, a second apart: a session's pool to a
-#: node that has just started may still be opening.
-NODE_ATTEMPTS = 3
-
-
-def _cassandra_versions(
-    settings: Settings,
-    group: list[cassandra.Node],
-    *,
-    cluster: bool,
-    procs: dict[str, process.Proc | None],
-) -> dict[str, tuple[str | None, str]]:
-    """Each running node's release version (or None) and why not, by address, asked of that
-    node alone through one session of the project's login."""
-    from userstream import store
-    from userstream.store import queries
-
-    running = [n for n in group if procs[n.name] is not None]
-    if not running:
-        return {}
-    answers: dict[str, tuple[str | None, str]] = {}
-    try:
-        with store.session(cassandra.on_local(settings, cluster=cluster)) as sess:
-            if not cluster:  # one node, however its address is spelled
-                return {group[0].host: (queries.release_version(sess), "")}
-            hosts = {h.address: h for h in sess.cluster.metadata.all_hosts()}
-            for node in running:
-                host = hosts.get(node.host)
-                if host is None:
-                    answers[node.host] = (None, "not in the cluster's ring")
-                    continue
-                for attempt in range(1, NODE_ATTEMPTS + 1):
-                    try:
-                        answers[node.host] = (queries.release_version(sess, host=host), "")
-                        break
-                    except Exception as exc:  # noqa: BLE001 - a node that fails to answer is unhealthy
-                        answers[node.host] = (None, f"{type(exc).__name__}: {exc}")
-                        if attempt < NODE_ATTEMPTS:
-                            time.sleep(1)
-    except UserstreamError as exc:
-        return {n.host: (None, exc.message) for n in running}
-    return answers

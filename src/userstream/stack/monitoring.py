@@ -28,7 +28,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from userstream.config import Settings
+from userstream.config import MonitoringSettings, Settings
 from userstream.errors import ConfigError
 from userstream.files import project_file, write_private
 from userstream.host import process
@@ -60,21 +60,21 @@ def statsd_exporter_binary() -> str | None:
     return next(filter(None, map(shutil.which, _STATSD_BINARIES)), None)
 
 
-def prometheus_name(settings: Settings) -> str:
-    return f"prometheus-{settings.monitoring.prometheus_port}"
+def prometheus_name(monitoring: MonitoringSettings) -> str:
+    return f"prometheus-{monitoring.prometheus_port}"
 
 
-def statsd_exporter_name(settings: Settings) -> str:
-    return f"statsd-exporter-{settings.monitoring.statsd_exporter_port}"
+def statsd_exporter_name(monitoring: MonitoringSettings) -> str:
+    return f"statsd-exporter-{monitoring.statsd_exporter_port}"
 
 
-def prometheus_url(settings: Settings) -> str:
-    return f"http://{HOST}:{settings.monitoring.prometheus_port}/"
+def prometheus_url(monitoring: MonitoringSettings) -> str:
+    return f"http://{HOST}:{monitoring.prometheus_port}/"
 
 
-def statsd_metrics_url(settings: Settings) -> str:
+def statsd_metrics_url(monitoring: MonitoringSettings) -> str:
     """Where Airflow's own metrics are served (by the StatsD exporter)."""
-    return f"http://{HOST}:{settings.monitoring.statsd_exporter_port}/metrics"
+    return f"http://{HOST}:{monitoring.statsd_exporter_port}/metrics"
 
 
 def scrape_targets(settings: Settings) -> dict[str, list[str]]:
@@ -142,13 +142,14 @@ def start_prometheus(settings: Settings) -> str:
 
     Raises ``ConfigError`` for a taken port, ``TransientError`` when it does not start.
     """
-    port = settings.monitoring.prometheus_port
+    m = settings.monitoring
+    port = m.prometheus_port
     binary = prometheus_binary()
     if not port:
         return "prometheus: off (USERSTREAM_MONITORING__PROMETHEUS_PORT=0)"
     if binary is None:
         return f"prometheus: not installed, skipped (to have it: {GET_PROMETHEUS})"
-    name, url = prometheus_name(settings), prometheus_url(settings)
+    name, url = prometheus_name(m), prometheus_url(m)
     with component_lock(settings.paths, name):
         running = process.running(settings.paths, name)
         if running is not None:
@@ -184,7 +185,7 @@ def start_statsd_exporter(settings: Settings) -> str:
         return "airflow metrics: off (USERSTREAM_MONITORING__STATSD_PORT=0)"
     if binary is None:
         return f"airflow metrics: no StatsD exporter, skipped (to have it: {GET_STATSD_EXPORTER})"
-    name, url = statsd_exporter_name(settings), statsd_metrics_url(settings)
+    name, url = statsd_exporter_name(m), statsd_metrics_url(m)
     with component_lock(settings.paths, name):
         if process.running(settings.paths, name) is not None:
             return f"airflow metrics: already served on {url}"
@@ -208,8 +209,9 @@ def start_statsd_exporter(settings: Settings) -> str:
 
 def stop_all(settings: Settings) -> list[str]:
     """Stop Prometheus and the StatsD exporter; the names of those that were running."""
+    m = settings.monitoring
     stopped = []
-    for name in (prometheus_name(settings), statsd_exporter_name(settings)):
+    for name in (prometheus_name(m), statsd_exporter_name(m)):
         with component_lock(settings.paths, name):
             if process.stop(settings.paths, name):
                 stopped.append(name)

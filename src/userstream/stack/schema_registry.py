@@ -15,7 +15,7 @@ import logging
 import sys
 import time
 
-from userstream.config import Settings
+from userstream.config import RegistrySettings, Settings
 from userstream.host import process
 from userstream.host.locks import component_lock
 from userstream.registry import client_config
@@ -30,24 +30,24 @@ LABEL = "Schema registry"
 START_TIMEOUT_S = 90.0
 
 
-def process_name(settings: Settings) -> str:
+def process_name(registry: RegistrySettings) -> str:
     """The registry's pid and log name: one per port."""
-    return f"schema-registry-{settings.registry.port}"
+    return f"schema-registry-{registry.port}"
 
 
-def address(settings: Settings) -> str:
-    return settings.registry.address
+def address(registry: RegistrySettings) -> str:
+    return registry.address
 
 
-def metrics_url(settings: Settings) -> str:
-    return f"{settings.registry.address}/metrics"
+def metrics_url(registry: RegistrySettings) -> str:
+    return f"{registry.address}/metrics"
 
 
-def answers(settings: Settings, timeout: float = 2.0) -> bool:
+def answers(registry: RegistrySettings, timeout: float = 2.0) -> bool:
     """True when the registry's health route answers (no login needed)."""
     from userstream.host.net import answers_http
 
-    return answers_http(f"{settings.registry.address}/", timeout=timeout)
+    return answers_http(f"{registry.address}/", timeout=timeout)
 
 
 def subjects(settings: Settings, timeout: float = 3.0) -> list[str]:
@@ -63,8 +63,8 @@ def subjects(settings: Settings, timeout: float = 3.0) -> list[str]:
 
 def check_port(settings: Settings) -> None:
     """``ConfigError`` when the registry does not run and another program holds its port."""
-    if process.running(settings.paths, process_name(settings)) is None:
-        r = settings.registry
+    r = settings.registry
+    if process.running(settings.paths, process_name(r)) is None:
         require_free(LABEL, r.host, [r.port], "USERSTREAM_REGISTRY__PORT")
 
 
@@ -75,7 +75,7 @@ def start_registry(settings: Settings) -> float | None:
     ``TransientError`` when it does not answer in time."""
     paths = settings.paths
     r = settings.registry
-    name = process_name(settings)
+    name = process_name(r)
     with component_lock(paths, name):
         if process.running(paths, name) is not None:
             return None
@@ -86,7 +86,7 @@ def start_registry(settings: Settings) -> float | None:
                              env=userstream_env(settings))  # fmt: skip
         log.info("registry starting pid=%d address=%s", proc.pid, r.address)
         try:
-            ready = lambda: answers(settings)  # noqa: E731
+            ready = lambda: answers(r)  # noqa: E731
             wait_ready(paths, name, LABEL, ready, timeout=START_TIMEOUT_S, interval=0.3)
         except BaseException:
             process.stop(paths, name)
@@ -96,6 +96,6 @@ def start_registry(settings: Settings) -> float | None:
 
 def stop_registry(settings: Settings) -> bool:
     """Stop the local registry (SIGTERM, SIGKILL after a bound); True when it ran."""
-    name = process_name(settings)
+    name = process_name(settings.registry)
     with component_lock(settings.paths, name):
         return process.stop(settings.paths, name, timeout=15.0)

@@ -6,10 +6,33 @@ starts, stops and reports them through it alone. mypy checks both modules agains
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from userstream.config import Settings
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    """One part of ``stack status``: a process of ours, or a service of the user's."""
+
+    name: str
+    running: bool
+    pid: int | None
+    address: str
+    version: str | None
+    healthy: bool
+    detail: str
+    #: Where its Prometheus metrics are served (when it runs; None: not ours to know).
+    metrics_url: str | None
+
+
+def external(name: str, address: str, answers: bool, detail: str) -> ComponentStatus:
+    """A service of the user's (an existing cluster, Compose's), judged by its answer alone:
+    no pid, no version or metrics of ours."""
+    return ComponentStatus(name, answers, None, address, None, answers, f"external: {detail}",
+                           None)  # fmt: skip
 
 
 class Node(Protocol):
@@ -55,4 +78,8 @@ class Server(Protocol):
 
     def stop(self, settings: Settings, *, keep: Collection[str] = ()) -> bool:
         """Stop its nodes but those named in ``keep``; whether one was running."""
+        ...
+
+    def status(self, settings: Settings) -> list[ComponentStatus]:
+        """Its parts in ``stack status``: each local node, or the user's service it is."""
         ...

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from userstream.config import Settings
+from userstream.config import ClusterSettings, Settings, StatePaths
 from userstream.errors import ConfigError
 from userstream.extras import PYSPARK_MISSING_HINT
 from userstream.files import write_private
@@ -49,9 +49,9 @@ def worker_name(index: int) -> str:
     return f"spark-worker-{index}"  # stop_cluster finds every one by this pattern
 
 
-def names(settings: Settings) -> list[str]:
+def names(cluster: ClusterSettings) -> list[str]:
     """The cluster's processes, master first."""
-    return [MASTER, *(worker_name(i) for i in range(1, settings.cluster.spark_workers + 1))]
+    return [MASTER, *(worker_name(i) for i in range(1, cluster.spark_workers + 1))]
 
 
 def version() -> str | None:
@@ -65,25 +65,25 @@ def version() -> str | None:
         return None
 
 
-def master_url(settings: Settings) -> str:
-    return f"spark://{HOST}:{settings.cluster.spark_master_port}"
+def master_url(cluster: ClusterSettings) -> str:
+    return f"spark://{HOST}:{cluster.spark_master_port}"
 
 
-def ui_url(settings: Settings) -> str:
-    return f"http://{HOST}:{settings.cluster.spark_master_ui_port}/"
+def ui_url(cluster: ClusterSettings) -> str:
+    return f"http://{HOST}:{cluster.spark_master_ui_port}/"
 
 
-def conf_dir(settings: Settings) -> Path:
+def conf_dir(paths: StatePaths) -> Path:
     """The cluster's Spark configuration folder (0700; its file holds the shared secret)."""
-    folder = secrets_dir(settings.paths) / "spark"
+    folder = secrets_dir(paths) / "spark"
     folder.mkdir(exist_ok=True, mode=0o700)
     return folder
 
 
-def ensure_secret(settings: Settings) -> Path:
+def ensure_secret(paths: StatePaths) -> Path:
     """``spark-defaults.conf`` with authentication on and the cluster's secret, generated
     once (0600); returns the folder to give Spark as ``SPARK_CONF_DIR``."""
-    folder = conf_dir(settings)
+    folder = conf_dir(paths)
     defaults = folder / "spark-defaults.conf"
     if not defaults.is_file():
         secret = secrets.token_urlsafe(32)
@@ -91,13 +91,13 @@ def ensure_secret(settings: Settings) -> Path:
     return folder
 
 
-def environment(settings: Settings) -> dict[str, str]:
+def environment(paths: StatePaths) -> dict[str, str]:
     """What a process of the cluster, or an application of it, needs in its environment:
     its configuration (with the secret), its address, and pyspark's distribution as
     ``SPARK_HOME`` (a worker builds its executors' command lines from it)."""
     home = _pyspark_home()
     return {
-        "SPARK_CONF_DIR": str(ensure_secret(settings)),
+        "SPARK_CONF_DIR": str(ensure_secret(paths)),
         "SPARK_LOCAL_IP": HOST,
         "SPARK_HOME": str(home),
         # Spark's launcher needs it outside its own scripts (load-spark-env.sh sets it there).
@@ -131,19 +131,19 @@ def _command(java: str, main: str, *args: str) -> list[str]:
     ]  # fmt: skip
 
 
-def alive_worker_ports(settings: Settings) -> set[int]:
+def alive_worker_ports(cluster: ClusterSettings) -> set[int]:
     """The RPC ports of the workers the master counts as ALIVE (none when it does not
     answer): a worker process is registered when one of the ports it listens on is here."""
     try:
-        state = httpx.get(ui_url(settings) + "json/", timeout=2).json()
+        state = httpx.get(ui_url(cluster) + "json/", timeout=2).json()
     except (httpx.HTTPError, ValueError):
         return set()
     return {int(w["port"]) for w in state.get("workers", []) if w.get("state") == "ALIVE"}
 
 
-def workers_alive(settings: Settings) -> int:
+def workers_alive(cluster: ClusterSettings) -> int:
     """How many workers the master counts as ALIVE (0 when it does not answer)."""
-    return len(alive_worker_ports(settings))
+    return len(alive_worker_ports(cluster))
 
 
 def listening_ports(pid: int) -> set[int]:
@@ -169,11 +169,11 @@ def start_cluster(settings: Settings) -> float | None:
 
 def _start_cluster(settings: Settings) -> float | None:
     paths, c = settings.paths, settings.cluster
-    missing = [n for n in names(settings) if process.running(paths, n) is None]
+    missing = [n for n in names(c) if process.running(paths, n) is None]
     if not missing:
         return None
     java = require_java()
-    env = environment(settings)
+    env = environment(paths)
     started: list[str] = []
     took = 0.0
     try:
@@ -197,7 +197,7 @@ def _start_cluster(settings: Settings) -> float | None:
             work = paths.data / "spark" / name
             work.mkdir(parents=True, exist_ok=True, mode=0o700)
             cmd = _command(
-                java, "org.apache.spark.deploy.worker.Worker", master_url(settings),
+                java, "org.apache.spark.deploy.worker.Worker", master_url(c),
                 "--host", HOST, "--cores", str(c.spark_worker_cores),
                 "--memory", c.spark_worker_memory, "--work-dir", str(work),
                 "--webui-port", "0",  # any free port: the master's UI links each worker's
@@ -210,14 +210,14 @@ def _start_cluster(settings: Settings) -> float | None:
             for name in workers:  # a worker that died says why, in its own words
                 if process.running(paths, name) is None:
                     raise died_error(paths, name, f"Spark {name}")
-            return len(alive_worker_ports(settings)) >= c.spark_workers
+            return len(alive_worker_ports(c)) >= c.spark_workers
 
         took += wait_ready(paths, MASTER, LABEL, registered, timeout=START_TIMEOUT_S)
     except BaseException:
         for name in reversed(started):
             process.stop(paths, name, timeout=STOP_TIMEOUT_S)
         raise
-    log.info("spark_cluster_ready master=%s workers=%d", master_url(settings), c.spark_workers)
+    log.info("spark_cluster_ready master=%s workers=%d", master_url(c), c.spark_workers)
     return took
 
 
@@ -226,7 +226,7 @@ def stop_cluster(settings: Settings) -> list[str]:
     worker with a pid file, also beyond today's ``cluster.spark_workers``)."""
     run = settings.paths.run
     recorded = [p.name.removesuffix(".pid") for p in run.glob("spark-worker-*.pid")]
-    workers = sorted({*names(settings)[1:], *recorded}, reverse=True)
+    workers = sorted({*names(settings.cluster)[1:], *recorded}, reverse=True)
     stopped = []
     with component_lock(settings.paths, MASTER):
         for name in [*workers, MASTER]:

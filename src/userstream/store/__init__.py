@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from userstream.config import CassandraSettings, Settings
+from userstream.config import CassandraSettings, Settings, StatePaths
 from userstream.errors import ConfigError, TerminalError, TransientError
 
 if TYPE_CHECKING:
@@ -163,8 +163,8 @@ class LoginRefused(TerminalError):
 _TLS_MISMATCH = ("CERTIFICATE_VERIFY_FAILED", "WRONG_VERSION_NUMBER", "CERTIFICATE_REQUIRED")
 
 
-def credentials_file(settings: Settings) -> Path:
-    return settings.paths.secrets / "cassandra.json"
+def credentials_file(paths: StatePaths) -> Path:
+    return paths.secrets / "cassandra.json"
 
 
 def cassandra_credentials(settings: Settings) -> tuple[str, str]:
@@ -175,7 +175,7 @@ def cassandra_credentials(settings: Settings) -> tuple[str, str]:
     c = settings.cassandra
     if c.username and c.password is not None and c.password.get_secret_value():
         return c.username, c.password.get_secret_value()
-    path = credentials_file(settings)
+    path = credentials_file(settings.paths)
     try:
         data = json.loads(path.read_text())
         return str(data["username"]), str(data["password"])
@@ -246,7 +246,7 @@ def new_cluster(
 
 
 def connect_as(
-    settings: Settings,
+    cassandra: CassandraSettings,
     username: str,
     password: str,
     keyspace: str | None = None,
@@ -262,7 +262,7 @@ def connect_as(
     from cassandra import AuthenticationFailed  # type: ignore[attr-defined]
     from cassandra.cluster import NoHostAvailable
 
-    c = settings.cassandra
+    c = cassandra
     where = f"{','.join(c.hosts)}:{c.port}"
     cluster = new_cluster(
         c.hosts, c.port, c.local_dc, username, password,
@@ -333,7 +333,7 @@ def connect(settings: Settings, keyspace: str | None = None) -> Session:
     The caller owns it and must call ``session.cluster.shutdown()``; prefer ``session()``.
     """
     username, password = cassandra_credentials(settings)
-    return connect_as(settings, username, password, keyspace)
+    return connect_as(settings.cassandra, username, password, keyspace)
 
 
 @contextmanager

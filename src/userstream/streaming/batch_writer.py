@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from userstream import schemas
-from userstream.config import Settings
+from userstream.config import KafkaSettings, Settings
 from userstream.contract import (
     BY_COUNTRY_TABLE,
     H_INGESTED_AT,
@@ -96,11 +96,11 @@ SOURCE_COLUMNS = (
 )
 
 
-def kafka_client_options(settings: Settings) -> dict[str, str]:
+def kafka_client_options(kafka: KafkaSettings) -> dict[str, str]:
     """Options for Spark's Kafka source: the stream role's connection (``kafka.*``) and
     consumer groups named as its ACL allows."""
     return {
-        **client_config.spark_options(settings.kafka, "stream"),
+        **client_config.spark_options(kafka, "stream"),
         "groupIdPrefix": client_config.STREAM_GROUP_PREFIX,
     }
 

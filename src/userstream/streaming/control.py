@@ -21,7 +21,7 @@ import subprocess
 import time
 from typing import Any, NoReturn
 
-from userstream.config import Settings
+from userstream.config import KafkaSettings, Settings, StatePaths
 from userstream.errors import TerminalError, TransientError
 from userstream.host import process
 from userstream.host.locks import component_lock
@@ -90,13 +90,13 @@ def _env(settings: Settings) -> dict[str, str]:
         # The local cluster's shared secret comes from its Spark configuration file, which
         # spark-submit reads (never a --conf on the driver's command line). Assigned, not
         # defaulted: this cluster runs pyspark's own distribution and secret.
-        env.update(spark_cluster.environment(settings))
+        env.update(spark_cluster.environment(settings.paths))
     return env
 
 
-def _fetch_jars(settings: Settings) -> None:
+def _fetch_jars(paths: StatePaths) -> None:
     """The Kafka source's jars where the job reads them (fetched once from Maven Central)."""
-    ensure_jars(settings.paths.lib, CONNECTOR_JARS, log_dir=settings.paths.logs)
+    ensure_jars(paths.lib, CONNECTOR_JARS, log_dir=paths.logs)
 
 
 def _prepare(settings: Settings) -> None:
@@ -104,7 +104,7 @@ def _prepare(settings: Settings) -> None:
     from userstream.kafka.topics import ensure_topics
 
     require_pyspark()
-    _fetch_jars(settings)
+    _fetch_jars(settings.paths)
     ensure_topics(settings.kafka)
     query.check_tables(settings)
 
@@ -316,7 +316,7 @@ def run(
             hold.enter_context(supervisor.checkpoint_lock(settings))
             process.write_pid_file(paths, settings.spark.job_name, os.getpid())
         try:
-            _fetch_jars(settings)
+            _fetch_jars(paths)
             os.environ.update(_env(settings))
             return job.run(settings, until_idle=until_idle, timeout=timeout)
         finally:
@@ -406,16 +406,16 @@ def lag(settings: Settings, state: dict[str, Any] | None = None) -> dict[int, in
             f"Kafka at {settings.kafka.bootstrap_servers} did not report the topic's end offsets.",
             hint="Check that the broker is up (`userstream stack status`).",
         ) from exc
-    return lag_from(settings, ends, state or {})
+    return lag_from(settings.kafka, ends, state or {})
 
 
 def lag_from(
-    settings: Settings, ends: dict[str, dict[str, int]], state: dict[str, Any]
+    kafka: KafkaSettings, ends: dict[str, dict[str, int]], state: dict[str, Any]
 ) -> dict[int, int] | None:
     """``lag`` from end offsets already fetched (``topics.end_offsets``); None when no batch
     has been processed yet or the topic's ends are unknown."""
-    done = ((state.get("last_batch") or {}).get("end_offsets") or {}).get(settings.kafka.topic)
-    topic_ends = ends.get(settings.kafka.topic)
+    done = ((state.get("last_batch") or {}).get("end_offsets") or {}).get(kafka.topic)
+    topic_ends = ends.get(kafka.topic)
     if not done or not topic_ends:
         return None
     return {

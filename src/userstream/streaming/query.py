@@ -97,7 +97,7 @@ def start_query(
     s = settings.spark
     source = (
         spark.readStream.format("kafka")
-        .options(**kafka_client_options(settings))
+        .options(**kafka_client_options(settings.kafka))
         .option("subscribe", settings.kafka.topic)
         .option("startingOffsets", "earliest")
         .option("maxOffsetsPerTrigger", str(s.max_offsets_per_trigger))

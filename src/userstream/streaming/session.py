@@ -21,7 +21,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from userstream.config import Settings
+from userstream.config import Settings, StatePaths
 from userstream.errors import ConfigError
 from userstream.extras import PYSPARK_MISSING_HINT, pyspark_installed
 
@@ -55,9 +55,9 @@ def on_this_machine(master: str) -> bool:
 CONNECTOR_JARS = "spark-connectors"
 
 
-def connector_jars(settings: Settings) -> list[str]:
+def connector_jars(paths: StatePaths) -> list[str]:
     """The connector jars the job hands to Spark; a ``ConfigError`` when none are there."""
-    folder = settings.paths.lib / CONNECTOR_JARS
+    folder = paths.lib / CONNECTOR_JARS
     jars = sorted(str(p) for p in folder.glob("*.jar"))
     if not jars:
         raise ConfigError(
@@ -146,7 +146,7 @@ def build_session(settings: Settings) -> SparkSession:
     """A SparkSession configured for the job (starts the JVM; call once per process)."""
     from pyspark.sql import SparkSession
 
-    conf = spark_conf(settings, jars=connector_jars(settings))
+    conf = spark_conf(settings, jars=connector_jars(settings.paths))
     if on_this_machine(settings.spark.master):
         # The workers must run this interpreter (it has our package); pyspark reads the
         # variable, not the conf, in local mode.

@@ -33,13 +33,13 @@ def test_two_concurrent_starts_start_one_dashboard_that_reports_itself(
         urls.append(pipeline._start_dashboard(settings, said.append))
 
     threads = [threading.Thread(target=start) for _ in range(2)]
-    name = pipeline.dashboard_name(settings)
+    name = pipeline.dashboard_name(settings.dashboard)
     try:
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=60)
-        assert urls == [pipeline.dashboard_url(settings)] * 2
+        assert urls == [pipeline.dashboard_url(settings.dashboard)] * 2
         assert urls[0] == f"http://127.0.0.1:{settings.dashboard.port}/"
         assert len([line for line in said if "dashboard: started" in line]) == 1, said
         proc = process.running(settings.paths, name)

@@ -57,7 +57,7 @@ def test_an_operator_security_protocol_wins_for_every_role(tmp_path: Path) -> No
 
 
 def test_spark_gets_a_jaas_config_with_the_password_escaped(tmp_path: Path) -> None:
-    options = kafka_client_options(_with_logins(tmp_path))
+    options = kafka_client_options(_with_logins(tmp_path).kafka)
     assert options["kafka.security.protocol"] == "SASL_PLAINTEXT"
     assert options["kafka.sasl.mechanism"] == "SCRAM-SHA-512"
     assert options["kafka.sasl.jaas.config"] == (

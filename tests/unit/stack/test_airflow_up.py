@@ -133,7 +133,7 @@ def test_two_concurrent_ups_start_airflow_once(settings: Settings, fake: FakeAir
     for t in threads:
         t.join(timeout=30)
     assert sorted(fake.started) == sorted(
-        _airflow_env.process_name(settings, c) for c in airflow.COMPONENTS
+        _airflow_env.process_name(settings.airflow, c) for c in airflow.COMPONENTS
     )
     assert fake.migrations == 1
     assert sorted(len(info.started) for info in infos) == [0, 3]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from userstream.config import Settings, load_settings
+from userstream.config import CassandraSettings, Settings, load_settings
 from userstream.errors import TerminalError, TransientError
 from userstream.stack import _cassandra_auth, cassandra
 from userstream.store import LoginRefused
@@ -92,7 +92,9 @@ def _logins(monkeypatch: pytest.MonkeyPatch, accepted: int, project: object = No
     """Fake logins: the default one is accepted ``accepted`` times, then refused."""
     tried: list[str] = []
 
-    def connect_as(settings: Settings, username: str, password: str, *a: Any, **k: Any) -> Any:
+    def connect_as(
+        cassandra: CassandraSettings, username: str, password: str, *a: Any, **k: Any
+    ) -> Any:
         tried.append(username)
         if username != _cassandra_auth.DEFAULT_ROLE:
             return project
@@ -120,14 +122,16 @@ def test_secure_node_returns_only_once_the_default_login_is_refused(
 def test_a_tls_failure_is_not_taken_for_the_default_login_refused(
     base_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def connect_as(settings: Settings, username: str, password: str, *a: Any, **k: Any) -> Any:
+    def connect_as(
+        cassandra: CassandraSettings, username: str, password: str, *a: Any, **k: Any
+    ) -> Any:
         raise TerminalError(
             "TLS with Cassandra at 127.0.0.1:9042 failed: CERTIFICATE_VERIFY_FAILED"
         )
 
     monkeypatch.setattr(_cassandra_auth, "connect_as", connect_as)
     with pytest.raises(TerminalError, match="TLS with Cassandra"):
-        _cassandra_auth.wait_default_refused(base_settings, timeout=0.2, interval=0.01)
+        _cassandra_auth.wait_default_refused(base_settings.cassandra, timeout=0.2, interval=0.01)
 
 
 def test_a_default_login_still_accepted_after_the_bound_is_a_terminal_error(
@@ -135,7 +139,7 @@ def test_a_default_login_still_accepted_after_the_bound_is_a_terminal_error(
 ) -> None:
     tried = _logins(monkeypatch, accepted=10**6)
     with pytest.raises(TerminalError, match="still accepts the default 'cassandra' login"):
-        _cassandra_auth.wait_default_refused(base_settings, timeout=0.2, interval=0.01)
+        _cassandra_auth.wait_default_refused(base_settings.cassandra, timeout=0.2, interval=0.01)
     assert len(tried) >= 2  # tried again, not given up at the first sight
 
 

@@ -55,7 +55,7 @@ def test_kafka_properties_come_from_settings(settings: Settings) -> None:
     # No password in it: the broker reads each from a private file (DirectoryConfigProvider).
     text = path.read_text()
     assert "pw_" not in text
-    secrets = kafka.broker_secrets(settings)
+    secrets = kafka.broker_secrets(settings.paths)
     assert props["config.providers.dir.param.allowed.paths"] == str(secrets)
     admin_jaas = props["listener.name.clients.scram-sha-512.sasl.jaas.config"]
     assert f'password="${{dir:{secrets}:admin_password}}"' in admin_jaas
@@ -79,7 +79,7 @@ def test_kafka_properties_come_from_settings(settings: Settings) -> None:
 
 def test_cassandra_yaml_has_required_keys_and_auth(settings: Settings) -> None:
     node = cassandra.single_node(settings)
-    conf = yaml.safe_load(cassandra._render_config(settings, node).read_text())
+    conf = yaml.safe_load(cassandra._render_config(settings.cassandra, node).read_text())
     for key in ("commitlog_sync", "partitioner", "endpoint_snitch"):
         assert conf[key]
     # Acknowledged writes are on disk: a SIGKILLed node loses none of them.
@@ -107,7 +107,7 @@ def test_the_users_own_node_options_and_broker_properties_are_added(settings: Se
         }
     )
     node = cassandra.single_node(settings)
-    conf = yaml.safe_load(cassandra._render_config(settings, node).read_text())
+    conf = yaml.safe_load(cassandra._render_config(settings.cassandra, node).read_text())
     assert conf["client_encryption_options"] == tls
     assert conf["authenticator"] == "PasswordAuthenticator"
     logins = {role: Login(f"user_{role}", f"pw_{role}") for role in USERNAMES}
@@ -125,7 +125,7 @@ def test_a_node_option_userstream_sets_itself_is_refused(settings: Settings) -> 
         }
     )
     with pytest.raises(ConfigError, match="native_transport_port"):
-        cassandra._render_config(settings, cassandra.single_node(settings))
+        cassandra._render_config(settings.cassandra, cassandra.single_node(settings))
 
 
 def test_cassandra_cluster_nodes_each_on_its_address_with_the_first_as_seed(
@@ -135,7 +135,7 @@ def test_cassandra_cluster_nodes_each_on_its_address_with_the_first_as_seed(
     assert [n.name for n in nodes] == ["cassandra-1", "cassandra-2", "cassandra-3"]
     homes = set()
     for i, node in enumerate(nodes, start=1):
-        conf = yaml.safe_load(cassandra._render_config(settings, node).read_text())
+        conf = yaml.safe_load(cassandra._render_config(settings.cassandra, node).read_text())
         assert conf["listen_address"] == conf["rpc_address"] == f"127.0.0.{i}"
         assert conf["native_transport_port"] == 19042
         assert conf["seed_provider"][0]["parameters"][0]["seeds"] == "127.0.0.1:17000"
@@ -157,7 +157,7 @@ def test_cassandra_cluster_nodes_each_on_its_address_with_the_first_as_seed(
 
 def test_cassandra_command_line(settings: Settings, tmp_path: Path) -> None:
     node = cassandra.single_node(settings)
-    conf = cassandra._render_config(settings, node)
+    conf = cassandra._render_config(settings.cassandra, node)
     cmd = cassandra._command(settings, "java", node)
     assert cmd[-1] == cassandra.MAIN_CLASS
     assert f"-Dcassandra.config=file://{conf}" in cmd

@@ -75,14 +75,14 @@ def test_each_cluster_node_serves_its_metrics_on_its_own_address(
         rules = conf.parent / "jmx-exporter.yaml"
         cmd = kafka._command(settings, node, "java")
         assert f"-javaagent:{agent}={node.host}:17071:{rules}" in cmd[:-2]
-        assert kafka.metrics_url(settings, node) == f"http://{node.host}:17071/metrics"
+        assert kafka.metrics_url(settings.kafka, node) == f"http://{node.host}:17071/metrics"
 
 
 def test_cassandra_serves_its_metrics_on_loopback_with_its_rules(
     settings: Settings, agent: Path
 ) -> None:
     node = cassandra.single_node(settings)
-    conf = cassandra._render_config(settings, node)
+    conf = cassandra._render_config(settings.cassandra, node)
     cmd = cassandra._command(settings, "java", node)
     rules = conf.parent / "jmx-exporter.yaml"
     # On 127.0.0.1 although the node itself listens on 127.0.0.3.
@@ -143,7 +143,7 @@ def test_kafka_rules_keep_topics_and_requests_and_leave_out_what_would_explode(
 def test_cassandra_rules_read_only_the_projects_keyspace_and_keep_latency_in_seconds(
     settings: Settings,
 ) -> None:
-    conf = cassandra._render_config(settings, cassandra.single_node(settings))
+    conf = cassandra._render_config(settings.cassandra, cassandra.single_node(settings))
     text = (conf.parent / "jmx-exporter.yaml").read_text()
     assert "$$" not in text and "${" not in text
     rules = yaml.safe_load(text)

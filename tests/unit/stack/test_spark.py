@@ -15,10 +15,10 @@ def test_names_and_addresses_come_from_the_cluster_settings(tmp_path: Path) -> N
     settings = load_settings(
         state_dir=tmp_path, cluster={"spark_workers": 3, "spark_master_port": 17077}
     )
-    assert spark.names(settings) == [
+    assert spark.names(settings.cluster) == [
         "spark-master", "spark-worker-1", "spark-worker-2", "spark-worker-3"
     ]  # fmt: skip
-    assert spark.master_url(settings) == "spark://127.0.0.1:17077"
+    assert spark.master_url(settings.cluster) == "spark://127.0.0.1:17077"
     assert not spark.is_local_cluster(settings)  # the stream runs on local[2] by default
     assert spark.is_local_cluster(on_local_cluster(settings))
     assert on_local_cluster(settings).spark.master == "spark://127.0.0.1:17077"
@@ -26,14 +26,14 @@ def test_names_and_addresses_come_from_the_cluster_settings(tmp_path: Path) -> N
 
 def test_the_secret_is_generated_once_into_a_private_spark_config(tmp_path: Path) -> None:
     settings = load_settings(state_dir=tmp_path)
-    env = spark.environment(settings)
+    env = spark.environment(settings.paths)
     defaults = Path(env["SPARK_CONF_DIR"]) / "spark-defaults.conf"
     first = defaults.read_text()
     assert "spark.authenticate true\n" in first
     assert len(first.split("spark.authenticate.secret ")[1].strip()) >= 40
     assert defaults.stat().st_mode & 0o777 == 0o600
     assert defaults.parent.stat().st_mode & 0o777 == 0o700
-    assert spark.environment(settings) == env and defaults.read_text() == first  # kept
+    assert spark.environment(settings.paths) == env and defaults.read_text() == first  # kept
     assert env["SPARK_LOCAL_IP"] == "127.0.0.1"
 
 
