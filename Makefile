@@ -8,7 +8,6 @@ LOCK := requirements.lock
 # Every extra of pyproject.toml: the lock's header names them (tests/unit/test_lock.py checks).
 LOCK_EXTRAS := airflow dev stream
 LOCK_ARGS ?=
-UV_VERSION := 0.13.9
 # helm for `make test-deploy`, built from its Go module as a user would get it (README).
 HELM_VERSION := v4.3.2
 HELM := .tools/bin/helm
@@ -21,18 +20,31 @@ help: ## List the targets
 
 # The whole dependency tree, pinned with hashes, for every extra: `make lock` writes it from
 # pyproject.toml, `make setup` installs exactly it (tests/unit/test_lock.py keeps the two agreed).
+# uv installs it (parallel downloads; uv itself from the lock's own hashes), while Maven
+# downloads the jars beside it: `fetch-jars` then copies them out of Maven's repository.
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required: set PYTHON=python3.11")'
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	@echo "Installing the locked dependency tree: $$(grep -cE '^[A-Za-z0-9]' $(LOCK)) packages (about 1 GB on a first run; pyspark and Airflow are the largest): pip shows each download."
-	$(BIN)/pip install --require-hashes -r $(LOCK)
-	$(BIN)/pip install --quiet --no-deps -e .
+	@test -x $(BIN)/uv || $(INSTALL_UV)
+	@echo "Installing the locked dependency tree: $$(grep -cE '^[A-Za-z0-9]' $(LOCK)) packages (about 1 GB on a first run; pyspark and Airflow are the largest), and downloading the jars beside it."
+	@($(PREFETCH_JARS)) & jars=$$!; \
+	$(BIN)/uv pip install --python $(BIN)/python --require-hashes -r $(LOCK); installed=$$?; \
+	wait $$jars; exit $$installed
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
+
+# uv at the lock's pin, checked against the lock's hashes.
+INSTALL_UV = $(BIN)/pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+	-r <(sed -n '/^uv==/,/^[^ ]/{/^uv==/p;/^ *--hash/p}' $(LOCK))
+# Maven's downloads of the Kafka, Cassandra and Spark-connector jars, into its own repository
+# (~/.m2): best effort and quiet, as `userstream fetch-jars` reports any failure itself.
+PREFETCH_JARS = command -v mvn >/dev/null || exit 0; \
+	for pom in src/userstream/stack/maven/*.pom.xml; do \
+	mvn -B -q -f $$pom dependency:resolve -DincludeScope=runtime >/dev/null 2>&1; done
 
 lock: ## Rewrite requirements.lock from pyproject.toml (uv; LOCK_ARGS=--upgrade to move unpinned packages)
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	@test -x $(BIN)/uv || $(BIN)/pip install --quiet 'uv==$(UV_VERSION)'
+	@test -x $(BIN)/uv || $(INSTALL_UV)
 	$(BIN)/uv pip compile pyproject.toml $(foreach e,$(LOCK_EXTRAS),--extra $(e)) \
 		--universal --generate-hashes --python-version 3.11 -o $(LOCK) --quiet $(LOCK_ARGS)
 	@echo "$(LOCK): $$(grep -cE '^[A-Za-z0-9]' $(LOCK)) pins, each with its hashes"

@@ -18,8 +18,9 @@ folder is removed at the end (kept, and its path printed, when a run failed).
 With --from-clone, a third run comes first: **clone**, what a new user meets. A `git clone`
 of this checkout's committed HEAD into a temporary folder, then `make run` there exactly as
 the README says (the source is `auto`: the real API when it answers, else the stand-in),
-with empty package caches of its own (pip's `PIP_CACHE_DIR` and Maven's local repository,
-`-Dmaven.repo.local` in `MAVEN_OPTS`), so every package and jar is downloaded again; its
+with empty package caches of its own (uv's `UV_CACHE_DIR`, pip's `PIP_CACHE_DIR` and Maven's
+local repository, `-Dmaven.repo.local` in `MAVEN_OPTS`), so every package and jar is
+downloaded again; its
 state folder is the clone's `.userstream/` on free ports. Its steps are `make run`'s phases
 (the install, each jar set fetched, then `up`'s numbered steps). Python and the JDK are the
 machine's; the network is whatever it is at the time, so a clone's figure varies with it.
@@ -69,7 +70,7 @@ def _stored(env: dict[str, str], cli: str = USERSTREAM) -> int:
 
 #: The lines of `make run` that begin a phase before `up`'s numbered steps: (start, name).
 MAKE_PHASES = (
-    ("Installing the locked dependency tree", "install: pip"),
+    ("Installing the locked dependency tree", "install: packages and jars"),
     ("kafka: fetching", "jars: kafka"),
     ("cassandra: fetching", "jars: cassandra"),
     ("spark-connectors: fetching", "jars: spark-connectors"),
@@ -150,6 +151,7 @@ def clone_run(workdir: Path) -> dict[str, Any]:
     env = {
         **private_environment(clone / ".userstream", link_jars=False),
         "PIP_CACHE_DIR": str(workdir / "pip-cache"),
+        "UV_CACHE_DIR": str(workdir / "uv-cache"),
         "MAVEN_OPTS": f"-Dmaven.repo.local={workdir / 'maven-repository'}",
     }
     env.pop("VIRTUAL_ENV", None)
