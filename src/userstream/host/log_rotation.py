@@ -26,6 +26,8 @@ from typing import BinaryIO
 log = logging.getLogger(__name__)
 
 _COPY_CHUNK = 1 << 20
+#: How far back from a copy's end its last line break is looked for.
+_TAIL = 1 << 16
 
 
 def rotate(path: Path, keep: int) -> bool:
@@ -63,10 +65,18 @@ def _shift(path: Path, keep: int) -> None:
 
 def _copy_to_end(source: BinaryIO, target: Path) -> None:
     """Copy ``source`` to ``target`` until a read finds its end, lines the writer appends
-    meanwhile included, so the truncation follows the last read closely."""
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
+    meanwhile included, so the truncation follows the last read closely. The copy ends
+    with a whole line: a read can meet a line the writer is still appending (its write
+    crossing a page), and that line's end is lost with the truncation anyway."""
+    fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w+b") as out:
         shutil.copyfileobj(source, out, _COPY_CHUNK)
+        end = out.tell()
+        out.seek(max(0, end - _TAIL))
+        tail = out.read()
+        cut = tail.rfind(b"\n")
+        if cut >= 0 and cut < len(tail) - 1:
+            out.truncate(end - len(tail) + cut + 1)
 
 
 def rotate_all(logs: Path, max_bytes: int, keep: int) -> list[Path]:

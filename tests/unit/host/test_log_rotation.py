@@ -36,6 +36,15 @@ def test_a_log_is_copied_to_one_and_truncated_and_older_copies_shift(tmp_path: P
     assert (log.parent / "kafka.log.2").read_text() == "c" * 10
 
 
+def test_a_line_still_being_written_is_left_out_of_the_copy(tmp_path: Path) -> None:
+    # What a copy meets when the writer's last write has reached the file only in part.
+    log = tmp_path / "x.log"
+    log.write_bytes(b"one\ntwo\nthr")
+    assert rotate(log, keep=2)
+    assert (tmp_path / "x.log.1").read_bytes() == b"one\ntwo\n"
+    assert log.read_bytes() == b""
+
+
 def test_only_logs_over_the_limit_are_rotated(tmp_path: Path) -> None:
     logs = _logs(tmp_path)
     (logs / "big.log").write_bytes(b"x" * 2048)
