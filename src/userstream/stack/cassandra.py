@@ -244,7 +244,7 @@ def _command(settings: Settings, java: str, node: Node) -> list[str]:
         # to settle (they find each other on the loopback in well under a second).
         "-Dcassandra.superuser_setup_delay_ms=0",
         "-Dcassandra.skip_wait_for_gossip_to_settle=0",
-        *([f"-Dcassandra.ring_delay_ms={RING_DELAY_MS}"] if node.in_cluster else []),
+        f"-Dcassandra.ring_delay_ms={RING_DELAY_MS if node.in_cluster else SINGLE_RING_DELAY_MS}",
         "-Djava.net.preferIPv4Stack=true",
         "-cp",
         f"{lib}/*",
@@ -255,6 +255,9 @@ def _command(settings: Settings, java: str, node: Node) -> list[str]:
 #: How long a joining cluster node waits to learn the ring (30 s by default): the local
 #: nodes gossip over the loopback.
 RING_DELAY_MS = 5000
+#: The single node has no ring to learn, but its first start waited the whole 30 s default
+#: before choosing its tokens (half of a fresh `up`).
+SINGLE_RING_DELAY_MS = 1000
 
 
 def on_local(settings: Settings, *, cluster: bool) -> Settings:
