@@ -20,7 +20,8 @@ help: ## List the targets
 
 # The whole dependency tree, pinned with hashes, for every extra: `make lock` writes it from
 # pyproject.toml, `make setup` installs exactly it (tests/unit/test_lock.py keeps the two agreed).
-# uv installs it (parallel downloads; uv itself from the lock's own hashes), while Maven
+# uv installs it (parallel downloads; uv itself from the lock's own hashes; compiled to
+# bytecode as pip does, or every process of a first `up` compiles Airflow again), while Maven
 # downloads the jars beside it: `fetch-jars` then copies them out of Maven's repository.
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required: set PYTHON=python3.11")'
@@ -28,7 +29,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/uv || $(INSTALL_UV)
 	@echo "Installing the locked dependency tree: $$(grep -cE '^[A-Za-z0-9]' $(LOCK)) packages (about 1 GB on a first run; pyspark and Airflow are the largest), and downloading the jars beside it."
 	@($(PREFETCH_JARS)) & jars=$$!; \
-	$(BIN)/uv pip install --python $(BIN)/python --require-hashes -r $(LOCK); installed=$$?; \
+	$(BIN)/uv pip install --python $(BIN)/python --require-hashes --compile-bytecode -r $(LOCK); installed=$$?; \
 	wait $$jars; exit $$installed
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
