@@ -92,7 +92,7 @@ HEAL_TIMEOUT_S = 600.0
 DRAIN_IDLE_S = 180.0
 WINDOW_S = 600
 #: Folders whose growth is the users' own rows and Kafka's messages, not overhead.
-DATA_FOLDERS = ("data/cassandra", "data/kafka")
+DATA_FOLDERS = ("data/cassandra", "data/kafka", "data/cassandra-cluster", "data/kafka-cluster")
 
 
 @dataclass
