@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/uv || $(INSTALL_UV)
 	@echo "Installing the locked dependency tree: $$(grep -cE '^[A-Za-z0-9]' $(LOCK)) packages (about 1 GB on a first run; pyspark and Airflow are the largest), and downloading the jars beside it."
 	@($(PREFETCH_JARS)) & jars=$$!; \
-	$(BIN)/uv pip install --python $(BIN)/python --require-hashes --compile-bytecode -r $(LOCK); installed=$$?; \
+	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --require-hashes -r $(LOCK); installed=$$?; \
 	wait $$jars; exit $$installed
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)

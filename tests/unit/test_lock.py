@@ -115,6 +115,9 @@ def test_setup_and_the_image_install_from_the_lock_with_hashes() -> None:
     makefile = (REPO / "Makefile").read_text()
     assert "--require-hashes -r $(LOCK)" in makefile
     assert "--no-deps -e ." in makefile
+    # uv, which installs the lock, comes from the lock too, checked against its hashes.
+    assert "uv" in _locked_versions()
+    assert "--require-hashes --no-deps \\\n\t-r <(sed -n '/^uv==/" in makefile
     dockerfile = (REPO / "docker" / "Dockerfile").read_text()
     assert "--require-hashes -r requirements.lock" in dockerfile
     assert re.search(r"^COPY .*requirements\.lock", dockerfile, re.MULTILINE)
