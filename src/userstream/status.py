@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from userstream.config import KafkaSettings, Settings, StatePaths
+from userstream.config import Settings, StatePaths
 from userstream.host import process
 from userstream.pipeline import FAKE_API, PIPELINE_DAG, dashboard_name, dashboard_url, read_source
 from userstream.streaming import driver_settings
@@ -151,20 +151,6 @@ def _monitoring_parts(settings: Settings, notes: list[str]) -> list[Part]:
         elif port:
             notes.append(f"{label}: not installed ({get})")
     return parts
-
-
-def _lag(
-    kafka: KafkaSettings, topics: dict[str, dict[str, int]], state: dict[str, Any]
-) -> int | None:
-    """Messages between the last processed batch's end offsets and the topic's end offsets.
-
-    From what ``gather`` already has (``topics.end_offsets`` and the progress file), so no
-    other Kafka client is built; None when no batch has been processed or the ends are unknown.
-    """
-    from userstream.streaming.control import lag_from
-
-    by_partition = lag_from(kafka, topics, state)
-    return None if by_partition is None else sum(by_partition.values())
 
 
 def _row_counts(settings: Settings) -> tuple[int | None, int | None]:

@@ -6,21 +6,22 @@ from __future__ import annotations
 import pytest
 
 from userstream.config import Settings
-from userstream.status import _lag
+from userstream.streaming.control import lag_from
 
 
 def test_lag_is_topic_ends_minus_the_last_batch_end_offsets(base_settings: Settings) -> None:
     topic = base_settings.kafka.topic
     state = {"last_batch": {"end_offsets": {topic: {"0": 90, "1": 100}}}}
     ends = {topic: {"0": 100, "1": 100}, base_settings.kafka.dlq_topic: {"0": 7}}
-    assert _lag(base_settings.kafka, ends, state) == 10
+    lag = lag_from(base_settings.kafka, ends, state)
+    assert lag is not None and sum(lag.values()) == 10
 
 
 def test_lag_is_unknown_without_a_batch_or_the_topic_ends(base_settings: Settings) -> None:
     topic = base_settings.kafka.topic
-    assert _lag(base_settings.kafka, {topic: {"0": 5}}, {}) is None
+    assert lag_from(base_settings.kafka, {topic: {"0": 5}}, {}) is None
     state = {"last_batch": {"end_offsets": {topic: {"0": 1}}}}
-    assert _lag(base_settings.kafka, {}, state) is None
+    assert lag_from(base_settings.kafka, {}, state) is None
 
 
 def test_services_at_addresses_of_no_local_node_are_the_users_and_judged_by_their_answer(
