@@ -39,7 +39,7 @@ from userstream.stack._java import crash_report_option, require_java
 from userstream.stack._ports import require_free_nodes
 from userstream.stack._render import render, template_keys, template_lines
 from userstream.stack._wait import wait_ready
-from userstream.stack.server import ComponentStatus, external
+from userstream.stack.server import ComponentStatus, external, node_status
 
 log = logging.getLogger(__name__)
 
@@ -450,13 +450,10 @@ def status(settings: Settings) -> list[ComponentStatus]:
     for node in group:
         proc = procs[node.name]
         node_version, why = answers.get(node.host, (None, "no answer to a query"))
-        detail = "not running"
-        if proc is not None:
-            detail = "answers (CQL login ok)" if node_version else f"running, not answering: {why}"
+        detail = "answers (CQL login ok)" if node_version else f"running, not answering: {why}"
         parts.append(
-            ComponentStatus(
+            node_status(
                 node.name,
-                proc is not None,
                 proc.pid if proc else None,
                 node_address(settings.cassandra, node),
                 node_version or version(settings),

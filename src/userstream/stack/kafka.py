@@ -48,7 +48,7 @@ from userstream.stack._java import crash_report_option, require_java
 from userstream.stack._ports import require_free_nodes
 from userstream.stack._render import render
 from userstream.stack._wait import wait_ready
-from userstream.stack.server import ComponentStatus, external
+from userstream.stack.server import ComponentStatus, external, node_status
 
 log = logging.getLogger(__name__)
 
@@ -491,18 +491,14 @@ def status(settings: Settings) -> list[ComponentStatus]:
     for node in group:
         proc = process.running(settings.paths, node.name)
         healthy = proc is not None and node_answers(settings.kafka, node)
-        detail = "not running"
-        if proc is not None:
-            detail = "answers (topics listed)" if healthy else "running, not answering"
         parts.append(
-            ComponentStatus(
+            node_status(
                 node.name,
-                proc is not None,
                 proc.pid if proc else None,
                 node_address(settings.kafka, node),
                 version(settings),
                 healthy,
-                detail,
+                "answers (topics listed)" if healthy else "running, not answering",
                 metrics_url(settings.kafka, node),
             )
         )

@@ -35,6 +35,22 @@ def external(name: str, address: str, answers: bool, detail: str) -> ComponentSt
                            None)  # fmt: skip
 
 
+def node_status(
+    name: str,
+    pid: int | None,
+    address: str,
+    version: str | None,
+    healthy: bool,
+    detail: str,
+    metrics_url: str | None,
+) -> ComponentStatus:
+    """A local node's part: "not running" without a pid, else ``detail`` (what its answer
+    said)."""
+    running = pid is not None
+    return ComponentStatus(name, running, pid, address, version, running and healthy,
+                           detail if running else "not running", metrics_url)  # fmt: skip
+
+
 class Node(Protocol):
     """One process of a server: its pid-file and log name."""
 

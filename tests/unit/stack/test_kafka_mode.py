@@ -14,12 +14,21 @@ import pytest
 from userstream.config import Settings, load_settings
 from userstream.errors import ConfigError
 from userstream.host import process
+from userstream.host.net import free_ports
 from userstream.stack import kafka
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return load_settings(state_dir=tmp_path / "state")
+    # Free ports: a pipeline of the developer's own may hold the default ones, and
+    # `stack_up` refuses a taken port before it starts anything.
+    kp, kc, km, cp, cs, cm, rp = free_ports(7)
+    return load_settings(
+        state_dir=tmp_path / "state",
+        kafka={"port": kp, "controller_port": kc, "metrics_port": km},
+        cassandra={"port": cp, "storage_port": cs, "metrics_port": cm},
+        registry={"port": rp},
+    )
 
 
 @pytest.fixture
